@@ -1,0 +1,69 @@
+"""Go semver: the x/mod tables, all-pairs comparison, sort order, and properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support import load_vector
+
+from goproxy_core import _semver
+
+SEMVER = load_vector("semver.json")
+CASES = SEMVER["cases"] + SEMVER["extra_computed"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["in"] for c in CASES])
+def test_parse_fields(case):
+    v = case["in"]
+    assert _semver.is_valid(v) is case["is_valid"]
+    assert _semver.canonical(v) == case["canonical"]
+    assert _semver.major(v) == case["major"]
+    assert _semver.major_minor(v) == case["major_minor"]
+    assert _semver.prerelease(v) == case["prerelease"]
+    assert _semver.build(v) == case["build"]
+
+
+def test_compare_all_pairs():
+    for a, b, want in SEMVER["compare_all_pairs"] + SEMVER["compare_extra_computed"]:
+        assert _semver.compare(a, b) == want, (a, b)
+
+
+def test_sort_golden():
+    golden = SEMVER["sorted_golden"]
+    assert _semver.sort_versions(list(reversed(golden))) == golden
+
+
+_ident = st.from_regex(r"[0-9A-Za-z-]{1,4}", fullmatch=True)
+_num = st.integers(min_value=0, max_value=10**20).map(str)
+_versions = st.one_of(
+    st.builds(
+        lambda a, b, c, pre, bld: f"v{a}.{b}.{c}"
+        + ("-" + ".".join(pre) if pre else "")
+        + ("+" + ".".join(bld) if bld else ""),
+        _num,
+        _num,
+        _num,
+        st.lists(st.one_of(_ident, _num), max_size=3),
+        st.lists(_ident, max_size=2),
+    ),
+    st.builds(lambda a: f"v{a}", _num),
+    st.builds(lambda a, b: f"v{a}.{b}", _num, _num),
+    st.text(max_size=8),
+)
+
+
+@given(_versions, _versions, _versions)
+def test_compare_is_a_total_order(a, b, c):
+    assert _semver.compare(a, a) == 0
+    assert _semver.compare(a, b) == -_semver.compare(b, a)
+    if _semver.compare(a, b) <= 0 and _semver.compare(b, c) <= 0:
+        assert _semver.compare(a, c) <= 0
+
+
+@given(_versions, _versions)
+def test_compare_agrees_with_canonical(a, b):
+    if _semver.is_valid(a) and _semver.is_valid(b):
+        same = _semver.canonical(a) == _semver.canonical(b)
+        assert (_semver.compare(a, b) == 0) is same
+        assert _semver.canonical(_semver.canonical(a)) == _semver.canonical(a)

@@ -1,0 +1,62 @@
+"""Shared helpers for the test suite: where the copied test data lives and how to read it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).parent / "data"
+VECTORS_DIR = DATA_DIR / "vectors"
+
+
+def load_vector(name: str) -> Any:
+    """The parsed JSON vector file ``tests/data/vectors/<name>``."""
+    with (VECTORS_DIR / name).open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def vector_str(value: Any) -> str:
+    """A vector string value; ``{"utf8_invalid_hex": ...}`` becomes a surrogateescape'd str."""
+    if isinstance(value, dict) and "utf8_invalid_hex" in value:
+        return bytes.fromhex(value["utf8_invalid_hex"]).decode("utf-8", "surrogateescape")
+    assert isinstance(value, str)
+    return value
+
+
+def parse_txtar(data: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Split a txtar archive into its comment and ``(name, content)`` files (Go's txtar rules).
+
+    Names are decoded with surrogateescape so that invalid UTF-8 survives.
+    """
+    comment_end = None
+    files: list[tuple[str, bytes]] = []
+    lines = data.splitlines(keepends=True)
+    name: str | None = None
+    buf: list[bytes] = []
+
+    def flush() -> None:
+        if name is not None:
+            content = b"".join(buf)
+            if content and not content.endswith(b"\n"):
+                content += b"\n"
+            files.append((name, content))
+
+    comment: list[bytes] = []
+    for line in lines:
+        stripped = line.rstrip(b"\r\n") if line.endswith(b"\n") else line
+        if stripped.startswith(b"-- ") and stripped.endswith(b" --") and len(stripped) >= 6:
+            marker = stripped[3:-3].strip()
+            if marker:
+                if comment_end is None:
+                    comment_end = True
+                flush()
+                name = marker.decode("utf-8", "surrogateescape")
+                buf = []
+                continue
+        if name is None:
+            comment.append(line)
+        else:
+            buf.append(line)
+    flush()
+    return b"".join(comment), files
