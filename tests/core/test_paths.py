@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import load_vector, vector_str
 
 from goproxy_core import InvalidPathError, InvalidVersionError
 from goproxy_core._paths import (
@@ -27,6 +26,7 @@ from goproxy_core._paths import (
     path_match,
     split_path_version,
 )
+from support import load_vector, vector_str
 
 PATHS = load_vector("module_paths.json")
 CHECK = load_vector("module_check.json")
@@ -108,7 +108,9 @@ def test_check_path_gopkg_in():
 CHECK_ROWS = CHECK["check"]
 
 
-@pytest.mark.parametrize("case", CHECK_ROWS, ids=[f"{c['path']}@{c['version']}" for c in CHECK_ROWS])
+@pytest.mark.parametrize(
+    "case", CHECK_ROWS, ids=[f"{c['path']}@{c['version']}" for c in CHECK_ROWS]
+)
 def test_check(case):
     if case["ok"]:
         assert check(case["path"], case["version"]) is None
@@ -366,14 +368,14 @@ _name_chars = st.sampled_from(list("ab./"))
 @given(st.text(_glob_chars, max_size=8), st.text(_name_chars, max_size=8))
 def test_fast_path_agrees_with_path_match(glob, target):
     """The compiled regex for class-free globs gives Go's answer."""
-    glob = glob.removesuffix("/")
-    slashes = glob.count("/")
+    stripped = glob.removesuffix("/")
+    slashes = stripped.count("/")
     parts = target.split("/")
-    if not glob or len(parts) <= slashes:
+    if not stripped or len(parts) <= slashes:
         want = False
     else:
         try:
-            want = _go_path_match(glob, "/".join(parts[: slashes + 1]))
+            want = _go_path_match(stripped, "/".join(parts[: slashes + 1]))
         except _BadPattern:
             want = False
     assert PrefixPatterns(glob).matches(target) is want
