@@ -728,6 +728,9 @@ def _read_tile_hashes(
             order[tile] = len(need)
             need.append(tile)
         stx_order.append(order[tile])
+    # Several stx hashes can share a tile, so count tiles, not stx hashes: x/mod's loop below
+    # starts at len(stx), which leaves some non-stx tiles unchecked when they share.
+    num_stx_tiles = len(need)
 
     limit = stored_hash_index(0, tree.N)
     index_order: list[int] = []
@@ -775,7 +778,7 @@ def _read_tile_hashes(
     if th != tree.hash:
         raise TlogError("downloaded inconsistent tile")
 
-    for i in range(len(stx), len(need)):
+    for i in range(num_stx_tiles, len(need)):
         t = need[i]
         p = _tile_parent(t, 1, tree.N)
         assert p is not None
