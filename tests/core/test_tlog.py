@@ -563,3 +563,30 @@ def test_tile_for_index_holds_index(h, index):
 
 def test_hash_reader_module_alias():
     assert _tlog.HASH_SIZE == 32
+
+
+def test_verify_lookup_on_a_signed_log():
+    from goproxy_core._note import generate_key, new_signer, new_verifier, sign
+
+    skey, vkey = generate_key("sum.example", b"\x01" * 32)
+    tree = Tree(13, tree_hash(13, LOG100.read))
+    note = sign(format_tree(tree).decode(), [new_signer(skey)])
+    verifiers = [new_verifier(vkey)]
+    assert _tlog.open_tree_note(note, verifiers) == tree
+    # The computed log's record 7 is "leaf 7" without a newline: a lookup body cannot carry it.
+    body = b"7\nleaf 7\n\n" + note
+    with pytest.raises(TlogError, match="cannot authenticate record data"):
+        _tlog.verify_lookup(body, verifiers, _tiles_for(13, 2), height=2)
+    records = [f"m v1.0.{i} h1:x=\n".encode() for i in range(13)]
+    log = Log(records)
+    tree = Tree(13, tree_hash(13, log.read))
+    note = sign(format_tree(tree).decode(), [new_signer(skey)])
+    got = _tlog.verify_lookup(
+        format_record(7, records[7]) + note, verifiers, _tiles_for(13, 2, log), height=2
+    )
+    assert isinstance(got, _tlog.LookupResult)
+    assert got.lines("m", "v1.0.7") == ["m v1.0.7 h1:x="]
+    with pytest.raises(TlogError, match="cannot validate record -1"):
+        _tlog.verify_lookup(
+            format_record(-1, records[7]) + note, verifiers, _tiles_for(13, 2, log), height=2
+        )
