@@ -1,0 +1,932 @@
+"""Module zip files: which files belong, what a valid zip holds, and building one.
+
+Owns PROTOCOL.md §12: every entry under ``<module>@<version>/``; file paths valid, clean and
+relative; no two names equal under Unicode simple case folding; no name both a file and a
+directory; ``go.mod`` only at the root and only in lower case; at most 500 MiB of content,
+16 MiB for the root ``go.mod`` and ``LICENSE``; each file no larger than declared. Creating a
+zip omits nested modules, vendored packages (with the go 1.24 change, read from the root
+go.mod's ``go`` line), ``.hg_archival.txt``, symlinks and irregular files, and, when the files
+come from a directory walk, ``.git``/``.hg``/``.svn``/``.bzr`` directories. The zip's h1
+(§15) is computed while it is written or checked.
+
+Ported from golang.org/x/mod ``zip/zip.go`` (``CheckFiles``, ``CheckDir``, ``CheckZip``,
+``Create``, ``CreateFromDir``, ``Unzip``, ``isVendoredPackage``, ``strToFold``) with Go's
+``unicode.SimpleFold`` and ``path.Clean``. Reasons and errors are Go's exact texts.
+
+Theory of operation: the core never opens files. Callers describe files as
+:class:`SourceFile` values (name, declared size, kind, and a callable that opens a readable
+stream), and zips as readable seekable streams. Contents always move in bounded chunks, so a
+500 MiB module never sits in memory; only names, sizes and 32-byte digests are kept.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import re
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO, Final, NamedTuple
+
+from . import _paths
+from ._dirhash import CHUNK_SIZE, FileHasher
+from ._errors import InvalidPathError, ProxyError, go_quote
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+__all__ = [
+    "MAX_GO_MOD",
+    "MAX_LICENSE",
+    "MAX_ZIP_FILE",
+    "CheckedFiles",
+    "FileEntry",
+    "FileError",
+    "FileMode",
+    "SourceFile",
+    "ZipError",
+    "check_dir",
+    "check_files",
+    "check_zip",
+    "create_zip",
+    "hash_zip_entries",
+    "is_vendored_package",
+    "str_to_fold",
+    "unzip_hash",
+]
+
+MAX_ZIP_FILE: Final = 500 << 20
+"""Largest module zip, and largest total uncompressed content (x/mod ``MaxZipFile``)."""
+MAX_GO_MOD: Final = 16 << 20
+"""Largest root ``go.mod`` in a module zip (x/mod ``MaxGoMod``)."""
+MAX_LICENSE: Final = 16 << 20
+"""Largest root ``LICENSE`` in a module zip (x/mod ``MaxLICENSE``)."""
+
+# Reasons, in Go's words (x/mod zip.go's predefined errors).
+ERR_PATH_NOT_CLEAN: Final = "file path is not clean"
+ERR_PATH_NOT_RELATIVE: Final = "file path is not relative"
+ERR_GO_MOD_CASE: Final = "go.mod files must have lowercase names"
+ERR_GO_MOD_SIZE: Final = f"go.mod file too large (max size is {MAX_GO_MOD} bytes)"
+ERR_LICENSE_SIZE: Final = f"LICENSE file too large (max size is {MAX_LICENSE} bytes)"
+ERR_GO_MOD_NOT_ROOT: Final = "go.mod file not in module root directory"
+ERR_VCS: Final = "directory is a version control repository"
+ERR_VENDORED: Final = "file is in vendor directory"
+ERR_SUBMODULE_FILE: Final = "file is in another module"
+ERR_SUBMODULE_DIR: Final = "directory is in another module"
+ERR_HG_ARCHIVAL: Final = "file is inserted by 'hg archive' and is always omitted"
+ERR_SYMLINK: Final = "file is a symbolic link"
+ERR_NOT_REGULAR: Final = "not a regular file"
+ERR_TREE_SIZE: Final = f"module source tree too large (max size is {MAX_ZIP_FILE} bytes)"
+ERR_CONTENT_SIZE: Final = (
+    f"total uncompressed size of module contents too large (max size is {MAX_ZIP_FILE} bytes)"
+)
+# archive/zip's sentinel errors, for zips that cannot be read.
+ERR_FORMAT: Final = "zip: not a valid zip file"
+ERR_ALGORITHM: Final = "zip: unsupported compression algorithm"
+ERR_CHECKSUM: Final = "zip: checksum error"
+
+_VCS_DIRS: Final = frozenset({".bzr", ".git", ".hg", ".svn"})
+
+
+class FileMode(enum.Enum):
+    """What kind of file system object a :class:`SourceFile` is (its ``Lstat`` mode type)."""
+
+    REGULAR = "regular"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file offered for a module zip (x/mod ``zip.File``).
+
+    Attributes:
+        name: clean slash-separated path relative to the module root.
+        size: the declared size in bytes; more content than this is an error.
+        open: returns a readable stream of the content; needed for files that are written
+            and for the root ``go.mod`` (its ``go`` line decides the vendor rules).
+        mode: regular file, directory, symlink or other; only regular files are zipped.
+    """
+
+    name: str
+    size: int = 0
+    open: Callable[[], BinaryIO] | None = None
+    mode: FileMode = FileMode.REGULAR
+
+    @property
+    def is_regular(self) -> bool:
+        """Whether this is a regular file."""
+        return self.mode is FileMode.REGULAR
+
+    @property
+    def is_symlink(self) -> bool:
+        """Whether this is a symbolic link (never followed, never zipped)."""
+        return self.mode is FileMode.SYMLINK
+
+    @property
+    def is_dir(self) -> bool:
+        """Whether this is a directory."""
+        return self.mode is FileMode.DIR
+
+
+FileEntry = SourceFile
+"""A file described for checking only; the same shape as :class:`SourceFile`."""
+
+
+class FileError(NamedTuple):
+    """One omitted or invalid file and why (x/mod ``zip.FileError``)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(slots=True)
+class CheckedFiles:
+    """Which files belong in a module zip (x/mod ``zip.CheckedFiles``).
+
+    Attributes:
+        valid: paths that go (or are) in the zip, in the order given.
+        omitted: files left out on purpose, with the reason.
+        invalid: files that make the zip invalid, with the reason.
+        size_error: set when the total size, or the zip itself, is too large.
+        zip_hash: for a checked zip, its go.sum h1 (x/mod ``dirhash.HashZip``).
+        dir_hash: for a checked zip, the h1 of the tree it extracts to (``Unzip`` then
+            ``HashDir``): the same as ``zip_hash`` unless the zip holds directory entries.
+    """
+
+    valid: list[str] = field(default_factory=list)
+    omitted: list[FileError] = field(default_factory=list)
+    invalid: list[FileError] = field(default_factory=list)
+    size_error: str | None = None
+    zip_hash: str | None = None
+    dir_hash: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        """Why these files are not a valid module zip, in Go's words, or None if they are."""
+        if self.size_error is not None:
+            return self.size_error
+        if self.invalid:
+            return "\n".join(map(str, self.invalid))
+        return None
+
+
+class ZipError(ProxyError):
+    """A module zip, or the files for one, break the module zip rules.
+
+    Attributes:
+        checked: the full report when the failure came from checking files, else None.
+    """
+
+    # Zips come from upstreams or module authors: a bad one is a bad-gateway fault.
+    status = 502
+
+    def __init__(self, message: str, checked: CheckedFiles | None = None) -> None:
+        super().__init__(message)
+        self.checked = checked
+
+
+# --- Go's path helpers ------------------------------------------------------------------
+
+
+def _go_clean(p: str) -> str:
+    """Go's ``path.Clean``: the shortest equivalent slash path ("." for empty)."""
+    if not p:
+        return "."
+    rooted = p[0] == "/"
+    parts: list[str] = []
+    for elem in p.split("/"):
+        if elem in ("", "."):
+            continue
+        if elem == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not rooted:
+                parts.append("..")
+            continue
+        parts.append(elem)
+    cleaned = "/".join(parts)
+    if rooted:
+        return "/" + cleaned
+    return cleaned or "."
+
+
+def _is_go_mod_name(base: str) -> bool:
+    """Go's ``strings.EqualFold(base, "go.mod")``; no letter of it has a non-ASCII partner."""
+    return len(base) == 6 and base.isascii() and base.lower() == "go.mod"
+
+
+# --- case folding (Go's unicode.SimpleFold and x/mod's strToFold) -------------------------
+
+# Go's unicode caseOrbit: the folding orbits with more than two members, plus the runes whose
+# orbit is not just their simple lower/upper pair (K k U+212A, S s U+017F, Greek sigma...).
+# Unicode data (Go's unicode/tables.go), written here as (from, to) pairs.
+_CASE_ORBIT: Final[dict[int, int]] = {
+    0x004B: 0x006B, 0x0053: 0x0073, 0x006B: 0x212A, 0x0073: 0x017F, 0x00B5: 0x039C,
+    0x00C5: 0x00E5, 0x00DF: 0x1E9E, 0x00E5: 0x212B, 0x0130: 0x0130, 0x0131: 0x0131,
+    0x017F: 0x0053, 0x01C4: 0x01C5, 0x01C5: 0x01C6, 0x01C6: 0x01C4, 0x01C7: 0x01C8,
+    0x01C8: 0x01C9, 0x01C9: 0x01C7, 0x01CA: 0x01CB, 0x01CB: 0x01CC, 0x01CC: 0x01CA,
+    0x01F1: 0x01F2, 0x01F2: 0x01F3, 0x01F3: 0x01F1, 0x0345: 0x0399, 0x0392: 0x03B2,
+    0x0395: 0x03B5, 0x0398: 0x03B8, 0x0399: 0x03B9, 0x039A: 0x03BA, 0x039C: 0x03BC,
+    0x03A0: 0x03C0, 0x03A1: 0x03C1, 0x03A3: 0x03C2, 0x03A6: 0x03C6, 0x03A9: 0x03C9,
+    0x03B2: 0x03D0, 0x03B5: 0x03F5, 0x03B8: 0x03D1, 0x03B9: 0x1FBE, 0x03BA: 0x03F0,
+    0x03BC: 0x00B5, 0x03C0: 0x03D6, 0x03C1: 0x03F1, 0x03C2: 0x03C3, 0x03C3: 0x03A3,
+    0x03C6: 0x03D5, 0x03C9: 0x2126, 0x03D0: 0x0392, 0x03D1: 0x03F4, 0x03D5: 0x03A6,
+    0x03D6: 0x03A0, 0x03F0: 0x039A, 0x03F1: 0x03A1, 0x03F4: 0x0398, 0x03F5: 0x0395,
+    0x0412: 0x0432, 0x0414: 0x0434, 0x041E: 0x043E, 0x0421: 0x0441, 0x0422: 0x0442,
+    0x042A: 0x044A, 0x0432: 0x1C80, 0x0434: 0x1C81, 0x043E: 0x1C82, 0x0441: 0x1C83,
+    0x0442: 0x1C84, 0x044A: 0x1C86, 0x0462: 0x0463, 0x0463: 0x1C87, 0x1C80: 0x0412,
+    0x1C81: 0x0414, 0x1C82: 0x041E, 0x1C83: 0x0421, 0x1C84: 0x1C85, 0x1C85: 0x0422,
+    0x1C86: 0x042A, 0x1C87: 0x0462, 0x1C88: 0xA64A, 0x1E60: 0x1E61, 0x1E61: 0x1E9B,
+    0x1E9B: 0x1E60, 0x1E9E: 0x00DF, 0x1FBE: 0x0345, 0x2126: 0x03A9, 0x212A: 0x004B,
+    0x212B: 0x00C5, 0xA64A: 0xA64B, 0xA64B: 0x1C88,
+}  # fmt: skip
+
+
+def _simple_fold(r: int) -> int:
+    """Go's ``unicode.SimpleFold``: the next rune, cyclically, equal to ``r`` under folding."""
+    orbit = _CASE_ORBIT.get(r)
+    if orbit is not None:
+        return orbit
+    ch = chr(r)
+    # Outside the orbit table a class is {r, ToLower(r)} or {r, ToUpper(r)} with Go's simple
+    # (one-rune) mappings. Python's lower/upper are the full mappings; where those give
+    # several runes, the simple upper mapping is the one-rune title case, if any.
+    lower = ch.lower()
+    if len(lower) == 1 and lower != ch:
+        return ord(lower)
+    upper = ch.upper()
+    if len(upper) != 1:
+        upper = ch.title()
+    if len(upper) == 1:
+        return ord(upper)
+    return r
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_rune(ch: str) -> str:
+    """The representative of ``ch``'s folding orbit, as x/mod ``strToFold`` picks it."""
+    r = ord(ch)
+    if 0xD800 <= r <= 0xDFFF:
+        # An undecodable byte: Go's range loop sees U+FFFD there.
+        return "\ufffd"
+    # Walk the orbit upwards until it wraps: that is its smallest member.
+    while True:
+        r0 = r
+        r = _simple_fold(r0)
+        if r <= r0:
+            break
+    if 0x41 <= r <= 0x5A:
+        r += 0x20
+    return chr(r)
+
+
+def str_to_fold(s: str) -> str:
+    """A key such that two names collide iff their keys are equal (x/mod ``strToFold``).
+
+    This is Go's ``strings.EqualFold`` (Unicode simple case folding), not ``str.casefold``:
+    the Kelvin sign folds to ``k``, but ``ß`` does not equal ``ss``.
+    """
+    if s.isascii():
+        # ASCII orbits are letter pairs plus K/S with non-ASCII partners that fold to them.
+        return s.lower()
+    return "".join(map(_fold_rune, s))
+
+
+class _Collisions:
+    """Finds case-insensitive name collisions and names that are both file and directory."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[str, bool]] = {}
+
+    def check(self, p: str, is_dir: bool) -> str | None:
+        """Record ``p`` and its parent directories; the first clash found, in Go's words."""
+        while True:
+            fold = str_to_fold(p)
+            other = self._seen.get(fold)
+            if other is None:
+                self._seen[fold] = (p, is_dir)
+            elif p != other[0]:
+                return (
+                    f"case-insensitive file name collision: {go_quote(other[0])} and {go_quote(p)}"
+                )
+            elif is_dir != other[1]:
+                return f"entry {go_quote(p)} is both a file and a directory"
+            elif not is_dir:
+                return f"multiple entries for file {go_quote(p)}"
+            # Parents are checked as directories; the same directory may come up many times.
+            slash = p.rfind("/")
+            if slash <= 0:
+                return None
+            p, is_dir = p[:slash], True
+
+
+# --- go version rules for vendored files ------------------------------------------------
+
+_GO_VERSION_RE: Final = re.compile(
+    r"([1-9][0-9]*)\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?([a-z]+[0-9]+)?"
+).fullmatch
+_LAX_GO_VERSION_RE: Final = re.compile(r"v?(([1-9][0-9]*)\.(0|[1-9][0-9]*))([^0-9].*)").fullmatch
+# A Go toolchain version (go/version): major[.minor[.patch]][kind[pre]], no leading zeros.
+_GOVER_RE: Final = re.compile(
+    r"go(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*)|[a-z]+(?:0|[1-9][0-9]*)?)?)?"
+).fullmatch
+
+
+def _go_lang_at_least_1_24(vers: str) -> bool:
+    """Go's ``version.Compare(vers, "go1.24") >= 0``; an invalid version is older than all."""
+    m = _GOVER_RE(vers.split("-", 1)[0])  # go/version ignores a "-bigcorp" suffix
+    if m is None:
+        return False
+    return (int(m[1]), int(m[2] or 0)) >= (1, 24)
+
+
+def _parse_go_line(data: bytes) -> str:
+    """The ``go`` version of a go.mod as ``modfile.ParseLax`` reads it, or "" if none.
+
+    A small private reader: the root go.mod's ``go`` line is all the zip rules need. Like a
+    failed lax parse, a repeated or malformed ``go`` line gives "".
+    """
+    found = ""
+    for raw in data.split(b"\n"):
+        line = raw.split(b"//", 1)[0]
+        fields = line.split()
+        if not fields or fields[0] != b"go":
+            continue
+        if found or len(fields) != 2:
+            return ""
+        arg = fields[1].strip(b'"').decode("utf-8", "replace")
+        if _GO_VERSION_RE(arg) is None:
+            lax = _LAX_GO_VERSION_RE(arg)
+            if lax is None:
+                return ""
+            arg = lax[1]
+        found = arg
+    return found
+
+
+def _read_go_version(f: SourceFile) -> str:
+    """``"go" + <go line>`` of a root go.mod, or "" when it has none or cannot be read."""
+    if f.open is None:
+        return ""
+    with f.open() as stream:
+        data = stream.read(MAX_GO_MOD + 1)
+    version = _parse_go_line(data)
+    return "go" + version if version else ""
+
+
+def is_vendored_package(name: str, go_version: str) -> bool:
+    """Whether ``name`` is in a vendored package and so left out of a zip (x/mod zip.go).
+
+    A file is vendored if it sits in a sub-directory of a ``vendor`` directory. From go 1.24
+    (golang.org/issue/37397, /63395) ``vendor/modules.txt`` is vendored too, and
+    ``pkg/vendor/file.go`` no longer is.
+
+    Args:
+        name: slash path relative to the module root.
+        go_version: the root go.mod's version as ``"go1.N..."``, or "" when there is none.
+    """
+    new_rules = _go_lang_at_least_1_24(go_version)
+    if new_rules and name == "vendor/modules.txt":
+        return True
+    if name.startswith("vendor/"):
+        i = len("vendor/")
+    else:
+        j = name.find("/vendor/")
+        if j < 0:
+            return False
+        # Before go 1.24 only len("/vendor/") was skipped, from the start of the name.
+        i = j + len("/vendor/") if new_rules else len("/vendor/")
+    return "/" in name[i:]
+
+
+# --- checking files ---------------------------------------------------------------------
+
+
+def _check_files(files: list[SourceFile]) -> tuple[CheckedFiles, list[SourceFile]]:
+    """CheckFiles, also returning the valid files themselves for Create."""
+    cf = CheckedFiles()
+    error_paths: set[str] = set()
+
+    def add_error(p: str, omitted: bool, reason: str) -> None:
+        if p in error_paths:
+            return
+        error_paths.add(p)
+        (cf.omitted if omitted else cf.invalid).append(FileError(p, reason))
+
+    # Directories holding a go.mod (other than the root) are other modules.
+    have_go_mod: set[str] = set()
+    vers = ""
+    for f in files:
+        slash = f.name.rfind("/")
+        dir_, base = f.name[: slash + 1], f.name[slash + 1 :]
+        if _is_go_mod_name(base) and f.is_regular:
+            have_go_mod.add(dir_)
+            if base == "go.mod" and not dir_:
+                vers = _read_go_version(f)
+
+    def in_submodule(p: str) -> bool:
+        while (slash := p.rfind("/")) >= 0:
+            if p[: slash + 1] in have_go_mod:
+                return True
+            p = p[:slash]
+        return False
+
+    collisions = _Collisions()
+    budget = MAX_ZIP_FILE
+    valid: list[SourceFile] = []
+    for f in files:
+        p = f.name
+        if p != _go_clean(p):
+            add_error(p, False, ERR_PATH_NOT_CLEAN)
+        elif p.startswith("/"):
+            add_error(p, False, ERR_PATH_NOT_RELATIVE)
+        elif is_vendored_package(p, vers):
+            add_error(p, True, ERR_VENDORED)
+        elif in_submodule(p):
+            add_error(p, True, ERR_SUBMODULE_FILE)
+        elif p == ".hg_archival.txt":
+            # Inserted by 'hg archive'; dropped whatever the VCS.
+            add_error(p, True, ERR_HG_ARCHIVAL)
+        elif (reason := _file_path_error(p)) is not None:
+            add_error(p, False, reason)
+        elif _is_go_mod_name(p) and p != "go.mod":
+            add_error(p, False, ERR_GO_MOD_CASE)
+        elif (reason := collisions.check(p, f.is_dir)) is not None:
+            add_error(p, False, reason)
+        elif f.is_symlink:
+            add_error(p, True, ERR_SYMLINK)
+        elif not f.is_regular:
+            add_error(p, True, ERR_NOT_REGULAR)
+        else:
+            if 0 <= f.size <= budget:
+                budget -= f.size
+            elif cf.size_error is None:
+                cf.size_error = ERR_TREE_SIZE
+            if p == "go.mod" and f.size > MAX_GO_MOD:
+                add_error(p, False, ERR_GO_MOD_SIZE)
+            elif p == "LICENSE" and f.size > MAX_LICENSE:
+                add_error(p, False, ERR_LICENSE_SIZE)
+            else:
+                cf.valid.append(p)
+                valid.append(f)
+    return cf, valid
+
+
+def _file_path_error(p: str) -> str | None:
+    """x/mod ``module.CheckFilePath``'s error text for ``p``, or None if it is valid."""
+    try:
+        _paths.check_file_path(p)
+    except InvalidPathError as err:
+        return err.message
+    return None
+
+
+def _raise_if_invalid(cf: CheckedFiles, verb: str = "") -> CheckedFiles:
+    """Return ``cf`` if it describes a valid zip; else raise its error with the report."""
+    error = cf.error
+    if error is not None:
+        raise ZipError(verb + error, checked=cf)
+    return cf
+
+
+def check_files(files: Iterable[SourceFile]) -> CheckedFiles:
+    """Check files against the module zip rules (x/mod ``zip.CheckFiles``).
+
+    Every file lands in exactly one of ``valid``, ``omitted`` and ``invalid``. Contents are
+    not read, except the root ``go.mod``'s (its ``go`` line decides the vendor rules).
+
+    Args:
+        files: the module's files, names relative to the module root.
+
+    Returns:
+        The report, when the files make a valid module zip.
+
+    Raises:
+        ZipError: they do not; its ``checked`` holds the full report.
+    """
+    return _raise_if_invalid(_check_files(list(files))[0])
+
+
+# --- files from a directory walk --------------------------------------------------------
+
+
+class _Dir:
+    """A directory of a walked tree: its children by name."""
+
+    __slots__ = ("children", "entry")
+
+    def __init__(self, entry: SourceFile | None) -> None:
+        self.entry = entry
+        self.children: dict[str, _Dir | SourceFile] = {}
+
+
+def _build_tree(files: list[SourceFile]) -> _Dir:
+    """The directory tree the files describe; parents of every name are implied."""
+    root = _Dir(None)
+    for f in files:
+        parts = f.name.split("/")
+        node = root
+        for part in parts[:-1]:
+            child = node.children.get(part)
+            if not isinstance(child, _Dir):
+                child = node.children[part] = _Dir(None)
+            node = child
+        last = parts[-1]
+        if f.is_dir:
+            existing = node.children.get(last)
+            if not isinstance(existing, _Dir):
+                node.children[last] = _Dir(f)
+        elif last not in node.children:
+            node.children[last] = f
+    return root
+
+
+def _list_files_in_dir(
+    files: Iterable[SourceFile],
+) -> tuple[list[SourceFile], list[FileError]]:
+    """x/mod ``listFilesInDir``: walk the tree in Go's order, skipping what CreateFromDir does."""
+    root = _build_tree(list(files))
+    gomod = root.children.get("go.mod")
+    vers = _read_go_version(gomod) if isinstance(gomod, SourceFile) else ""
+    out: list[SourceFile] = []
+    omitted: list[FileError] = []
+
+    def walk(node: _Dir, prefix: str) -> None:
+        # filepath.Walk visits names in byte order, each directory before its contents.
+        for name in sorted(node.children, key=lambda n: n.encode("utf-8", "surrogateescape")):
+            child = node.children[name]
+            rel = prefix + name
+            if is_vendored_package(rel, vers):
+                omitted.append(FileError(rel, ERR_VENDORED))
+                if isinstance(child, _Dir):
+                    walk(child, rel + "/")
+            elif isinstance(child, _Dir):
+                if name in _VCS_DIRS:
+                    omitted.append(FileError(rel, ERR_VCS))
+                    continue
+                sub_gomod = child.children.get("go.mod")
+                if sub_gomod is not None and not isinstance(sub_gomod, _Dir):
+                    omitted.append(FileError(rel, ERR_SUBMODULE_DIR))
+                    continue
+                walk(child, rel + "/")
+            elif not child.is_regular:
+                omitted.append(FileError(rel, ERR_NOT_REGULAR))
+            else:
+                out.append(child)
+
+    walk(root, "")
+    return out, omitted
+
+
+def check_dir(files: Iterable[SourceFile]) -> CheckedFiles:
+    """Check a directory tree as CreateFromDir would see it (x/mod ``zip.CheckDir``).
+
+    Directories that are skipped whole (VCS metadata, nested modules) are reported once in
+    ``omitted`` and their files are not listed. Paths stay relative to the tree's root; a
+    caller that wants Go's exact report joins them to the directory it walked.
+
+    Args:
+        files: every file of the tree (directories are implied by names; empty ones may be
+            given with ``mode=FileMode.DIR``), names relative to the tree's root.
+
+    Returns:
+        The report, when the tree makes a valid module zip.
+
+    Raises:
+        ZipError: it does not; its ``checked`` holds the full report.
+    """
+    listed, omitted = _list_files_in_dir(files)
+    cf = _check_files(listed)[0]
+    cf.omitted.extend(omitted)
+    return _raise_if_invalid(cf)
+
+
+# --- module path and version ------------------------------------------------------------
+
+
+def _check_module(path: str, version: str) -> str:
+    """Check ``path@version`` as Create and CheckZip do; return the zip's name prefix."""
+    canonical = _paths.canonical_version(version)
+    if canonical != version:
+        raise ZipError(
+            f"version {go_quote(version)} is not canonical (should be {go_quote(canonical)})"
+        )
+    _paths.check(path, version)
+    return f"{path}@{version}/"
+
+
+# --- creating ---------------------------------------------------------------------------
+
+# Every entry gets the same timestamp so equal files give byte-equal zips.
+_ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
+
+
+def create_zip(
+    path: str,
+    version: str,
+    files: Iterable[SourceFile],
+    out: BinaryIO,
+    *,
+    from_dir: bool = False,
+) -> str:
+    """Write the module zip for ``path@version`` to ``out`` (x/mod ``zip.Create``).
+
+    Files that do not belong are left out (nested modules, vendored packages,
+    ``.hg_archival.txt``, symlinks and irregular files); invalid ones are an error. Files are
+    written in the order given, without directory entries, each read in bounded chunks and
+    hashed as it is written.
+
+    Args:
+        path: the module path.
+        version: the canonical version.
+        files: the module's files, names relative to the module root.
+        out: a writable stream; seekable or not. On error it holds a partial zip to discard.
+        from_dir: the files come from walking a directory (x/mod ``CreateFromDir``):
+            ``.git``, ``.hg``, ``.svn`` and ``.bzr`` directories and directories holding a
+            ``go.mod`` are skipped whole.
+
+    Returns:
+        The h1 hash of the zip written (what go.sum records for it).
+
+    Raises:
+        InvalidPathError: the module path is not valid.
+        InvalidVersionError: the version is not valid for the path.
+        ZipError: the version is not canonical, the files break the rules (``checked`` holds
+            the report), or a file is larger than declared.
+    """
+    prefix = _check_module(path, version)
+    listed = _list_files_in_dir(files)[0] if from_dir else list(files)
+    cf, valid = _check_files(listed)
+    _raise_if_invalid(cf, "create zip: ")
+
+    hasher = FileHasher()
+    zw = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED)
+    try:
+        for f in valid:
+            hasher.add(prefix + f.name, _write_entry(zw, prefix, f))
+    except BaseException:
+        # Drop the writer without its central directory: ZipFile.__del__ would otherwise
+        # write one into ``out`` later, after the caller has given up on it.
+        zw.fp = None
+        raise
+    zw.close()
+    return hasher.sum()
+
+
+def _write_entry(zw: zipfile.ZipFile, prefix: str, f: SourceFile) -> str:
+    """Copy one file into the zip in bounded chunks; the hex SHA-256 of what was written."""
+    if f.open is None:
+        raise ZipError(f"create zip: no content for file {go_quote(f.name)}")
+    info = zipfile.ZipInfo(prefix + f.name, date_time=_ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    info.file_size = f.size
+    digest = hashlib.sha256()
+    written = 0
+    with f.open() as src, zw.open(info, "w") as dst:
+        # Read at most one byte past the declared size: enough to see it lied.
+        while chunk := src.read(min(CHUNK_SIZE, f.size + 1 - written)):
+            written += len(chunk)
+            if written > f.size:
+                raise ZipError(f"create zip: file {go_quote(f.name)} is larger than declared size")
+            digest.update(chunk)
+            dst.write(chunk)
+    return digest.hexdigest()
+
+
+# --- reading zips -----------------------------------------------------------------------
+
+_LOCAL_HEADER: Final = struct.Struct("<4s5HL2L2H")
+_LOCAL_MAGIC: Final = b"PK\x03\x04"
+
+
+def _open_zip(f: BinaryIO) -> zipfile.ZipFile:
+    """The central directory of the zip in ``f``, or a ZipError in archive/zip's words."""
+    try:
+        f.seek(0)
+        return zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, UnicodeDecodeError, NotImplementedError, ValueError) as err:
+        raise ZipError(f"{ERR_FORMAT} ({err})") from None
+
+
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """An entry's name as Go sees it: the raw bytes, undecodable ones as surrogateescape."""
+    # zipfile decodes names without the UTF-8 flag as cp437 and cuts them at a NUL;
+    # orig_filename is uncut and cp437 round-trips, so the raw bytes come back exactly.
+    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    return info.orig_filename.encode(encoding).decode("utf-8", "surrogateescape")
+
+
+def _read_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> Iterator[bytes]:
+    """Stream an entry's content in bounded chunks, checking its size and CRC.
+
+    zipfile's own reader stops silently at the declared size; Go's fails when there is more,
+    so the entry is inflated here.
+    """
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ZipError(ERR_ALGORITHM)
+    f.seek(info.header_offset)
+    header = f.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
+        raise ZipError(ERR_FORMAT)
+    fields = _LOCAL_HEADER.unpack(header)
+    f.seek(info.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10])
+    inflater = (
+        zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    )
+    left = info.compress_size
+    size = 0
+    crc = 0
+    pending = b""
+    while True:
+        if not pending and left > 0:
+            pending = f.read(min(CHUNK_SIZE, left))
+            if not pending:
+                raise ZipError("unexpected EOF")
+            left -= len(pending)
+        if inflater is None:
+            if not pending:
+                break
+            chunk, pending = pending, b""
+        else:
+            if inflater.eof:
+                # Bytes after the end of the deflate stream are not content.
+                break
+            try:
+                chunk = inflater.decompress(pending, CHUNK_SIZE)
+            except zlib.error as err:
+                raise ZipError(f"flate: corrupt input ({err})") from None
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending and left <= 0:
+                break
+        size += len(chunk)
+        if size > info.file_size:
+            raise ZipError(
+                f"uncompressed size of file {name} is larger than declared size "
+                f"({info.file_size} bytes)"
+            )
+        crc = zlib.crc32(chunk, crc)
+        yield chunk
+    if size != info.file_size or (inflater is not None and not inflater.eof):
+        raise ZipError("unexpected EOF")
+    if crc != info.CRC:
+        raise ZipError(ERR_CHECKSUM)
+
+
+def _digest_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> str:
+    """The hex SHA-256 of an entry's content."""
+    h = hashlib.sha256()
+    for chunk in _read_entry(f, info, name):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _zip_hashes(f: BinaryIO, z: zipfile.ZipFile, prefix: str) -> tuple[str, str]:
+    """Read every entry once: the zip's HashZip h1, and the h1 of the tree it extracts to."""
+    names: list[str] = []
+    digests: dict[str, str] = {}
+    tree = FileHasher()
+    for info in z.infolist():
+        name = _entry_name(info)
+        digest = _digest_entry(f, info, name)
+        names.append(name)
+        digests[name] = digest
+        rel = name[len(prefix) :]
+        if rel and not rel.endswith("/"):
+            tree.add(name, digest)
+    # HashZip lists each entry but hashes the content of the last entry of a name.
+    zip_hasher = FileHasher()
+    for name in names:
+        zip_hasher.add(name, digests[name])
+    return zip_hasher.sum(), tree.sum()
+
+
+def hash_zip_entries(f: BinaryIO) -> str:
+    """x/mod ``dirhash.HashZip`` over a readable seekable stream (see ``hash_zip``)."""
+    with _open_zip(f) as z:
+        names: list[str] = []
+        last: dict[str, zipfile.ZipInfo] = {}
+        for info in z.infolist():
+            name = _entry_name(info)
+            names.append(name)
+            last[name] = info
+        digests = {name: _digest_entry(f, info, name) for name, info in last.items()}
+    hasher = FileHasher()
+    for name in names:
+        hasher.add(name, digests[name])
+    return hasher.sum()
+
+
+def _stream_size(f: BinaryIO) -> int:
+    """The length of a seekable stream."""
+    return f.seek(0, 2)
+
+
+def check_zip(path: str, version: str, f: BinaryIO) -> CheckedFiles:
+    """Check a module zip for ``path@version`` (x/mod ``zip.CheckZip``, plus Unzip's reads).
+
+    Names and declared sizes are checked first, as CheckZip does; then, as Unzip does, each
+    entry is read in bounded chunks and must hold exactly its declared size and CRC. The two
+    h1 hashes are computed on the way.
+
+    Args:
+        path: the module path.
+        version: the canonical version.
+        f: a readable, seekable stream holding the zip.
+
+    Returns:
+        The report, with ``zip_hash`` and ``dir_hash`` set.
+
+    Raises:
+        InvalidPathError: the module path is not valid.
+        InvalidVersionError: the version is not valid for the path.
+        ZipError: the version is not canonical, the zip is too large or unreadable, or it
+            breaks the rules (``checked`` then holds the report).
+    """
+    prefix = _check_module(path, version)
+    zip_size = _stream_size(f)
+    if zip_size > MAX_ZIP_FILE:
+        cf = CheckedFiles(
+            size_error=f"module zip file is too large ({zip_size} bytes; limit is "
+            f"{MAX_ZIP_FILE} bytes)"
+        )
+        _raise_if_invalid(cf)
+    with _open_zip(f) as z:
+        cf = _check_zip_names(z, prefix)
+        _raise_if_invalid(cf)
+        cf.zip_hash, cf.dir_hash = _zip_hashes(f, z, prefix)
+    return cf
+
+
+def _check_zip_names(z: zipfile.ZipFile, prefix: str) -> CheckedFiles:
+    """CheckZip's pass over entry names and declared sizes."""
+    cf = CheckedFiles()
+    collisions = _Collisions()
+    total = 0
+    for info in z.infolist():
+        zname = _entry_name(info)
+        if not zname.startswith(prefix):
+            cf.invalid.append(FileError(zname, f"path does not have prefix {go_quote(prefix)}"))
+            continue
+        name = zname[len(prefix) :]
+        if not name:
+            continue
+        is_dir = name.endswith("/")
+        if is_dir:
+            name = name[:-1]
+        if _go_clean(name) != name:
+            reason: str | None = ERR_PATH_NOT_CLEAN
+        else:
+            reason = _file_path_error(name) or collisions.check(name, is_dir)
+        if reason is None and not is_dir:
+            base = name[name.rfind("/") + 1 :]
+            if _is_go_mod_name(base):
+                if base != name:
+                    reason = ERR_GO_MOD_NOT_ROOT
+                elif name != "go.mod":
+                    reason = ERR_GO_MOD_CASE
+        if reason is None and not is_dir:
+            size = info.file_size
+            if MAX_ZIP_FILE - total >= size:
+                total += size
+            elif cf.size_error is None:
+                cf.size_error = ERR_CONTENT_SIZE
+            if name == "go.mod" and size > MAX_GO_MOD:
+                reason = ERR_GO_MOD_SIZE
+            elif name == "LICENSE" and size > MAX_LICENSE:
+                reason = ERR_LICENSE_SIZE
+            else:
+                cf.valid.append(zname)
+        if reason is not None:
+            cf.invalid.append(FileError(zname, reason))
+    return cf
+
+
+def unzip_hash(path: str, version: str, f: BinaryIO) -> str:
+    """What Unzip then ``HashDir(dir, "path@version")`` gives, without writing any file.
+
+    Args:
+        path: the module path.
+        version: the canonical version.
+        f: a readable, seekable stream holding the zip.
+
+    Returns:
+        The h1 of the files the zip extracts to.
+
+    Raises:
+        InvalidPathError, InvalidVersionError, ZipError: as :func:`check_zip`.
+    """
+    dir_hash = check_zip(path, version, f).dir_hash
+    assert dir_hash is not None
+    return dir_hash
