@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Final, NamedTuple
 
-from . import _paths
+from . import _gomod, _paths
 from ._dirhash import CHUNK_SIZE, FileHasher
 from ._errors import InvalidPathError, ProxyError, go_quote
 
@@ -332,10 +332,6 @@ class _Collisions:
 
 # --- go version rules for vendored files ------------------------------------------------
 
-_GO_VERSION_RE: Final = re.compile(
-    r"([1-9][0-9]*)\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?([a-z]+[0-9]+)?"
-).fullmatch
-_LAX_GO_VERSION_RE: Final = re.compile(r"v?(([1-9][0-9]*)\.(0|[1-9][0-9]*))([^0-9].*)").fullmatch
 # A Go toolchain version (go/version): major[.minor[.patch]][kind[pre]], no leading zeros.
 _GOVER_RE: Final = re.compile(
     r"go(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*)|[a-z]+(?:0|[1-9][0-9]*)?)?)?"
@@ -350,37 +346,13 @@ def _go_lang_at_least_1_24(vers: str) -> bool:
     return (int(m[1]), int(m[2] or 0)) >= (1, 24)
 
 
-def _parse_go_line(data: bytes) -> str:
-    """The ``go`` version of a go.mod as ``modfile.ParseLax`` reads it, or "" if none.
-
-    A small private reader: the root go.mod's ``go`` line is all the zip rules need. Like a
-    failed lax parse, a repeated or malformed ``go`` line gives "".
-    """
-    found = ""
-    for raw in data.split(b"\n"):
-        line = raw.split(b"//", 1)[0]
-        fields = line.split()
-        if not fields or fields[0] != b"go":
-            continue
-        if found or len(fields) != 2:
-            return ""
-        arg = fields[1].strip(b'"').decode("utf-8", "replace")
-        if _GO_VERSION_RE(arg) is None:
-            lax = _LAX_GO_VERSION_RE(arg)
-            if lax is None:
-                return ""
-            arg = lax[1]
-        found = arg
-    return found
-
-
 def _read_go_version(f: SourceFile) -> str:
     """``"go" + <go line>`` of a root go.mod, or "" when it has none or cannot be read."""
     if f.open is None:
         return ""
     with f.open() as stream:
         data = stream.read(MAX_GO_MOD + 1)
-    version = _parse_go_line(data)
+    version = _gomod.go_version(data)
     return "go" + version if version else ""
 
 

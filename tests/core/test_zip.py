@@ -307,7 +307,7 @@ def test_is_vendored_package(path, go_version, want):
     [
         (b"go 1.24\n", True),
         (b"module m\n\ngo 1.24.3 // comment\n", True),
-        (b'go "1.25"\n', True),
+        (b'go "1.25"\n', False),  # Go checks the raw token: a quoted version fails
         (b"go 1.24rc1\n", True),
         (b"go v1.24-custom\n", True),  # fixed up by the lax parser
         (b"go 2.0\n", True),
