@@ -708,6 +708,9 @@ def _read_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> Iterator[bytes
     """
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise ZipError(ERR_ALGORITHM)
+    if info.header_offset < 0:
+        # zipfile shifts offsets by the bytes it thinks precede the zip; garbage goes negative.
+        raise ZipError(ERR_FORMAT)
     f.seek(info.header_offset)
     header = f.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:

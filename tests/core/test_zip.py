@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import io
@@ -785,3 +786,33 @@ def test_create_check_hash_roundtrip(files, rnd):
     again = io.BytesIO()
     assert create_zip(MOD, VER, [source(n, d) for n, d in items], again) == got
     assert check_zip(MOD, VER, again).zip_hash == got
+
+
+def test_negative_local_header_offset():
+    # An end record pointing one byte past the real central directory makes zipfile shift
+    # every local header offset below zero.
+    data = bytearray(make_zip([(PREFIX + "a.go", b"x")]).getvalue())
+    end = data.rindex(b"PK\x05\x06")
+    struct.pack_into("<L", data, end + 16, struct.unpack_from("<L", data, end + 16)[0] + 1)
+    with pytest.raises(ZipError, match="not a valid zip file"):
+        check_zip(MOD, VER, io.BytesIO(bytes(data)))
+
+
+_SAMPLE = make_zip(
+    [(PREFIX + "go.mod", b"module example.com/m\n"), (PREFIX + "a.go", b"package a\n" * 50)]
+).getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, len(_SAMPLE) - 1), st.integers(0, 255)), max_size=4),
+    st.integers(1, len(_SAMPLE)),
+)
+def test_mangled_zips_fail_cleanly(edits, keep):
+    data = bytearray(_SAMPLE)
+    for pos, value in edits:
+        data[pos] = value
+    f = io.BytesIO(bytes(data[:keep]))
+    for fn in (lambda: check_zip(MOD, VER, f), lambda: hash_zip(f)):
+        with contextlib.suppress(ProxyError):  # anything else fails the test
+            fn()
