@@ -60,3 +60,51 @@ def parse_txtar(data: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
             buf.append(line)
     flush()
     return b"".join(comment), files
+
+
+def parse_responses(raw: bytes, *, head: bool = False) -> list[tuple[int, dict[str, str], bytes]]:
+    """Every HTTP response in ``raw``, as ``(status, headers, body)``, read with an h11 client."""
+    import h11
+
+    client = h11.Connection(h11.CLIENT)
+    out: list[tuple[int, dict[str, str], bytes]] = []
+    # The client state machine needs to have sent a request per response.
+    client.receive_data(raw)
+    while True:
+        client.send(
+            h11.Request(method="HEAD" if head else "GET", target="/", headers=[("Host", "t")])
+        )
+        client.send(h11.EndOfMessage())
+        status = 0
+        headers: dict[str, str] = {}
+        body = bytearray()
+        while True:
+            try:
+                ev = client.next_event()
+            except h11.RemoteProtocolError:
+                return out  # the server closed the connection
+            if ev is h11.NEED_DATA or isinstance(ev, h11.ConnectionClosed):
+                return out
+            if isinstance(ev, h11.Response):
+                status = ev.status_code
+                headers = {k.decode(): v.decode() for k, v in ev.headers}
+            elif isinstance(ev, h11.Data):
+                body += ev.data
+            elif isinstance(ev, h11.EndOfMessage):
+                out.append((status, headers, bytes(body)))
+                break
+        if client.our_state is h11.MUST_CLOSE or client.their_state is h11.MUST_CLOSE:
+            return out
+        client.start_next_cycle()
+
+
+def make_zip(module: str, version: str, files: dict[str, bytes]) -> bytes:
+    """A module zip with ``files`` (names relative to the module root)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in files.items():
+            z.writestr(f"{module}@{version}/{name}", content)
+    return buf.getvalue()

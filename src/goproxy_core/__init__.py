@@ -1,7 +1,47 @@
-"""goproxy_core: a pure Sans-IO implementation of the Go module proxy protocol."""
+"""goproxy_core: a pure Sans-IO implementation of the Go module proxy protocol.
+
+No sockets, files, threads or clocks: a :class:`ProxyConnection` takes client bytes and the
+results of I/O it asked for, and returns effects saying what I/O to do next. The building
+blocks (Go's path, version, go.mod, zip and hash rules) are usable on their own.
+See docs/core.md.
+"""
 
 from __future__ import annotations
 
+from ._config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
+from ._connection import AccessRecord, ProxyConnection
+from ._dirhash import hash_gomod, hash_zip
+from ._effects import (
+    NEED_DATA,
+    AbortBlob,
+    BlobData,
+    BlobInfo,
+    CloseConnection,
+    CommitBlob,
+    Effect,
+    FetchUpstream,
+    NeedData,
+    ReadBlob,
+    SaveBlob,
+    SendBlob,
+    SendBytes,
+    StatBlob,
+    UpstreamResult,
+)
+from ._endpoints import (
+    BadRequestError,
+    FileKind,
+    HealthReq,
+    IndexReq,
+    LatestReq,
+    ListReq,
+    NotFoundError,
+    Request,
+    SumdbKind,
+    SumdbReq,
+    VersionReq,
+    parse_target,
+)
 from ._errors import (
     InvalidPathError,
     InvalidVersionError,
@@ -9,17 +49,117 @@ from ._errors import (
     ProxyError,
     RemoteProtocolError,
 )
-from ._semver import canonical, compare, is_valid
+from ._escape import escape_path, escape_version, unescape_path, unescape_version
+from ._gomod import GoMod, ModFileError, legacy_go_mod, parse_gomod, short_message
+from ._models import BadUpstreamError, VersionInfo, validate_info
+from ._paths import (
+    PrefixPatterns,
+    canonical_version,
+    check,
+    check_file_path,
+    check_import_path,
+    check_path,
+    match_prefix_patterns,
+    split_path_version,
+)
+from ._pseudo import (
+    is_pseudo_version,
+    pseudo_version,
+    pseudo_version_base,
+    pseudo_version_rev,
+    pseudo_version_time,
+)
+from ._respond import ResponseHead, request_flow, response_head
+from ._semver import canonical, compare, is_valid, sort_versions
+from ._status import Reply, text_reply
+from ._upstream import ConfigError, Upstream, UpstreamKind, parse_upstreams
+from ._zip import ZipError, check_zip, create_zip
 
 compare_versions = compare
+"""Go's ``semver.Compare``: negative, zero or positive as the first version is lower,
+equal or higher (invalid versions are lowest; build metadata is ignored)."""
 
 __all__ = [
+    "NEED_DATA",
+    "AbortBlob",
+    "AccessRecord",
+    "BadRequestError",
+    "BadUpstreamError",
+    "BlobData",
+    "BlobInfo",
+    "CloseConnection",
+    "CommitBlob",
+    "CompiledConfig",
+    "ConfigError",
+    "Effect",
+    "FetchUpstream",
+    "FileKind",
+    "GoMod",
+    "HealthReq",
+    "IndexReq",
     "InvalidPathError",
     "InvalidVersionError",
+    "LatestReq",
+    "ListReq",
     "LocalProtocolError",
+    "ModFileError",
+    "NeedData",
+    "NotFoundError",
+    "PrefixPatterns",
+    "ProxyConfig",
+    "ProxyConnection",
     "ProxyError",
+    "ReadBlob",
     "RemoteProtocolError",
+    "Reply",
+    "Request",
+    "ResponseHead",
+    "RetractedPolicy",
+    "SaveBlob",
+    "SendBlob",
+    "SendBytes",
+    "StatBlob",
+    "SumdbKind",
+    "SumdbReq",
+    "Upstream",
+    "UpstreamKind",
+    "UpstreamResult",
+    "VersionInfo",
+    "VersionReq",
+    "ZipError",
     "canonical",
+    "canonical_version",
+    "check",
+    "check_file_path",
+    "check_import_path",
+    "check_path",
+    "check_zip",
+    "compare",
     "compare_versions",
+    "compile_config",
+    "create_zip",
+    "escape_path",
+    "escape_version",
+    "hash_gomod",
+    "hash_zip",
+    "is_pseudo_version",
     "is_valid",
+    "legacy_go_mod",
+    "match_prefix_patterns",
+    "parse_gomod",
+    "parse_target",
+    "parse_upstreams",
+    "pseudo_version",
+    "pseudo_version_base",
+    "pseudo_version_rev",
+    "pseudo_version_time",
+    "request_flow",
+    "response_head",
+    "short_message",
+    "sort_versions",
+    "split_path_version",
+    "text_reply",
+    "unescape_path",
+    "unescape_version",
+    "validate_info",
 ]

@@ -16,6 +16,7 @@ from goproxy_core._escape import (
     unescape_version,
 )
 from goproxy_core._paths import check_elem, check_path
+
 from support import load_vector, vector_str
 
 ESCAPE = load_vector("module_escape.json")

@@ -26,6 +26,7 @@ from goproxy_core._paths import (
     path_match,
     split_path_version,
 )
+
 from support import load_vector, vector_str
 
 PATHS = load_vector("module_paths.json")

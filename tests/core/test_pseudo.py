@@ -23,6 +23,7 @@ from goproxy_core._pseudo import (
     pseudo_version_time,
     zero_pseudo_version,
 )
+
 from support import load_vector
 
 PSEUDO = load_vector("pseudo.json")

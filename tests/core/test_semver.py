@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import load_vector
 
 from goproxy_core import _semver
+
+from support import load_vector
 
 SEMVER = load_vector("semver.json")
 CASES = SEMVER["cases"] + SEMVER["extra_computed"]
@@ -38,9 +39,11 @@ _ident = st.from_regex(r"[0-9A-Za-z-]{1,4}", fullmatch=True)
 _num = st.integers(min_value=0, max_value=10**20).map(str)
 _versions = st.one_of(
     st.builds(
-        lambda a, b, c, pre, bld: f"v{a}.{b}.{c}"
-        + ("-" + ".".join(pre) if pre else "")
-        + ("+" + ".".join(bld) if bld else ""),
+        lambda a, b, c, pre, bld: (
+            f"v{a}.{b}.{c}"
+            + ("-" + ".".join(pre) if pre else "")
+            + ("+" + ".".join(bld) if bld else "")
+        ),
         _num,
         _num,
         _num,

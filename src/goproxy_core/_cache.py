@@ -1,0 +1,81 @@
+"""Cache keys and freshness: what is stored under which name, and for how long it is good.
+
+Keys use the *escaped* module path and version (PROTOCOL.md §5), so a store on a
+case-insensitive file system keeps ``example.com/M`` and ``example.com/m`` apart, and a disk
+store laid out by these keys is itself a valid GOPROXY tree (``GOPROXY=file://$cache``).
+
+Freshness (callers pass ``now``; the store reports when it wrote a blob):
+
+* ``.info`` of a canonical version, ``.mod``, ``.zip`` and checksum-database tiles never change
+  once published (they are pinned by go.sum and the checksum database): kept for ever, never
+  revalidated.
+* ``list``, ``@latest`` and ``.info`` queries (branches, ``v1.2``, commit prefixes) change as
+  authors tag: fresh for ``list_ttl`` seconds, then asked again; when every upstream fails
+  they are served stale, and the answer says so.
+* not-found answers are remembered for ``negative_ttl`` seconds (upstreams do too, ~30 min at
+  the public proxy), so a storm of requests for a missing module does not hammer upstreams.
+"""
+
+from __future__ import annotations
+
+from ._endpoints import LatestReq, ListReq, SumdbReq, VersionReq
+
+__all__ = [
+    "NEGATIVE_PREFIX",
+    "is_fresh",
+    "key_for",
+    "latest_key",
+    "list_key",
+    "negative_key",
+    "remaining_ttl",
+    "version_key",
+]
+
+# Not a valid first element of a module path (no dot), so it never clashes with a module.
+NEGATIVE_PREFIX = "_goproxy/notfound/"
+
+
+def list_key(escaped: str) -> str:
+    """Key of a module's version list."""
+    return f"{escaped}/@v/list"
+
+
+def latest_key(escaped: str) -> str:
+    """Key of a module's ``@latest`` answer."""
+    return f"{escaped}/@latest"
+
+
+def version_key(escaped: str, escaped_version: str, ext: str) -> str:
+    """Key of a per-version file (``ext`` is ``info``, ``mod`` or ``zip``)."""
+    return f"{escaped}/@v/{escaped_version}.{ext}"
+
+
+def key_for(req: ListReq | VersionReq | LatestReq | SumdbReq) -> str:
+    """The store key holding the answer to ``req``."""
+    if isinstance(req, ListReq):
+        return list_key(req.escaped)
+    if isinstance(req, LatestReq):
+        return latest_key(req.escaped)
+    if isinstance(req, VersionReq):
+        return version_key(req.escaped, req.escaped_version, req.kind.value)
+    return f"sumdb/{req.name}/{req.path}"
+
+
+def negative_key(key: str) -> str:
+    """Key of the remembered not-found answer for ``key``."""
+    return NEGATIVE_PREFIX + key
+
+
+def is_fresh(stored_at: float, now: float, ttl: float) -> bool:
+    """Whether a blob stored at ``stored_at`` is still fresh at ``now``.
+
+    A blob stamped in the future (clock skew between replicas) counts as fresh, but never
+    for longer than ``ttl`` past ``now``.
+    """
+    age = now - stored_at
+    return age < ttl and age > -ttl
+
+
+def remaining_ttl(stored_at: float, now: float, ttl: float) -> int:
+    """Whole seconds a fresh blob has left, for ``Cache-Control: max-age``."""
+    return max(0, min(int(ttl), int(ttl - (now - stored_at))))

@@ -1,0 +1,95 @@
+"""The core's settings, and their compiled form shared by every connection."""
+
+from __future__ import annotations
+
+import enum
+import functools
+
+import msgspec
+
+from ._paths import PrefixPatterns
+from ._upstream import ConfigError, Upstream, UpstreamKind, parse_upstreams
+
+__all__ = ["CompiledConfig", "ProxyConfig", "RetractedPolicy", "compile_config"]
+
+
+class RetractedPolicy(enum.Enum):
+    """What the proxy does with versions their authors retracted.
+
+    * ``SERVE`` (default): list and serve them; the go command reads the retractions from
+      the latest go.mod and decides (what every public proxy does).
+    * ``HIDE``: leave them out of ``list`` and ``@latest``; still served by exact version, so
+      builds that pin them keep working.
+    * ``GONE``: like ``HIDE``, and their ``.info``/``.mod``/``.zip`` answer 410 with a text
+      naming the version, the author's rationale and the newest version to use instead.
+    """
+
+    SERVE = "serve"
+    HIDE = "hide"
+    GONE = "gone"
+
+
+class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Settings of the protocol core.
+
+    Attributes:
+        upstream: upstream list in GOPROXY syntax (``,`` and ``|`` separated http(s) and
+            ``file://`` URLs, or ``off`` for a cache-only proxy).
+        private: GOPRIVATE-style patterns; matching modules are never asked of an http(s)
+            upstream, so their names never leave the machine.
+        retracted: the retraction policy.
+        base_path: the URL path the proxy is mounted under (``""`` or like ``"/mod"``).
+        list_ttl: seconds a ``list``, ``@latest`` or query answer stays fresh.
+        negative_ttl: seconds a not-found answer is remembered.
+        sumdb: checksum databases to relay, as ``(name, url)`` pairs; an empty url means
+            ``https://<name>``.
+        idle_timeout: seconds a connection may wait for its next request.
+        request_timeout: seconds a client has to send a whole request head.
+        max_request_head: the largest request line plus headers accepted, in bytes.
+    """
+
+    upstream: str = "off"
+    private: str = ""
+    retracted: RetractedPolicy = RetractedPolicy.SERVE
+    base_path: str = ""
+    list_ttl: float = 60.0
+    negative_ttl: float = 60.0
+    sumdb: tuple[tuple[str, str], ...] = ()
+    idle_timeout: float = 60.0
+    request_timeout: float = 10.0
+    max_request_head: int = 16384
+
+
+class CompiledConfig:
+    """A :class:`ProxyConfig` with its lists parsed once, shared by all connections."""
+
+    def __init__(self, config: ProxyConfig) -> None:
+        base = config.base_path.rstrip("/")
+        if base and not base.startswith("/"):
+            raise ConfigError(f"base path must start with '/': {config.base_path!r}")
+        if config.list_ttl < 0 or config.negative_ttl < 0:
+            raise ConfigError("cache TTLs must not be negative")
+        self.config = config
+        self.base_path = base
+        self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)
+        self.private = PrefixPatterns(config.private)
+        self.sumdb: dict[str, str] = {}
+        for name, url in config.sumdb:
+            self.sumdb[name] = (url or f"https://{name}").rstrip("/")
+
+    def upstreams_for(self, module: str) -> tuple[Upstream, ...]:
+        """The upstreams that may be asked about ``module``, in order."""
+        if self.private.matches(module):
+            return tuple(u for u in self.upstreams if not u.is_public)
+        return self.upstreams
+
+    @property
+    def lookups_off(self) -> bool:
+        """Whether the list starts with ``off``: a cache-only proxy."""
+        return self.upstreams[0].kind is UpstreamKind.OFF
+
+
+@functools.lru_cache(maxsize=32)
+def compile_config(config: ProxyConfig) -> CompiledConfig:
+    """The compiled form of ``config`` (cached: configs are immutable)."""
+    return CompiledConfig(config)

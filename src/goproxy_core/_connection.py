@@ -1,0 +1,403 @@
+"""``ProxyConnection``: one client connection, from bytes in to effects out.
+
+Theory of operation: the connection wraps an ``h11.Connection`` (pure, like us). The caller
+loops on :meth:`ProxyConnection.next_effect`: ``NEED_DATA`` means read from the client and call
+:meth:`receive_data`; ``SendBytes``/``SendBlob`` write to the client; store and upstream effects
+are carried out and answered through the past-tense methods; ``CloseConnection`` ends the loop.
+Requests are handled one at a time, in order (HTTP/1.1 pipelining): the next request is read
+only when the previous response has been handed out whole.
+
+Each request runs ``_engine.handle_request``, a generator of store and upstream effects that
+returns a ``Reply``; this module turns the reply into HTTP (status line, headers, body or a
+blob to stream), handles HEAD, conditional requests, keep-alive, limits and timeouts.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import TYPE_CHECKING, Any
+
+import h11
+import msgspec
+
+from ._config import CompiledConfig, ProxyConfig, compile_config
+from ._effects import (
+    NEED_DATA,
+    AbortBlob,
+    BlobData,
+    BlobInfo,
+    CloseConnection,
+    CommitBlob,
+    Effect,
+    FetchUpstream,
+    ReadBlob,
+    SaveBlob,
+    SendBlob,
+    SendBytes,
+    StatBlob,
+    UpstreamResult,
+)
+from ._engine import IOEffect, relayed_zip_reply
+from ._errors import LocalProtocolError, ProxyError
+from ._respond import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
+from ._status import Reply, text_reply
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+__all__ = ["AccessRecord", "ProxyConnection"]
+
+_MAX_REQUEST_BODY = 64 * 1024
+
+
+class AccessRecord(msgspec.Struct, frozen=True):
+    """One finished exchange, for the access log.
+
+    Attributes:
+        method: the request method.
+        target: the request target as sent.
+        status: the response status.
+        length: the response body length (0 for HEAD and 304).
+        cache_status: the ``Cache-Status`` parameters, or "".
+        started: when the request head was complete (the caller's clock).
+    """
+
+    method: str
+    target: str
+    status: int
+    length: int
+    cache_status: str
+    started: float
+
+
+class _BlobPlaceholder:
+    """Stands for a blob body inside h11, which only needs its length."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class ProxyConnection:
+    """The protocol state of one client connection.
+
+    Args:
+        config: the core's settings (compiled once and shared when a ``CompiledConfig``).
+    """
+
+    def __init__(self, config: ProxyConfig | CompiledConfig) -> None:
+        self._cfg = compile_config(config) if isinstance(config, ProxyConfig) else config
+        self._h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=self._cfg.config.max_request_head
+        )
+        self._outbox: collections.deque[SendBytes | SendBlob] = collections.deque()
+        self._flow: Generator[IOEffect, object, Reply] | None = None
+        self._next: IOEffect | None = None
+        self._pending: Effect | None = None
+        self._closing = False
+        self._method = b"GET"
+        self._target = b""
+        self._if_none_match = b""
+        self._started = 0.0
+        self._last_activity: float | None = None
+        self._body_bytes = 0
+        self._log: list[AccessRecord] = []
+        self._now = 0.0
+        # While a zip is relayed: (key, size) whose head went out, and the held-back tail.
+        self._relay: tuple[str, int] | None = None
+        self._held = b""
+
+    # -- driving -----------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the client; ``b""`` means the client closed its side."""
+        if self._pending is not None:
+            raise LocalProtocolError("receive_data while an effect awaits its answer")
+        self._h11.receive_data(data)
+        self._last_activity = None
+
+    def next_effect(self, now: float) -> Effect:
+        """The next thing the caller must do.
+
+        Args:
+            now: the current time in seconds since the epoch (used for freshness and Date).
+
+        Raises:
+            LocalProtocolError: an effect handed out earlier has not been answered.
+        """
+        if self._pending is not None:
+            raise LocalProtocolError(f"{type(self._pending).__name__} has not been answered")
+        self._now = now
+        if self._last_activity is None:
+            self._last_activity = now
+        if self._outbox:
+            out = self._outbox.popleft()
+            if isinstance(out, SendBlob):
+                self._pending = out
+            return out
+        if self._next is not None:
+            eff, self._next = self._next, None
+            if isinstance(eff, FetchUpstream) and eff.relay and self._relay is not None:
+                # A response is already under way: a second upstream may not start another.
+                eff = msgspec.structs.replace(eff, relay=False)
+            self._pending = eff
+            return eff
+        if self._closing:
+            return CloseConnection()
+        return self._read_event(now)
+
+    def deadline(self) -> float:
+        """When, on the caller's clock, the client must have sent more (after ``NEED_DATA``).
+
+        A client between requests gets ``idle_timeout``; one part-way through a request head
+        gets ``request_timeout``. Past it, call :meth:`timed_out`.
+        """
+        base = self._last_activity if self._last_activity is not None else 0.0
+        if self._h11.trailing_data[0] or self._h11.their_state is h11.SEND_BODY:
+            return base + self._cfg.config.request_timeout
+        return base + self._cfg.config.idle_timeout
+
+    @property
+    def between_requests(self) -> bool:
+        """True when no request is part-way through: closing now loses nothing."""
+        return (
+            self._flow is None
+            and not self._outbox
+            and not self._h11.trailing_data[0]
+            and self._h11.their_state in (h11.IDLE, h11.DONE)
+        )
+
+    def timed_out(self) -> None:
+        """The deadline passed with no data: answer 408 if a request was under way, then close."""
+        partial = bool(self._h11.trailing_data[0]) or self._h11.their_state is h11.SEND_BODY
+        if partial and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            self._queue_reply(text_reply(408, "request timeout: the request was not sent in time"))
+        self._closing = True
+
+    def take_log(self) -> list[AccessRecord]:
+        """The exchanges finished since the last call, oldest first."""
+        log, self._log = self._log, []
+        return log
+
+    # -- answers to effects ----------------------------------------------------------------
+
+    def blob_statted(self, info: BlobInfo | None) -> None:
+        """Answer to ``StatBlob``."""
+        self._answer(StatBlob, info)
+
+    def blob_read(self, data: BlobData | None) -> None:
+        """Answer to ``ReadBlob``."""
+        self._answer(ReadBlob, data)
+
+    def blob_saved(self, ok: bool) -> None:
+        """Answer to ``SaveBlob``: whether the store kept it."""
+        self._answer(SaveBlob, ok)
+
+    def relay_started(self, size: int) -> bytes:
+        """During a ``FetchUpstream(relay=True)``: the upstream answered 200 with ``size`` bytes.
+
+        Returns the response head to send to the client now; then send the body's chunks as
+        they are written, holding back the last one for ``UpstreamResult.held``.
+
+        Raises:
+            LocalProtocolError: no relayable fetch is pending, or relaying already started.
+        """
+        eff = self._pending
+        if not isinstance(eff, FetchUpstream) or not eff.relay or eff.into is None:
+            raise LocalProtocolError("relay_started without a relayable FetchUpstream")
+        if self._relay is not None:
+            raise LocalProtocolError("relay_started called twice")
+        self._relay = (eff.into, size)
+        head = response_head(
+            relayed_zip_reply(eff.into, size), method=self._method, if_none_match=b"", now=self._now
+        )
+        return self._send_head(head)
+
+    def upstream_fetched(self, result: UpstreamResult) -> None:
+        """Answer to ``FetchUpstream``."""
+        if self._relay is not None:
+            self._held = result.held
+        self._answer(FetchUpstream, result)
+
+    def blob_committed(self, info: BlobInfo | None) -> None:
+        """Answer to ``CommitBlob``: the published blob, or None if it could not be kept."""
+        self._answer(CommitBlob, info)
+
+    def blob_aborted(self) -> None:
+        """Answer to ``AbortBlob``."""
+        self._answer(AbortBlob, None)
+
+    def resolve(self, result: object) -> None:
+        """Answer whichever store or upstream effect is pending with ``result``.
+
+        The same as calling its past-tense method (``blob_statted``, ``upstream_fetched`` ...);
+        convenient for a caller that carries out every effect through one function.
+        """
+        kinds = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CommitBlob, AbortBlob)
+        if not isinstance(self._pending, kinds):
+            raise LocalProtocolError("resolve without a pending store or upstream effect")
+        if isinstance(self._pending, FetchUpstream) and self._relay is not None:
+            assert isinstance(result, UpstreamResult)
+            self._held = result.held
+        self._answer(type(self._pending), result)
+
+    def blob_sent(self) -> None:
+        """Answer to ``SendBlob``: the whole blob went out."""
+        if not isinstance(self._pending, SendBlob):
+            raise LocalProtocolError("blob_sent without a SendBlob")
+        self._pending = None
+
+    def send_failed(self) -> None:
+        """Writing to the client failed (or a blob could not be read whole): close."""
+        self._pending = None
+        self._outbox.clear()
+        self._closing = True
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _answer(self, kind: type[Any], value: object) -> None:
+        if not isinstance(self._pending, kind):
+            got = type(self._pending).__name__ if self._pending is not None else "nothing"
+            raise LocalProtocolError(f"answer for {kind.__name__} while {got} is pending")
+        self._pending = None
+        self._advance(value)
+
+    def _advance(self, value: object) -> None:
+        assert self._flow is not None
+        try:
+            self._next = self._flow.send(value)
+        except StopIteration as stop:
+            self._flow = None
+            self._queue_reply(stop.value)
+        except ProxyError as e:
+            self._flow = None
+            self._queue_reply(text_reply(e.status, str(e)))
+
+    def _read_event(self, now: float) -> Effect:
+        while True:
+            h = self._h11
+            if h.our_state is h11.DONE and h.their_state is h11.DONE:
+                h.start_next_cycle()
+            if h.our_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR) or (
+                h.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+                and h.our_state is not h11.SEND_RESPONSE
+            ):
+                self._closing = True
+                return CloseConnection()
+            try:
+                event = h.next_event()
+            except h11.RemoteProtocolError as e:
+                self._protocol_error(e)
+                return self.next_effect(now)
+            if event is h11.NEED_DATA:
+                return NEED_DATA
+            if isinstance(event, h11.Request):
+                self._start(event, now)
+                return self.next_effect(now)
+            if isinstance(event, h11.Data):
+                self._body_bytes += len(event.data)
+                if self._body_bytes > _MAX_REQUEST_BODY and h.our_state is h11.DONE:
+                    self._closing = True
+                    return CloseConnection()
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                self._closing = True
+                return CloseConnection()
+            # EndOfMessage: loop to start the next cycle.
+
+    def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
+        self._closing = True
+        if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            status = e.error_status_hint
+            if status == 431 and not self._h11.trailing_data[0].count(b"\n"):
+                status = 414  # the request line alone was too long
+            reason = str(e) or "malformed HTTP request"
+            self._method = b"GET"
+            self._queue_reply(text_reply(status, f"bad request: {reason}"))
+
+    def _start(self, event: h11.Request, now: float) -> None:
+        self._method = event.method
+        self._target = event.target
+        self._started = now
+        self._body_bytes = 0
+        self._if_none_match = b""
+        for name, value in event.headers:
+            if name == b"if-none-match":
+                self._if_none_match = value
+        headers = list(event.headers)
+        if len(event.target) > MAX_TARGET or len(headers) > MAX_HEADERS:
+            self._closing = True  # a client this far off is not worth keeping
+        self._flow = request_flow(self._cfg, event.method, event.target, headers, now, relay=True)
+        self._advance(None)
+
+    def _queue_reply(self, reply: Reply) -> None:
+        h = self._h11
+        if self._relay is not None:
+            self._finish_relay(reply)
+            return
+        head = response_head(
+            reply,
+            method=self._method,
+            if_none_match=self._if_none_match,
+            now=self._now,
+            closing=self._closing,
+        )
+        status = head.status
+        data = self._send_head(head)
+        length = 0
+        if not head.body:
+            data += h.send(h11.EndOfMessage()) or b""
+            self._outbox.append(SendBytes(data))
+        elif reply.blob is not None:
+            self._outbox.append(SendBytes(data))
+            # h11 only counts the body against Content-Length; the caller moves the bytes.
+            placeholder = _BlobPlaceholder(reply.blob.size)
+            h.send_with_data_passthrough(h11.Data(data=placeholder))  # type: ignore[arg-type]
+            self._outbox.append(SendBlob(reply.blob.key, reply.blob.size))
+            tail = h.send(h11.EndOfMessage()) or b""
+            if tail:
+                self._outbox.append(SendBytes(tail))
+            length = reply.blob.size
+        else:
+            data += h.send(h11.Data(data=reply.body)) or b""
+            data += h.send(h11.EndOfMessage()) or b""
+            self._outbox.append(SendBytes(data))
+            length = len(reply.body)
+        self._record(status, length, reply.cache_status)
+
+    def _finish_relay(self, reply: Reply) -> None:
+        """The relayed body is out but for its held-back tail: release it, or cut the line."""
+        assert self._relay is not None
+        key, size = self._relay
+        held, self._relay, self._held = self._held, None, b""
+        blob = reply.blob
+        if reply.status == 200 and blob is not None and (blob.key, blob.size) == (key, size):
+            h = self._h11
+            sent = _BlobPlaceholder(size - len(held))
+            h.send_with_data_passthrough(h11.Data(data=sent))  # type: ignore[arg-type]
+            data = (h.send(h11.Data(data=held)) or b"") + (h.send(h11.EndOfMessage()) or b"")
+            self._outbox.append(SendBytes(data))
+            self._record(200, size, reply.cache_status)
+            return
+        # Checked and refused after most of it went out: closing before the last bytes makes
+        # the client see a short body, never a complete bad one.
+        self._closing = True
+        self._record(reply.status, size - len(held), reply.cache_status)
+
+    def _record(self, status: int, length: int, cache_status: str) -> None:
+        self._log.append(
+            AccessRecord(
+                method=self._method.decode("ascii", "replace"),
+                target=self._target.decode("ascii", "replace"),
+                status=status,
+                length=length,
+                cache_status=cache_status,
+                started=self._started,
+            )
+        )
+
+    def _send_head(self, head: ResponseHead) -> bytes:
+        event = h11.Response(status_code=head.status, headers=head.headers, reason=head.reason)
+        return self._h11.send(event) or b""

@@ -1,0 +1,197 @@
+"""Effects: the I/O the core asks its caller to carry out, and the results it takes back.
+
+Theory of operation: the core never does I/O. ``ProxyConnection.next_effect(now)`` returns one
+effect at a time; the caller carries it out and reports the result through the matching
+past-tense method (``blob_statted``, ``blob_read``, ``upstream_fetched`` ...), then asks for the
+next effect. An effect that needs no answer (``SendBytes``) is simply done before asking again.
+Bodies of any size move as streams owned by the caller: the core names a blob, the caller moves
+its bytes (``SendBlob``), so a zip is never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import BinaryIO, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "NEED_DATA",
+    "AbortBlob",
+    "BlobData",
+    "BlobInfo",
+    "CloseConnection",
+    "CommitBlob",
+    "Effect",
+    "FetchUpstream",
+    "NeedData",
+    "ReadBlob",
+    "SaveBlob",
+    "SendBlob",
+    "SendBytes",
+    "StatBlob",
+    "UpstreamResult",
+]
+
+
+class NeedData(enum.Enum):
+    """Sentinel type: the core needs more bytes from the client (``receive_data``)."""
+
+    NEED_DATA = "NEED_DATA"
+
+
+NEED_DATA = NeedData.NEED_DATA
+
+
+class SendBytes(msgspec.Struct, frozen=True):
+    """Write ``data`` to the client; no answer is expected."""
+
+    data: bytes
+
+
+class SendBlob(msgspec.Struct, frozen=True):
+    """Write the stored blob ``key`` (exactly ``size`` bytes) to the client as a response body.
+
+    The response head has already gone out through ``SendBytes``. The caller may use
+    ``sendfile``. Answer with ``blob_sent()``, or ``send_failed()`` if the client went away or
+    the blob could not be read whole.
+    """
+
+    key: str
+    size: int
+
+
+class StatBlob(msgspec.Struct, frozen=True):
+    """Look up the blob ``key`` in the store. Answer ``blob_statted(BlobInfo | None)``."""
+
+    key: str
+
+
+class ReadBlob(msgspec.Struct, frozen=True):
+    """Read the small blob ``key`` whole (it is at most ``max_size`` bytes).
+
+    Answer ``blob_read(BlobData | None)``; None when absent (or larger than ``max_size``).
+    ``immutable`` says the blob's bytes can never change once stored (a version's ``.info``
+    or ``.mod``, a checksum-database tile): a caller may keep them in memory and answer
+    later reads of the key without touching the store.
+    """
+
+    key: str
+    max_size: int
+    immutable: bool = False
+
+
+class SaveBlob(msgspec.Struct, frozen=True):
+    """Store ``data`` under ``key`` atomically (visible only once complete).
+
+    Answer ``blob_saved(ok)``; a failed save is not an error for the request being served.
+    """
+
+    key: str
+    data: bytes
+
+
+class FetchUpstream(msgspec.Struct, frozen=True):
+    """GET ``url`` from an upstream (``http``, ``https`` or ``file``).
+
+    With ``into`` None, read the body whole (at most ``max_size`` bytes: a larger body is a
+    failure) and answer ``upstream_fetched`` with ``body``. With ``into`` set, stream a 200 body
+    into a pending (invisible) store write for that key, and answer with ``stream``, a readable,
+    seekable view of what was written; the core then says ``CommitBlob`` or ``AbortBlob``.
+    Non-200 bodies are always read whole, up to 64 KiB.
+
+    With ``relay`` (a GET for this very file), the caller may also stream the body to the
+    client while it arrives: on a 200 with a Content-Length it calls
+    ``ProxyConnection.relay_started(length)``, sends the bytes that returns, then sends each
+    chunk as it is written, holding back the last one, which it reports as
+    ``UpstreamResult.held``. The core releases it only once the blob is checked and stored;
+    a bad blob cuts the connection short, so the client never takes it for complete.
+    """
+
+    url: str
+    max_size: int
+    into: str | None = None
+    relay: bool = False
+
+
+class CommitBlob(msgspec.Struct, frozen=True):
+    """Publish the pending write for ``key`` (from ``FetchUpstream(into=key)``).
+
+    Answer ``blob_committed(BlobInfo | None)``: the stored blob's info, None if it failed.
+    """
+
+    key: str
+
+
+class AbortBlob(msgspec.Struct, frozen=True):
+    """Discard the pending write for ``key``; nothing of it may stay visible.
+
+    Answer ``blob_aborted()``.
+    """
+
+    key: str
+
+
+class CloseConnection(msgspec.Struct, frozen=True):
+    """Close the client connection (after writing everything sent so far)."""
+
+
+Effect: TypeAlias = (
+    NeedData
+    | SendBytes
+    | SendBlob
+    | StatBlob
+    | ReadBlob
+    | SaveBlob
+    | FetchUpstream
+    | CommitBlob
+    | AbortBlob
+    | CloseConnection
+)
+
+
+class BlobInfo(msgspec.Struct, frozen=True):
+    """What a store knows of a blob without reading it.
+
+    Attributes:
+        size: length in bytes.
+        mtime: when it was stored, in seconds since the epoch (the store's clock).
+    """
+
+    size: int
+    mtime: float
+
+
+class BlobData(msgspec.Struct, frozen=True):
+    """A small blob read whole, with the time it was stored."""
+
+    data: bytes
+    mtime: float
+
+
+class UpstreamResult(msgspec.Struct, frozen=True):
+    """What came back from a ``FetchUpstream``.
+
+    Attributes:
+        status: the HTTP status (a ``file://`` upstream maps a missing file to 404 and a
+            permission error to 403); 0 when no response arrived.
+        body: the body read whole (non-200 answers, and 200 answers without ``into``).
+        stream: with ``into``, a readable, seekable view of the pending write.
+        error: for status 0, what went wrong (``"timeout"``, ``"connection refused"``, a
+            truncated body ...), in words for the log and the client's error text.
+        content_type: the response's Content-Type, "" if none.
+        timeout: whether the failure was a timeout (answered as 504 rather than 502).
+        stored: with ``into``, the blob is already in the store, fetched, checked and
+            committed by a concurrent request for the same key (single-flight): the core
+            serves it without checking it again.
+        held: with ``relay`` after ``relay_started``: the end of the body, not yet sent.
+    """
+
+    status: int
+    body: bytes = b""
+    stream: BinaryIO | None = None
+    error: str = ""
+    content_type: str = ""
+    timeout: bool = False
+    stored: BlobInfo | None = None
+    held: bytes = b""

@@ -1,0 +1,290 @@
+"""Request targets: from the bytes of an HTTP request target to a typed request, or why not.
+
+URL space (PROTOCOL.md §1, go.dev/ref/mod "GOPROXY protocol"), relative to a configurable base
+path: ``$module/@v/list``, ``$module/@v/$version.{info,mod,zip}``, ``$module/@latest``,
+``sumdb/$name/{supported,latest,lookup/…,tile/…}``, plus ``healthz``, ``readyz`` and the index
+page. The target is percent-decoded strictly (``+`` stays ``+``), split at the first ``/@v/`` or
+a trailing ``/@latest`` (module paths cannot contain ``@``), then case-decoded (``!x`` → ``X``)
+and validated with x/mod's rules, so the store only ever sees valid, escaped names.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from typing import TypeAlias
+
+import msgspec
+
+from ._errors import InvalidVersionError, ProxyError, go_quote
+from ._escape import unescape_path, unescape_version
+from ._paths import canonical_version, check
+
+__all__ = [
+    "BadRequestError",
+    "FileKind",
+    "HealthReq",
+    "IndexReq",
+    "LatestReq",
+    "ListReq",
+    "NotFoundError",
+    "Request",
+    "SumdbKind",
+    "SumdbReq",
+    "VersionReq",
+    "parse_target",
+]
+
+
+class BadRequestError(ProxyError):
+    """The request target is not well-formed HTTP (bad percent-encoding and the like)."""
+
+    status = 400
+
+
+class NotFoundError(ProxyError):
+    """The request target names nothing this proxy serves."""
+
+    status = 404
+
+
+class FileKind(enum.Enum):
+    """The three per-version files of the protocol."""
+
+    INFO = "info"
+    MOD = "mod"
+    ZIP = "zip"
+
+
+class ListReq(msgspec.Struct, frozen=True):
+    """``$module/@v/list``."""
+
+    module: str
+    escaped: str
+
+
+class VersionReq(msgspec.Struct, frozen=True):
+    """``$module/@v/$version.$ext``.
+
+    Attributes:
+        module: the module path (unescaped).
+        version: the version or query as the client wrote it (unescaped).
+        kind: info, mod or zip.
+        escaped: the escaped module path.
+        escaped_version: the escaped version.
+        canonical: ``version`` is canonical and valid for ``module``: its answer can never
+            change. Otherwise (only for ``.info``) it is a query such as a branch name,
+            ``v1.2`` or a commit hash, whose answer may change.
+    """
+
+    module: str
+    version: str
+    kind: FileKind
+    escaped: str
+    escaped_version: str
+    canonical: bool
+
+
+class LatestReq(msgspec.Struct, frozen=True):
+    """``$module/@latest``."""
+
+    module: str
+    escaped: str
+
+
+class SumdbKind(enum.Enum):
+    """The checksum database endpoints a proxy relays (PROTOCOL.md §16)."""
+
+    SUPPORTED = "supported"
+    LATEST = "latest"
+    LOOKUP = "lookup"
+    TILE = "tile"
+
+
+class SumdbReq(msgspec.Struct, frozen=True):
+    """``sumdb/$name/...``.
+
+    Attributes:
+        name: the checksum database name (``host[/path]``).
+        kind: which endpoint.
+        path: the part after the name, as it goes to the database (``lookup/m@v``,
+            ``tile/8/0/x001/234.p/5``, ``latest``, ``supported``).
+        module: for ``lookup``, the unescaped module path (so private modules can be refused).
+        immutable: a full or partial tile, whose bytes never change.
+    """
+
+    name: str
+    kind: SumdbKind
+    path: str
+    module: str = ""
+    immutable: bool = False
+
+
+class HealthReq(msgspec.Struct, frozen=True):
+    """``healthz`` (the process answers) or ``readyz`` (the store takes writes)."""
+
+    ready: bool
+
+
+class IndexReq(msgspec.Struct, frozen=True):
+    """The base path itself: a short page saying how to use the proxy."""
+
+
+Request: TypeAlias = ListReq | VersionReq | LatestReq | SumdbReq | HealthReq | IndexReq
+
+_HEX = b"0123456789abcdefABCDEF"
+_SUMDB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]*(/[A-Za-z0-9.\-_~]+)*$")
+# x/mod sumdb/server.go: the escaped lookup target the checksum database accepts.
+_LOOKUP = re.compile(r"^[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$")
+_TILE = re.compile(r"^tile/[0-9]+/(data|[0-9]+)(/x[0-9]{3})*/[0-9]{3}(\.p/[0-9]+)?$")
+
+
+def _percent_decode(raw: bytes) -> str:
+    """Strict RFC 3986 decoding: ``%XX`` only, ``+`` is a plus, the result must be UTF-8."""
+    if b"%" in raw:
+        parts = raw.split(b"%")
+        out = bytearray(parts[0])
+        for part in parts[1:]:
+            if len(part) < 2 or part[0] not in _HEX or part[1] not in _HEX:
+                raise BadRequestError("malformed percent-encoding in request path")
+            out.append(int(part[:2], 16))
+            out += part[2:]
+        raw = bytes(out)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotFoundError("request path is not valid UTF-8") from None
+    if any(c < " " or c == "\x7f" for c in text):
+        raise NotFoundError("request path contains control characters")
+    return text
+
+
+def _strip_base(path: str, base_path: str) -> str | None:
+    if not base_path:
+        return path[1:]
+    if path == base_path:
+        return ""
+    if path.startswith(base_path) and path[len(base_path)] == "/":
+        return path[len(base_path) + 1 :]
+    return None
+
+
+def parse_target(target: bytes, base_path: str = "") -> Request:
+    """Parse an HTTP request target into a typed request (results are cached: it is pure).
+
+    Args:
+        target: the request target as sent (origin-form ``/path?query``, or absolute-form).
+        base_path: the path prefix the proxy is mounted under, ``""`` or like ``"/mod"``.
+
+    Returns:
+        The request.
+
+    Raises:
+        BadRequestError: the target is not a well-formed origin-form path.
+        NotFoundError: the path names nothing this proxy serves.
+        InvalidPathError: the module path breaks Go's rules (404: it exists nowhere).
+        InvalidVersionError: the version breaks Go's rules or does not fit the path (404).
+    """
+    return _parse_target_cached(target, base_path)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_target_cached(target: bytes, base_path: str) -> Request:
+    # Clients ask for the same few thousand targets again and again; only successes are
+    # cached (lru_cache does not keep exceptions), and requests are immutable structs.
+    if target.startswith((b"http://", b"https://")):
+        # absolute-form (RFC 9112 §3.2.2): keep only the path.
+        slash = target.find(b"/", target.index(b"//") + 2)
+        target = target[slash:] if slash >= 0 else b"/"
+    if not target.startswith(b"/"):
+        raise BadRequestError("request target must be an absolute path")
+    q = target.find(b"?")
+    if q >= 0:
+        target = target[:q]
+    path = _percent_decode(target)
+    rel = _strip_base(path, base_path)
+    if rel is None:
+        raise NotFoundError(f"not found: {path} is outside this proxy's base path {base_path}")
+    if rel in ("", "/"):
+        return IndexReq()
+    if rel in ("healthz", "readyz"):
+        return HealthReq(ready=rel == "readyz")
+    if rel.startswith("sumdb/"):
+        return _parse_sumdb(rel[len("sumdb/") :])
+    i = rel.find("/@v/")
+    if i >= 0:
+        escaped, file = rel[:i], rel[i + 4 :]
+        module = unescape_path(escaped)
+        if file == "list":
+            return ListReq(module=module, escaped=escaped)
+        return _parse_version_file(module, escaped, file)
+    if rel.endswith("/@latest"):
+        escaped = rel[: -len("/@latest")]
+        return LatestReq(module=unescape_path(escaped), escaped=escaped)
+    raise NotFoundError(f"not found: {path} is not a module proxy path")
+
+
+def _parse_version_file(module: str, escaped: str, file: str) -> VersionReq:
+    dot = file.rfind(".")
+    ext = file[dot + 1 :] if dot > 0 else ""
+    if ext not in ("info", "mod", "zip") or "/" in file:
+        raise NotFoundError(f"not found: unknown file {file!r} (want list, .info, .mod or .zip)")
+    kind = FileKind(ext)
+    escaped_version = file[:dot]
+    version = unescape_version(escaped_version)
+    canonical = canonical_version(version) == version
+    if canonical:
+        try:
+            check(module, version)
+        except InvalidVersionError:
+            if kind is not FileKind.INFO:
+                raise
+            # An .info query like m@v2.0.0 for a path without /v2 may resolve upstream to
+            # v2.0.0+incompatible (PROTOCOL.md §8): a query, not a fixed answer.
+            canonical = False
+    elif kind is not FileKind.INFO:
+        want = canonical_version(version)
+        reason = "not canonical"
+        if want:
+            reason += f" (should be {go_quote(want)})"
+        raise InvalidVersionError(version, reason, path=module)
+    return VersionReq(
+        module=module,
+        version=version,
+        kind=kind,
+        escaped=escaped,
+        escaped_version=escaped_version,
+        canonical=canonical,
+    )
+
+
+def _parse_sumdb(rest: str) -> SumdbReq:
+    for suffix, kind in (("/supported", SumdbKind.SUPPORTED), ("/latest", SumdbKind.LATEST)):
+        if rest.endswith(suffix):
+            name = rest[: -len(suffix)]
+            _check_sumdb_name(name)
+            return SumdbReq(name=name, kind=kind, path=suffix[1:])
+    i = rest.find("/lookup/")
+    if i >= 0:
+        name, target = rest[:i], rest[i + len("/lookup/") :]
+        _check_sumdb_name(name)
+        if not _LOOKUP.match(target):
+            raise BadRequestError("invalid module@version syntax in checksum database lookup")
+        escaped_mod, _, escaped_ver = target.rpartition("@")
+        module = unescape_path(escaped_mod)
+        unescape_version(escaped_ver)
+        return SumdbReq(name=name, kind=SumdbKind.LOOKUP, path="lookup/" + target, module=module)
+    i = rest.find("/tile/")
+    if i >= 0:
+        name, tile = rest[:i], rest[i + 1 :]
+        _check_sumdb_name(name)
+        if not _TILE.match(tile):
+            raise BadRequestError("invalid tile syntax in checksum database request")
+        return SumdbReq(name=name, kind=SumdbKind.TILE, path=tile, immutable=True)
+    raise NotFoundError("not found: unknown checksum database endpoint")
+
+
+def _check_sumdb_name(name: str) -> None:
+    if not _SUMDB_NAME.match(name) or ".." in name:
+        raise NotFoundError(f"not found: invalid checksum database name {name!r}")

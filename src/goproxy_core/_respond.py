@@ -1,0 +1,123 @@
+"""One request, independent of how it arrived: checks, the engine's flow, the response head.
+
+``ProxyConnection`` uses this for requests it parsed with h11; the ASGI and WSGI adapters use
+it for requests their server parsed. Either way the same decisions are made: request limits,
+methods, target parsing, the engine, conditional requests, HEAD, and the response headers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ._endpoints import parse_target
+from ._engine import IOEffect, handle_request, http_date
+from ._errors import ProxyError
+from ._status import REASONS, Reply, max_age, text_reply
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Sequence
+
+    from ._config import CompiledConfig
+
+__all__ = ["MAX_HEADERS", "MAX_TARGET", "ResponseHead", "request_flow", "response_head"]
+
+# Module paths and versions are short; the go command never sends a target near this.
+MAX_TARGET = 4096
+MAX_HEADERS = 100
+_SERVER = b"goproxy-core"
+
+
+class ResponseHead(msgspec.Struct, frozen=True):
+    """The status line and headers to send, and whether a body follows.
+
+    Attributes:
+        status: the status code (200 may have become 304).
+        reason: the reason phrase.
+        headers: lower-case names and values.
+        body: whether to send the reply's body (not for HEAD or 304).
+    """
+
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bool
+
+
+def request_flow(
+    cfg: CompiledConfig,
+    method: bytes,
+    target: bytes,
+    headers: Sequence[tuple[bytes, bytes]],
+    now: float,
+    *,
+    relay: bool = False,
+) -> Generator[IOEffect, object, Reply]:
+    """Decide one request: a generator of store and upstream effects returning the reply.
+
+    Args:
+        cfg: the compiled configuration.
+        method: the request method.
+        target: the request target as sent.
+        headers: the request headers (lower-case names).
+        now: the current time, seconds since the epoch.
+        relay: the caller can relay a zip as it is fetched (``FetchUpstream.relay``).
+    """
+    if len(target) > MAX_TARGET:
+        return text_reply(414, "request target too long")
+    head_size = sum(len(n) + len(v) + 4 for n, v in headers)
+    if len(headers) > MAX_HEADERS or head_size > cfg.config.max_request_head:
+        return text_reply(431, "request header fields too large")
+    if method not in (b"GET", b"HEAD"):
+        reply = text_reply(405, f"method {method.decode('ascii', 'replace')} not allowed: use GET")
+        return msgspec.structs.replace(reply, allow="GET, HEAD")
+    try:
+        req = parse_target(target, cfg.base_path)
+    except ProxyError as e:
+        cc = max_age(3600) if e.status == 404 else "no-store"
+        return text_reply(e.status, str(e), cache_control=cc)
+    try:
+        return (yield from handle_request(cfg, req, now, relay=relay and method == b"GET"))
+    except ProxyError as e:
+        return text_reply(e.status, str(e))
+
+
+def response_head(
+    reply: Reply,
+    *,
+    method: bytes,
+    if_none_match: bytes,
+    now: float,
+    closing: bool = False,
+) -> ResponseHead:
+    """The response head for ``reply``: conditional requests, HEAD, caching headers."""
+    status = reply.status
+    body = method != b"HEAD"
+    if (
+        status == 200
+        and reply.etag
+        and if_none_match
+        and reply.etag.encode() in [t.strip() for t in if_none_match.split(b",")]
+    ):
+        status = 304
+        body = False
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", reply.content_type.encode())]
+    if status != 304:
+        headers.append((b"content-length", str(reply.length).encode()))
+    headers += [
+        (b"cache-control", reply.cache_control.encode()),
+        (b"date", http_date(now).encode()),
+        (b"server", _SERVER),
+    ]
+    if reply.etag:
+        headers.append((b"etag", reply.etag.encode()))
+    if reply.cache_status:
+        headers.append((b"cache-status", reply.cache_status.encode()))
+    if reply.stale:
+        headers.append((b"warning", b'110 - "Response is Stale"'))
+    if reply.allow:
+        headers.append((b"allow", reply.allow.encode()))
+    if closing:
+        headers.append((b"connection", b"close"))
+    return ResponseHead(status, REASONS.get(status, "Unknown").encode(), headers, body)

@@ -1,0 +1,143 @@
+"""Version lists, "latest", and retractions, as the go command judges them.
+
+* A list body is one version per line; the go command takes the first field of each line,
+  keeps valid semver that is not a pseudo-version, and ignores the rest (golang/go
+  ``modfetch/proxy.go`` ``Versions``). We normalise upstream lists the same way before storing
+  them, so a relay never lists pseudo-versions (PROTOCOL.md §9, §19.1).
+* "latest" (golang/go ``modload/query.go`` ``filterVersions``): walk the sorted versions;
+  ``+incompatible`` versions above a compatible version whose go.mod is real (not the
+  synthesized ``module path`` line) are ignored; then the highest release, else the highest
+  prerelease (PROTOCOL.md §8, §13).
+* Retractions are read from the go.mod of the version "latest" resolves to when retractions
+  are ignored; a version is retracted when ``low <= v <= high`` for one of its intervals
+  (semver order) (PROTOCOL.md §14, x/mod ``modfile/rule.go``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from . import _semver
+from ._gomod import ModFileError, parse_gomod, short_message
+from ._pseudo import is_pseudo_version
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+__all__ = [
+    "Retraction",
+    "compatible_to_check",
+    "format_list",
+    "parse_list",
+    "retractions_from_gomod",
+    "select_latest",
+]
+
+
+class Retraction(msgspec.Struct, frozen=True):
+    """A retracted interval, inclusive at both ends, with its rationale as written."""
+
+    low: str
+    high: str
+    rationale: str = ""
+
+    def covers(self, version: str) -> bool:
+        """Whether ``version`` lies in this interval (semver order)."""
+        return _semver.compare(self.low, version) <= 0 and _semver.compare(version, self.high) <= 0
+
+    @property
+    def message(self) -> str:
+        """The rationale as the go command displays it."""
+        return short_message(self.rationale, "retracted by module author")
+
+
+def parse_list(body: bytes) -> list[str]:
+    """The versions a go command would take from a list body, first seen first, no repeats."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in body.decode("utf-8", "replace").splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        v = fields[0]
+        if v in seen or not _semver.is_valid(v) or is_pseudo_version(v):
+            continue
+        seen.add(v)
+        out.append(v)
+    return out
+
+
+def format_list(versions: Iterable[str]) -> bytes:
+    """A list body: one version per line, each ending in a newline."""
+    return "".join(v + "\n" for v in versions).encode()
+
+
+def _allowed_sorted(versions: Iterable[str], allowed: Callable[[str], bool]) -> list[str]:
+    return [v for v in _semver.sort_versions(list(versions)) if allowed(v)]
+
+
+def compatible_to_check(
+    versions: Iterable[str], allowed: Callable[[str], bool] = lambda v: True
+) -> str | None:
+    """The compatible version whose go.mod decides whether ``+incompatible`` ones count.
+
+    None when no such decision is needed (no ``+incompatible`` version above an allowed
+    compatible one).
+    """
+    last_compatible: str | None = None
+    for v in _allowed_sorted(versions, allowed):
+        if not v.endswith("+incompatible"):
+            last_compatible = v
+        elif last_compatible is not None:
+            return last_compatible
+    return None
+
+
+def select_latest(
+    versions: Iterable[str],
+    allowed: Callable[[str], bool] = lambda v: True,
+    *,
+    compatible_has_gomod: bool = False,
+) -> str | None:
+    """The version the go command's ``@latest`` query picks from a list, or None.
+
+    Args:
+        versions: tagged versions (no pseudo-versions), in any order.
+        allowed: False for versions to skip (retracted ones, when honouring retractions).
+        compatible_has_gomod: whether the version named by :func:`compatible_to_check` (for
+            the same ``allowed``) has a real go.mod; then ``+incompatible`` versions above it
+            are ignored.
+    """
+    releases: list[str] = []
+    prereleases: list[str] = []
+    last_compatible: str | None = None
+    for v in _allowed_sorted(versions, allowed):
+        if not v.endswith("+incompatible"):
+            last_compatible = v
+        elif last_compatible is not None and compatible_has_gomod:
+            break
+        (prereleases if _semver.prerelease(v) else releases).append(v)
+    if releases:
+        return releases[-1]
+    if prereleases:
+        return prereleases[-1]
+    return None
+
+
+def retractions_from_gomod(data: bytes) -> list[Retraction]:
+    """The retracted intervals a go.mod declares; none if it does not parse (lax, as go)."""
+    try:
+        mod = parse_gomod(data)
+    except ModFileError:
+        return []
+    return [Retraction(r.low, r.high, r.rationale) for r in mod.retract]
+
+
+def retraction_for(version: str, retractions: Sequence[Retraction]) -> Retraction | None:
+    """The first interval covering ``version``, or None."""
+    for r in retractions:
+        if r.covers(version):
+            return r
+    return None

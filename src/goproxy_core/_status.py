@@ -1,0 +1,137 @@
+"""The one table from outcome to HTTP status, headers and plain-text body.
+
+Policy (go.dev/ref/mod "GOPROXY protocol", PROTOCOL.md §2, STYLE.md §4): 404 and 410 both mean
+"not here": with ``,`` in GOPROXY the go command then tries the next entry, but any other 4xx or
+5xx stops it. So: unknown module or version, or a path that can never be valid → 404; known but
+withheld (a retracted version under the ``gone`` policy) → 410; an upstream's veto (403) is
+passed on; an upstream fault → 502 (504 for a timeout). Error bodies are short
+``text/plain; charset=utf-8`` lines, which the go command shows its user after
+``server response:`` (it keeps at most 8 lines).
+
+Caching headers separate what can never change (a version's ``.info``, ``.mod``, ``.zip``,
+checksum-database tiles: ``immutable``, with an ETag) from answers that move (``list``,
+``@latest``, queries: a short ``max-age``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+__all__ = [
+    "CT_JSON",
+    "CT_OCTET",
+    "CT_TEXT",
+    "CT_ZIP",
+    "IMMUTABLE",
+    "NO_STORE",
+    "REASONS",
+    "Reply",
+    "max_age",
+    "text_reply",
+]
+
+CT_TEXT = "text/plain; charset=utf-8"
+CT_JSON = "application/json"
+CT_ZIP = "application/zip"
+CT_OCTET = "application/octet-stream"
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_STORE = "no-store"
+
+REASONS: dict[int, str] = {
+    200: "OK",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    410: "Gone",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+
+# The go command drops a server response longer than 8 lines of ~81 bytes; keep well inside.
+_MAX_MESSAGE = 600
+
+
+def max_age(seconds: float) -> str:
+    """``Cache-Control`` for an answer that may change after ``seconds``."""
+    return f"public, max-age={max(0, int(seconds))}"
+
+
+class BlobBody(msgspec.Struct, frozen=True):
+    """A response body that is a stored blob, moved by the caller."""
+
+    key: str
+    size: int
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """A decided response: the connection turns it into bytes and effects.
+
+    Attributes:
+        status: the HTTP status.
+        content_type: the media type.
+        body: the body, when it is small and in hand.
+        blob: the body, when it is a stored blob.
+        cache_control: the ``Cache-Control`` value.
+        etag: a strong ETag (with quotes) for content that never changes, or "".
+        cache_status: the RFC 9211 ``Cache-Status`` parameters (after our cache's name).
+        stale: the answer is older than its TTL because no upstream could be reached.
+        allow: for 405, the methods to list in ``Allow``.
+    """
+
+    status: int
+    content_type: str = CT_TEXT
+    body: bytes = b""
+    blob: BlobBody | None = None
+    cache_control: str = NO_STORE
+    etag: str = ""
+    cache_status: str = ""
+    stale: bool = False
+    allow: str = ""
+
+    @property
+    def length(self) -> int:
+        """The body's length in bytes."""
+        return self.blob.size if self.blob is not None else len(self.body)
+
+
+def _one_line(message: str) -> str:
+    # Keep the body short and printable: the go command hides a response with control
+    # characters altogether, and truncates long ones.
+    text = "".join(c if c.isprintable() or c == "\n" else "?" for c in message).strip()
+    if len(text.encode()) > _MAX_MESSAGE:
+        text = text.encode()[:_MAX_MESSAGE].decode(errors="ignore") + " [truncated]"
+    return text
+
+
+def text_reply(
+    status: int, message: str, *, cache_control: str = NO_STORE, cache_status: str = ""
+) -> Reply:
+    """A ``text/plain`` reply whose body is ``message`` plus a newline."""
+    return Reply(
+        status=status,
+        body=(_one_line(message) + "\n").encode(),
+        cache_control=cache_control,
+        cache_status=cache_status,
+    )
+
+
+def etag_for_bytes(data: bytes) -> str:
+    """A strong ETag for a body in hand."""
+    return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+
+
+def etag_for_blob(key: str, size: int) -> str:
+    """A strong ETag for a stored immutable blob: its key and size name its content."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return f'"{digest}-{size:x}"'

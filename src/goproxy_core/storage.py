@@ -1,0 +1,52 @@
+"""The storage interface: what a cache backend must do for the core's callers.
+
+The core names keys (see ``_cache.py``); a store only keeps bytes. The interface streams, so
+memory stays flat whatever the size of a zip, and a write becomes visible only when it is
+complete (``commit``). It is synchronous and small on purpose: async servers call it through
+their thread offload; a natively async backend may add an async twin.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from ._effects import BlobInfo
+
+__all__ = ["BlobInfo", "BlobStore", "BlobWriter"]
+
+
+@runtime_checkable
+class BlobWriter(Protocol):
+    """A pending write: invisible to readers until :meth:`commit`."""
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+
+    def reader(self) -> BinaryIO:
+        """A readable, seekable view of everything written so far (for validation).
+
+        The writer closes it at ``commit`` or ``abort``.
+        """
+
+    def commit(self) -> BlobInfo:
+        """Publish atomically; readers see all of it or nothing. Returns its info."""
+
+    def abort(self) -> None:
+        """Discard; nothing of it stays visible. Safe to call after a failed commit."""
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """A place that keeps blobs by key."""
+
+    def open(self, key: str) -> BinaryIO | None:
+        """A readable stream of the blob, or None if absent. Raises only on real I/O failure."""
+
+    def stat(self, key: str) -> BlobInfo | None:
+        """Size and time of storing, or None if absent."""
+
+    def writer(self, key: str) -> BlobWriter:
+        """Start a pending write for ``key``; concurrent writers of one key are allowed."""
+
+    def delete(self, key: str) -> None:
+        """Remove the blob if present."""

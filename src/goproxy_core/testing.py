@@ -1,0 +1,327 @@
+"""Helpers for testing code built on the core, with no sockets, files or clocks.
+
+* :class:`MemoryStore`: a :class:`~goproxy_core.storage.BlobStore` in memory, with a clock the
+  test sets (``store.now``), optionally bounded by bytes (least recently used blobs go first).
+* :class:`ScriptedUpstream`: answers ``FetchUpstream`` effects from a table of URLs and records
+  every URL asked.
+* :func:`carry_out`: carries out one effect against a store and an upstream, as every server
+  does; :func:`exchange` drives a connection through whole requests.
+
+Example::
+
+    store = MemoryStore()
+    upstream = ScriptedUpstream({"https://up.example/example.com/m/@v/list": (200, b"v1.0.0\\n")})
+    conn = ProxyConnection(ProxyConfig(upstream="https://up.example"))
+    raw = exchange(conn, b"GET /example.com/m/@v/list HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n",
+                   store=store, upstream=upstream, now=1000.0)
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+from typing import TYPE_CHECKING, BinaryIO
+
+from ._effects import (
+    NEED_DATA,
+    AbortBlob,
+    BlobData,
+    BlobInfo,
+    CloseConnection,
+    CommitBlob,
+    Effect,
+    FetchUpstream,
+    ReadBlob,
+    SaveBlob,
+    SendBlob,
+    SendBytes,
+    StatBlob,
+    UpstreamResult,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ._connection import ProxyConnection
+    from .storage import BlobStore, BlobWriter
+
+__all__ = ["MemoryStore", "ScriptedUpstream", "carry_out", "exchange"]
+
+
+class _MemoryWriter:
+    def __init__(self, store: MemoryStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._buf = io.BytesIO()
+        self._done = False
+
+    def write(self, data: bytes) -> None:
+        self._buf.write(data)
+
+    def reader(self) -> BinaryIO:
+        return io.BytesIO(self._buf.getvalue())
+
+    def commit(self) -> BlobInfo:
+        if self._done:
+            raise ValueError("writer already finished")
+        self._done = True
+        return self._store.put(self._key, self._buf.getvalue())
+
+    def abort(self) -> None:
+        self._done = True
+        self._buf = io.BytesIO()
+
+
+class MemoryStore:
+    """A blob store in memory.
+
+    Args:
+        max_bytes: evict least recently used blobs past this total (None: unbounded).
+
+    Attributes:
+        now: the time stamped on blobs as they are stored; tests move it forward.
+        fail_writes: make every commit fail (to test an unwritable store).
+    """
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self._blobs: collections.OrderedDict[str, tuple[bytes, float]] = collections.OrderedDict()
+        self._size = 0
+        self.max_bytes = max_bytes
+        self.now = 0.0
+        self.fail_writes = False
+
+    def put(self, key: str, data: bytes, mtime: float | None = None) -> BlobInfo:
+        """Store ``data`` under ``key`` at once (``mtime`` defaults to ``now``)."""
+        if self.fail_writes:
+            raise OSError("store is read-only")
+        self.delete(key)
+        when = self.now if mtime is None else mtime
+        self._blobs[key] = (data, when)
+        self._size += len(data)
+        while self.max_bytes is not None and self._size > self.max_bytes and self._blobs:
+            _, (old, _) = self._blobs.popitem(last=False)
+            self._size -= len(old)
+        return BlobInfo(size=len(data), mtime=when)
+
+    def get(self, key: str) -> bytes | None:
+        """The bytes under ``key``, or None."""
+        entry = self._blobs.get(key)
+        return None if entry is None else entry[0]
+
+    def keys(self) -> list[str]:
+        """Every key stored."""
+        return list(self._blobs)
+
+    def open(self, key: str) -> BinaryIO | None:
+        entry = self._blobs.get(key)
+        if entry is None:
+            return None
+        self._blobs.move_to_end(key)
+        return io.BytesIO(entry[0])
+
+    def stat(self, key: str) -> BlobInfo | None:
+        entry = self._blobs.get(key)
+        return None if entry is None else BlobInfo(size=len(entry[0]), mtime=entry[1])
+
+    def writer(self, key: str) -> BlobWriter:
+        return _MemoryWriter(self, key)
+
+    def delete(self, key: str) -> None:
+        entry = self._blobs.pop(key, None)
+        if entry is not None:
+            self._size -= len(entry[0])
+
+
+Answer = UpstreamResult | tuple[int, bytes] | tuple[int, bytes, str]
+
+
+class ScriptedUpstream:
+    """Upstream answers from a table: URL → ``UpstreamResult`` or ``(status, body[, type])``.
+
+    URLs not in the table answer 404. ``requests`` lists every URL asked, in order.
+    """
+
+    def __init__(self, routes: Mapping[str, Answer] | None = None) -> None:
+        self.routes: dict[str, Answer] = dict(routes or {})
+        self.requests: list[str] = []
+
+    def __call__(self, effect: FetchUpstream) -> UpstreamResult:
+        self.requests.append(effect.url)
+        answer = self.routes.get(effect.url, (404, b"not found\n", "text/plain"))
+        if isinstance(answer, UpstreamResult):
+            return answer
+        ctype = answer[2] if len(answer) == 3 else "text/plain; charset=utf-8"
+        return UpstreamResult(status=answer[0], body=answer[1], content_type=ctype)
+
+
+def carry_out(
+    conn: ProxyConnection,
+    effect: Effect,
+    store: BlobStore,
+    upstream: Callable[[FetchUpstream], UpstreamResult],
+    pending: dict[str, BlobWriter],
+    out: bytearray,
+) -> None:
+    """Carry out one store, upstream or send effect and report its result to ``conn``."""
+    if isinstance(effect, SendBytes):
+        out += effect.data
+    elif isinstance(effect, SendBlob):
+        f = store.open(effect.key)
+        if f is None:
+            conn.send_failed()
+            return
+        with f:
+            out += f.read()
+        conn.blob_sent()
+    elif isinstance(effect, StatBlob):
+        conn.blob_statted(store.stat(effect.key))
+    elif isinstance(effect, ReadBlob):
+        info = store.stat(effect.key)
+        f = store.open(effect.key)
+        if f is None or info is None or info.size > effect.max_size:
+            conn.blob_read(None)
+        else:
+            with f:
+                conn.blob_read(BlobData(f.read(), info.mtime))
+    elif isinstance(effect, SaveBlob):
+        try:
+            w = store.writer(effect.key)
+            w.write(effect.data)
+            w.commit()
+        except OSError:
+            conn.blob_saved(False)
+        else:
+            conn.blob_saved(True)
+    elif isinstance(effect, FetchUpstream):
+        res = upstream(effect)
+        if res.status == 200 and len(res.body) > effect.max_size:
+            res = UpstreamResult(status=0, error="response too large")
+        if effect.into is not None and res.status == 200:
+            w = store.writer(effect.into)
+            w.write(res.body)
+            pending[effect.into] = w
+            res = UpstreamResult(status=200, stream=w.reader(), content_type=res.content_type)
+        conn.upstream_fetched(res)
+    elif isinstance(effect, CommitBlob):
+        try:
+            conn.blob_committed(pending.pop(effect.key).commit())
+        except OSError:
+            conn.blob_committed(None)
+    elif isinstance(effect, AbortBlob):
+        pending.pop(effect.key).abort()
+        conn.blob_aborted()
+    else:  # pragma: no cover - NEED_DATA and CloseConnection are the caller's
+        raise TypeError(f"not an I/O effect: {effect!r}")
+
+
+def exchange(
+    conn: ProxyConnection,
+    data: bytes,
+    *,
+    store: BlobStore,
+    upstream: Callable[[FetchUpstream], UpstreamResult] | None = None,
+    now: float = 0.0,
+    close: bool = False,
+) -> bytes:
+    """Feed ``data`` to ``conn`` and carry out effects until it needs more data or closes.
+
+    Args:
+        conn: the connection.
+        data: bytes from the client (one or more requests; may be partial).
+        store: the store effects act on.
+        upstream: answers ``FetchUpstream`` (default: every URL is 404).
+        now: the clock value passed to the core.
+        close: after ``data``, signal that the client closed its side.
+
+    A :class:`MemoryStore` is set to the same clock (``store.now = now``), so blobs are
+    stamped with the time the core sees.
+
+    Returns:
+        Every byte the connection sent back.
+    """
+    up = upstream or ScriptedUpstream()
+    if isinstance(store, MemoryStore):
+        store.now = now
+    out = bytearray()
+    pending: dict[str, BlobWriter] = {}
+    conn.receive_data(data)
+    eof_sent = False
+    while True:
+        effect = conn.next_effect(now)
+        if effect is NEED_DATA:
+            if close and not eof_sent:
+                conn.receive_data(b"")
+                eof_sent = True
+                continue
+            return bytes(out)
+        if isinstance(effect, CloseConnection):
+            return bytes(out)
+        carry_out(conn, effect, store, up, pending, out)
+
+
+def _read_all(store: BlobStore, key: str) -> bytes | None:
+    f = store.open(key)
+    if f is None:
+        return None
+    with f:
+        return f.read()
+
+
+def check_blob_store(store: BlobStore, *, prefix: str = "_check/") -> None:
+    """Run the conformance checks every :class:`BlobStore` must pass.
+
+    Round trips, absent keys, streaming writes, abort, a writer dropped before commit (as in
+    a crash), concurrent writers of one key, overwrite and delete. Keys are made under
+    ``prefix``; the store should be empty there.
+
+    Raises:
+        AssertionError: naming the rule the store broke.
+    """
+    k = prefix + "example.com/!m/@v/v1.0.0"
+    assert store.open(k + ".zip") is None, "absent key must open as None"
+    assert store.stat(k + ".zip") is None, "absent key must stat as None"
+    store.delete(k + ".zip")  # deleting an absent key is not an error
+
+    w = store.writer(k + ".mod")
+    w.write(b"module ")
+    w.write(b"example.com/M\n")
+    assert store.open(k + ".mod") is None, "a pending write must be invisible"
+    r = w.reader()
+    assert r.read() == b"module example.com/M\n", "reader() must show what was written"
+    r.close()
+    info = w.commit()
+    assert info.size == 21, "commit must report the size"
+    assert _read_all(store, k + ".mod") == b"module example.com/M\n", "round trip"
+    st = store.stat(k + ".mod")
+    assert st is not None, "stat after commit"
+    assert st.size == 21, "stat after commit must report the size"
+
+    w = store.writer(k + ".info")
+    w.write(b"partial")
+    w.abort()
+    assert store.open(k + ".info") is None, "abort must leave nothing"
+
+    w = store.writer(k + ".info")
+    w.write(b"partial")
+    del w  # a writer dropped without commit, as after a crash
+    assert store.open(k + ".info") is None, "an uncommitted write must never appear"
+
+    a = store.writer(k + ".zip")
+    b = store.writer(k + ".zip")
+    chunk = bytes(range(256)) * 256
+    for _ in range(16):
+        a.write(chunk)
+        b.write(chunk[::-1])
+    a.commit()
+    b.commit()
+    got = _read_all(store, k + ".zip")
+    assert got in (chunk * 16, chunk[::-1] * 16), "concurrent writers must not mix"
+
+    w = store.writer(k + ".mod")
+    w.write(b"module example.com/M // v2\n")
+    w.commit()
+    assert _read_all(store, k + ".mod") == b"module example.com/M // v2\n", "overwrite"
+
+    for key in (k + ".mod", k + ".zip"):
+        store.delete(key)
+        assert store.open(key) is None, "delete"

@@ -1,0 +1,243 @@
+"""HTTP handling of ProxyConnection: framing, bad input, pipelining, limits, misuse."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from goproxy_core._config import ProxyConfig
+from goproxy_core._connection import ProxyConnection
+from goproxy_core._effects import (
+    NEED_DATA,
+    BlobData,
+    CloseConnection,
+    ReadBlob,
+    SendBytes,
+)
+from goproxy_core._errors import LocalProtocolError
+from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
+
+from support import parse_responses
+
+INFO = b'{"Version":"v1.0.0"}'
+
+
+def _conn(**kw):
+    return ProxyConnection(ProxyConfig(upstream="off", **kw))
+
+
+def _store():
+    s = MemoryStore()
+    s.put("example.com/m/@v/v1.0.0.info", INFO)
+    return s
+
+
+def _req(target, method="GET", extra=""):
+    return f"{method} {target} HTTP/1.1\r\nHost: p\r\n{extra}\r\n".encode()
+
+
+BAD_TARGETS = [
+    ("/Example.com/m/@v/list", 404, b"invalid escaped module path"),
+    ("/example.com/m/../x/@v/list", 404, b"malformed module path"),
+    ("/example.com/%2e%2e/@v/list", 404, b"malformed module path"),
+    ("/example.com/m%00/@v/list", 404, b"control characters"),
+    ("/example.com/%zz/@v/list", 400, b"percent-encoding"),
+    ("/example.com/%e9/@v/list", 404, b"not valid UTF-8"),
+    ("/example.com/!!m/@v/list", 404, b"invalid escaped module path"),
+    ("/example.com/m/@v/v1.0.0.exe", 404, b"unknown file"),
+    ("/example.com/m/@v/v1.2.mod", 404, b"not canonical"),
+    ("/example.com/m/@v/v2.0.0.zip", 404, b"invalid version"),
+    ("/example.com/m/@v/V1.0.0.info", 404, b"invalid escaped version"),
+    ("/example.com/m", 404, b"not a module proxy path"),
+    ("/sumdb/sum.example/lookup/x", 400, b"invalid module@version"),
+    ("/sumdb/sum.example/tile/8/0/12", 400, b"invalid tile"),
+    ("/sumdb/sum.example/other", 404, b"unknown checksum database endpoint"),
+    ("/sumdb/../latest", 404, b"invalid checksum database name"),
+    ("*", 400, b"absolute path"),
+]
+
+
+@pytest.mark.parametrize(("target", "status", "text"), BAD_TARGETS)
+def test_bad_targets_get_a_text_4xx(target, status, text):
+    raw = exchange(_conn(), _req(target), store=_store())
+    ((got, headers, body),) = parse_responses(raw)
+    assert got == status
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert text in body, body
+
+
+def test_long_path_is_refused():
+    raw = exchange(_conn(), _req("/" + "a" * 20000), store=_store())
+    ((status, _, _body),) = parse_responses(raw)
+    assert status in (414, 431)
+
+
+def test_header_flood_is_refused():
+    extra = "".join(f"X-{i}: {'v' * 50}\r\n" for i in range(1000))
+    raw = exchange(_conn(), _req("/healthz", extra=extra), store=_store())
+    ((status, _, _),) = parse_responses(raw)
+    assert status == 431
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_other_methods_get_405(method):
+    raw = exchange(
+        _conn(), _req("/healthz", method=method, extra="Content-Length: 0\r\n"), store=_store()
+    )
+    ((status, headers, _),) = parse_responses(raw)
+    assert status == 405 and headers["allow"] == "GET, HEAD"
+
+
+def test_garbage_and_tls_bytes_get_400_and_close():
+    for junk in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64), b"HELLO\r\n\r\n"):
+        conn = _conn()
+        raw = exchange(conn, junk, store=_store())
+        ((status, headers, _),) = parse_responses(raw)
+        assert status == 400 and headers["connection"] == "close"
+        assert isinstance(conn.next_effect(0.0), CloseConnection)
+
+
+def test_pipelined_requests_are_answered_in_order():
+    data = _req("/example.com/m/@v/v1.0.0.info") + _req("/healthz") + _req("/nope.example/x")
+    raw = exchange(_conn(), data, store=_store())
+    got = [(s, b) for s, _, b in parse_responses(raw)]
+    assert got[0] == (200, INFO)
+    assert got[1] == (200, b"ok\n")
+    assert got[2][0] == 404
+
+
+def test_byte_by_byte_is_the_same_as_whole():
+    data = _req("/example.com/m/@v/v1.0.0.info") + _req("/healthz")
+    whole = exchange(_conn(), data, store=_store())
+    conn = _conn()
+    store = _store()
+    pieces = b"".join(exchange(conn, data[i : i + 1], store=store) for i in range(len(data)))
+    assert pieces == whole
+
+
+def test_connection_close_and_http10():
+    conn = _conn()
+    raw = exchange(conn, _req("/healthz", extra="Connection: close\r\n"), store=_store())
+    assert parse_responses(raw)[0][0] == 200
+    assert isinstance(conn.next_effect(0.0), CloseConnection)
+    conn = _conn()
+    raw = exchange(conn, b"GET /healthz HTTP/1.0\r\n\r\n", store=_store())
+    assert b"HTTP/1.1 200" in raw
+    assert isinstance(conn.next_effect(0.0), CloseConnection)
+
+
+def test_client_close_ends_connection():
+    conn = _conn()
+    assert exchange(conn, b"", store=_store(), close=True) == b""
+    assert isinstance(conn.next_effect(0.0), CloseConnection)
+
+
+def test_base_path():
+    conn = ProxyConnection(ProxyConfig(upstream="off", base_path="/mod/"))
+    raw = exchange(
+        conn,
+        _req("/mod/example.com/m/@v/v1.0.0.info")
+        + _req("/example.com/m/@v/v1.0.0.info")
+        + _req("/mod"),
+        store=_store(),
+    )
+    (a, b, c) = parse_responses(raw)
+    assert a[0] == 200 and b[0] == 404 and c[0] == 200
+
+
+def test_absolute_form_target():
+    raw = exchange(_conn(), _req("http://proxy.test/example.com/m/@v/v1.0.0.info"), store=_store())
+    assert parse_responses(raw)[0][2] == INFO
+
+
+def test_query_string_is_ignored():
+    raw = exchange(_conn(), _req("/example.com/m/@v/v1.0.0.info?go-get=1"), store=_store())
+    assert parse_responses(raw)[0][2] == INFO
+
+
+def test_request_body_is_discarded_and_keepalive_continues():
+    data = b"GET /healthz HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\n\r\nhello" + _req("/healthz")
+    raw = exchange(_conn(), data, store=_store())
+    assert [r[0] for r in parse_responses(raw)] == [200, 200]
+
+
+def test_misuse_raises_local_protocol_error():
+    conn = _conn()
+    conn.receive_data(_req("/example.com/m/@v/v1.0.0.info"))
+    eff = conn.next_effect(0.0)
+    assert isinstance(eff, ReadBlob)
+    with pytest.raises(LocalProtocolError):
+        conn.next_effect(0.0)
+    with pytest.raises(LocalProtocolError):
+        conn.blob_statted(None)
+    with pytest.raises(LocalProtocolError):
+        conn.receive_data(b"x")
+    with pytest.raises(LocalProtocolError):
+        conn.blob_sent()
+    conn.blob_read(BlobData(INFO, 0.0))
+
+
+def test_idle_and_request_timeouts():
+    conn = _conn(idle_timeout=30.0, request_timeout=5.0)
+    assert conn.next_effect(100.0) is NEED_DATA
+    assert conn.deadline() == 130.0
+    conn.timed_out()
+    assert isinstance(conn.next_effect(131.0), CloseConnection)
+
+    conn = _conn(idle_timeout=30.0, request_timeout=5.0)
+    conn.receive_data(b"GET /healthz HTTP/1.1\r\n")
+    assert conn.next_effect(200.0) is NEED_DATA
+    assert conn.deadline() == 205.0
+    conn.timed_out()
+    eff = conn.next_effect(206.0)
+    assert isinstance(eff, SendBytes) and b" 408 " in eff.data
+    assert isinstance(conn.next_effect(206.0), CloseConnection)
+
+
+def test_access_log():
+    conn = _conn()
+    exchange(conn, _req("/healthz") + _req("/x.example/@v/list"), store=_store(), now=5.0)
+    log = conn.take_log()
+    assert [(r.method, r.target, r.status) for r in log] == [
+        ("GET", "/healthz", 200),
+        ("GET", "/x.example/@v/list", 404),
+    ]
+    assert conn.take_log() == []
+
+
+def test_send_failed_closes():
+    conn = ProxyConnection(ProxyConfig(upstream="off"))
+    store = MemoryStore()
+    store.put("example.com/m/@v/v1.0.0.zip", b"PK")
+    conn.receive_data(_req("/example.com/m/@v/v1.0.0.zip"))
+    effects = []
+    while True:
+        eff = conn.next_effect(0.0)
+        effects.append(type(eff).__name__)
+        if type(eff).__name__ == "StatBlob":
+            conn.blob_statted(store.stat(eff.key))
+        elif type(eff).__name__ == "ReadBlob":
+            conn.blob_read(None)
+        elif type(eff).__name__ == "SendBlob":
+            conn.send_failed()
+        elif isinstance(eff, CloseConnection):
+            break
+    assert effects[-2:] == ["SendBlob", "CloseConnection"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_give_responses_or_close(data):
+    conn = _conn()
+    raw = exchange(conn, data, store=_store(), upstream=ScriptedUpstream(), close=True)
+    for status, headers, _ in parse_responses(raw):
+        assert status < 500
+        assert headers["content-type"].startswith("text/plain") or status in (200, 304)
+
+
+@given(st.text(alphabet="abcXYZ019./!%@~-_+vV", max_size=60))
+def test_arbitrary_paths_never_5xx(path):
+    raw = exchange(_conn(), _req("/" + path.replace(" ", "")), store=_store())
+    for status, _, _ in parse_responses(raw):
+        assert status < 500

@@ -1,0 +1,212 @@
+"""Retraction policies, @latest, checksum database relaying, health endpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from goproxy_core._config import ProxyConfig, RetractedPolicy
+from goproxy_core._connection import ProxyConnection
+from goproxy_core._effects import UpstreamResult
+from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
+
+from support import parse_responses
+
+UP = "https://up.example"
+MOD = "example.com/r"
+P = f"{UP}/{MOD}/@v/"
+
+
+def info(v):
+    return (200, json.dumps({"Version": v, "Time": "2024-01-01T00:00:00Z"}).encode())
+
+
+def retract_routes():
+    newest = (
+        b"module example.com/r\n\ngo 1.21\n\n"
+        b"retract (\n"
+        b"\t// Published by accident.\n"
+        b"\tv1.0.1\n"
+        b"\t[v1.2.0, v1.2.1] // broken build\n"
+        b")\n"
+    )
+    r = {
+        P + "list": (200, b"v1.0.0\nv1.0.1\nv1.1.0\nv1.2.0\nv1.2.1\n"),
+        P + "v1.2.1.mod": (200, newest),
+        P + "v1.1.0.mod": (200, b"module example.com/r\n"),
+        P + "v1.0.1.zip": (200, b"never used"),
+    }
+    for v in ("v1.0.0", "v1.0.1", "v1.1.0", "v1.2.0", "v1.2.1"):
+        r[P + f"{v}.info"] = info(v)
+    r[f"{UP}/{MOD}/@latest"] = info("v1.2.1")
+    return r
+
+
+def get(path, policy, up, store=None):
+    conn = ProxyConnection(ProxyConfig(upstream=UP, retracted=RetractedPolicy(policy)))
+    raw = exchange(
+        conn,
+        f"GET {path} HTTP/1.1\r\nHost: p\r\n\r\n".encode(),
+        store=store or MemoryStore(),
+        upstream=up,
+        now=10.0,
+    )
+    return parse_responses(raw)[0]
+
+
+def test_serve_lists_everything_and_relays_latest():
+    up = ScriptedUpstream(retract_routes())
+    assert get(f"/{MOD}/@v/list", "serve", up)[2] == b"v1.0.0\nv1.0.1\nv1.1.0\nv1.2.0\nv1.2.1\n"
+    assert json.loads(get(f"/{MOD}/@latest", "serve", up)[2])["Version"] == "v1.2.1"
+    assert get(f"/{MOD}/@v/v1.0.1.info", "serve", up)[0] == 200
+
+
+@pytest.mark.parametrize("policy", ["hide", "gone"])
+def test_hide_and_gone_filter_list_and_latest(policy):
+    up = ScriptedUpstream(retract_routes())
+    assert get(f"/{MOD}/@v/list", policy, up)[2] == b"v1.0.0\nv1.1.0\n"
+    assert json.loads(get(f"/{MOD}/@latest", policy, up)[2])["Version"] == "v1.1.0"
+
+
+def test_hide_still_serves_retracted_versions():
+    up = ScriptedUpstream(retract_routes())
+    assert get(f"/{MOD}/@v/v1.0.1.info", "hide", up)[0] == 200
+
+
+def test_gone_answers_410_with_rationale_and_replacement():
+    up = ScriptedUpstream(retract_routes())
+    status, _headers, body = get(f"/{MOD}/@v/v1.0.1.zip", "gone", up)
+    assert status == 410
+    assert b"retracted by the module author (Published by accident.)" in body
+    assert b"use example.com/r@v1.1.0 instead" in body
+    assert b"not found" not in body
+    status, _, body = get(f"/{MOD}/@v/v1.2.0.info", "gone", up)
+    assert status == 410 and b"broken build" in body
+    assert get(f"/{MOD}/@v/v1.1.0.info", "gone", up)[0] == 200
+
+
+def test_self_retracting_latest():
+    r = {
+        P + "list": (200, b"v1.0.0\nv1.1.0\n"),
+        P + "v1.1.0.mod": (200, b"module example.com/r\nretract v1.1.0\n"),
+        P + "v1.0.0.info": info("v1.0.0"),
+    }
+    up = ScriptedUpstream(r)
+    assert json.loads(get(f"/{MOD}/@latest", "hide", up)[2])["Version"] == "v1.0.0"
+    r[P + "v1.1.0.mod"] = (200, b"module example.com/r\nretract [v1.0.0, v1.1.0]\n")
+    up = ScriptedUpstream(r)
+    status, _, body = get(f"/{MOD}/@latest", "hide", up)
+    assert status == 404 and b"every version" in body
+    status, _, body = get(f"/{MOD}/@v/v1.0.0.mod", "gone", up)
+    assert status == 410 and b"no version of example.com/r is left unretracted" in body
+
+
+def test_incompatible_ignored_above_a_compatible_gomod():
+    r = {
+        P + "list": (200, b"v1.0.0\nv2.0.0+incompatible\n"),
+        P + "v1.0.0.mod": (200, b"module example.com/r\n\ngo 1.20\n"),
+        P + "v1.0.0.info": info("v1.0.0"),
+    }
+    got = get(f"/{MOD}/@latest", "hide", ScriptedUpstream(r))
+    assert json.loads(got[2])["Version"] == "v1.0.0"
+    r[P + "v1.0.0.mod"] = (200, b"module example.com/r\n")
+    r[P + "v2.0.0+incompatible.mod"] = (200, b"module example.com/r\n")
+    r[P + "v2.0.0+incompatible.info"] = info("v2.0.0+incompatible")
+    got = get(f"/{MOD}/@latest", "hide", ScriptedUpstream(r))
+    assert json.loads(got[2])["Version"] == "v2.0.0+incompatible"
+
+
+def test_untagged_module_latest_under_hide():
+    pseudo = "v0.0.0-20240101000000-abcdefabcdef"
+    r = {
+        P + "list": (200, b""),
+        f"{UP}/{MOD}/@latest": info(pseudo),
+        P + f"{pseudo}.mod": (200, b"module example.com/r\n"),
+    }
+    got = get(f"/{MOD}/@latest", "hide", ScriptedUpstream(r))
+    assert json.loads(got[2])["Version"] == pseudo
+    r[P + f"{pseudo}.mod"] = (
+        200,
+        b"module example.com/r\nretract v0.0.0-20240101000000-abcdefabcdef\n",
+    )
+    assert get(f"/{MOD}/@latest", "hide", ScriptedUpstream(r))[0] == 404
+
+
+# -- checksum database --------------------------------------------------------------------
+
+SUMDB = "sum.example"
+DB = "https://db.example"
+
+
+def sget(path, up, store=None, private=""):
+    conn = ProxyConnection(ProxyConfig(upstream=UP, sumdb=((SUMDB, DB),), private=private))
+    raw = exchange(
+        conn,
+        f"GET {path} HTTP/1.1\r\nHost: p\r\n\r\n".encode(),
+        store=store or MemoryStore(),
+        upstream=up,
+        now=10.0,
+    )
+    return parse_responses(raw)[0]
+
+
+def test_sumdb_supported_only_for_configured_names():
+    up = ScriptedUpstream()
+    assert sget(f"/sumdb/{SUMDB}/supported", up)[0] == 200
+    assert sget("/sumdb/other.example/supported", up)[0] == 404
+    assert sget("/sumdb/other.example/latest", up)[0] == 404
+    assert up.requests == []
+
+
+def test_sumdb_tiles_are_cached_forever():
+    tile = bytes(range(32)) * 4
+    up = ScriptedUpstream({f"{DB}/tile/8/0/000.p/4": (200, tile)})
+    store = MemoryStore()
+    status, headers, body = sget(f"/sumdb/{SUMDB}/tile/8/0/000.p/4", up, store)
+    assert (status, body) == (200, tile)
+    assert "immutable" in headers["cache-control"]
+    assert sget(f"/sumdb/{SUMDB}/tile/8/0/000.p/4", up, store)[2] == tile
+    assert len(up.requests) == 1
+
+
+def test_sumdb_short_tile_is_refused():
+    up = ScriptedUpstream({f"{DB}/tile/8/0/000.p/4": (200, b"short")})
+    store = MemoryStore()
+    assert sget(f"/sumdb/{SUMDB}/tile/8/0/000.p/4", up, store)[0] == 502
+    assert store.keys() == []
+
+
+def test_sumdb_latest_and_lookup_relay_and_stale():
+    up = ScriptedUpstream({f"{DB}/latest": (200, b"go.sum database tree\n4\nabc=\n\n")})
+    store = MemoryStore()
+    assert sget(f"/sumdb/{SUMDB}/latest", up, store)[0] == 200
+    up.routes[f"{DB}/latest"] = (500, b"down")
+    status, headers, _ = sget(f"/sumdb/{SUMDB}/latest", up, store)
+    assert (status == 200 and "warning" in headers) or status == 200
+    assert sget(f"/sumdb/{SUMDB}/lookup/example.com/m@v1.0.0", up)[0] == 404
+
+
+def test_sumdb_lookup_of_private_module_is_refused():
+    up = ScriptedUpstream()
+    status, _, body = sget(
+        f"/sumdb/{SUMDB}/lookup/corp.example/x@v1.0.0", up, private="corp.example"
+    )
+    assert status == 404 and b"private" in body
+    assert up.requests == []
+
+
+def test_health():
+    up = ScriptedUpstream()
+    assert sget("/healthz", up)[:3:2] == (200, b"ok\n")
+    assert sget("/readyz", up)[0] == 200  # the upstream answered (404): it is reachable
+    down = ScriptedUpstream({f"{UP}/": UpstreamResult(status=0, error="connection refused")})
+    status, _, body = sget("/readyz", down)
+    assert status == 503 and b"unreachable" in body
+    off = ProxyConnection(ProxyConfig(upstream="off"))
+    raw = exchange(off, b"GET /readyz HTTP/1.1\r\nHost: p\r\n\r\n", store=MemoryStore())
+    assert b"cache only" in raw
+    store = MemoryStore()
+    store.fail_writes = True
+    assert sget("/readyz", up, store)[0] == 503
+    assert sget("/", up)[0] == 200

@@ -1,0 +1,100 @@
+"""Small building blocks: cache keys and freshness, config checks, Go quoting, .info checks."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from goproxy_core import _cache
+from goproxy_core._config import CompiledConfig, ProxyConfig
+from goproxy_core._endpoints import parse_target
+from goproxy_core._errors import RemoteProtocolError, go_quote
+from goproxy_core._models import BadUpstreamError, encode_info, validate_info
+from goproxy_core._upstream import ConfigError
+
+KEYS = [
+    (b"/example.com/!m/@v/list", "example.com/!m/@v/list"),
+    (b"/example.com/!m/@latest", "example.com/!m/@latest"),
+    (b"/example.com/!m/@v/v1.0.0-!p.zip", "example.com/!m/@v/v1.0.0-!p.zip"),
+    (b"/sumdb/sum.example/tile/8/0/000", "sumdb/sum.example/tile/8/0/000"),
+]
+
+
+@pytest.mark.parametrize(("target", "key"), KEYS)
+def test_keys_are_the_escaped_goproxy_layout(target, key):
+    assert _cache.key_for(parse_target(target)) == key
+
+
+def test_freshness():
+    assert _cache.is_fresh(100.0, 150.0, 60.0)
+    assert not _cache.is_fresh(100.0, 160.0, 60.0)
+    assert not _cache.is_fresh(300.0, 100.0, 60.0)  # far in the future: clock trouble
+    assert _cache.remaining_ttl(100.0, 150.0, 60.0) == 10
+    assert _cache.remaining_ttl(100.0, 500.0, 60.0) == 0
+    assert _cache.negative_key("a/@v/list") == "_goproxy/notfound/a/@v/list"
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="base path"):
+        CompiledConfig(ProxyConfig(base_path="mod"))
+    with pytest.raises(ConfigError, match="TTL"):
+        CompiledConfig(ProxyConfig(list_ttl=-1))
+    cfg = CompiledConfig(ProxyConfig(upstream="off", sumdb=(("sum.example", ""),)))
+    assert cfg.lookups_off
+    assert cfg.sumdb == {"sum.example": "https://sum.example"}
+    assert not CompiledConfig(ProxyConfig(upstream="https://a.example")).lookups_off
+
+
+QUOTES = [
+    ("abc", '"abc"'),
+    ('a"b\\c', '"a\\"b\\\\c"'),
+    ("\a\b\f\n\r\t\v", '"\\a\\b\\f\\n\\r\\t\\v"'),
+    ("\x00\x7f", '"\\x00\\x7f"'),
+    ("é\u00a0", '"é\\u00a0"'),
+    ("\U000e0001", '"\\U000e0001"'),
+    ("\udcff", '"\\xff"'),
+    ("\ud800", '"\\ufffd"'),
+]
+
+
+@pytest.mark.parametrize(("s", "want"), QUOTES)
+def test_go_quote(s, want):
+    assert go_quote(s) == want
+
+
+def test_remote_protocol_error_status():
+    e = RemoteProtocolError("nope", 431)
+    assert (e.status, e.status_hint, str(e)) == (431, 431, "nope")
+
+
+INFO_OK = [
+    b'{"Version":"v1.0.0"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03-07:00"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03.123456789Z","Origin":{"VCS":"git"}}',
+]
+INFO_BAD = [
+    (b'{"Version":"v1.0.0","Time":"2019-13-07T07:31:03Z"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-05-07 07:31:03"}', "RFC 3339"),
+    (b'{"Version":"v2.0.0"}', "invalid for the module"),
+    (b'{"Version":"v1.0.0+meta"}', "non-canonical"),
+]
+
+
+@pytest.mark.parametrize("body", INFO_OK)
+def test_info_ok(body):
+    assert validate_info("example.com/m", body, requested="v1.0.0").Version == "v1.0.0"
+
+
+@pytest.mark.parametrize(("body", "err"), INFO_BAD)
+def test_info_bad(body, err):
+    with pytest.raises(BadUpstreamError, match=err):
+        validate_info("example.com/m", body, requested=None)
+
+
+def test_encode_info():
+    t = datetime.datetime(
+        2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+    )
+    assert encode_info("v1.0.0", t) == b'{"Version":"v1.0.0","Time":"2024-01-02T01:04:05Z"}'
+    assert encode_info("v1.0.0", None) == b'{"Version":"v1.0.0"}'
