@@ -1,0 +1,160 @@
+"""A blob store on a local file system whose layout is itself a GOPROXY tree.
+
+Keys are the core's escaped names (``example.com/!m/@v/v1.0.0.zip``), so the cache directory
+can be served as it is with ``GOPROXY=file:///path/to/cache``, offline.
+
+Atomicity: a write goes to a hidden temporary file in the target's own directory, is flushed
+and fsynced, then renamed over the target (``os.replace``, atomic on POSIX), and the directory
+is fsynced. Readers see the old blob or the new one, never a part. A crash leaves at most a
+hidden ``.*.tmp`` file, which no GOPROXY path can name and which :meth:`DiskStore.sweep`
+removes. Several processes may share one directory: the last complete rename wins, and every
+writer of an immutable key writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from goproxy_core.storage import BlobInfo
+
+__all__ = ["DiskStore"]
+
+_TMP_SUFFIX = ".tmp"
+
+
+class _DiskWriter:
+    def __init__(self, target: Path) -> None:
+        self._target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}{_TMP_SUFFIX}"
+        self._f: BinaryIO | None = open(self._tmp, "w+b")  # noqa: SIM115 - closed in commit/abort
+        self._readers: list[BinaryIO] = []
+
+    def write(self, data: bytes) -> None:
+        assert self._f is not None, "writer already finished"
+        self._f.write(data)
+
+    def reader(self) -> BinaryIO:
+        assert self._f is not None, "writer already finished"
+        self._f.flush()
+        r = open(self._tmp, "rb")  # noqa: SIM115 - closed at commit or abort
+        self._readers.append(r)
+        return r
+
+    def _close_readers(self) -> None:
+        for r in self._readers:
+            r.close()
+        self._readers.clear()
+
+    def fileno(self) -> int:
+        """The temporary file's descriptor (for callers that splice into it)."""
+        assert self._f is not None
+        return self._f.fileno()
+
+    def commit(self) -> BlobInfo:
+        f = self._f
+        if f is None:
+            raise ValueError("writer already finished")
+        self._f = None
+        self._close_readers()
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            os.replace(self._tmp, self._target)
+        except BaseException:
+            f.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            raise
+        _fsync_dir(self._target.parent)
+        st = os.stat(self._target)
+        return BlobInfo(size=st.st_size, mtime=st.st_mtime)
+
+    def abort(self) -> None:
+        self._close_readers()
+        f, self._f = self._f, None
+        if f is not None:
+            f.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+    def __del__(self) -> None:
+        # A writer dropped without commit or abort (a crashed task) leaves nothing behind.
+        if getattr(self, "_f", None) is not None and hasattr(self, "_readers"):
+            self.abort()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class DiskStore:
+    """Blobs as files under ``root``.
+
+    Args:
+        root: the cache directory (created if missing).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """The file that holds ``key`` (it may not exist)."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid store key {key!r}")
+        if any(p.startswith(".") and p.endswith(_TMP_SUFFIX) for p in parts):
+            raise ValueError(f"invalid store key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def open(self, key: str) -> BinaryIO | None:
+        try:
+            return open(self.path(key), "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def stat(self, key: str) -> BlobInfo | None:
+        try:
+            st = os.stat(self.path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not os.path.isfile(self.path(key)):
+            return None
+        return BlobInfo(size=st.st_size, mtime=st.st_mtime)
+
+    def writer(self, key: str) -> _DiskWriter:
+        return _DiskWriter(self.path(key))
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(self.path(key))
+
+    def sweep(self, older_than: float = 3600.0, *, now: float | None = None) -> int:
+        """Remove temporary files left by crashed writers; returns how many."""
+        cutoff = (time.time() if now is None else now) - older_than
+        removed = 0
+        for dirpath, _, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".") and name.endswith(_TMP_SUFFIX):
+                    p = os.path.join(dirpath, name)
+                    with contextlib.suppress(OSError):
+                        if os.stat(p).st_mtime < cutoff:
+                            os.unlink(p)
+                            removed += 1
+        return removed

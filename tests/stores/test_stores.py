@@ -1,0 +1,82 @@
+"""Every store passes the same conformance checks; the disk store's crash safety and layout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from goproxy_core.testing import MemoryStore, check_blob_store
+from goproxy_stores import DiskStore
+
+
+@pytest.fixture(params=["memory", "disk"])
+def store(request, tmp_path):
+    if request.param == "memory":
+        return MemoryStore()
+    return DiskStore(tmp_path / "cache")
+
+
+def test_conformance(store):
+    check_blob_store(store)
+
+
+def test_memory_store_is_bounded():
+    s = MemoryStore(max_bytes=10)
+    s.put("a", b"12345")
+    s.put("b", b"12345")
+    assert s.open("a") is not None  # touch a: b is now least recently used
+    s.put("c", b"1")
+    assert s.get("b") is None
+    assert s.get("a") == b"12345"
+    assert s.get("c") == b"1"
+
+
+def test_disk_layout_is_a_goproxy_tree(tmp_path):
+    s = DiskStore(tmp_path)
+    w = s.writer("example.com/!m/@v/v1.0.0.mod")
+    w.write(b"module example.com/M\n")
+    w.commit()
+    assert (tmp_path / "example.com" / "!m" / "@v" / "v1.0.0.mod").read_bytes() == (
+        b"module example.com/M\n"
+    )
+    assert s.path("example.com/!m/@v/list") == tmp_path / "example.com" / "!m" / "@v" / "list"
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a", "a/.x.1234.tmp"])
+def test_disk_rejects_unsafe_keys(tmp_path, key):
+    with pytest.raises(ValueError, match="invalid store key"):
+        DiskStore(tmp_path).path(key)
+
+
+def test_disk_crash_between_write_and_commit_leaves_nothing_visible(tmp_path):
+    # A child process writes half a blob and dies without committing.
+    code = textwrap.dedent(
+        f"""
+        import os
+        from goproxy_stores import DiskStore
+        w = DiskStore({str(tmp_path)!r}).writer("example.com/m/@v/v1.0.0.zip")
+        w.write(b"x" * 100000)
+        os._exit(1)
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=False)
+    s = DiskStore(tmp_path)
+    assert s.open("example.com/m/@v/v1.0.0.zip") is None
+    leftovers = [f for _, _, fs in os.walk(tmp_path) for f in fs]
+    assert len(leftovers) == 1 and leftovers[0].endswith(".tmp")
+    assert s.sweep(older_than=0, now=1e12) == 1
+    assert [f for _, _, fs in os.walk(tmp_path) for f in fs] == []
+
+
+def test_disk_absent_keys_under_a_file(tmp_path):
+    s = DiskStore(tmp_path)
+    w = s.writer("a")
+    w.write(b"x")
+    w.commit()
+    assert s.open("a/b") is None
+    assert s.stat("a/b") is None
+    s.delete("a/b")
