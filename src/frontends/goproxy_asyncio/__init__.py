@@ -1,0 +1,7 @@
+"""goproxy_asyncio: the goproxy server on an asyncio event loop (through anyio)."""
+
+from __future__ import annotations
+
+from ._server import Server, open_listener, run, serve
+
+__all__ = ["Server", "open_listener", "run", "serve"]

@@ -1,0 +1,25 @@
+"""goproxy_io: the I/O every goproxy server shares.
+
+* :mod:`goproxy_io.upstream`: fetching from upstreams (httpx for http(s), and file:// trees).
+* :mod:`goproxy_io.flights`: single-flight for concurrent misses.
+* :mod:`goproxy_io.effects`: carrying out the core's store and upstream effects, async
+  (trio or asyncio, through anyio) or blocking.
+"""
+
+from __future__ import annotations
+
+from .effects import AsyncEffects, Memo, Pending, SyncEffects
+from .upstream import AsyncFetcher, AsyncRelay, Fetcher, FetchSettings, Relay, fetch_file
+
+__all__ = [
+    "AsyncEffects",
+    "AsyncFetcher",
+    "AsyncRelay",
+    "FetchSettings",
+    "Fetcher",
+    "Memo",
+    "Pending",
+    "Relay",
+    "SyncEffects",
+    "fetch_file",
+]

@@ -1,0 +1,377 @@
+"""Carrying out the core's ``FetchUpstream`` effects: http(s) through httpx, and file:// trees.
+
+One small adapter over httpx (see docs/dependencies.md for why httpx): connection pooling and
+keep-alive, HTTP/2 where the upstream offers it, ``HTTPS_PROXY``/``NO_PROXY`` from the
+environment, ``.netrc`` credentials, timeouts, and retries with exponential backoff for the
+idempotent GETs the core asks for (transport errors and 502/503/504 only: a 404 is an answer).
+Bodies are bounded by the effect's ``max_size``; with ``into`` they stream into a pending store
+write, so memory stays flat whatever the size of a zip. A body cut short is a failure, never a
+short blob.
+
+``Fetcher`` is synchronous (the plain-socket server, and thread offload); ``AsyncFetcher``
+runs under trio and asyncio alike (httpx uses anyio).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+import httpx
+
+from goproxy_core import FetchUpstream, UpstreamResult
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from typing import Any
+
+    from goproxy_core.storage import BlobStore, BlobWriter
+
+__all__ = ["AsyncFetcher", "AsyncRelay", "FetchSettings", "Fetcher", "Relay", "fetch_file"]
+
+_ERROR_BODY_MAX = 64 * 1024
+_RETRY_STATUS = frozenset({502, 503, 504})
+_CHUNK = 256 * 1024
+
+
+class FetchSettings:
+    """How upstreams are reached.
+
+    Args:
+        connect_timeout: seconds to open a connection.
+        read_timeout: seconds without a byte before a response counts as timed out.
+        retries: extra attempts after a transport error or a 502/503/504.
+        backoff: the first retry's delay in seconds; each next one doubles (with jitter).
+        netrc: read credentials from ``$NETRC`` or ``~/.netrc`` when present.
+        user_agent: the User-Agent sent upstream.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        retries: int = 2,
+        backoff: float = 0.25,
+        netrc: bool = True,
+        user_agent: str = "goproxy-core",
+    ) -> None:
+        self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self.retries = retries
+        self.backoff = backoff
+        self.user_agent = user_agent
+        self.auth: httpx.Auth | None = None
+        if netrc:
+            path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+            if os.path.isfile(path):
+                self.auth = httpx.NetRCAuth(path)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return float(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+
+def _file_path(url: str) -> Path:
+    return Path(unquote(url.removeprefix("file://")))
+
+
+def fetch_file(effect: FetchUpstream, store: BlobStore) -> tuple[UpstreamResult, BlobWriter | None]:
+    """Carry out a ``file://`` fetch: a missing file is 404, an unreadable one 403."""
+    path = _file_path(effect.url)
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return UpstreamResult(status=404, body=b"not found\n", content_type="text/plain"), None
+    except PermissionError:
+        return UpstreamResult(status=403, body=b"permission denied\n"), None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size > effect.max_size:
+            return UpstreamResult(status=0, error=f"{effect.url} is larger than allowed"), None
+        if effect.into is None:
+            return UpstreamResult(status=200, body=f.read(effect.max_size + 1)), None
+        writer = store.writer(effect.into)
+        try:
+            while chunk := f.read(_CHUNK):
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+    return UpstreamResult(status=200, stream=writer.reader()), writer
+
+
+def _failure(e: Exception) -> UpstreamResult:
+    if isinstance(e, httpx.TimeoutException):
+        return UpstreamResult(status=0, error="timed out", timeout=True)
+    if isinstance(e, httpx.RemoteProtocolError):
+        return UpstreamResult(status=0, error=f"broken response: {e}")
+    text = str(e) or type(e).__name__
+    return UpstreamResult(status=0, error=text)
+
+
+class Fetcher:
+    """Synchronous upstream fetching over one pooled ``httpx.Client``."""
+
+    def __init__(self, settings: FetchSettings | None = None) -> None:
+        self.settings = settings or FetchSettings()
+        self._client = httpx.Client(
+            timeout=self.settings.timeout,
+            auth=self.settings.auth,
+            headers={"User-Agent": self.settings.user_agent},
+            follow_redirects=True,
+            http2=True,
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._client.close()
+
+    def fetch(
+        self, effect: FetchUpstream, store: BlobStore, relay: Relay | None = None
+    ) -> tuple[UpstreamResult, BlobWriter | None]:
+        """Carry out ``effect``; with ``into`` and a 200, also return the pending writer.
+
+        With ``relay`` (and ``effect.relay``), a 200 body with a Content-Length is also sent to
+        the client as it arrives, all but its last chunk (``UpstreamResult.held``).
+        """
+        if effect.url.startswith("file://"):
+            return fetch_file(effect, store)
+        attempt = 0
+        while True:
+            relay_now = relay if effect.relay else None
+            result, writer = self._once(effect, store, relay_now)
+            if relay_now is not None and relay_now.started:
+                return result, writer  # bytes went to the client: no second attempt
+            retry = result.status == 0 or result.status in _RETRY_STATUS
+            if not retry or attempt >= self.settings.retries:
+                return result, writer
+            attempt += 1
+            time.sleep(self.settings.delay(attempt))
+
+    def _once(
+        self, effect: FetchUpstream, store: BlobStore, relay: Relay | None
+    ) -> tuple[UpstreamResult, BlobWriter | None]:
+        writer: BlobWriter | None = None
+        try:
+            with self._client.stream("GET", effect.url) as r:
+                ctype = r.headers.get("content-type", "")
+                if r.status_code != 200:
+                    body = _read_bounded(r.iter_bytes(), _ERROR_BODY_MAX)
+                    return UpstreamResult(status=r.status_code, body=body, content_type=ctype), None
+                length = r.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > effect.max_size:
+                    return UpstreamResult(status=0, error="response too large"), None
+                if effect.into is None:
+                    body = _read_bounded(r.iter_bytes(), effect.max_size + 1)
+                    if len(body) > effect.max_size:
+                        return UpstreamResult(status=0, error="response too large"), None
+                    return UpstreamResult(status=200, body=body, content_type=ctype), None
+                writer = store.writer(effect.into)
+                total = 0
+                for chunk in r.iter_bytes(_CHUNK):
+                    total += len(chunk)
+                    if total > effect.max_size:
+                        writer.abort()
+                        return UpstreamResult(status=0, error="response too large"), None
+                    writer.write(chunk)
+                return UpstreamResult(
+                    status=200, stream=writer.reader(), content_type=ctype
+                ), writer
+        except (httpx.HTTPError, OSError) as e:
+            if writer is not None:
+                writer.abort()
+            return _failure(e), None
+
+
+def _read_bounded(chunks: object, limit: int) -> bytes:
+    buf = bytearray()
+    for chunk in chunks:  # type: ignore[attr-defined]
+        buf += chunk
+        if len(buf) >= limit:
+            break
+    return bytes(buf[:limit])
+
+
+class AsyncFetcher:
+    """Asynchronous upstream fetching (trio or asyncio) over one ``httpx.AsyncClient``.
+
+    Store writes run through ``run_sync`` (the frontend's thread offload), so a slow disk never
+    blocks the event loop.
+    """
+
+    def __init__(self, settings: FetchSettings | None = None) -> None:
+        self.settings = settings or FetchSettings()
+        self._client = httpx.AsyncClient(
+            timeout=self.settings.timeout,
+            auth=self.settings.auth,
+            headers={"User-Agent": self.settings.user_agent},
+            follow_redirects=True,
+            http2=True,
+        )
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._client.aclose()
+
+    async def fetch(
+        self,
+        effect: FetchUpstream,
+        store: BlobStore,
+        run_sync: RunSync,
+        sleep: Sleep,
+        relay: AsyncRelay | None = None,
+    ) -> tuple[UpstreamResult, BlobWriter | None]:
+        """Carry out ``effect``; with ``into`` and a 200, also return the pending writer.
+
+        With ``relay`` (and ``effect.relay``), a 200 body with a Content-Length is also sent to
+        the client as it arrives, all but its last chunk (``UpstreamResult.held``).
+        """
+        if effect.url.startswith("file://"):
+            done: tuple[UpstreamResult, BlobWriter | None] = await run_sync(
+                fetch_file, effect, store
+            )
+            return done
+        attempt = 0
+        while True:
+            relay_now = relay if effect.relay else None
+            result, writer = await self._once(effect, store, run_sync, relay_now)
+            if relay_now is not None and relay_now.started:
+                return result, writer  # bytes went to the client: no second attempt
+            retry = result.status == 0 or result.status in _RETRY_STATUS
+            if not retry or attempt >= self.settings.retries:
+                return result, writer
+            attempt += 1
+            await sleep(self.settings.delay(attempt))
+
+    async def _once(
+        self,
+        effect: FetchUpstream,
+        store: BlobStore,
+        run_sync: RunSync,
+        relay: AsyncRelay | None,
+    ) -> tuple[UpstreamResult, BlobWriter | None]:
+        writer: BlobWriter | None = None
+        try:
+            async with self._client.stream("GET", effect.url) as r:
+                ctype = r.headers.get("content-type", "")
+                if r.status_code != 200:
+                    body = bytearray()
+                    async for chunk in r.aiter_bytes():
+                        body += chunk
+                        if len(body) >= _ERROR_BODY_MAX:
+                            break
+                    return (
+                        UpstreamResult(
+                            status=r.status_code,
+                            body=bytes(body[:_ERROR_BODY_MAX]),
+                            content_type=ctype,
+                        ),
+                        None,
+                    )
+                length = r.headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) > effect.max_size:
+                    return UpstreamResult(status=0, error="response too large"), None
+                if effect.into is None:
+                    body = bytearray()
+                    async for chunk in r.aiter_bytes():
+                        body += chunk
+                        if len(body) > effect.max_size:
+                            return UpstreamResult(status=0, error="response too large"), None
+                    return UpstreamResult(status=200, body=bytes(body), content_type=ctype), None
+                writer = await run_sync(store.writer, effect.into)
+                if relay is not None and length is not None and length.isdigit():
+                    await relay.start(int(length))
+                total = 0
+                held = b""
+                async for chunk in r.aiter_bytes(_CHUNK):
+                    total += len(chunk)
+                    if total > effect.max_size:
+                        await run_sync(writer.abort)
+                        return UpstreamResult(status=0, error="response too large"), None
+                    await run_sync(writer.write, chunk)
+                    if relay is not None and relay.started:
+                        if held:
+                            await relay.send(held)
+                        held = chunk
+                stream = await run_sync(writer.reader)
+                return (
+                    UpstreamResult(status=200, stream=stream, content_type=ctype, held=held),
+                    writer,
+                )
+        except (httpx.HTTPError, OSError) as e:
+            if writer is not None:
+                await run_sync(writer.abort)
+            return _failure(e), None
+
+
+class Relay:
+    """The blocking twin of :class:`AsyncRelay`."""
+
+    def __init__(self, start: Callable[[int], None], send: Callable[[bytes], None]) -> None:
+        self._start = start
+        self._send = send
+        self.started = False
+        self.client_gone = False
+
+    def start(self, size: int) -> None:
+        """Send the head; from now on the client is being answered."""
+        self.started = True
+        try:
+            self._start(size)
+        except OSError:
+            self.client_gone = True
+
+    def send(self, chunk: bytes) -> None:
+        """Send a chunk, unless the client is gone."""
+        if self.client_gone:
+            return
+        try:
+            self._send(chunk)
+        except OSError:
+            self.client_gone = True
+
+
+class AsyncRelay:
+    """Sends a fetched body to the client as it arrives (see ``FetchUpstream.relay``).
+
+    Args:
+        start: called with the body's length; sends the response head.
+        send: sends one chunk to the client.
+
+    A client that goes away stops the relay, not the fetch: the blob is still stored for the
+    next request.
+    """
+
+    def __init__(
+        self, start: Callable[[int], Awaitable[None]], send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        self._start = start
+        self._send = send
+        self.started = False
+        self.client_gone = False
+
+    async def start(self, size: int) -> None:
+        """Send the head; from now on the client is being answered."""
+        self.started = True
+        try:
+            await self._start(size)
+        except Exception:
+            self.client_gone = True
+
+    async def send(self, chunk: bytes) -> None:
+        """Send a chunk, unless the client is gone."""
+        if self.client_gone:
+            return
+        try:
+            await self._send(chunk)
+        except Exception:
+            self.client_gone = True
+
+
+if TYPE_CHECKING:
+    RunSync = Callable[..., Awaitable[Any]]
+    Sleep = Callable[[float], Awaitable[None]]

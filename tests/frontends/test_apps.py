@@ -1,0 +1,91 @@
+"""The ASGI app under a real ASGI server (uvicorn), and the WSGI app under wsgiref."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import time
+import wsgiref.simple_server
+
+import pytest
+from test_servers import ESC, GOMOD, _tree
+
+from goproxy_apps import asgi_app, wsgi_app
+from goproxy_core import ProxyConfig
+from goproxy_stores import DiskStore
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _uvicorn(app):
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        t.join(10)
+
+
+class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def _wsgiref(app):
+    server = wsgiref.simple_server.make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _get(port, path, method="GET", headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_app_serves_the_protocol(kind, tmp_path):
+    tree = _tree(tmp_path / "tree")
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=tree.as_uri())
+    make, run = (asgi_app, _uvicorn) if kind == "asgi" else (wsgi_app, _wsgiref)
+    with run(make(store, config)) as port:
+        assert _get(port, f"/{ESC}/@v/list")[2] == b"v1.0.0\n"
+        status, headers, body = _get(port, f"/{ESC}/@v/v1.0.0.mod")
+        assert (status, body) == (200, GOMOD)
+        zip_bytes = (tree / ESC / "@v/v1.0.0.zip").read_bytes()
+        status, headers, body = _get(port, f"/{ESC}/@v/v1.0.0.zip")
+        assert (status, body) == (200, zip_bytes)
+        status, headers, body = _get(port, f"/{ESC}/@v/v1.0.0.zip")
+        assert headers["cache-status"] == "goproxy; hit"
+        assert _get(port, f"/{ESC}/@v/v1.0.0.zip", method="HEAD")[2] == b""
+        etag = headers["etag"]
+        assert _get(port, f"/{ESC}/@v/v1.0.0.zip", headers={"If-None-Match": etag})[0] == 304
+        status, headers, body = _get(port, "/Example.com/@v/list")
+        assert status == 404 and b"invalid escaped module path" in body
+        assert _get(port, "/healthz", method="POST")[0] == 405

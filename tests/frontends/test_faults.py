@@ -1,0 +1,141 @@
+"""Upstream faults, with a real scripted upstream server: nothing bad is ever stored, and once
+the upstream heals the right bytes come back. With the upstream down, stored versions are still
+served and lists go stale."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import socketserver
+import threading
+import time
+
+import pytest
+
+from goproxy_core import ProxyConfig
+from goproxy_io import FetchSettings
+from goproxy_stores import DiskStore
+
+from conftest import running
+from support import make_zip
+
+MOD = "example.com/fault"
+P = f"/{MOD}/@v/"
+GOMOD = b"module example.com/fault\n"
+ZIP = make_zip(MOD, "v1.0.0", {"go.mod": GOMOD, "f.go": b"package fault\n" * 500})
+
+
+class Scripted(socketserver.ThreadingTCPServer):
+    """An HTTP/1.0-ish upstream whose answer per path is set by the test."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.modes: dict[str, str] = {}
+        self.hits: dict[str, int] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+GOOD = {P + "list": b"v1.0.0\n", P + "v1.0.0.mod": GOMOD, P + "v1.0.0.zip": ZIP}
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        line = self.rfile.readline().decode()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        path = line.split()[1] if len(line.split()) > 1 else "/"
+        srv: Scripted = self.server  # type: ignore[assignment]
+        srv.hits[path] = srv.hits.get(path, 0) + 1
+        mode = srv.modes.get(path, "ok")
+        body = GOOD.get(path)
+        w = self.wfile
+        if body is None or mode == "404":
+            w.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found")
+        elif mode == "500":
+            w.write(b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\noops")
+        elif mode == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            self.connection.close()
+        elif mode == "truncated":
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            w.write(body[: len(body) // 2])
+        elif mode == "corrupt":
+            bad = body[:100] + bytes(len(body) - 100)
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(bad) + bad)
+        elif mode == "slow":
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            w.write(body[:10])
+            w.flush()
+            time.sleep(3)
+        else:
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        with_flush = getattr(w, "flush", None)
+        if with_flush:
+            with contextlib.suppress(OSError):
+                with_flush()
+
+
+@pytest.fixture
+def upstream():
+    srv = Scripted()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _get(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    except (http.client.IncompleteRead, ConnectionError) as e:
+        return 0, repr(e).encode()
+    finally:
+        c.close()
+
+
+FAST = FetchSettings(read_timeout=1.0, connect_timeout=1.0, retries=0, netrc=False)
+
+
+@pytest.mark.parametrize("fault", ["500", "reset", "truncated", "corrupt", "slow"])
+def test_fault_stores_nothing_then_heals(frontend, upstream, tmp_path, fault):
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    with running(frontend, store, config, FAST) as port:
+        assert _get(port, P + "v1.0.0.mod")[0] == 200
+        upstream.modes[P + "v1.0.0.zip"] = fault
+        status, _ = _get(port, P + "v1.0.0.zip")
+        assert status in (0, 502, 504)
+        assert store.stat(f"{MOD}/@v/v1.0.0.zip") is None
+        assert not [p for p in (tmp_path / "cache").rglob("*") if p.name.endswith(".tmp")]
+        upstream.modes[P + "v1.0.0.zip"] = "ok"
+        assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+        assert (tmp_path / "cache" / MOD / "@v" / "v1.0.0.zip").read_bytes() == ZIP
+
+
+def test_upstream_down_serves_stored_versions_and_stale_lists(frontend, upstream, tmp_path):
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, list_ttl=0.5)
+    with running(frontend, store, config, FAST) as port:
+        assert _get(port, P + "list") == (200, b"v1.0.0\n")
+        assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+        upstream.shutdown()
+        upstream.server_close()
+        time.sleep(0.6)
+        assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        c.request("GET", P + "list")
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b"v1.0.0\n")
+        assert r.getheader("Warning") == '110 - "Response is Stale"'
+        c.close()

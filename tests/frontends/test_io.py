@@ -1,0 +1,55 @@
+"""goproxy_io pieces on their own: the immutable-blob memo and single-flight bookkeeping."""
+
+from __future__ import annotations
+
+import threading
+
+from goproxy_core import BlobData, BlobInfo, FetchUpstream, ReadBlob, UpstreamResult
+from goproxy_core.testing import MemoryStore
+from goproxy_io import Memo, SyncEffects
+from goproxy_io.flights import Flights
+
+
+def test_memo_is_bounded_and_lru():
+    m = Memo(max_bytes=10, max_item=6)
+    m.put("a", BlobData(b"12345", 0.0))
+    m.put("b", BlobData(b"12345", 0.0))
+    assert m.get("a") is not None  # a is now the most recent
+    m.put("c", BlobData(b"1", 0.0))
+    assert m.get("b") is None
+    m.put("big", BlobData(b"1234567", 0.0))
+    assert m.get("big") is None
+    m.put("none", None)
+    assert m.get("none") is None
+
+
+def test_immutable_reads_are_answered_from_memory():
+    store = MemoryStore()
+    store.put("k", b"data")
+    fx = SyncEffects(store, fetcher=None)  # type: ignore[arg-type]
+    pending = None
+    assert fx.perform(ReadBlob("k", 100, immutable=True), pending).data == b"data"
+    store.delete("k")
+    assert fx.perform(ReadBlob("k", 100, immutable=True), pending).data == b"data"
+    assert fx.perform(ReadBlob("k", 100), pending) is None
+
+
+def test_flights_share_results_and_end_once():
+    flights = Flights(threading.Event)
+    eff = FetchUpstream("https://u.example/m/@v/list", 100)
+    a, lead_a = flights.lead_or_follow(eff)
+    b, lead_b = flights.lead_or_follow(eff)
+    assert lead_a and not lead_b and a is b
+    flights.landed(eff, a, UpstreamResult(status=200, body=b"v1.0.0\n"))
+    assert b.done.is_set()
+    assert b.follower_result().body == b"v1.0.0\n"
+    c, lead_c = flights.lead_or_follow(eff)
+    assert lead_c and c is not a
+
+    z = FetchUpstream("https://u.example/m/@v/v1.0.0.zip", 100, into="k")
+    f, _ = flights.lead_or_follow(z)
+    flights.landed(z, f, UpstreamResult(status=200))  # a 200 into a store is not shared
+    assert f.follower_result() is None
+    g, _ = flights.lead_or_follow(z)
+    flights.finish(z, g, BlobInfo(size=3, mtime=0.0))
+    assert g.follower_result().stored.size == 3
