@@ -1,0 +1,101 @@
+"""The proxy as a WSGI application (gunicorn, uwsgi, mod_wsgi, or any WSGI container)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from goproxy_core import CompiledConfig, ProxyConfig, compile_config, request_flow, response_head
+from goproxy_io import Fetcher, Pending, SyncEffects
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from goproxy_core import Reply
+    from goproxy_core.storage import BlobStore
+
+    StartResponse = Callable[..., Any]
+
+__all__ = ["WSGIApp", "wsgi_app"]
+
+_CHUNK = 256 * 1024
+
+
+def target_of(environ: dict[str, Any]) -> bytes:
+    """The request target below the application's mount point, re-quoted as sent."""
+    # PATH_INFO is decoded (as latin-1 per PEP 3333); quote it back so the core's strict
+    # decoding sees what the client sent.
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "surrogateescape")
+    target = quote(path or "/", safe="/!@+~-._", errors="surrogateescape").encode()
+    qs = environ.get("QUERY_STRING", "")
+    return target + (b"?" + qs.encode("latin-1") if qs else b"")
+
+
+class WSGIApp:
+    """A WSGI application serving ``store`` with ``config``."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        config: ProxyConfig | CompiledConfig,
+        fetcher: Fetcher | None = None,
+    ) -> None:
+        self.store = store
+        self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
+        self.effects = SyncEffects(store, fetcher or Fetcher())
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").encode()
+        target = target_of(environ)
+        headers = [
+            (k[5:].replace("_", "-").lower().encode(), str(v).encode("latin-1"))
+            for k, v in environ.items()
+            if k.startswith("HTTP_")
+        ]
+        now = time.time()
+        reply = self._decide(method, target, headers, now)
+        inm = environ.get("HTTP_IF_NONE_MATCH", "").encode("latin-1")
+        head = response_head(reply, method=method, if_none_match=inm, now=now)
+        status = f"{head.status} {head.reason.decode()}"
+        start_response(status, [(k.decode(), v.decode("latin-1")) for k, v in head.headers])
+        if not head.body:
+            return [b""]
+        if reply.blob is None:
+            return [reply.body]
+        f = self.store.open(reply.blob.key)
+        if f is None:
+            raise OSError(f"blob {reply.blob.key} vanished while being served")
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None:
+            wrapped: Iterable[bytes] = wrapper(f, _CHUNK)  # lets the server use sendfile
+            return wrapped
+        return _chunks(f)
+
+    def _decide(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], now: float
+    ) -> Reply:
+        flow = request_flow(self.config, method, target, headers, now)
+        pending = Pending()
+        try:
+            effect = next(flow)
+            while True:
+                effect = flow.send(self.effects.perform(effect, pending))
+        except StopIteration as stop:
+            reply: Reply = stop.value
+            return reply
+        finally:
+            self.effects.abandon(pending)
+
+
+def _chunks(f: Any) -> Iterable[bytes]:
+    with f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
+
+
+def wsgi_app(
+    store: BlobStore, config: ProxyConfig | CompiledConfig, fetcher: Fetcher | None = None
+) -> WSGIApp:
+    """A WSGI application for the proxy (see :class:`WSGIApp`)."""
+    return WSGIApp(store, config, fetcher)

@@ -1,0 +1,202 @@
+"""``goproxy``: the command line.
+
+``goproxy serve`` runs the proxy with one of the three servers; ``goproxy --version``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from goproxy_stores import DiskStore
+
+from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+log = logging.getLogger("goproxy")
+
+
+def _version() -> str:
+    try:
+        return version("goproxy-core")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="goproxy",
+        description="A Go module proxy. Point clients at it with GOPROXY=http://HOST:PORT.",
+        epilog=f"Every flag can also be set in the config file or as {ENV_PREFIX}<NAME>.",
+    )
+    p.add_argument("--version", action="version", version=f"goproxy-core {_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the proxy")
+    s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (127.0.0.1:8080)")
+    s.add_argument("--cache-dir", metavar="DIR", help="where modules are kept")
+    s.add_argument(
+        "--upstream",
+        metavar="LIST",
+        help="upstream proxies in GOPROXY syntax: URLs joined by ',' or '|', or 'off' "
+        "(default: the go toolchain's own default proxy)",
+    )
+    s.add_argument("--frontend", choices=["trio", "asyncio", "sockets"], help="server (trio)")
+    s.add_argument(
+        "--private", metavar="PATTERNS", help="GOPRIVATE-style patterns never sent upstream"
+    )
+    s.add_argument("--retracted", choices=["serve", "hide", "gone"], help="retraction policy")
+    s.add_argument("--workers", type=int, metavar="N", help="processes sharing the port (1)")
+    s.add_argument("--config", metavar="FILE", help="TOML config file")
+    s.add_argument("--base-path", metavar="PATH", help="URL path the proxy is mounted under")
+    s.add_argument("--sumdb", metavar="NAMES", help="checksum databases to relay, or 'off'")
+    s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def _client_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
+    store = DiskStore(settings.cache_dir)
+    store.sweep()
+    config = settings.proxy_config()
+    host, port = settings.host_port()
+
+    def ready(bound: int) -> None:
+        if announce:
+            print(
+                f"goproxy-core {_version()}: {settings.frontend} server, cache {store.root}, "
+                f"upstream {settings.upstream}",
+                flush=True,
+            )
+        print(f"GOPROXY=http://{_client_host(host)}:{bound}", flush=True)
+
+    from goproxy_io import FetchSettings
+
+    fetch = FetchSettings(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries=settings.retries,
+        user_agent=f"goproxy-core/{_version()}",
+    )
+    kw: dict[str, Any] = dict(
+        host=host, port=port, reuse_port=reuse_port, ready=ready, grace=settings.grace
+    )
+    if settings.frontend == "sockets":
+        import goproxy_sockets
+        from goproxy_io import Fetcher
+
+        goproxy_sockets.run(store, config, fetcher=Fetcher(fetch), **kw)
+    elif settings.frontend == "asyncio":
+        import anyio
+
+        import goproxy_asyncio
+        from goproxy_io import AsyncFetcher
+
+        anyio.run(
+            functools.partial(goproxy_asyncio.run, store, config, **kw),
+            backend="asyncio",
+        )
+        _ = AsyncFetcher  # the server makes its own, inside the event loop
+    else:
+        import trio
+
+        import goproxy_trio
+
+        trio.run(functools.partial(goproxy_trio.run, store, config, **kw))
+
+
+def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
+    """Run ``workers`` processes on one port (SO_REUSEPORT), forwarding signals to them."""
+    host, port = settings.host_port()
+    holder = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((host, port))
+    port = holder.getsockname()[1]
+    env = dict(os.environ)
+    env[ENV_PREFIX + "WORKERS"] = "1"
+    env[ENV_PREFIX + "LISTEN"] = f"{host}:{port}"
+    args = [sys.executable, "-m", "goproxy_cli", *_without(argv, "--workers", "--listen")]
+    procs = [
+        subprocess.Popen([*args, "--reuse-port"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(settings.workers)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # each worker announces its port once it listens
+    holder.close()
+    print(
+        f"goproxy-core {_version()}: {settings.workers} {settings.frontend} workers, "
+        f"cache {settings.cache_dir}, upstream {settings.upstream}",
+        flush=True,
+    )
+    print(f"GOPROXY=http://{_client_host(host)}:{port}", flush=True)
+
+    def forward(sig: int, _: object) -> None:
+        for proc in procs:
+            proc.send_signal(sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [proc.wait() for proc in procs]
+    return max(codes)
+
+
+def _without(argv: Sequence[str], *names: str) -> list[str]:
+    """``argv`` less the named flags and their values (``--f v`` and ``--f=v``)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        elif not arg.startswith(tuple(n + "=" for n in names)):
+            out.append(arg)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ns = _parser().parse_args(argv)
+    flags = {k: v for k, v in vars(ns).items() if k not in ("command", "config", "reuse_port")}
+    try:
+        settings = load_settings(flags, config_file=ns.config)
+    except SettingsError as e:
+        print(f"goproxy: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("goproxy.access").disabled = not settings.access_log
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if settings.workers > 1 and not ns.reuse_port:
+        return _serve_workers(settings, argv)
+    try:
+        _serve(settings, reuse_port=ns.reuse_port, announce=not ns.reuse_port)
+    except OSError as e:
+        print(f"goproxy: cannot listen on {settings.listen}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,159 @@
+"""The ``goproxy`` command: settings from flags, environment and TOML; serving; shutdown."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from goproxy_cli.settings import SettingsError, go_defaults, load_settings
+
+ENV = {"HOME": "/nonexistent"}
+
+
+def test_defaults_and_precedence(tmp_path):
+    cfg = tmp_path / "goproxy.toml"
+    cfg.write_text('listen = "127.0.0.1:9000"\nupstream = "https://file.example"\nworkers = 3\n')
+    env = {**ENV, "GOPROXY_CORE_UPSTREAM": "https://env.example", "GOPROXY_CORE_SUMDB": "off"}
+    s = load_settings({"workers": 2, "frontend": None}, environ=env, config_file=str(cfg))
+    assert s.listen == "127.0.0.1:9000"  # from the file
+    assert s.upstream == "https://env.example"  # the environment beats the file
+    assert s.workers == 2  # flags beat both
+    assert s.frontend == "trio"
+    assert s.sumdb_pairs() == []
+    assert s.cache_dir.endswith("goproxy-core")
+
+
+def test_config_file_from_environment(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('retracted = "gone"\nlist-ttl = 5\nsumdb = "off"\nupstream = "off"\n')
+    s = load_settings({}, environ={**ENV, "GOPROXY_CORE_CONFIG": str(cfg)})
+    assert (s.retracted, s.list_ttl) == ("gone", 5.0)
+    assert s.proxy_config().list_ttl == 5.0
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "err"),
+    [
+        ("lisen = 'x'\n", {}, "lisen"),
+        ("", {"GOPROXY_CORE_LISEN": "x"}, "GOPROXY_CORE_LISEN"),
+        ("workers = 'many'\n", {}, "workers"),
+        ("", {"GOPROXY_CORE_WORKERS": "many"}, "workers"),
+        ("", {"GOPROXY_CORE_ACCESS_LOG": "maybe"}, "access-log"),
+        ("frontend = 'tornado'\n", {}, "frontend"),
+        ("listen = 'nohost'\n", {}, "listen"),
+        ("upstream = 'direct'\n", {}, "direct"),
+        ("upstream = 'ftp://x.example'\n", {}, "scheme"),
+        ("not toml [", {}, "TOML"),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path, toml, env, err):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml + "sumdb = 'off'\n" if "sumdb" not in toml and "[" not in toml else toml)
+    with pytest.raises(SettingsError, match=err):
+        load_settings({}, environ={**ENV, **env}, config_file=str(cfg))
+
+
+def test_missing_config_file():
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings({}, environ=ENV, config_file="/nonexistent/x.toml")
+
+
+def test_sumdb_through_the_first_upstream():
+    s = load_settings(
+        {
+            "upstream": "file:///srv,https://up.example",
+            "sumdb": "sum.example,other.example=https://db.example",
+        },
+        environ=ENV,
+    )
+    assert s.sumdb_pairs() == [
+        ("sum.example", "https://up.example/sumdb/sum.example"),
+        ("other.example", "https://db.example"),
+    ]
+
+
+def test_go_defaults_never_name_direct_or_off():
+    upstream, _ = go_defaults()
+    assert "direct" not in upstream and "off" not in upstream.split(",")
+
+
+def _start(args, tmp_path):
+    env = {**os.environ, "GOPROXY_CORE_SUMDB": "off"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "goproxy_cli",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = ""
+    deadline = time.monotonic() + 20
+    while not line.startswith("GOPROXY="):
+        line = proc.stdout.readline()
+        assert line or time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+    return proc, int(line.strip().rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize("frontend", ["trio", "asyncio", "sockets"])
+def test_serve_and_sigterm_drains_with_exit_0(tmp_path, frontend):
+    proc, port = _start(["--upstream", "off", "--frontend", frontend], tmp_path)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/healthz")
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b"ok\n")
+        # an idle keep-alive connection must not hold the shutdown up
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        c.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_workers_share_one_port(tmp_path):
+    proc, port = _start(["--upstream", "off", "--workers", "2", "--frontend", "sockets"], tmp_path)
+    try:
+        for _ in range(4):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/healthz")
+            assert c.getresponse().status == 200
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_version_and_bad_flag():
+    out = subprocess.run(
+        [sys.executable, "-m", "goproxy_cli", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.startswith("goproxy-core ")
+    out = subprocess.run(
+        [sys.executable, "-m", "goproxy_cli", "serve", "--upstream", "direct"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GOPROXY_CORE_SUMDB": "off"},
+    )
+    assert out.returncode == 2 and "direct" in out.stderr
