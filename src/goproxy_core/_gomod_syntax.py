@@ -492,8 +492,7 @@ class _Parser:
             return self._error(
                 "mod files must use // comments (not /* */ comments)", self._here(off)
             )
-        if text[off] in '"`':
-            return self._string_error(off)
+        # (A quote here is an identifier character: the "i" branch reports bad strings.)
         return self._error(f"unexpected input character {_quote_rune(text[off])}", self._here(off))
 
     def _string_error(self, start: int) -> ModFileSyntaxError:
