@@ -25,6 +25,7 @@ The decisions, in order, for a module request:
 from __future__ import annotations
 
 import email.utils
+import functools
 import zipfile
 from collections.abc import Callable, Generator
 from typing import BinaryIO, TypeAlias, TypeVar, cast
@@ -196,8 +197,13 @@ def _describe(up: Upstream) -> str:
 
 
 def http_date(now: float) -> str:
-    """An IMF-fixdate for ``now``."""
-    return email.utils.formatdate(now, usegmt=True)
+    """An IMF-fixdate for ``now`` (whole seconds; formatted once per second)."""
+    return _http_date_of_second(int(now))
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date_of_second(second: int) -> str:
+    return email.utils.formatdate(second, usegmt=True)
 
 
 # --- the flow ----------------------------------------------------------------------------
