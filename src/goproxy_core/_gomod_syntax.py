@@ -240,8 +240,17 @@ def go_is_print(ch: str) -> bool:
     return ch.isprintable() or _is_escaped_byte(ch)
 
 
+# ASCII inputs (nearly all paths and versions) are decided by two searches.
+_QUOTE_ASCII: Final = re.compile(r"[\x00-\x20\"'`\x7f]|/[/*]").search
+_PUNCT: Final = re.compile(r"[()\[\]{},]").search
+
+
 def must_quote(s: str) -> bool:
     """Whether ``s`` must be quoted to be one token in a go.mod line (x/mod ``MustQuote``)."""
+    if not s:
+        return True
+    if s.isascii():
+        return _QUOTE_ASCII(s) is not None or (len(s) > 1 and _PUNCT(s) is not None)
     for ch in s:
         if ch in " \"'`":
             return True
@@ -250,7 +259,7 @@ def must_quote(s: str) -> bool:
                 return True
         elif not go_is_print(ch):
             return True
-    return s == "" or "//" in s or "/*" in s
+    return "//" in s or "/*" in s
 
 
 def auto_quote(s: str) -> str:
@@ -387,6 +396,7 @@ STRING: Final = "STRING"
 _EOL: Final = frozenset({EOF, EOLCOMMENT, "\n"})
 _KINDS: Final = {"n": "\n", "s": STRING, "i": IDENT}
 _BLANK: Final = Comment()
+_tuple_new: Final = tuple.__new__
 
 
 class _Token(NamedTuple):
@@ -429,7 +439,8 @@ class _Parser:
         return ModFileSyntaxError([ModFileErrorEntry(self.filename, pos.line, pos.column, message)])
 
     def _here(self, off: int) -> Position:
-        return Position(self.line, off - self.line_start + 1, off)
+        # tuple.__new__ skips NamedTuple's Python-level constructor: this runs per token.
+        return _tuple_new(Position, (self.line, off - self.line_start + 1, off))
 
     def _read_token(self) -> None:
         text = self.text
@@ -484,7 +495,7 @@ class _Parser:
             self.line_start = start + tok.rindex("\n") + 1
             self.last_tok_line = self.line
         self.off = end
-        self.token = _Token(_KINDS.get(group, tok), tok, pos, self._here(end))
+        self.token = _tuple_new(_Token, (_KINDS.get(group, tok), tok, pos, self._here(end)))
 
     def _lex_error(self, off: int) -> ModFileSyntaxError:
         text = self.text

@@ -331,7 +331,16 @@ def test_auto_quote(row):
 
 @pytest.mark.parametrize(
     ("s", "want"),
-    [("(", False), ("a\u00a0b", True), ("a/*b", True), ("a\udcffb", False), ("é", False)],
+    [
+        ("(", False),
+        ("a\u00a0b", True),
+        ("a/*b", True),
+        ("a\udcffb", False),
+        ("é", False),
+        ("é x", True),
+        ("é(", True),
+        ("é//", True),
+    ],
 )
 def test_must_quote_edges(s, want):
     assert must_quote(s) is want
