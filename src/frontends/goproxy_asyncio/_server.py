@@ -27,7 +27,7 @@ from goproxy_core import (
     SendBytes,
     compile_config,
 )
-from goproxy_io import AsyncEffects, AsyncFetcher, AsyncRelay, Pending
+from goproxy_io import AsyncEffects, AsyncFetcher, AsyncRelay, Pending, log_exchanges
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["Server", "open_listener", "run", "serve"]
 
 log = logging.getLogger("goproxy.asyncio")
-access_log = logging.getLogger("goproxy.access")
 
 _RECV = 64 * 1024
 _SEND_CHUNK = 256 * 1024
@@ -135,16 +134,7 @@ class Server:
                     conn.send_failed()
             else:
                 conn.resolve(await self.effects.perform(effect, pending, relay))
-            for rec in conn.take_log():
-                access_log.info(
-                    "%s %s %d %d %s %.1fms",
-                    rec.method,
-                    rec.target,
-                    rec.status,
-                    rec.length,
-                    rec.cache_status or "-",
-                    (time.time() - rec.started) * 1000,
-                )
+            log_exchanges(conn)
 
     async def _send_blob(self, stream: anyio.abc.SocketStream, effect: SendBlob) -> bool:
         f = await anyio.to_thread.run_sync(self.store.open, effect.key)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .access import log_exchanges
 from .effects import AsyncEffects, Memo, Pending, SyncEffects
 from .upstream import AsyncFetcher, AsyncRelay, Fetcher, FetchSettings, Relay, fetch_file
 
@@ -22,4 +23,5 @@ __all__ = [
     "Relay",
     "SyncEffects",
     "fetch_file",
+    "log_exchanges",
 ]

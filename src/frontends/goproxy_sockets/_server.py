@@ -26,7 +26,7 @@ from goproxy_core import (
     SendBytes,
     compile_config,
 )
-from goproxy_io import Fetcher, Pending, Relay, SyncEffects
+from goproxy_io import Fetcher, Pending, Relay, SyncEffects, log_exchanges
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["Server", "open_listener", "run"]
 
 log = logging.getLogger("goproxy.sockets")
-access_log = logging.getLogger("goproxy.access")
 
 _RECV = 64 * 1024
 _CHUNK = 256 * 1024
@@ -138,16 +137,7 @@ class Server:
                     conn.send_failed()
             else:
                 conn.resolve(self.effects.perform(effect, pending, relay))
-            for rec in conn.take_log():
-                access_log.info(
-                    "%s %s %d %d %s %.1fms",
-                    rec.method,
-                    rec.target,
-                    rec.status,
-                    rec.length,
-                    rec.cache_status or "-",
-                    (time.time() - rec.started) * 1000,
-                )
+            log_exchanges(conn)
 
     def _receive(self, conn: ProxyConnection, sock: socket.socket) -> bytes | None:
         """Bytes from the client; ``_TIMED_OUT`` past the deadline; None to close (draining)."""

@@ -28,7 +28,7 @@ from goproxy_core import (
     SendBytes,
     compile_config,
 )
-from goproxy_io import AsyncEffects, AsyncFetcher, AsyncRelay, Pending
+from goproxy_io import AsyncEffects, AsyncFetcher, AsyncRelay, Pending, log_exchanges
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["Server", "open_listener", "run", "serve"]
 
 log = logging.getLogger("goproxy.trio")
-access_log = logging.getLogger("goproxy.access")
 
 _RECV = 64 * 1024
 _SEND_CHUNK = 256 * 1024
@@ -136,16 +135,7 @@ class Server:
                     conn.send_failed()
             else:
                 conn.resolve(await self.effects.perform(effect, pending, relay))
-            for rec in conn.take_log():
-                access_log.info(
-                    "%s %s %d %d %s %.1fms",
-                    rec.method,
-                    rec.target,
-                    rec.status,
-                    rec.length,
-                    rec.cache_status or "-",
-                    (time.time() - rec.started) * 1000,
-                )
+            log_exchanges(conn)
 
     async def _send_blob(self, stream: trio.SocketStream, effect: SendBlob) -> bool:
         f = await trio.to_thread.run_sync(self.store.open, effect.key)
