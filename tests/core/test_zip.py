@@ -6,6 +6,7 @@ import contextlib
 import gc
 import hashlib
 import io
+import re
 import struct
 import warnings
 import zipfile
@@ -758,7 +759,11 @@ def test_check_zip_not_a_zip():
 
 # --- properties ---------------------------------------------------------------------------
 
-_elem = st.from_regex(r"[a-z0-9]{1,3}(\.go)?", fullmatch=True)
+# Windows-reserved names ("aux", "con", "nul", "prn", "com1"...) are invalid path elements.
+_RESERVED = re.compile(r"^(aux|con|nul|prn|com[0-9]|lpt[0-9])(\.|$)")
+_elem = st.from_regex(r"[a-z0-9]{1,3}(\.go)?", fullmatch=True).filter(
+    lambda e: not _RESERVED.match(e)
+)
 _name = st.lists(_elem, min_size=1, max_size=3).map("/".join)
 
 
