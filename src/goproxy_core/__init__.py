@@ -72,7 +72,7 @@ from ._pseudo import (
 from ._respond import ResponseHead, request_flow, response_head
 from ._semver import canonical, compare, is_valid, sort_versions
 from ._status import Reply, text_reply
-from ._upstream import ConfigError, Upstream, UpstreamKind, parse_upstreams
+from ._upstream import DIRECT_PREFIX, ConfigError, Upstream, UpstreamKind, parse_upstreams
 from ._zip import ZipError, check_zip, create_zip
 
 compare_versions = compare
@@ -80,6 +80,7 @@ compare_versions = compare
 equal or higher (invalid versions are lowest; build metadata is ignored)."""
 
 __all__ = [
+    "DIRECT_PREFIX",
     "NEED_DATA",
     "AbortBlob",
     "AccessRecord",

@@ -34,9 +34,12 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     Attributes:
         upstream: upstream list in GOPROXY syntax (``,`` and ``|`` separated http(s) and
-            ``file://`` URLs, or ``off`` for a cache-only proxy).
-        private: GOPRIVATE-style patterns; matching modules are never asked of an http(s)
-            upstream, so their names never leave the machine.
+            ``file://`` URLs, ``direct`` for the modules' own repositories, or ``off`` for a
+            cache-only proxy).
+        private: GOPRIVATE-style patterns; matching modules come from their own
+            repositories (``direct``) whatever ``upstream`` says, so their names reach no proxy.
+        insecure: GOINSECURE-style patterns; in direct mode, matching modules may be found
+            and fetched over plain HTTP.
         retracted: the retraction policy.
         base_path: the URL path the proxy is mounted under (``""`` or like ``"/mod"``).
         list_ttl: seconds a ``list``, ``@latest`` or query answer stays fresh.
@@ -50,6 +53,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     upstream: str = "off"
     private: str = ""
+    insecure: str = ""
     retracted: RetractedPolicy = RetractedPolicy.SERVE
     base_path: str = ""
     list_ttl: float = 60.0
@@ -73,20 +77,28 @@ class CompiledConfig:
         self.base_path = base
         self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)
         self.private = PrefixPatterns(config.private)
+        self.insecure = PrefixPatterns(config.insecure)
         self.sumdb: dict[str, str] = {}
         for name, url in config.sumdb:
             self.sumdb[name] = (url or f"https://{name}").rstrip("/")
 
     def upstreams_for(self, module: str) -> tuple[Upstream, ...]:
-        """The upstreams that may be asked about ``module``, in order."""
+        """The upstreams that may be asked about ``module``, in order.
+
+        A module matching the private patterns comes from its own repository only
+        (``direct``), whatever the upstream list says: its name reaches no proxy.
+        """
         if self.private.matches(module):
-            return tuple(u for u in self.upstreams if not u.is_public)
+            return _DIRECT_ONLY
         return self.upstreams
 
     @property
     def lookups_off(self) -> bool:
         """Whether the list starts with ``off``: a cache-only proxy."""
         return self.upstreams[0].kind is UpstreamKind.OFF
+
+
+_DIRECT_ONLY = (Upstream(url="direct", kind=UpstreamKind.DIRECT),)
 
 
 @functools.lru_cache(maxsize=32)

@@ -82,7 +82,7 @@ from ._status import (
     max_age,
     text_reply,
 )
-from ._upstream import Upstream, UpstreamKind
+from ._upstream import DIRECT_PREFIX, Upstream, UpstreamKind
 from ._zip import check_zip
 
 __all__ = ["IOEffect", "handle_request", "relayed_zip_reply"]
@@ -193,6 +193,8 @@ def _error_text(result: UpstreamResult) -> str:
 
 
 def _describe(up: Upstream) -> str:
+    if up.kind is UpstreamKind.DIRECT:
+        return "direct (version control)"
     return up.url
 
 
@@ -237,7 +239,10 @@ class _RequestFlow:
             if up.kind is UpstreamKind.OFF:
                 stopped_by_off = True
                 break
-            res = yield from _fetch(f"{up.url}/{rel}", max_size, into, relay=relay)
+            if up.kind is UpstreamKind.DIRECT:
+                res = yield from _fetch(DIRECT_PREFIX + rel, max_size, into)
+            else:
+                res = yield from _fetch(f"{up.url}/{rel}", max_size, into, relay=relay)
             if res.status == 200:
                 try:
                     return (yield from validate(res))
@@ -257,7 +262,8 @@ class _RequestFlow:
         if fault is not None:
             return _Failed(fault, not_found=False)
         if not_found:
-            up, res = not_found[0]
+            # As the go command reports: direct's error says most, else the first proxy's.
+            up, res = next((x for x in not_found if x[0].kind is UpstreamKind.DIRECT), not_found[0])
             text = _error_text(res) or f"not found: {module}"
             return _Failed(
                 text_reply(res.status, text, cache_control=max_age(self.cfg.config.negative_ttl)),
@@ -568,11 +574,14 @@ class _RequestFlow:
             return got
         data, cache_status, stale, ttl = got
         if not stale and "stored" in cache_status:
-            # The resolved version's own .info never changes: keep it under its own name.
-            resolved = validate_info(req.module, data, requested=None).Version
-            yield from _save(
-                _cache.version_key(req.escaped, escape_version(resolved), "info"), data
-            )
+            info = validate_info(req.module, data, requested=None)
+            # The resolved version's own .info never changes: keep it under its own name,
+            # unless its ``Origin`` names the ref the query went through (a branch, say);
+            # the version's own .info names its tag, as the go command's does.
+            if info.Origin is None or not info.Origin.Ref:
+                yield from _save(
+                    _cache.version_key(req.escaped, escape_version(info.Version), "info"), data
+                )
         return _bytes_reply(data, CT_JSON, max_age(ttl), cache_status, stale=stale)
 
     def sumdb(self, req: SumdbReq) -> Flow[Reply]:
@@ -633,6 +642,8 @@ class _RequestFlow:
         first = self.cfg.upstreams[0]
         if first.kind is UpstreamKind.OFF:
             return text_reply(200, "ready (cache only: upstream lookups are off)")
+        if first.kind is UpstreamKind.DIRECT:
+            return text_reply(200, "ready (direct: modules come from their repositories)")
         # Any HTTP answer means the upstream is reachable; only no answer at all is not.
         res = yield from _fetch(first.url + "/", 4096)
         if res.status == 0:

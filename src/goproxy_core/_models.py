@@ -24,11 +24,18 @@ class BadUpstreamError(ProxyError):
     status = 502
 
 
+class InfoOrigin(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """The part of ``.info``'s ``Origin`` the core looks at: the ref a query went through."""
+
+    Ref: str = ""
+
+
 class VersionInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     """The fields of ``.info`` the protocol defines; other fields are kept in the bytes."""
 
     Version: str
     Time: str | None = None
+    Origin: InfoOrigin | None = None
 
 
 _info_decoder = msgspec.json.Decoder(VersionInfo)

@@ -4,7 +4,8 @@ The list is parsed exactly as the go command parses ``GOPROXY`` (golang/go
 ``src/cmd/go/internal/modfetch/proxy.go``, PROTOCOL.md §3): entries are separated by ``,``
 (fall through to the next entry only on 404/410) or ``|`` (fall through on any error); ``off``
 ends the list and disables lookups; a bare host gets ``https://``; ``file://`` URLs must be
-path-only. ``direct`` (building answers from version control) is not served by this core yet.
+path-only. ``direct`` builds answers from version control (:mod:`._direct`) and, like ``off``,
+ends the list.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import msgspec
 
 from ._errors import ProxyError
 
-__all__ = ["ConfigError", "Upstream", "UpstreamKind", "parse_upstreams"]
+__all__ = ["DIRECT_PREFIX", "ConfigError", "Upstream", "UpstreamKind", "parse_upstreams"]
+
+DIRECT_PREFIX = "direct:"
+"""How a ``FetchUpstream`` URL meant for version control starts.
+
+The rest is the path an upstream proxy would be asked: ``direct:<escaped module>/@v/<file>``.
+"""
 
 
 class ConfigError(ProxyError):
@@ -30,6 +37,7 @@ class UpstreamKind(enum.Enum):
 
     HTTP = "http"
     FILE = "file"
+    DIRECT = "direct"
     OFF = "off"
 
 
@@ -49,7 +57,10 @@ class Upstream(msgspec.Struct, frozen=True):
 
     @property
     def is_public(self) -> bool:
-        """Whether asking this upstream sends module names off the machine."""
+        """Whether asking this upstream sends module names to a proxy of someone else's.
+
+        ``direct`` is not public: it asks only the module's own repository host.
+        """
         return self.kind is UpstreamKind.HTTP
 
 
@@ -90,7 +101,7 @@ def parse_upstreams(spec: str) -> tuple[Upstream, ...]:
         The entries in order. ``off`` is kept as the last entry (lookups stop there).
 
     Raises:
-        ConfigError: an entry is not a usable URL, ``direct`` is named, or no entries remain.
+        ConfigError: an entry is not a usable URL, or no entries remain.
     """
     out: list[Upstream] = []
     rest = spec
@@ -107,10 +118,9 @@ def parse_upstreams(spec: str) -> tuple[Upstream, ...]:
             out.append(Upstream(url="off", kind=UpstreamKind.OFF))
             break
         if entry == "direct":
-            raise ConfigError(
-                "upstream 'direct' (fetching modules from version control) is not supported "
-                "by this version; list proxy URLs or file:// trees instead"
-            )
+            # As for the go command, "direct" is the end of the line.
+            out.append(Upstream(url="direct", kind=UpstreamKind.DIRECT))
+            break
         # As the go command does: single words are reserved keywords; anything with a dot,
         # colon or slash that is not already a URL or an absolute path is a host.
         if any(c in entry for c in ".:/") and ":/" not in entry and not _is_abs_path(entry):

@@ -315,16 +315,31 @@ def test_off_is_cache_only(store):
     assert get(f"/{MOD}/@v/v1.0.0.info", store=store, config=cfg)[2] == INFO
 
 
-def test_private_modules_never_reach_public_upstreams(store):
-    up = ScriptedUpstream({"file:///srv/private/example.com/m/@v/list": (200, b"v1.0.0\n")})
+def test_private_modules_come_from_their_repository_only(store):
+    """Private modules go to ``direct`` whatever the upstream list says (issue: direct mode)."""
+    up = ScriptedUpstream({"direct:example.com/m/@v/list": (200, b"v1.0.0\n")})
     cfg = ProxyConfig(upstream=f"{UP},file:///srv/private", private="example.com/m")
     status, _, body = get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
     assert (status, body) == (200, b"v1.0.0\n")
-    assert up.requests == ["file:///srv/private/example.com/m/@v/list"]
+    assert up.requests == ["direct:example.com/m/@v/list"]
     cfg = ProxyConfig(upstream=UP, private="*.com")
     status, _, body = get(f"/{MOD}/@v/v1.0.0.info", store=store, upstream=up, config=cfg)
-    assert status == 404 and b"private" in body
-    assert all(not u.startswith(UP) for u in up.requests)
+    assert status == 404
+    assert all(u.startswith("direct:") for u in up.requests)
+
+
+def test_direct_upstream_answers_and_failures(store):
+    up = ScriptedUpstream(
+        {
+            "direct:example.com/m/@v/v1.0.0.info": (200, INFO),
+            "direct:example.com/m/@v/list": (404, b"not found: no tags"),
+        }
+    )
+    cfg = ProxyConfig(upstream=f"{UP}|direct")
+    status, _, body = get(f"/{MOD}/@v/v1.0.0.info", store=store, upstream=up, config=cfg)
+    assert (status, body) == (200, INFO)
+    status, _, body = get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
+    assert status == 404 and b"no tags" in body
 
 
 # -- relaying a zip while it is fetched ----------------------------------------------------

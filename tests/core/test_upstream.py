@@ -23,6 +23,12 @@ PARSE = [
     ("file:///srv/mods/", [("file:///srv/mods", "file", False)]),
     ("off", [("off", "off", False)]),
     ("localhost:3000", [("https://localhost:3000", "http", False)]),
+    ("direct", [("direct", "direct", False)]),
+    # As for the go command, "direct" ends the list.
+    (
+        "https://a.example|direct,https://b.example",
+        [("https://a.example", "http", True), ("direct", "direct", False)],
+    ),
 ]
 
 
@@ -35,8 +41,6 @@ def test_parse(spec, want):
 BAD = [
     ("", "contains no entries"),
     (" , |", "contains no entries"),
-    ("direct", "'direct'"),
-    ("https://a.example,direct", "'direct'"),
     ("noscheme", "missing scheme"),
     ("/abs/path", "missing scheme"),
     ("ftp://a.example", "must be https, http, file"),
@@ -57,3 +61,5 @@ def test_public():
     a, b = parse_upstreams("https://a.example,file:///x")
     assert a.is_public and not b.is_public
     assert b.kind is UpstreamKind.FILE
+    (d,) = parse_upstreams("direct")
+    assert not d.is_public and d.kind is UpstreamKind.DIRECT
