@@ -47,7 +47,6 @@ def test_config_file_from_environment(tmp_path):
         ("", {"GOPROXY_CORE_ACCESS_LOG": "maybe"}, "access-log"),
         ("frontend = 'tornado'\n", {}, "frontend"),
         ("listen = 'nohost'\n", {}, "listen"),
-        ("upstream = 'direct'\n", {}, "direct"),
         ("upstream = 'ftp://x.example'\n", {}, "scheme"),
         ("not toml [", {}, "TOML"),
     ],
@@ -151,9 +150,9 @@ def test_version_and_bad_flag():
     )
     assert out.returncode == 0 and out.stdout.startswith("goproxy-core ")
     out = subprocess.run(
-        [sys.executable, "-m", "goproxy_cli", "serve", "--upstream", "direct"],
+        [sys.executable, "-m", "goproxy_cli", "serve", "--upstream", "ftp://x.example"],
         capture_output=True,
         text=True,
         env={**os.environ, "GOPROXY_CORE_SUMDB": "off"},
     )
-    assert out.returncode == 2 and "direct" in out.stderr
+    assert out.returncode == 2 and "ftp://x.example" in out.stderr

@@ -49,13 +49,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--upstream",
         metavar="LIST",
-        help="upstream proxies in GOPROXY syntax: URLs joined by ',' or '|', or 'off' "
-        "(default: the go toolchain's own default proxy)",
+        help="upstream proxies in GOPROXY syntax: URLs joined by ',' or '|', 'direct' "
+        "(version control) or 'off' (default: the go toolchain's own default proxy)",
     )
     s.add_argument("--frontend", choices=["trio", "asyncio", "sockets"], help="server (trio)")
     s.add_argument(
-        "--private", metavar="PATTERNS", help="GOPRIVATE-style patterns never sent upstream"
+        "--private",
+        metavar="PATTERNS",
+        help="GOPRIVATE-style patterns: fetched from their repositories only, never sent upstream",
     )
+    s.add_argument(
+        "--insecure",
+        metavar="PATTERNS",
+        help="GOINSECURE-style patterns: repositories that may be reached over plain HTTP",
+    )
+    s.add_argument("--vcs-dir", metavar="DIR", help="where direct mode keeps git mirrors")
     s.add_argument("--retracted", choices=["serve", "hide", "gone"], help="retraction policy")
     s.add_argument("--workers", type=int, metavar="N", help="processes sharing the port (1)")
     s.add_argument("--config", metavar="FILE", help="TOML config file")
@@ -90,12 +98,20 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
         print(f"GOPROXY=http://{_client_host(host)}:{bound}", flush=True)
 
     from goproxy_io import FetchSettings
+    from goproxy_io.vcs_settings import VCSSettings
 
     fetch = FetchSettings(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         retries=settings.retries,
         user_agent=f"goproxy-core/{_version()}",
+        vcs=VCSSettings(
+            settings.vcs_dir,
+            timeout=settings.vcs_timeout,
+            jobs=settings.vcs_jobs,
+            refs_ttl=min(30.0, settings.list_ttl),
+            insecure=settings.insecure,
+        ),
     )
     kw: dict[str, Any] = dict(
         host=host, port=port, reuse_port=reuse_port, ready=ready, grace=settings.grace
@@ -112,16 +128,20 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
         from goproxy_io import AsyncFetcher
 
         anyio.run(
-            functools.partial(goproxy_asyncio.run, store, config, **kw),
+            functools.partial(
+                goproxy_asyncio.run, store, config, fetcher=AsyncFetcher(fetch), **kw
+            ),
             backend="asyncio",
         )
-        _ = AsyncFetcher  # the server makes its own, inside the event loop
     else:
         import trio
 
         import goproxy_trio
+        from goproxy_io import AsyncFetcher
 
-        trio.run(functools.partial(goproxy_trio.run, store, config, **kw))
+        trio.run(
+            functools.partial(goproxy_trio.run, store, config, fetcher=AsyncFetcher(fetch), **kw)
+        )
 
 
 def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:

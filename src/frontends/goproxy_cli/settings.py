@@ -44,6 +44,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     upstream: str = ""
     frontend: Frontend = "trio"
     private: str = ""
+    insecure: str = ""
+    vcs_dir: str = ""
+    vcs_timeout: float = 120.0
+    vcs_jobs: int = 4
     retracted: Literal["serve", "hide", "gone"] = "serve"
     workers: int = 1
     base_path: str = ""
@@ -70,6 +74,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
         return ProxyConfig(
             upstream=self.upstream,
             private=self.private,
+            insecure=self.insecure,
             retracted=RetractedPolicy(self.retracted),
             base_path=self.base_path,
             list_ttl=self.list_ttl,
@@ -217,6 +222,12 @@ def load_settings(
         raise SettingsError(str(e)) from None
     if not settings.cache_dir:
         settings = msgspec.structs.replace(settings, cache_dir=default_cache_dir())
+    if not settings.vcs_dir:
+        settings = msgspec.structs.replace(
+            settings, vcs_dir=os.path.join(settings.cache_dir, ".vcs")
+        )
+    if settings.vcs_timeout <= 0 or settings.vcs_jobs < 1:
+        raise SettingsError("vcs-timeout: must be positive; vcs-jobs: must be at least 1")
     if settings.workers < 1:
         raise SettingsError("workers: must be at least 1")
     settings.host_port()

@@ -1,6 +1,7 @@
 """goproxy_io: the I/O every goproxy server shares.
 
 * :mod:`goproxy_io.upstream`: fetching from upstreams (httpx for http(s), and file:// trees).
+* :mod:`goproxy_io.vcs`: direct mode, answering from git repositories.
 * :mod:`goproxy_io.flights`: single-flight for concurrent misses.
 * :mod:`goproxy_io.effects`: carrying out the core's store and upstream effects, async
   (trio or asyncio, through anyio) or blocking.
@@ -10,7 +11,15 @@ from __future__ import annotations
 
 from .access import log_exchanges
 from .effects import AsyncEffects, Memo, Pending, SyncEffects
-from .upstream import AsyncFetcher, AsyncRelay, Fetcher, FetchSettings, Relay, fetch_file
+from .upstream import (
+    AsyncFetcher,
+    AsyncRelay,
+    Fetcher,
+    FetchSettings,
+    Relay,
+    default_vcs_dir,
+    fetch_file,
+)
 
 __all__ = [
     "AsyncEffects",
@@ -22,6 +31,7 @@ __all__ = [
     "Pending",
     "Relay",
     "SyncEffects",
+    "default_vcs_dir",
     "fetch_file",
     "log_exchanges",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from goproxy_core import FetchUpstream, UpstreamResult
+from goproxy_core import DIRECT_PREFIX, FetchUpstream, UpstreamResult
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -31,7 +32,18 @@ if TYPE_CHECKING:
 
     from goproxy_core.storage import BlobStore, BlobWriter
 
-__all__ = ["AsyncFetcher", "AsyncRelay", "FetchSettings", "Fetcher", "Relay", "fetch_file"]
+    from .vcs import DirectSource
+    from .vcs_settings import VCSSettings
+
+__all__ = [
+    "AsyncFetcher",
+    "AsyncRelay",
+    "FetchSettings",
+    "Fetcher",
+    "Relay",
+    "default_vcs_dir",
+    "fetch_file",
+]
 
 _ERROR_BODY_MAX = 64 * 1024
 _RETRY_STATUS = frozenset({502, 503, 504})
@@ -48,6 +60,8 @@ class FetchSettings:
         backoff: the first retry's delay in seconds; each next one doubles (with jitter).
         netrc: read credentials from ``$NETRC`` or ``~/.netrc`` when present.
         user_agent: the User-Agent sent upstream.
+        vcs: how ``direct`` fetches reach repositories (default: mirrors under
+            :func:`default_vcs_dir`, see :class:`~goproxy_io.vcs.VCSSettings`).
     """
 
     def __init__(
@@ -59,7 +73,9 @@ class FetchSettings:
         backoff: float = 0.25,
         netrc: bool = True,
         user_agent: str = "goproxy-core",
+        vcs: VCSSettings | None = None,
     ) -> None:
+        self.vcs = vcs
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.retries = retries
         self.backoff = backoff
@@ -73,6 +89,42 @@ class FetchSettings:
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         return float(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+
+def default_vcs_dir() -> str:
+    """``$XDG_CACHE_HOME/goproxy-core/.vcs``, else ``~/.cache/goproxy-core/.vcs``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "goproxy-core", ".vcs")
+
+
+class _DirectHolder:
+    """The direct-mode source, made at its first use (most proxies never need git)."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self.settings = settings
+        self.source: DirectSource | None = None
+        self.mu = threading.Lock()
+
+    def get(self) -> DirectSource:
+        with self.mu:
+            if self.source is None:
+                from .vcs import DirectSource
+                from .vcs_settings import VCSSettings
+
+                vcs = self.settings.vcs or VCSSettings(default_vcs_dir())
+                self.source = DirectSource(
+                    vcs, auth=self.settings.auth, user_agent=self.settings.user_agent
+                )
+            return self.source
+
+    def fetch(
+        self, effect: FetchUpstream, store: BlobStore
+    ) -> tuple[UpstreamResult, BlobWriter | None]:
+        return self.get().fetch(effect, store)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
 
 
 def _file_path(url: str) -> Path:
@@ -125,10 +177,12 @@ class Fetcher:
             follow_redirects=True,
             http2=True,
         )
+        self._direct = _DirectHolder(self.settings)
 
     def close(self) -> None:
         """Close pooled connections."""
         self._client.close()
+        self._direct.close()
 
     def fetch(
         self, effect: FetchUpstream, store: BlobStore, relay: Relay | None = None
@@ -140,6 +194,8 @@ class Fetcher:
         """
         if effect.url.startswith("file://"):
             return fetch_file(effect, store)
+        if effect.url.startswith(DIRECT_PREFIX):
+            return self._direct.fetch(effect, store)
         attempt = 0
         while True:
             relay_now = relay if effect.relay else None
@@ -212,10 +268,12 @@ class AsyncFetcher:
             follow_redirects=True,
             http2=True,
         )
+        self._direct = _DirectHolder(self.settings)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
         await self._client.aclose()
+        self._direct.close()
 
     async def fetch(
         self,
@@ -235,6 +293,11 @@ class AsyncFetcher:
                 fetch_file, effect, store
             )
             return done
+        if effect.url.startswith(DIRECT_PREFIX):
+            direct: tuple[UpstreamResult, BlobWriter | None] = await run_sync(
+                self._direct.fetch, effect, store
+            )
+            return direct
         attempt = 0
         while True:
             relay_now = relay if effect.relay else None

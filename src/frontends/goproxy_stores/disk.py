@@ -149,7 +149,9 @@ class DiskStore:
         """Remove temporary files left by crashed writers; returns how many."""
         cutoff = (time.time() if now is None else now) - older_than
         removed = 0
-        for dirpath, _, files in os.walk(self.root):
+        for dirpath, dirs, files in os.walk(self.root):
+            # Hidden directories are not the store's (``.vcs`` holds direct mode's mirrors).
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
                 if name.startswith(".") and name.endswith(_TMP_SUFFIX):
                     p = os.path.join(dirpath, name)
