@@ -1,4 +1,4 @@
-"""goproxy_asyncio: the goproxy server on an asyncio event loop (through anyio)."""
+"""goproxy_asyncio: the goproxy server on an asyncio event loop (a protocol per connection)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,32 @@
-"""The asyncio server, through anyio: a task per connection, each driving a ``ProxyConnection``.
+"""The asyncio server: an ``asyncio.Protocol`` per connection, each driving a ``ProxyConnection``.
 
-The same shape as the trio server, on an asyncio event loop (anyio's ``create_tcp_listener``
-and task groups). Store and upstream effects go through ``goproxy_io``. Stored files are
-streamed in chunks read by a worker thread (anyio's streams own their transport, so there is
-no ``sendfile`` here).
+Theory of operation: synchronous until something is asynchronous. There is no task per
+connection. ``data_received`` feeds the core and runs :meth:`_Protocol._pump`, which loops on
+``next_effect`` right there in the callback: response bytes go to ``transport.write``, and an
+immutable small blob already in :class:`goproxy_io.Memo` (a cached ``.info`` or ``.mod``)
+answers its ``ReadBlob`` on the spot. Only an effect that must wait (a store call in a worker
+thread, an upstream fetch, a stored file to send) starts a task, one at a time per connection;
+the task carries that effect out through ``goproxy_io`` and then goes back to pumping. Waiting
+for the client is a flag and a timer (``loop.call_later``, re-armed lazily), not a coroutine.
+
+Stored files go out with ``loop.sendfile`` (``os.sendfile`` on the socket) when the store hands
+back a regular file, else in chunks read by a worker thread. Flow control both ways: reading
+pauses while too much unprocessed input is queued, and pumping stops while the transport's
+write buffer is above its high-water mark (``pause_writing``) until ``resume_writing``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
+import os
 import signal
+import socket
+import stat
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
 import anyio.abc
@@ -19,12 +34,18 @@ import anyio.to_thread
 
 from goproxy_core import (
     NEED_DATA,
+    AbortBlob,
     CloseConnection,
+    CommitBlob,
     CompiledConfig,
+    FetchUpstream,
     ProxyConfig,
     ProxyConnection,
+    ReadBlob,
+    SaveBlob,
     SendBlob,
     SendBytes,
+    StatBlob,
     compile_config,
 )
 from goproxy_io import AsyncEffects, AsyncFetcher, AsyncRelay, Pending, log_exchanges
@@ -38,8 +59,16 @@ __all__ = ["Server", "open_listener", "run", "serve"]
 
 log = logging.getLogger("goproxy.asyncio")
 
-_RECV = 64 * 1024
 _SEND_CHUNK = 256 * 1024
+# Unprocessed client input past this pauses reading; it resumes once the queue is below _INBOX_LOW.
+_INBOX_HIGH = 256 * 1024
+_INBOX_LOW = 64 * 1024
+# A connection closed with unsent output gets this long to flush it before it is cut.
+_CLOSE_LINGER = 30.0
+_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+# How long a shutdown waits for cancelled connection tasks to clean up.
+_ABORT_WAIT = 5.0
+_STORE_EFFECTS = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CommitBlob, AbortBlob)
 
 
 class Server:
@@ -63,111 +92,396 @@ class Server:
         self.effects = AsyncEffects(store, self.fetcher)
         self._draining = False
         self.active = 0
-        self._idle_changed = anyio.Event()
-        self._idle_waits: set[anyio.CancelScope] = set()
+        self._idle_changed = asyncio.Event()
+        self._connections: set[_Protocol] = set()
+
+    def protocol(self) -> asyncio.Protocol:
+        """A protocol for one new connection (the factory for ``loop.create_server``)."""
+        return _Protocol(self)
 
     def drain(self) -> None:
         """Stop keeping connections alive: each closes after its current response."""
         self._draining = True
-        for scope in self._idle_waits:
-            scope.cancel()
+        for p in list(self._connections):
+            if p.waiting and p.conn.between_requests:
+                p.close()  # idle between requests: closing now loses nothing
         self._idle_changed.set()
 
     async def wait_idle(self) -> None:
         """Return once no connection is being served."""
         while self.active:
-            self._idle_changed = anyio.Event()
+            self._idle_changed = asyncio.Event()
             await self._idle_changed.wait()
 
-    async def handle(self, stream: anyio.abc.SocketStream) -> None:
-        """Serve one connection until it closes; never raises (errors are logged)."""
-        self.active += 1
-        pending = Pending()
+    async def abort_all(self) -> None:
+        """Cut every connection now; wait (a few seconds at most) for their tasks to end."""
+        tasks = [p.task for p in self._connections if p.task is not None]
+        for p in list(self._connections):
+            p.abort()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_ABORT_WAIT)
+        await asyncio.sleep(0)  # the transports close their sockets in a callback
+
+    def _finished(self, proto: _Protocol) -> None:
+        self._connections.discard(proto)
+        self.active -= 1
+        self._idle_changed.set()
+
+
+class _Protocol(asyncio.Protocol):
+    """One client connection: moves bytes between the transport and a ``ProxyConnection``."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.conn = ProxyConnection(server.config)
+        self.pending = Pending()
+        self.relay = AsyncRelay(self._relay_start, self._relay_send)
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.inbox: collections.deque[bytes] = collections.deque()
+        self.inbox_size = 0
+        self.reading_paused = False
+        # The core said NEED_DATA and the inbox was empty: the next bytes go straight in.
+        self.waiting = False
+        self.write_paused = False  # the transport's buffer is above its high-water mark
+        self.write_blocked = False  # _pump stopped for write_paused; resume_writing restarts it
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.in_sendfile = False
+        self.closing = False  # we closed (or cut) the transport
+        self.lost = False  # connection_lost was called
+        self.finished = False
+        self.deadline = 0.0  # when a waiting connection times out (wall clock)
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0  # the deadline self.timer was armed for; it may fire early
+
+    # -- asyncio callbacks (never raise) ----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and _NOTSENT_LOWAT is not None:
+            # Writable only while little is queued unsent (as trio does): sendfile then streams
+            # in step with the reader; on loopback it triples zip throughput.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, 16 * 1024)
+        server = self.server
+        server.active += 1
+        server._connections.add(self)
+        self._pump()  # arms the idle timer (or closes at once while draining)
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiting:
+            self.waiting = False
+            try:
+                self.conn.receive_data(data)
+            except Exception:
+                log.exception("connection failed")
+                self.abort()
+                return
+            self._pump()
+            return
+        self.inbox.append(data)
+        self.inbox_size += len(data)
+        if self.inbox_size > _INBOX_HIGH and not self.reading_paused and not self.closing:
+            self.reading_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.data_received(b"")  # the core's end of input
+        return True  # keep our side open: the core decides when to close
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.write_blocked:
+            # Not from inside this callback: the transport calls it mid-way through a write, and
+            # closing it there would make it report connection_lost twice.
+            self.loop.call_soon(self._unblocked)
+
+    def _unblocked(self) -> None:
+        if self.write_blocked and not self.write_paused and not self.closing:
+            self.write_blocked = False
+            self._pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.closing = True
+        self.waiting = False
+        self.write_blocked = False
+        self.inbox.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionError("connection lost"))
+        if self.task is None:
+            self._finish()
+        elif self.in_sendfile:
+            # Nothing else will end it; a store or upstream effect in flight is left to finish
+            # (a fetch goes on to store its blob for the next client).
+            self.task.cancel()
+
+    # -- driving the core ----------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Carry out the core's effects until one needs waiting for; never raises."""
+        conn = self.conn
+        transport = self.transport
+        assert transport is not None
+        memo = self.server.effects.memo
         try:
-            await self._loop(ProxyConnection(self.config), stream, pending)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
-            pass
+            while True:
+                effect = conn.next_effect(time.time())
+                if effect is NEED_DATA:
+                    if self.inbox:
+                        data = self.inbox.popleft()
+                        self.inbox_size -= len(data)
+                        if self.reading_paused and self.inbox_size <= _INBOX_LOW:
+                            self.reading_paused = False
+                            transport.resume_reading()
+                        conn.receive_data(data)
+                        continue
+                    log_exchanges(conn)
+                    if self.server._draining or self.closing:
+                        self.close()
+                        return
+                    self.waiting = True
+                    self._arm(conn.deadline())
+                    return
+                if isinstance(effect, SendBytes):
+                    transport.write(effect.data)
+                    if self.write_paused:
+                        log_exchanges(conn)
+                        self.write_blocked = True
+                        return
+                    if transport.is_closing():
+                        log_exchanges(conn)
+                        return  # the write failed: connection_lost follows
+                    continue
+                if isinstance(effect, ReadBlob) and effect.immutable:
+                    hit = memo.get(effect.key)
+                    if hit is not None:
+                        conn.resolve(hit)
+                        continue
+                elif isinstance(effect, CloseConnection):
+                    log_exchanges(conn)
+                    self.close()
+                    return
+                log_exchanges(conn)
+                self.task = self.loop.create_task(self._perform(effect))
+                return
         except Exception:
             log.exception("connection failed")
-        finally:
-            self.effects.abandon(pending)
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
-            self.active -= 1
-            self._idle_changed.set()
+            self.abort()
 
-    async def _loop(
-        self, conn: ProxyConnection, stream: anyio.abc.SocketStream, pending: Pending
-    ) -> None:
-        async def start_relay(size: int) -> None:
-            await stream.send(conn.relay_started(size))
-
-        relay = AsyncRelay(start_relay, stream.send)
-        while True:
-            effect = conn.next_effect(time.time())
-            if effect is NEED_DATA:
-                if self._draining:
-                    return
-                idle = conn.between_requests
-                deadline = conn.deadline()
-                with anyio.move_on_after(max(0.0, deadline - time.time())) as scope:
-                    if idle:
-                        self._idle_waits.add(scope)
-                    try:
-                        data = await _receive(stream)
-                    finally:
-                        self._idle_waits.discard(scope)
-                if scope.cancelled_caught:
-                    if time.time() < deadline:
-                        return  # cancelled early: drain() closing an idle connection
-                    conn.timed_out()
+    async def _perform(self, effect: object) -> None:
+        """One effect that must be waited for; then back to pumping (or to the end)."""
+        conn = self.conn
+        effects = self.server.effects
+        try:
+            while True:
+                if isinstance(effect, SendBlob):
+                    if await self._send_blob(effect):
+                        conn.blob_sent()
+                    else:
+                        conn.send_failed()
                 else:
-                    conn.receive_data(data)
-            elif isinstance(effect, CloseConnection):
-                return
-            elif isinstance(effect, SendBytes):
-                await stream.send(effect.data)
-            elif isinstance(effect, SendBlob):
-                if await self._send_blob(stream, effect):
-                    conn.blob_sent()
-                else:
-                    conn.send_failed()
-            else:
-                conn.resolve(await self.effects.perform(effect, pending, relay))
+                    conn.resolve(await effects.perform(effect, self.pending, self.relay))
+                if not self.lost:
+                    break
+                # The client is gone: finish the store's part (a fetched blob is committed for
+                # the next client), skip the rest.
+                log_exchanges(conn)
+                effect = conn.next_effect(time.time())
+                if not isinstance(effect, _STORE_EFFECTS):
+                    break
+        except asyncio.CancelledError:
+            self.task = None
+            self.abort()
+            if self.lost:
+                self._finish()
+            raise
+        except Exception:
+            log.exception("connection failed")
+            self.task = None
+            self.abort()
+            if self.lost:
+                self._finish()
+            return
+        self.task = None
+        if self.lost:
             log_exchanges(conn)
+            self._finish()
+        else:
+            self._pump()
 
-    async def _send_blob(self, stream: anyio.abc.SocketStream, effect: SendBlob) -> bool:
-        f = await anyio.to_thread.run_sync(self.store.open, effect.key)
+    def _arm(self, deadline: float) -> None:
+        """Time out at ``deadline`` unless data comes; an earlier timer is kept and re-armed."""
+        self.deadline = deadline
+        if self.timer is not None:
+            if self.timer_at <= deadline:
+                return
+            self.timer.cancel()
+        self.timer_at = deadline
+        self.timer = self.loop.call_later(max(0.0, deadline - time.time()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if not self.waiting:
+            return  # data came meanwhile; the next wait arms a new timer
+        if time.time() < self.deadline:
+            self._arm(self.deadline)
+            return
+        self.waiting = False
+        try:
+            self.conn.timed_out()
+        except Exception:
+            log.exception("connection failed")
+            self.abort()
+            return
+        self._pump()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Wait until the transport's buffer is below its low-water mark."""
+        if self.lost:
+            raise ConnectionError("connection lost")
+        if self.write_paused:
+            waiter = self.drain_waiter
+            if waiter is None:
+                waiter = self.drain_waiter = self.loop.create_future()
+            await waiter
+
+    def _write(self, data: bytes) -> None:
+        if self.closing:
+            raise ConnectionError("connection closed")
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def _relay_start(self, size: int) -> None:
+        self._write(self.conn.relay_started(size))
+        await self._drain()
+
+    async def _relay_send(self, chunk: bytes) -> None:
+        self._write(chunk)
+        await self._drain()
+
+    async def _send_blob(self, effect: SendBlob) -> bool:
+        f = await anyio.to_thread.run_sync(self.server.store.open, effect.key)
         if f is None:
             return False
         try:
+            if self.closing:
+                return False
+            if _regular_file(f):
+                transport = self.transport
+                assert transport is not None
+                self.in_sendfile = True
+                try:
+                    # Waits for the buffered response head to go out first, then os.sendfile.
+                    sent = await self.loop.sendfile(transport, f, 0, effect.size, fallback=False)
+                finally:
+                    self.in_sendfile = False
+                return sent == effect.size
             sent = 0
             while sent < effect.size:
                 n = min(_SEND_CHUNK, effect.size - sent)
                 chunk = await anyio.to_thread.run_sync(f.read, n)
                 if not chunk:
                     return False
-                await stream.send(chunk)
+                self._write(chunk)
                 sent += len(chunk)
+                await self._drain()
             return True
+        except (OSError, RuntimeError):
+            return False  # the client went away (or the transport closed under us)
         finally:
             f.close()
 
+    # -- ending ----------------------------------------------------------------------------
 
-async def _receive(stream: anyio.abc.SocketStream) -> bytes:
+    def close(self) -> None:
+        """Close after whatever output is buffered; cut the line if it does not flush."""
+        if self.closing:
+            return
+        self.closing = True
+        self.waiting = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        transport = self.transport
+        assert transport is not None
+        transport.close()
+        if transport.get_write_buffer_size():
+            self.loop.call_later(_CLOSE_LINGER, self.abort)
+
+    def abort(self) -> None:
+        """Cut the connection now (a task in progress is cancelled)."""
+        self.closing = True
+        self.waiting = False
+        if self.task is not None and self.task is not asyncio.current_task():
+            self.task.cancel()  # its cleanup comes back here
+            return
+        # Not once the connection is lost: a transport that closed after flushing its buffer
+        # would report connection_lost a second time.
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+
+    def _finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            self.server.effects.abandon(self.pending)
+        except Exception:
+            log.exception("abandoning pending writes failed")
+        self.server._finished(self)
+
+
+def _regular_file(f: BinaryIO) -> bool:
     try:
-        return await stream.receive(_RECV)
-    except anyio.EndOfStream:
-        return b""
+        return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return False  # io.UnsupportedOperation (an in-memory file) is an OSError
 
 
-async def open_listener(
-    host: str, port: int, *, reuse_port: bool = False
-) -> anyio.abc.Listener[anyio.abc.SocketStream]:
-    """A listening TCP socket; ``reuse_port`` lets several worker processes share the port."""
-    return await anyio.create_tcp_listener(
-        local_host=host, local_port=port, reuse_port=reuse_port, backlog=1024
-    )
+async def open_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening, non-blocking TCP socket; ``reuse_port`` lets worker processes share it."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, type_, proto, _, addr = infos[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(addr)
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _start(server: Server, sock: socket.socket) -> asyncio.Server:
+    try:
+        return await asyncio.get_running_loop().create_server(
+            server.protocol, sock=sock, backlog=1024
+        )
+    except BaseException:
+        sock.close()
+        raise
 
 
 async def serve(
@@ -182,11 +496,16 @@ async def serve(
 ) -> None:
     """Serve the proxy on ``host:port`` until cancelled; ``task_status`` gets the bound port."""
     server = Server(store, config, fetcher)
-    listener = await open_listener(host, port, reuse_port=reuse_port)
     try:
-        async with listener, anyio.create_task_group() as tg:
-            task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))
-            await listener.serve(server.handle, tg)
+        sock = await open_listener(host, port, reuse_port=reuse_port)
+        listening = await _start(server, sock)
+        try:
+            task_status.started(sock.getsockname()[1])
+            await anyio.sleep_forever()
+        finally:
+            listening.close()
+            with anyio.CancelScope(shield=True):
+                await server.abort_all()
     finally:
         with anyio.CancelScope(shield=True):
             await server.fetcher.aclose()
@@ -208,27 +527,21 @@ async def run(
     Run it on asyncio: ``anyio.run(functools.partial(run, store, config, host=..., port=...))``.
     """
     server = Server(store, config, fetcher)
-    listener = await open_listener(host, port, reuse_port=reuse_port)
-    accepting = anyio.CancelScope()
-
-    async def accept(handlers: anyio.abc.TaskGroup) -> None:
-        with accepting:
-            try:
-                await listener.serve(server.handle, handlers)
-            except* anyio.ClosedResourceError:
-                pass  # closed for shutdown while an accept was waiting
-
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with anyio.create_task_group() as handlers:
-            handlers.start_soon(accept, handlers)
-            ready(listener.extra(anyio.abc.SocketAttribute.local_port))
+    sock = await open_listener(host, port, reuse_port=reuse_port)
+    listening = await _start(server, sock)
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            ready(sock.getsockname()[1])
             async for _ in signals:
                 break
             log.info("shutting down: draining in-flight requests")
-            accepting.cancel()  # stop accepting; connections in progress go on
-            await listener.aclose()
+            listening.close()  # stop accepting; connections in progress go on
             server.drain()
             with anyio.move_on_after(grace):
                 await server.wait_idle()
-            handlers.cancel_scope.cancel()
-    await server.fetcher.aclose()
+    finally:
+        listening.close()
+        with anyio.CancelScope(shield=True):
+            await server.abort_all()
+            with contextlib.suppress(Exception):
+                await server.fetcher.aclose()
