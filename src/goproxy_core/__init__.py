@@ -9,7 +9,7 @@ See docs/core.md.
 from __future__ import annotations
 
 from ._config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
-from ._connection import AccessRecord, ProxyConnection
+from ._connection import AccessRecord, HotReplies, ProxyConnection
 from ._dirhash import hash_gomod, hash_zip
 from ._effects import (
     NEED_DATA,
@@ -97,6 +97,7 @@ __all__ = [
     "FileKind",
     "GoMod",
     "HealthReq",
+    "HotReplies",
     "IndexReq",
     "InvalidPathError",
     "InvalidVersionError",

@@ -15,12 +15,13 @@ blob to stream), handles HEAD, conditional requests, keep-alive, limits and time
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, Final
 
 import h11
 import msgspec
 
-from ._config import CompiledConfig, ProxyConfig, compile_config
+from ._config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
 from ._effects import (
     NEED_DATA,
     AbortBlob,
@@ -37,17 +38,80 @@ from ._effects import (
     StatBlob,
     UpstreamResult,
 )
-from ._engine import IOEffect, relayed_zip_reply
+from ._engine import IOEffect, http_date, relayed_zip_reply
 from ._errors import LocalProtocolError, ProxyError
 from ._respond import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
-from ._status import Reply, text_reply
+from ._status import IMMUTABLE, Reply, text_reply
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["AccessRecord", "ProxyConnection"]
+__all__ = ["AccessRecord", "HotReplies", "ProxyConnection"]
 
 _MAX_REQUEST_BODY = 64 * 1024
+
+# The fast path's request head: GET or HEAD, an origin-form target of printable ASCII,
+# HTTP/1.1, and header fields of token names and printable-ASCII values (RFC 9112 §3, §5).
+# Anything else (and anything h11 would still have to decide: bodies, Expect, Upgrade,
+# Connection other than keep-alive, a missing or repeated Host) goes through h11.
+_FAST_REQUEST_LINE: Final = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1\r\n")
+_FAST_FIELD: Final = re.compile(
+    rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*"
+    rb"((?:[\x21-\x7e](?:[ \t\x21-\x7e]*[\x21-\x7e])?)?)[ \t]*\r\n"
+)
+_FAST_REFUSED: Final = frozenset(
+    {b"transfer-encoding", b"content-length", b"expect", b"upgrade", b"te"}
+)
+
+
+_HOT_MAX_BODY: Final = 16 * 1024
+
+
+class _HotReply(msgspec.Struct, frozen=True):
+    """A complete answer to a repeated request for an immutable small file.
+
+    The response is ``before`` + the Date field + ``after`` (the rest of the head, the blank
+    line and the body).
+    """
+
+    before: bytes
+    after: bytes
+    status: int
+    length: int
+    cache_status: str
+
+
+class HotReplies:
+    """Whole answers to repeated requests for immutable small files, shared by connections.
+
+    A cached ``.info`` or ``.mod`` never changes, so once answered, the same request (method
+    and target, no ``If-None-Match``) is answered again from here without running the
+    engine: only the Date field is new. One table per server and store, handed to each
+    :class:`ProxyConnection`. Not used under ``retracted = "gone"``, where a version's answer
+    turns into a 410 once a newer go.mod retracts it.
+
+    Args:
+        max_bytes: the table's budget; past it, the table starts again empty (an answer is
+            rebuilt in microseconds).
+    """
+
+    def __init__(self, max_bytes: int = 16 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._items: dict[tuple[bytes, bytes], _HotReply] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, method: bytes, target: bytes) -> _HotReply | None:
+        return self._items.get((method, target))
+
+    def put(self, method: bytes, target: bytes, hot: _HotReply) -> None:
+        if self._size > self.max_bytes:
+            self._items = {}
+            self._size = 0
+        self._items[(method, target)] = hot
+        self._size += len(hot.before) + len(hot.after) + len(target)
 
 
 class AccessRecord(msgspec.Struct, frozen=True):
@@ -85,10 +149,15 @@ class ProxyConnection:
 
     Args:
         config: the core's settings (compiled once and shared when a ``CompiledConfig``).
+        hot: the server's table of repeated immutable answers (see :class:`HotReplies`);
+            None to run every request through the engine.
     """
 
-    def __init__(self, config: ProxyConfig | CompiledConfig) -> None:
+    def __init__(
+        self, config: ProxyConfig | CompiledConfig, *, hot: HotReplies | None = None
+    ) -> None:
         self._cfg = compile_config(config) if isinstance(config, ProxyConfig) else config
+        self._hot = hot if self._cfg.config.retracted is not RetractedPolicy.GONE else None
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self._cfg.config.max_request_head
         )
@@ -109,6 +178,10 @@ class ProxyConnection:
         self._relay: tuple[str, int] | None = None
         self._plain = False
         self._held = b""
+        # Bytes received while h11 is idle and empty: read by the fast path first (see
+        # ``_fast_request``). ``_fast`` marks a request taken that way: h11 never saw it.
+        self._inbuf = bytearray()
+        self._fast = False
 
     # -- driving -----------------------------------------------------------------------
 
@@ -116,7 +189,11 @@ class ProxyConnection:
         """Feed bytes read from the client; ``b""`` means the client closed its side."""
         if self._pending is not None:
             raise LocalProtocolError("receive_data while an effect awaits its answer")
-        self._h11.receive_data(data)
+        if data and self._h11_idle():
+            self._inbuf += data
+        else:
+            self._flush_inbuf()
+            self._h11.receive_data(data)
         self._last_activity = None
 
     def next_effect(self, now: float) -> Effect:
@@ -156,7 +233,7 @@ class ProxyConnection:
         gets ``request_timeout``. Past it, call :meth:`timed_out`.
         """
         base = self._last_activity if self._last_activity is not None else 0.0
-        if self._h11.trailing_data[0] or self._h11.their_state is h11.SEND_BODY:
+        if self._inbuf or self._h11.trailing_data[0] or self._h11.their_state is h11.SEND_BODY:
             return base + self._cfg.config.request_timeout
         return base + self._cfg.config.idle_timeout
 
@@ -166,12 +243,15 @@ class ProxyConnection:
         return (
             self._flow is None
             and not self._outbox
+            and not self._inbuf
             and not self._h11.trailing_data[0]
             and self._h11.their_state in (h11.IDLE, h11.DONE)
         )
 
     def timed_out(self) -> None:
         """The deadline passed with no data: answer 408 if a request was under way, then close."""
+        self._fast = False
+        self._flush_inbuf()
         partial = bool(self._h11.trailing_data[0]) or self._h11.their_state is h11.SEND_BODY
         if partial and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             self._queue_reply(text_reply(408, "request timeout: the request was not sent in time"))
@@ -214,6 +294,8 @@ class ProxyConnection:
         head = response_head(
             relayed_zip_reply(eff.into, size), method=self._method, if_none_match=b"", now=self._now
         )
+        if self._fast:
+            return _head_bytes(head)
         return self._send_head(head)
 
     def upstream_fetched(self, result: UpstreamResult) -> None:
@@ -276,8 +358,73 @@ class ProxyConnection:
             self._flow = None
             self._queue_reply(text_reply(e.status, str(e)))
 
+    def _h11_idle(self) -> bool:
+        """Whether h11 is between requests with nothing buffered: the fast path may read."""
+        h = self._h11
+        return (
+            h.our_state is h11.IDLE
+            and h.their_state is h11.IDLE
+            and not h.trailing_data[0]
+            and not h.trailing_data[1]
+        )
+
+    def _flush_inbuf(self) -> None:
+        """Hand what the fast path holds to h11 (it could not take it, or h11 is busy)."""
+        if self._inbuf:
+            data = bytes(self._inbuf)
+            self._inbuf.clear()
+            self._h11.receive_data(data)
+
+    def _fast_request(self) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]] | bool:
+        """Take one simple request head off ``_inbuf`` without h11.
+
+        Returns (method, target, headers) when taken, True when more bytes are needed, and
+        False when h11 must read this request (anything unusual, or malformed).
+        """
+        buf = self._inbuf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            limit = self._cfg.config.max_request_head
+            return len(buf) <= limit and buf[0] in b"GH"
+        end += 4
+        if end > self._cfg.config.max_request_head:
+            return False
+        m = _FAST_REQUEST_LINE.match(buf, 0, end)
+        if m is None or len(m.group(2)) > MAX_TARGET:
+            return False
+        pos = m.end()
+        headers: list[tuple[bytes, bytes]] = []
+        hosts = 0
+        stop = end - 2
+        while pos < stop:
+            f = _FAST_FIELD.match(buf, pos, end)
+            if f is None:
+                return False
+            name = f.group(1).lower()
+            value = f.group(2)
+            if name in _FAST_REFUSED or (name == b"connection" and value.lower() != b"keep-alive"):
+                return False
+            if name == b"host":
+                hosts += 1
+            headers.append((name, value))
+            pos = f.end()
+        if hosts != 1 or pos != stop or len(headers) > MAX_HEADERS:
+            return False
+        method, target = bytes(m.group(1)), bytes(m.group(2))
+        del buf[:end]
+        return method, target, headers
+
     def _read_event(self, now: float) -> Effect:
         while True:
+            if self._inbuf and self._h11_idle():
+                got = self._fast_request()
+                if got is True:
+                    return NEED_DATA
+                if got is not False:
+                    assert not isinstance(got, bool)
+                    self._begin(*got, plain=True, fast=True, now=now)
+                    return self.next_effect(now)
+                self._flush_inbuf()
             h = self._h11
             if h.our_state is h11.DONE and h.their_state is h11.DONE:
                 h.start_next_cycle()
@@ -309,6 +456,7 @@ class ProxyConnection:
             # EndOfMessage: loop to start the next cycle.
 
     def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
+        self._fast = False
         self._closing = True
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             status = e.error_status_hint
@@ -319,25 +467,46 @@ class ProxyConnection:
             self._queue_reply(text_reply(status, f"bad request: {reason}"))
 
     def _start(self, event: h11.Request, now: float) -> None:
-        self._method = event.method
-        self._target = event.target
-        self._started = now
-        self._body_bytes = 0
-        self._if_none_match = b""
-        for name, value in event.headers:
-            if name == b"if-none-match":
-                self._if_none_match = value
         headers = list(event.headers)
         # Plain: HTTP/1.1, keep-alive, no request body, nothing h11 must still decide.
-        self._plain = event.http_version == b"1.1" and not any(
+        plain = event.http_version == b"1.1" and not any(
             (n == b"connection" and b"close" in v.lower())
             or n in (b"transfer-encoding", b"expect")
             or (n == b"content-length" and v.strip() != b"0")
             for n, v in headers
         )
-        if len(event.target) > MAX_TARGET or len(headers) > MAX_HEADERS:
+        self._begin(event.method, event.target, headers, plain=plain, fast=False, now=now)
+
+    def _begin(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        plain: bool,
+        fast: bool,
+        now: float,
+    ) -> None:
+        self._method = method
+        self._target = target
+        self._started = now
+        self._body_bytes = 0
+        self._if_none_match = b""
+        for name, value in headers:
+            if name == b"if-none-match":
+                self._if_none_match = value
+        self._plain = plain
+        self._fast = fast
+        if fast and self._hot is not None and not self._if_none_match:
+            hot = self._hot.get(method, target)
+            if hot is not None:
+                date = b"date: " + http_date(now).encode() + b"\r\n"
+                self._outbox.append(SendBytes(hot.before + date + hot.after))
+                self._record(hot.status, hot.length, hot.cache_status)
+                return
+        if len(target) > MAX_TARGET or len(headers) > MAX_HEADERS:
             self._closing = True  # a client this far off is not worth keeping
-        self._flow = request_flow(self._cfg, event.method, event.target, headers, now, relay=True)
+        self._flow = request_flow(self._cfg, method, target, headers, now, relay=True)
         self._advance(None)
 
     def _queue_reply(self, reply: Reply) -> None:
@@ -353,7 +522,7 @@ class ProxyConnection:
             closing=self._closing,
         )
         status = head.status
-        if self._plain and not self._closing and h.our_state is h11.SEND_RESPONSE:
+        if self._fast or (self._plain and not self._closing and h.our_state is h11.SEND_RESPONSE):
             self._queue_plain(reply, head)
             return
         data = self._send_head(head)
@@ -386,11 +555,18 @@ class ProxyConnection:
         skips its header re-validation (a fifth of a cached answer). The request's h11
         connection is then replaced by a new one fed whatever the client pipelined after it.
         """
-        data = b"HTTP/1.1 %d %s\r\n%s\r\n" % (
-            head.status,
-            head.reason,
-            b"".join(k + b": " + v + b"\r\n" for k, v in head.headers),
-        )
+        data = _head_bytes(head)
+        if (
+            self._fast
+            and self._hot is not None
+            and not self._closing
+            and reply.status == 200
+            and reply.cache_control == IMMUTABLE
+            and reply.blob is None
+            and not self._if_none_match
+            and len(reply.body) <= _HOT_MAX_BODY
+        ):
+            self._remember_hot(self._hot, reply, head)
         length = 0
         if head.body and reply.blob is not None:
             self._outbox.append(SendBytes(data))
@@ -401,15 +577,30 @@ class ProxyConnection:
                 data += reply.body
                 length = len(reply.body)
             self._outbox.append(SendBytes(data))
+        self._record(head.status, length, reply.cache_status)
+        if self._fast:
+            return  # h11 never saw this request: it is still idle
         trailing, closed = self._h11.trailing_data
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self._cfg.config.max_request_head
         )
         if trailing:
-            self._h11.receive_data(trailing)
+            self._inbuf += trailing  # the fast path may read what was pipelined
         if closed:
+            self._flush_inbuf()
             self._h11.receive_data(b"")
-        self._record(head.status, length, reply.cache_status)
+
+    def _remember_hot(self, table: HotReplies, reply: Reply, head: ResponseHead) -> None:
+        names = [k for k, _ in head.headers]
+        if b"date" not in names:
+            return
+        i = names.index(b"date")
+        first = ResponseHead(head.status, head.reason, head.headers[:i], False)
+        before = _head_bytes(first)[:-2]  # without the blank line
+        rest = b"".join(k + b": " + v + b"\r\n" for k, v in head.headers[i + 1 :])
+        body = reply.body if head.body else b""
+        hot = _HotReply(before, rest + b"\r\n" + body, head.status, len(body), reply.cache_status)
+        table.put(self._method, self._target, hot)
 
     def _finish_relay(self, reply: Reply) -> None:
         """The relayed body is out but for its held-back tail: release it, or cut the line."""
@@ -418,6 +609,10 @@ class ProxyConnection:
         held, self._relay, self._held = self._held, None, b""
         blob = reply.blob
         if reply.status == 200 and blob is not None and (blob.key, blob.size) == (key, size):
+            if self._fast:
+                self._outbox.append(SendBytes(held))
+                self._record(200, size, reply.cache_status)
+                return
             h = self._h11
             sent = _BlobPlaceholder(size - len(held))
             h.send_with_data_passthrough(h11.Data(data=sent))  # type: ignore[arg-type]
@@ -445,3 +640,12 @@ class ProxyConnection:
     def _send_head(self, head: ResponseHead) -> bytes:
         event = h11.Response(status_code=head.status, headers=head.headers, reason=head.reason)
         return self._h11.send(event) or b""
+
+
+def _head_bytes(head: ResponseHead) -> bytes:
+    """The status line and header fields of ``head``, as sent on the wire."""
+    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (
+        head.status,
+        head.reason,
+        b"".join(k + b": " + v + b"\r\n" for k, v in head.headers),
+    )

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goproxy_core._config import ProxyConfig
-from goproxy_core._connection import ProxyConnection
+from goproxy_core._config import ProxyConfig, RetractedPolicy
+from goproxy_core._connection import HotReplies, ProxyConnection
 from goproxy_core._effects import (
     NEED_DATA,
     BlobData,
@@ -241,3 +241,89 @@ def test_arbitrary_paths_never_5xx(path):
     raw = exchange(_conn(), _req("/" + path.replace(" ", "")), store=_store())
     for status, _, _ in parse_responses(raw):
         assert status < 500
+
+
+# -- the fast request path and the hot-answer table ------------------------------------------
+
+
+def _hot_conn(hot, **kw):
+    return ProxyConnection(ProxyConfig(upstream="off", **kw), hot=hot)
+
+
+def test_repeated_immutable_answers_skip_the_engine():
+    hot = HotReplies()
+    store = _store()
+    first = exchange(_hot_conn(hot), _req("/example.com/m/@v/v1.0.0.info"), store=store, now=1e9)
+    assert len(hot) == 1
+    store.delete("example.com/m/@v/v1.0.0.info")  # not asked again: the answer is immutable
+    again = exchange(
+        _hot_conn(hot), _req("/example.com/m/@v/v1.0.0.info"), store=store, now=1e9 + 5
+    )
+    (s1, h1, b1), (s2, h2, b2) = parse_responses(first)[0], parse_responses(again)[0]
+    assert (s1, b1) == (s2, b2) == (200, INFO)
+    assert h1["date"] != h2["date"]
+    assert {k: v for k, v in h1.items() if k != "date"} == {
+        k: v for k, v in h2.items() if k != "date"
+    }
+    head = exchange(_hot_conn(hot), _req("/example.com/m/@v/v1.0.0.info", "HEAD"), store=store)
+    assert parse_responses(head, head=True)[0][0] == 404  # HEAD is its own entry: not cached
+    # Conditional requests still go through the engine (and get their 304).
+    etag = h1["etag"]
+    conn = _hot_conn(hot)
+    raw = exchange(
+        conn,
+        _req("/example.com/m/@v/v1.0.0.info", extra=f"If-None-Match: {etag}\r\n"),
+        store=_store(),
+    )
+    assert parse_responses(raw)[0][0] == 304
+
+
+def test_hot_answers_are_bounded_and_off_under_gone():
+    hot = HotReplies(max_bytes=10)
+    for v in ("v1.0.0", "v1.0.1", "v1.0.2"):
+        s = MemoryStore()
+        s.put(f"example.com/m/@v/{v}.info", b'{"Version":"%s"}' % v.encode())
+        exchange(_hot_conn(hot), _req(f"/example.com/m/@v/{v}.info"), store=s)
+    assert len(hot) == 1  # started again once past its budget
+    gone = HotReplies()
+    exchange(
+        _hot_conn(gone, retracted=RetractedPolicy.GONE),
+        _req("/example.com/m/@v/v1.0.0.info"),
+        store=_store(),
+    )
+    assert len(gone) == 0
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.0\r\nHost: p\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\nHost: q\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\nX: a\r\n b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\nContent-Length: 2\r\n\r\nab",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\nX: \xe9\r\n\r\n",
+        b"GET http://p/healthz HTTP/1.1\r\nHost: p\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\nBad Name: x\r\n\r\n",
+        b"HEAD /healthz HTTP/1.1\r\nHost: p\r\nConnection: keep-alive\r\n\r\n",
+    ],
+)
+def test_fast_path_answers_as_h11_does(head):
+    """Whatever the fast path takes or hands to h11, the answer is h11's own."""
+    fast = exchange(_hot_conn(HotReplies()), head + _req("/healthz"), store=_store(), now=1e9)
+    conn = _conn()
+    conn._fast_request = lambda: False  # type: ignore[method-assign]  # h11 reads everything
+    slow = exchange(conn, head + _req("/healthz"), store=_store(), now=1e9)
+    is_head = head.startswith(b"HEAD")
+    assert parse_responses(fast, head=is_head) == parse_responses(slow, head=is_head)
+
+
+def test_fast_path_waits_for_the_whole_head_and_bounds_it():
+    conn = _hot_conn(HotReplies(), max_request_head=200)
+    assert exchange(conn, b"GET /healthz HTTP/1.1\r\nHo", store=_store()) == b""
+    assert not conn.between_requests
+    raw = exchange(conn, b"st: p\r\n\r\n", store=_store())
+    assert parse_responses(raw)[0][:1] == (200,)
+    raw = exchange(conn, b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 300, store=_store())
+    assert parse_responses(raw)[0][0] == 431

@@ -39,6 +39,7 @@ from goproxy_core import (
     CommitBlob,
     CompiledConfig,
     FetchUpstream,
+    HotReplies,
     ProxyConfig,
     ProxyConnection,
     ReadBlob,
@@ -90,6 +91,7 @@ class Server:
         self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
         self.fetcher = fetcher or AsyncFetcher()
         self.effects = AsyncEffects(store, self.fetcher)
+        self.hot = HotReplies()  # repeated .info/.mod answers, skipping the engine
         self._draining = False
         self.active = 0
         self._idle_changed = asyncio.Event()
@@ -133,7 +135,7 @@ class _Protocol(asyncio.Protocol):
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.conn = ProxyConnection(server.config)
+        self.conn = ProxyConnection(server.config, hot=server.hot)
         self.pending = Pending()
         self.relay = AsyncRelay(self._relay_start, self._relay_send)
         self.loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from goproxy_core import (
     NEED_DATA,
     CloseConnection,
     CompiledConfig,
+    HotReplies,
     ProxyConfig,
     ProxyConnection,
     SendBlob,
@@ -61,6 +62,7 @@ class Server:
         self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
         self.fetcher = fetcher or Fetcher()
         self.effects = SyncEffects(store, self.fetcher)
+        self.hot = HotReplies()  # repeated .info/.mod answers, skipping the engine
         self._lock = threading.Lock()
         self._draining = threading.Event()
         self._threads: set[threading.Thread] = set()
@@ -102,7 +104,7 @@ class Server:
         pending = Pending()
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._loop(ProxyConnection(self.config), sock, pending)
+            self._loop(ProxyConnection(self.config, hot=self.hot), sock, pending)
         except (ConnectionError, TimeoutError):
             pass
         except Exception:

@@ -22,6 +22,7 @@ from goproxy_core import (
     NEED_DATA,
     CloseConnection,
     CompiledConfig,
+    HotReplies,
     ProxyConfig,
     ProxyConnection,
     SendBlob,
@@ -62,6 +63,7 @@ class Server:
         self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
         self.fetcher = fetcher or AsyncFetcher()
         self.effects = AsyncEffects(store, self.fetcher)
+        self.hot = HotReplies()  # repeated .info/.mod answers, skipping the engine
         self._draining = False
         self.active = 0
         self._idle_changed = trio.Event()
@@ -85,7 +87,7 @@ class Server:
         self.active += 1
         pending = Pending()
         try:
-            await self._loop(ProxyConnection(self.config), stream, pending)
+            await self._loop(ProxyConnection(self.config, hot=self.hot), stream, pending)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass
         except Exception:
