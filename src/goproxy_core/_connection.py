@@ -65,13 +65,14 @@ _FAST_REFUSED: Final = frozenset(
 
 
 _HOT_MAX_BODY: Final = 16 * 1024
+_HIT: Final = "goproxy; hit"  # only answers read from the store go into the hot table
 
 
 class _HotReply(msgspec.Struct, frozen=True):
-    """A complete answer to a repeated request for an immutable small file.
+    """A complete answer to a repeated request for an immutable file.
 
     The response is ``before`` + the Date field + ``after`` (the rest of the head, the blank
-    line and the body).
+    line and a small body), then, for a stored zip, the blob ``blob_key`` of ``length`` bytes.
     """
 
     before: bytes
@@ -79,16 +80,18 @@ class _HotReply(msgspec.Struct, frozen=True):
     status: int
     length: int
     cache_status: str
+    blob_key: str = ""
 
 
 class HotReplies:
     """Whole answers to repeated requests for immutable small files, shared by connections.
 
-    A cached ``.info`` or ``.mod`` never changes, so once answered, the same request (method
-    and target, no ``If-None-Match``) is answered again from here without running the
-    engine: only the Date field is new. One table per server and store, handed to each
-    :class:`ProxyConnection`. Not used under ``retracted = "gone"``, where a version's answer
-    turns into a 410 once a newer go.mod retracts it.
+    A cached ``.info``, ``.mod`` or ``.zip`` never changes, so once answered from the store,
+    the same request (method and target, no ``If-None-Match``) is answered again from here
+    without running the engine: only the Date field is new (a zip's body is still sent from
+    the store, ``SendBlob``; if that fails, its entry is dropped). One table per server and
+    store, handed to each :class:`ProxyConnection`. Not used under ``retracted = "gone"``,
+    where a version's answer turns into a 410 once a newer go.mod retracts it.
 
     Args:
         max_bytes: the table's budget; past it, the table starts again empty (an answer is
@@ -105,6 +108,9 @@ class HotReplies:
 
     def get(self, method: bytes, target: bytes) -> _HotReply | None:
         return self._items.get((method, target))
+
+    def drop(self, method: bytes, target: bytes) -> None:
+        self._items.pop((method, target), None)
 
     def put(self, method: bytes, target: bytes, hot: _HotReply) -> None:
         if self._size > self.max_bytes:
@@ -182,6 +188,7 @@ class ProxyConnection:
         # ``_fast_request``). ``_fast`` marks a request taken that way: h11 never saw it.
         self._inbuf = bytearray()
         self._fast = False
+        self._hot_blob = False  # the blob going out came from the hot table
 
     # -- driving -----------------------------------------------------------------------
 
@@ -331,9 +338,12 @@ class ProxyConnection:
         if not isinstance(self._pending, SendBlob):
             raise LocalProtocolError("blob_sent without a SendBlob")
         self._pending = None
+        self._hot_blob = False
 
     def send_failed(self) -> None:
         """Writing to the client failed (or a blob could not be read whole): close."""
+        if self._hot_blob and self._hot is not None:
+            self._hot.drop(self._method, self._target)  # the store may have lost it
         self._pending = None
         self._outbox.clear()
         self._closing = True
@@ -497,11 +507,15 @@ class ProxyConnection:
                 self._if_none_match = value
         self._plain = plain
         self._fast = fast
+        self._hot_blob = False
         if fast and self._hot is not None and not self._if_none_match:
             hot = self._hot.get(method, target)
             if hot is not None:
                 date = b"date: " + http_date(now).encode() + b"\r\n"
                 self._outbox.append(SendBytes(hot.before + date + hot.after))
+                if hot.blob_key:
+                    self._outbox.append(SendBlob(hot.blob_key, hot.length))
+                    self._hot_blob = True
                 self._record(hot.status, hot.length, hot.cache_status)
                 return
         if len(target) > MAX_TARGET or len(headers) > MAX_HEADERS:
@@ -562,7 +576,7 @@ class ProxyConnection:
             and not self._closing
             and reply.status == 200
             and reply.cache_control == IMMUTABLE
-            and reply.blob is None
+            and reply.cache_status == _HIT
             and not self._if_none_match
             and len(reply.body) <= _HOT_MAX_BODY
         ):
@@ -598,8 +612,15 @@ class ProxyConnection:
         first = ResponseHead(head.status, head.reason, head.headers[:i], False)
         before = _head_bytes(first)[:-2]  # without the blank line
         rest = b"".join(k + b": " + v + b"\r\n" for k, v in head.headers[i + 1 :])
-        body = reply.body if head.body else b""
-        hot = _HotReply(before, rest + b"\r\n" + body, head.status, len(body), reply.cache_status)
+        if reply.blob is not None:
+            size = reply.blob.size if head.body else 0
+            key = reply.blob.key if head.body else ""
+            hot = _HotReply(before, rest + b"\r\n", head.status, size, reply.cache_status, key)
+        else:
+            body = reply.body if head.body else b""
+            hot = _HotReply(
+                before, rest + b"\r\n" + body, head.status, len(body), reply.cache_status
+            )
         table.put(self._method, self._target, hot)
 
     def _finish_relay(self, reply: Reply) -> None:

@@ -13,6 +13,7 @@ from goproxy_core._effects import (
     BlobData,
     CloseConnection,
     ReadBlob,
+    SendBlob,
     SendBytes,
 )
 from goproxy_core._errors import LocalProtocolError
@@ -327,3 +328,20 @@ def test_fast_path_waits_for_the_whole_head_and_bounds_it():
     assert parse_responses(raw)[0][:1] == (200,)
     raw = exchange(conn, b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 300, store=_store())
     assert parse_responses(raw)[0][0] == 431
+
+
+def test_repeated_zip_hits_go_straight_to_the_blob_and_a_lost_blob_is_forgotten():
+    hot = HotReplies()
+    store = _store()
+    store.put("example.com/m/@v/v1.0.0.zip", b"PK-zip-bytes")
+    req = _req("/example.com/m/@v/v1.0.0.zip")
+    first = exchange(_hot_conn(hot), req, store=store)
+    assert parse_responses(first)[0][2] == b"PK-zip-bytes"
+    assert len(hot) == 1
+    conn = _hot_conn(hot)
+    conn.receive_data(req)
+    assert isinstance(conn.next_effect(0.0), SendBytes)
+    blob = conn.next_effect(0.0)
+    assert isinstance(blob, SendBlob) and blob.size == len(b"PK-zip-bytes")  # no StatBlob
+    conn.send_failed()  # say the store lost it: ask the engine next time
+    assert len(hot) == 0

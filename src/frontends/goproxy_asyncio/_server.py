@@ -49,7 +49,15 @@ from goproxy_core import (
     StatBlob,
     compile_config,
 )
-from goproxy_io import AsyncEffects, AsyncFetcher, AsyncRelay, Pending, log_exchanges
+from goproxy_io import (
+    SMALL_BLOB,
+    AsyncEffects,
+    AsyncFetcher,
+    AsyncRelay,
+    Pending,
+    log_exchanges,
+    read_blob_whole,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -274,6 +282,12 @@ class _Protocol(asyncio.Protocol):
                     if hit is not None:
                         conn.resolve(hit)
                         continue
+                elif isinstance(effect, SendBlob) and effect.size <= SMALL_BLOB:
+                    small = memo.get(effect.key)
+                    if small is not None and len(small.data) == effect.size:
+                        transport.write(small.data)
+                        conn.blob_sent()
+                        continue
                 elif isinstance(effect, CloseConnection):
                     log_exchanges(conn)
                     self.close()
@@ -379,6 +393,16 @@ class _Protocol(asyncio.Protocol):
         await self._drain()
 
     async def _send_blob(self, effect: SendBlob) -> bool:
+        if effect.size <= SMALL_BLOB:
+            server = self.server
+            data = await anyio.to_thread.run_sync(
+                read_blob_whole, server.store, effect.key, effect.size, server.effects.memo
+            )
+            if data is None or self.closing:
+                return False
+            self._write(data)
+            await self._drain()
+            return True
         f = await anyio.to_thread.run_sync(self.server.store.open, effect.key)
         if f is None:
             return False

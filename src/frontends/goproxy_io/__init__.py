@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from .access import log_exchanges
-from .effects import AsyncEffects, Memo, Pending, SyncEffects
+from .effects import SMALL_BLOB, AsyncEffects, Memo, Pending, SyncEffects, read_blob_whole
 from .upstream import (
     AsyncFetcher,
     AsyncRelay,
@@ -22,6 +22,7 @@ from .upstream import (
 )
 
 __all__ = [
+    "SMALL_BLOB",
     "AsyncEffects",
     "AsyncFetcher",
     "AsyncRelay",
@@ -34,4 +35,5 @@ __all__ = [
     "default_vcs_dir",
     "fetch_file",
     "log_exchanges",
+    "read_blob_whole",
 ]

@@ -40,7 +40,30 @@ if TYPE_CHECKING:
 
     from .upstream import AsyncFetcher, AsyncRelay, Fetcher, Relay
 
-__all__ = ["AsyncEffects", "Memo", "Pending", "SyncEffects"]
+__all__ = ["SMALL_BLOB", "AsyncEffects", "Memo", "Pending", "SyncEffects", "read_blob_whole"]
+
+SMALL_BLOB = 64 * 1024
+"""Blobs up to this size (small zips) are sent from memory once read (:func:`read_blob_whole`)."""
+
+
+def read_blob_whole(store: BlobStore, key: str, size: int, memo: Memo) -> bytes | None:
+    """A small immutable blob (a ``SendBlob`` of at most :data:`SMALL_BLOB` bytes), read whole.
+
+    Kept in ``memo``, so the next request for it is sent from memory with no thread hop and
+    no system call but the send. None if it is gone or not ``size`` bytes long.
+    """
+    try:
+        f = store.open(key)
+        if f is None:
+            return None
+        with f:
+            data = f.read(size + 1)
+    except OSError:
+        return None
+    if len(data) != size:
+        return None
+    memo.put(key, BlobData(data, 0.0))
+    return data
 
 
 class Memo:

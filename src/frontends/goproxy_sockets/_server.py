@@ -27,7 +27,15 @@ from goproxy_core import (
     SendBytes,
     compile_config,
 )
-from goproxy_io import Fetcher, Pending, Relay, SyncEffects, log_exchanges
+from goproxy_io import (
+    SMALL_BLOB,
+    Fetcher,
+    Pending,
+    Relay,
+    SyncEffects,
+    log_exchanges,
+    read_blob_whole,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -158,6 +166,19 @@ class Server:
                 continue
 
     def _send_blob(self, sock: socket.socket, effect: SendBlob) -> bool:
+        if effect.size <= SMALL_BLOB:
+            hit = self.effects.memo.get(effect.key)
+            data = hit.data if hit is not None and len(hit.data) == effect.size else None
+            if data is None:
+                data = read_blob_whole(self.store, effect.key, effect.size, self.effects.memo)
+            if data is None:
+                return False
+            sock.settimeout(self.config.config.idle_timeout)
+            try:
+                sock.sendall(data)
+            except (ConnectionError, TimeoutError):
+                return False
+            return True
         f = self.store.open(effect.key)
         if f is None:
             return False

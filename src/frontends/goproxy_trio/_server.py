@@ -29,7 +29,15 @@ from goproxy_core import (
     SendBytes,
     compile_config,
 )
-from goproxy_io import AsyncEffects, AsyncFetcher, AsyncRelay, Pending, log_exchanges
+from goproxy_io import (
+    SMALL_BLOB,
+    AsyncEffects,
+    AsyncFetcher,
+    AsyncRelay,
+    Pending,
+    log_exchanges,
+    read_blob_whole,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -140,6 +148,17 @@ class Server:
             log_exchanges(conn)
 
     async def _send_blob(self, stream: trio.SocketStream, effect: SendBlob) -> bool:
+        if effect.size <= SMALL_BLOB:
+            hit = self.effects.memo.get(effect.key)
+            data = hit.data if hit is not None and len(hit.data) == effect.size else None
+            if data is None:
+                data = await trio.to_thread.run_sync(
+                    read_blob_whole, self.store, effect.key, effect.size, self.effects.memo
+                )
+            if data is None:
+                return False
+            await stream.send_all(data)
+            return True
         f = await trio.to_thread.run_sync(self.store.open, effect.key)
         if f is None:
             return False
