@@ -50,6 +50,8 @@ _RECV = 64 * 1024
 _CHUNK = 256 * 1024
 _TIMED_OUT = b"timed out"  # a sentinel: compared by identity
 
+_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+
 
 class Server:
     """Serves one store to many connections, a thread each.
@@ -89,6 +91,11 @@ class Server:
                     sock, _ = listener.accept()
                 except OSError:
                     continue
+                if _NOTSENT_LOWAT is not None:
+                    # Little queued unsent at a time (as trio does): sendfile then streams in
+                    # step with the reader, which on loopback is much faster for large zips.
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, 16 * 1024)
                 t = threading.Thread(target=self.handle, args=(sock,), daemon=True)
                 with self._lock:
                     self._threads.add(t)
