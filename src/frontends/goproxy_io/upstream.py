@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+import anyio
+import anyio.to_thread
 import httpx
 
 from goproxy_core import DIRECT_PREFIX, FetchUpstream, UpstreamResult
@@ -48,6 +50,8 @@ __all__ = [
 _ERROR_BODY_MAX = 64 * 1024
 _RETRY_STATUS = frozenset({502, 503, 504})
 _CHUNK = 256 * 1024
+# Direct-mode fetches running at once in an async server (each holds a worker thread).
+_DIRECT_THREADS = 16
 
 
 class FetchSettings:
@@ -269,6 +273,7 @@ class AsyncFetcher:
             http2=True,
         )
         self._direct = _DirectHolder(self.settings)
+        self._direct_threads: anyio.CapacityLimiter | None = None
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -294,8 +299,12 @@ class AsyncFetcher:
             )
             return done
         if effect.url.startswith(DIRECT_PREFIX):
-            direct: tuple[UpstreamResult, BlobWriter | None] = await run_sync(
-                self._direct.fetch, effect, store
+            # Threads of their own: git may wait up to vcs-timeout, and must not take the
+            # worker threads the store's calls need from every other request.
+            if self._direct_threads is None:
+                self._direct_threads = anyio.CapacityLimiter(_DIRECT_THREADS)
+            direct: tuple[UpstreamResult, BlobWriter | None] = await anyio.to_thread.run_sync(
+                self._direct.fetch, effect, store, limiter=self._direct_threads
             )
             return direct
         attempt = 0
