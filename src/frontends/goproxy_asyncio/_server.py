@@ -282,10 +282,10 @@ class _Protocol(asyncio.Protocol):
                     if hit is not None:
                         conn.resolve(hit)
                         continue
-                elif isinstance(effect, SendBlob) and effect.size <= SMALL_BLOB:
-                    small = memo.get(effect.key)
-                    if small is not None and len(small.data) == effect.size:
-                        transport.write(small.data)
+                elif isinstance(effect, SendBlob):
+                    small = memo.blob(effect.key, effect.size)
+                    if small is not None:
+                        transport.write(small)
                         conn.blob_sent()
                         continue
                 elif isinstance(effect, CloseConnection):

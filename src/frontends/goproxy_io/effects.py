@@ -91,6 +91,11 @@ class Memo:
                 self._items.move_to_end(key)
             return item
 
+    def blob(self, key: str, size: int) -> bytes | None:
+        """A kept blob's bytes if they are exactly ``size`` long (a ``SendBlob`` from memory)."""
+        item = self.get(key) if size <= SMALL_BLOB else None
+        return item.data if item is not None and len(item.data) == size else None
+
     def put(self, key: str, item: BlobData | None) -> None:
         if item is None or len(item.data) > self.max_item:
             return

@@ -174,8 +174,7 @@ class Server:
 
     def _send_blob(self, sock: socket.socket, effect: SendBlob) -> bool:
         if effect.size <= SMALL_BLOB:
-            hit = self.effects.memo.get(effect.key)
-            data = hit.data if hit is not None and len(hit.data) == effect.size else None
+            data = self.effects.memo.blob(effect.key, effect.size)
             if data is None:
                 data = read_blob_whole(self.store, effect.key, effect.size, self.effects.memo)
             if data is None:

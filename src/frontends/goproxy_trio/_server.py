@@ -149,8 +149,7 @@ class Server:
 
     async def _send_blob(self, stream: trio.SocketStream, effect: SendBlob) -> bool:
         if effect.size <= SMALL_BLOB:
-            hit = self.effects.memo.get(effect.key)
-            data = hit.data if hit is not None and len(hit.data) == effect.size else None
+            data = self.effects.memo.blob(effect.key, effect.size)
             if data is None:
                 data = await trio.to_thread.run_sync(
                     read_blob_whole, self.store, effect.key, effect.size, self.effects.memo
