@@ -8,10 +8,35 @@ See docs/core.md.
 
 from __future__ import annotations
 
-from ._config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
-from ._connection import AccessRecord, HotReplies, ProxyConnection
-from ._dirhash import hash_gomod, hash_zip
-from ._effects import (
+from .errors import (
+    InvalidPathError,
+    InvalidVersionError,
+    LocalProtocolError,
+    ProxyError,
+    RemoteProtocolError,
+)
+from .modfile.rule import GoMod, ModFileError, legacy_go_mod, parse_gomod, short_message
+from .module.escape import escape_path, escape_version, unescape_path, unescape_version
+from .module.paths import (
+    PrefixPatterns,
+    canonical_version,
+    check,
+    check_file_path,
+    check_import_path,
+    check_path,
+    match_prefix_patterns,
+    split_path_version,
+)
+from .module.pseudo import (
+    is_pseudo_version,
+    pseudo_version,
+    pseudo_version_base,
+    pseudo_version_rev,
+    pseudo_version_time,
+)
+from .proxy.config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
+from .proxy.connection import AccessRecord, HotReplies, ProxyConnection
+from .proxy.effects import (
     NEED_DATA,
     AbortBlob,
     BlobData,
@@ -28,7 +53,11 @@ from ._effects import (
     StatBlob,
     UpstreamResult,
 )
-from ._endpoints import (
+from .proxy.info import BadUpstreamError, VersionInfo, validate_info
+from .proxy.proxylist import DIRECT_PREFIX, ConfigError, Upstream, UpstreamKind, parse_upstreams
+from .proxy.replies import Reply, text_reply
+from .proxy.request import ResponseHead, request_flow, response_head
+from .proxy.targets import (
     BadRequestError,
     FileKind,
     HealthReq,
@@ -42,38 +71,9 @@ from ._endpoints import (
     VersionReq,
     parse_target,
 )
-from ._errors import (
-    InvalidPathError,
-    InvalidVersionError,
-    LocalProtocolError,
-    ProxyError,
-    RemoteProtocolError,
-)
-from ._escape import escape_path, escape_version, unescape_path, unescape_version
-from ._gomod import GoMod, ModFileError, legacy_go_mod, parse_gomod, short_message
-from ._models import BadUpstreamError, VersionInfo, validate_info
-from ._paths import (
-    PrefixPatterns,
-    canonical_version,
-    check,
-    check_file_path,
-    check_import_path,
-    check_path,
-    match_prefix_patterns,
-    split_path_version,
-)
-from ._pseudo import (
-    is_pseudo_version,
-    pseudo_version,
-    pseudo_version_base,
-    pseudo_version_rev,
-    pseudo_version_time,
-)
-from ._respond import ResponseHead, request_flow, response_head
-from ._semver import canonical, compare, is_valid, sort_versions
-from ._status import Reply, text_reply
-from ._upstream import DIRECT_PREFIX, ConfigError, Upstream, UpstreamKind, parse_upstreams
-from ._zip import ZipError, check_zip, create_zip
+from .semver import canonical, compare, is_valid, sort_versions
+from .sumdb.dirhash import hash_gomod, hash_zip
+from .zip.zip import ZipError, check_zip, create_zip
 
 compare_versions = compare
 """Go's ``semver.Compare``: negative, zero or positive as the first version is lower,

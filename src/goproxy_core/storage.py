@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from ._effects import BlobInfo
+from .proxy.effects import BlobInfo
 
 __all__ = ["BlobInfo", "BlobStore", "BlobWriter"]
 

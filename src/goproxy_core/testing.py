@@ -22,7 +22,7 @@ import collections
 import io
 from typing import TYPE_CHECKING, BinaryIO
 
-from ._effects import (
+from .proxy.effects import (
     NEED_DATA,
     AbortBlob,
     BlobData,
@@ -42,7 +42,7 @@ from ._effects import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from ._connection import ProxyConnection
+    from .proxy.connection import ProxyConnection
     from .storage import BlobStore, BlobWriter
 
 __all__ = ["MemoryStore", "ScriptedUpstream", "carry_out", "exchange"]

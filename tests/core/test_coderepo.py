@@ -20,7 +20,7 @@ import msgspec
 import pytest
 from fakegit import FakeRepo, Link, run, ts
 
-from goproxy_core._codehost import (
+from goproxy_core.direct.codehost import (
     GitLatest,
     GitReadFile,
     GitStat,
@@ -30,7 +30,7 @@ from goproxy_core._codehost import (
     RevInfo,
     TagList,
 )
-from goproxy_core._coderepo import (
+from goproxy_core.direct.coderepo import (
     CodeRepo,
     CodeRepoError,
     RevResult,
@@ -38,8 +38,8 @@ from goproxy_core._coderepo import (
     tag_sum,
     zip_from_archive,
 )
-from goproxy_core._errors import LocalProtocolError
-from goproxy_core._zip import SourceFile, ZipError, create_zip
+from goproxy_core.errors import LocalProtocolError
+from goproxy_core.zip.zip import SourceFile, ZipError, create_zip
 
 HOST = "git.example.test"
 V1 = f"{HOST}/rsc/vgotest1"

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goproxy_core._config import ProxyConfig, RetractedPolicy
-from goproxy_core._connection import HotReplies, ProxyConnection
-from goproxy_core._effects import (
+from goproxy_core.errors import LocalProtocolError
+from goproxy_core.proxy.config import ProxyConfig, RetractedPolicy
+from goproxy_core.proxy.connection import HotReplies, ProxyConnection
+from goproxy_core.proxy.effects import (
     NEED_DATA,
     BlobData,
     CloseConnection,
@@ -16,7 +17,6 @@ from goproxy_core._effects import (
     SendBlob,
     SendBytes,
 )
-from goproxy_core._errors import LocalProtocolError
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 
 from support import parse_responses

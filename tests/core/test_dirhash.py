@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import _dirhash
-from goproxy_core._dirhash import (
+from goproxy_core.sumdb import dirhash as _dirhash
+from goproxy_core.sumdb.dirhash import (
     EMPTY_HASH,
     DirHashError,
     FileHasher,
@@ -127,7 +127,7 @@ def test_sha256_stream_reads_in_chunks():
 
 
 def test_hash_zip_rejects_non_zip():
-    from goproxy_core._zip import ZipError
+    from goproxy_core.zip.zip import ZipError
 
     with pytest.raises(ZipError, match="not a valid zip file"):
         hash_zip(io.BytesIO(b"PK\x03\x04 nope"))

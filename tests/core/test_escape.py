@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from goproxy_core import InvalidPathError, InvalidVersionError
-from goproxy_core._escape import (
+from goproxy_core.module.escape import (
     InvalidEscapedPathError,
     InvalidEscapedVersionError,
     escape_path,
@@ -15,7 +15,7 @@ from goproxy_core._escape import (
     unescape_path,
     unescape_version,
 )
-from goproxy_core._paths import check_elem, check_path
+from goproxy_core.module.paths import check_elem, check_path
 
 from support import load_vector, vector_str
 

@@ -9,8 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goproxy_core._errors import InvalidVersionError
-from goproxy_core._gomod import (
+from goproxy_core.errors import InvalidVersionError
+from goproxy_core.modfile.read import (
+    CommentBlock,
+    FileSyntax,
+    Line,
+    LineBlock,
+    ModFileErrorEntry,
+    add_line,
+    format_syntax,
+    go_unquote,
+    parse_syntax,
+)
+from goproxy_core.modfile.rule import (
     GoMod,
     ModFileDirectiveError,
     ModFileError,
@@ -27,17 +38,6 @@ from goproxy_core._gomod import (
     must_quote,
     parse_gomod,
     short_message,
-)
-from goproxy_core._gomod_syntax import (
-    CommentBlock,
-    FileSyntax,
-    Line,
-    LineBlock,
-    ModFileErrorEntry,
-    add_line,
-    format_syntax,
-    go_unquote,
-    parse_syntax,
 )
 
 from support import VECTORS_DIR, load_vector

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import _note
-from goproxy_core._errors import ProxyError
-from goproxy_core._note import (
+from goproxy_core.errors import ProxyError
+from goproxy_core.sumdb import note as _note
+from goproxy_core.sumdb.note import (
     AmbiguousVerifierError,
     InvalidKeyError,
     InvalidSignatureError,

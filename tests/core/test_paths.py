@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from goproxy_core import InvalidPathError, InvalidVersionError
-from goproxy_core._paths import (
+from goproxy_core.module.paths import (
     PrefixPatterns,
     _BadPattern,
     _go_path_match,

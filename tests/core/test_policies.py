@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from goproxy_core._config import ProxyConfig, RetractedPolicy
-from goproxy_core._connection import ProxyConnection
-from goproxy_core._effects import UpstreamResult
+from goproxy_core.proxy.config import ProxyConfig, RetractedPolicy
+from goproxy_core.proxy.connection import ProxyConnection
+from goproxy_core.proxy.effects import UpstreamResult
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 
 from support import parse_responses

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import InvalidVersionError, _semver
-from goproxy_core._pseudo import (
+from goproxy_core import InvalidVersionError
+from goproxy_core import semver as _semver
+from goproxy_core.module.pseudo import (
     PSEUDO_VERSION_TIMESTAMP_FORMAT,
     dec_decimal,
     format_pseudo_timestamp,

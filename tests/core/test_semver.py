@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import _semver
+from goproxy_core import semver as _semver
 
 from support import load_vector
 

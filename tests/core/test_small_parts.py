@@ -6,12 +6,12 @@ import datetime
 
 import pytest
 
-from goproxy_core import _cache
-from goproxy_core._config import CompiledConfig, ProxyConfig
-from goproxy_core._endpoints import parse_target
-from goproxy_core._errors import RemoteProtocolError, go_quote
-from goproxy_core._models import BadUpstreamError, encode_info, validate_info
-from goproxy_core._upstream import ConfigError
+from goproxy_core.errors import RemoteProtocolError, go_quote
+from goproxy_core.proxy import keys as _cache
+from goproxy_core.proxy.config import CompiledConfig, ProxyConfig
+from goproxy_core.proxy.info import BadUpstreamError, encode_info, validate_info
+from goproxy_core.proxy.proxylist import ConfigError
+from goproxy_core.proxy.targets import parse_target
 
 KEYS = [
     (b"/example.com/!m/@v/list", "example.com/!m/@v/list"),

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from goproxy_core._note import NoteError, new_verifier
-from goproxy_core._tlog import (
+from goproxy_core.sumdb.note import NoteError, new_verifier
+from goproxy_core.sumdb.tlog import (
     LookupResult,
     NeedTiles,
     Tile,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import _tlog
-from goproxy_core._tlog import (
+from goproxy_core.sumdb import tlog as _tlog
+from goproxy_core.sumdb.tlog import (
     EMPTY_HASH,
     MalformedTilePathError,
     NeedTiles,
@@ -566,7 +566,7 @@ def test_hash_reader_module_alias():
 
 
 def test_verify_lookup_on_a_signed_log():
-    from goproxy_core._note import generate_key, new_signer, new_verifier, sign
+    from goproxy_core.sumdb.note import generate_key, new_signer, new_verifier, sign
 
     skey, vkey = generate_key("sum.example", b"\x01" * 32)
     tree = Tree(13, tree_hash(13, LOG100.read))

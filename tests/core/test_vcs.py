@@ -13,9 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core._errors import LocalProtocolError
-from goproxy_core._paths import PrefixPatterns
-from goproxy_core._vcs import (
+from goproxy_core.direct.vcs import (
     DiscoveryGet,
     DiscoveryResult,
     ImportMismatchError,
@@ -33,6 +31,8 @@ from goproxy_core._vcs import (
     require_git,
     resolve_repo,
 )
+from goproxy_core.errors import LocalProtocolError
+from goproxy_core.module.paths import PrefixPatterns
 
 NO_HOST = "dial tcp: lookup: no such host"
 

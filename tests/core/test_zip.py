@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goproxy_core import _zip
-from goproxy_core._dirhash import EMPTY_HASH, hash1, hash1_contents, hash_zip
-from goproxy_core._errors import InvalidPathError, InvalidVersionError, ProxyError
-from goproxy_core._zip import (
+from goproxy_core.errors import InvalidPathError, InvalidVersionError, ProxyError
+from goproxy_core.sumdb.dirhash import EMPTY_HASH, hash1, hash1_contents, hash_zip
+from goproxy_core.zip import zip as _zip
+from goproxy_core.zip.zip import (
     MAX_GO_MOD,
     MAX_ZIP_FILE,
     CheckedFiles,

@@ -17,9 +17,9 @@ from typing import TypeAlias
 
 import msgspec
 
-from ._errors import InvalidVersionError, ProxyError, go_quote
-from ._escape import unescape_path, unescape_version
-from ._paths import canonical_version, check
+from ..errors import InvalidVersionError, ProxyError, go_quote
+from ..module.escape import unescape_path, unescape_version
+from ..module.paths import canonical_version, check
 
 __all__ = [
     "BadRequestError",

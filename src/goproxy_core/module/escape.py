@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ._errors import InvalidPathError, InvalidVersionError, ProxyError, go_quote
-from ._paths import check_elem, check_path
+from ..errors import InvalidPathError, InvalidVersionError, ProxyError, go_quote
+from .paths import check_elem, check_path
 
 __all__ = [
     "InvalidEscapedPathError",

@@ -15,7 +15,7 @@ import re
 
 import msgspec
 
-from ._errors import ProxyError
+from ..errors import ProxyError
 
 __all__ = ["DIRECT_PREFIX", "ConfigError", "Upstream", "UpstreamKind", "parse_upstreams"]
 

@@ -7,8 +7,8 @@ import functools
 
 import msgspec
 
-from ._paths import PrefixPatterns
-from ._upstream import ConfigError, Upstream, UpstreamKind, parse_upstreams
+from ..module.paths import PrefixPatterns
+from .proxylist import ConfigError, Upstream, UpstreamKind, parse_upstreams
 
 __all__ = ["CompiledConfig", "ProxyConfig", "RetractedPolicy", "compile_config"]
 

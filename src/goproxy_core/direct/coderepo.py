@@ -45,8 +45,36 @@ from typing import TYPE_CHECKING, BinaryIO, Final, cast
 
 import msgspec
 
-from . import _semver
-from ._codehost import (
+from .. import semver as _semver
+from ..errors import InvalidVersionError, LocalProtocolError, ProxyError, go_quote
+from ..modfile.rule import legacy_go_mod, module_path
+from ..module.paths import (
+    canonical_version,
+    check_path_major,
+    match_path_major,
+    path_major_prefix,
+    split_path_version,
+)
+from ..module.pseudo import (
+    format_pseudo_timestamp,
+    is_pseudo_version,
+    pseudo_version,
+    pseudo_version_base,
+    pseudo_version_rev,
+    pseudo_version_time,
+)
+from ..proxy.versions import Retraction, retractions_from_gomod
+from ..zip.zip import (
+    MAX_GO_MOD,
+    MAX_LICENSE,
+    MAX_ZIP_FILE,
+    FileMode,
+    SourceFile,
+    ZipError,
+    _entry_name,
+    create_zip,
+)
+from .codehost import (
     CodeFlow,
     CodeQuery,
     GitDescendsFrom,
@@ -59,34 +87,6 @@ from ._codehost import (
     RepoFileError,
     RevInfo,
     TagList,
-)
-from ._errors import InvalidVersionError, LocalProtocolError, ProxyError, go_quote
-from ._gomod import legacy_go_mod, module_path
-from ._paths import (
-    canonical_version,
-    check_path_major,
-    match_path_major,
-    path_major_prefix,
-    split_path_version,
-)
-from ._pseudo import (
-    format_pseudo_timestamp,
-    is_pseudo_version,
-    pseudo_version,
-    pseudo_version_base,
-    pseudo_version_rev,
-    pseudo_version_time,
-)
-from ._retract import Retraction, retractions_from_gomod
-from ._zip import (
-    MAX_GO_MOD,
-    MAX_LICENSE,
-    MAX_ZIP_FILE,
-    FileMode,
-    SourceFile,
-    ZipError,
-    _entry_name,
-    create_zip,
 )
 
 if TYPE_CHECKING:

@@ -31,9 +31,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Final, NamedTuple
 
-from . import _gomod, _paths
-from ._dirhash import CHUNK_SIZE, FileHasher
-from ._errors import InvalidPathError, ProxyError, go_quote
+from ..errors import InvalidPathError, ProxyError, go_quote
+from ..modfile import rule as _gomod
+from ..module import paths as _paths
+from ..sumdb.dirhash import CHUNK_SIZE, FileHasher
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

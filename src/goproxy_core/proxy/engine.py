@@ -32,9 +32,13 @@ from typing import BinaryIO, TypeAlias, TypeVar, cast
 
 import msgspec
 
-from . import _cache
-from ._config import CompiledConfig, RetractedPolicy
-from ._effects import (
+from ..errors import ProxyError
+from ..modfile.rule import ModFileError, legacy_go_mod, parse_gomod
+from ..module.escape import escape_version
+from ..zip.zip import check_zip
+from . import keys as _cache
+from .config import CompiledConfig, RetractedPolicy
+from .effects import (
     AbortBlob,
     BlobData,
     BlobInfo,
@@ -45,31 +49,9 @@ from ._effects import (
     StatBlob,
     UpstreamResult,
 )
-from ._endpoints import (
-    FileKind,
-    HealthReq,
-    IndexReq,
-    LatestReq,
-    ListReq,
-    Request,
-    SumdbKind,
-    SumdbReq,
-    VersionReq,
-)
-from ._errors import ProxyError
-from ._escape import escape_version
-from ._gomod import ModFileError, legacy_go_mod, parse_gomod
-from ._models import BadUpstreamError, validate_info
-from ._retract import (
-    Retraction,
-    compatible_to_check,
-    format_list,
-    parse_list,
-    retraction_for,
-    retractions_from_gomod,
-    select_latest,
-)
-from ._status import (
+from .info import BadUpstreamError, validate_info
+from .proxylist import DIRECT_PREFIX, Upstream, UpstreamKind
+from .replies import (
     CT_JSON,
     CT_OCTET,
     CT_TEXT,
@@ -82,8 +64,26 @@ from ._status import (
     max_age,
     text_reply,
 )
-from ._upstream import DIRECT_PREFIX, Upstream, UpstreamKind
-from ._zip import check_zip
+from .targets import (
+    FileKind,
+    HealthReq,
+    IndexReq,
+    LatestReq,
+    ListReq,
+    Request,
+    SumdbKind,
+    SumdbReq,
+    VersionReq,
+)
+from .versions import (
+    Retraction,
+    compatible_to_check,
+    format_list,
+    parse_list,
+    retraction_for,
+    retractions_from_gomod,
+    select_latest,
+)
 
 __all__ = ["IOEffect", "handle_request", "relayed_zip_reply"]
 

@@ -22,8 +22,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ._errors import ProxyError, go_quote
-from ._note import Verifier, Verifiers, open_note
+from ..errors import ProxyError, go_quote
+from .note import Verifier, Verifiers, open_note
 
 __all__ = [
     "EMPTY_HASH",

@@ -24,7 +24,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from ._errors import ProxyError, go_quote
+from ..errors import ProxyError, go_quote
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -16,7 +16,7 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING, BinaryIO, Final
 
-from ._errors import ProxyError
+from ..errors import ProxyError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -163,6 +163,6 @@ def hash_zip(f: BinaryIO) -> str:
         DirHashError: an entry name contains a newline.
     """
     # Imported here: the zip reader lives with the zip rules, which hash with this module.
-    from ._zip import hash_zip_entries
+    from ..zip.zip import hash_zip_entries
 
     return hash_zip_entries(f)

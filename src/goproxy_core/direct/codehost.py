@@ -20,7 +20,7 @@ from typing import TypeAlias, TypeVar
 
 import msgspec
 
-from ._errors import ProxyError
+from ..errors import ProxyError
 
 __all__ = [
     "CodeFlow",

@@ -21,8 +21,8 @@ import re
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-from . import _semver
-from ._errors import InvalidVersionError, go_quote
+from .. import semver as _semver
+from ..errors import InvalidVersionError, go_quote
 
 __all__ = [
     "PSEUDO_VERSION_TIMESTAMP_FORMAT",

@@ -18,7 +18,7 @@ Freshness (callers pass ``now``; the store reports when it wrote a blob):
 
 from __future__ import annotations
 
-from ._endpoints import LatestReq, ListReq, SumdbReq, VersionReq
+from .targets import LatestReq, ListReq, SumdbReq, VersionReq
 
 __all__ = [
     "NEGATIVE_PREFIX",

@@ -8,7 +8,8 @@ yields, and turn its result into the upstream's answer.
 
 from __future__ import annotations
 
-from ._codehost import (
+from ..proxy.proxylist import DIRECT_PREFIX
+from .codehost import (
     CodeFlow,
     CodeQuery,
     GitDescendsFrom,
@@ -22,8 +23,8 @@ from ._codehost import (
     RevInfo,
     TagList,
 )
-from ._coderepo import CodeRepo, CodeRepoError, RevResult, ZipPlan, zip_from_archive
-from ._direct import (
+from .coderepo import CodeRepo, CodeRepoError, RevResult, ZipPlan, zip_from_archive
+from .flow import (
     DirectBody,
     DirectError,
     DirectQuery,
@@ -33,8 +34,7 @@ from ._direct import (
     direct_flow,
     parse_direct_url,
 )
-from ._upstream import DIRECT_PREFIX
-from ._vcs import (
+from .vcs import (
     DiscoveryGet,
     DiscoveryResult,
     ProbeRepo,

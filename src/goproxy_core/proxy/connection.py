@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Final
 import h11
 import msgspec
 
-from ._config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
-from ._effects import (
+from ..errors import LocalProtocolError, ProxyError
+from .config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
+from .effects import (
     NEED_DATA,
     AbortBlob,
     BlobData,
@@ -38,10 +39,9 @@ from ._effects import (
     StatBlob,
     UpstreamResult,
 )
-from ._engine import IOEffect, http_date, relayed_zip_reply
-from ._errors import LocalProtocolError, ProxyError
-from ._respond import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
-from ._status import IMMUTABLE, Reply, text_reply
+from .engine import IOEffect, http_date, relayed_zip_reply
+from .replies import IMMUTABLE, Reply, text_reply
+from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
 
 if TYPE_CHECKING:
     from collections.abc import Generator

@@ -17,8 +17,8 @@ import functools
 import re
 from typing import Final, Literal
 
-from . import _semver
-from ._errors import InvalidPathError, InvalidVersionError, go_quote
+from .. import semver as _semver
+from ..errors import InvalidPathError, InvalidVersionError, go_quote
 
 __all__ = [
     "PathKind",

@@ -29,8 +29,15 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ._errors import InvalidVersionError, ProxyError, go_quote
-from ._gomod_syntax import (
+from ..errors import InvalidVersionError, ProxyError, go_quote
+from ..module.paths import (
+    canonical_version,
+    check_path_major,
+    path_major_prefix,
+    split_path_version,
+)
+from ..semver import major as semver_major
+from .read import (
     Comment,
     FileSyntax,
     Line,
@@ -50,8 +57,6 @@ from ._gomod_syntax import (
     must_quote,
     parse_syntax,
 )
-from ._paths import canonical_version, check_path_major, path_major_prefix, split_path_version
-from ._semver import major as semver_major
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ._endpoints import parse_target
-from ._engine import IOEffect, handle_request, http_date
-from ._errors import ProxyError
-from ._status import REASONS, Reply, max_age, text_reply
+from ..errors import ProxyError
+from .engine import IOEffect, handle_request, http_date
+from .replies import REASONS, Reply, max_age, text_reply
+from .targets import parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
 
-    from ._config import CompiledConfig
+    from .config import CompiledConfig
 
 __all__ = ["MAX_HEADERS", "MAX_TARGET", "ResponseHead", "request_flow", "response_head"]
 

@@ -12,8 +12,8 @@ import re
 
 import msgspec
 
-from ._errors import InvalidPathError, InvalidVersionError, ProxyError
-from ._paths import canonical_version, check
+from ..errors import InvalidPathError, InvalidVersionError, ProxyError
+from ..module.paths import canonical_version, check
 
 __all__ = ["BadUpstreamError", "VersionInfo", "encode_info", "validate_info"]
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from . import _semver
-from ._gomod import ModFileError, parse_gomod, short_message
-from ._pseudo import is_pseudo_version
+from .. import semver as _semver
+from ..modfile.rule import ModFileError, parse_gomod, short_message
+from ..module.pseudo import is_pseudo_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence

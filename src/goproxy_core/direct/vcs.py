@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, NamedTuple, TypeAlias, TypeVar
 
 import msgspec
 
-from ._errors import LocalProtocolError, ProxyError, go_quote
+from ..errors import LocalProtocolError, ProxyError, go_quote
 
 if TYPE_CHECKING:
-    from ._paths import PrefixPatterns
+    from ..module.paths import PrefixPatterns
 
 __all__ = [
     "DiscoveryGet",

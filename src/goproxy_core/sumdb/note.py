@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ._errors import ProxyError
+from ..errors import ProxyError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

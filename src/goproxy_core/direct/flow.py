@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import msgspec
 
-from ._codehost import CodeQuery
-from ._coderepo import CodeRepo, ZipPlan
-from ._errors import ProxyError
-from ._escape import unescape_path, unescape_version
-from ._paths import PrefixPatterns, check_path
-from ._upstream import DIRECT_PREFIX
-from ._vcs import RepoRoot, ResolveQuery, require_git, resolve_repo
+from ..errors import ProxyError
+from ..module.escape import unescape_path, unescape_version
+from ..module.paths import PrefixPatterns, check_path
+from ..proxy.proxylist import DIRECT_PREFIX
+from .codehost import CodeQuery
+from .coderepo import CodeRepo, ZipPlan
+from .vcs import RepoRoot, ResolveQuery, require_git, resolve_repo
 
 if TYPE_CHECKING:
     from collections.abc import Generator

@@ -1,0 +1,1 @@
+"""goproxy_core.modfile."""
