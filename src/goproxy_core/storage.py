@@ -1,9 +1,9 @@
 """The storage interface: what a cache backend must do for the core's callers.
 
-The core names keys (see ``_cache.py``); a store only keeps bytes. The interface streams, so
-memory stays flat whatever the size of a zip, and a write becomes visible only when it is
-complete (``commit``). It is synchronous and small on purpose: async servers call it through
-their thread offload; a natively async backend may add an async twin.
+The core names keys (see :mod:`goproxy_core.proxy.keys`); a store only keeps bytes. The
+interface streams, so memory stays flat whatever the size of a zip, and a write becomes
+visible only when it is complete (``commit``). It is synchronous and small on purpose: async
+servers call it through their thread offload; a natively async backend may add an async twin.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from .proxy.effects import BlobInfo
 
-__all__ = ["BlobInfo", "BlobStore", "BlobWriter"]
+__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "LocalBlobStore"]
 
 
 @runtime_checkable
@@ -50,3 +50,15 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the blob if present."""
+
+
+@runtime_checkable
+class LocalBlobStore(BlobStore, Protocol):
+    """A store whose blobs are regular files on this machine.
+
+    Its ``open`` returns real files, so a server may hand them to ``sendfile``; servers check
+    for this capability with ``isinstance(store, LocalBlobStore)``.
+    """
+
+    def local_path(self, key: str) -> str:
+        """The file that holds ``key`` (it may not exist)."""

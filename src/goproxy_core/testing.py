@@ -27,6 +27,7 @@ from .proxy.effects import (
     AbortBlob,
     BlobData,
     BlobInfo,
+    CheckZip,
     CloseConnection,
     CommitBlob,
     Effect,
@@ -200,8 +201,10 @@ def carry_out(
             w = store.writer(effect.into)
             w.write(res.body)
             pending[effect.into] = w
-            res = UpstreamResult(status=200, stream=w.reader(), content_type=res.content_type)
+            res = UpstreamResult(status=200, content_type=res.content_type)
         conn.upstream_fetched(res)
+    elif isinstance(effect, CheckZip):
+        conn.zip_checked(effect.check(pending[effect.key].reader()))
     elif isinstance(effect, CommitBlob):
         try:
             conn.blob_committed(pending.pop(effect.key).commit())

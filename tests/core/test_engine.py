@@ -349,6 +349,7 @@ def _drive_relay(zip_bytes, *, method="GET"):
     """Carry out effects by hand, relaying the upstream body as a server does."""
     from goproxy_core.proxy.effects import (
         AbortBlob,
+        CheckZip,
         CloseConnection,
         CommitBlob,
         FetchUpstream,
@@ -382,7 +383,9 @@ def _drive_relay(zip_bytes, *, method="GET"):
                 held = zip_bytes[-10:]
             else:
                 held = b""
-            conn.upstream_fetched(UpstreamResult(status=200, stream=writer.reader(), held=held))
+            conn.upstream_fetched(UpstreamResult(status=200, held=held))
+        elif isinstance(eff, CheckZip):
+            conn.zip_checked(eff.check(writer.reader()))
         elif isinstance(eff, CommitBlob):
             conn.blob_committed(writer.commit())
         elif isinstance(eff, AbortBlob):

@@ -20,7 +20,7 @@ def running(frontend: str, store, config, fetch=None) -> Iterator[int]:
 
     ``fetch`` is a ``goproxy_io.FetchSettings`` for the server's upstream client.
     """
-    from goproxy_io import AsyncFetcher, Fetcher
+    from goproxy_io import Fetcher
 
     if frontend == "sockets":
         import goproxy_sockets
@@ -37,7 +37,7 @@ def running(frontend: str, store, config, fetch=None) -> Iterator[int]:
             t.join(5)
             listener.close()
             server.drain(5)
-            server.fetcher.close()
+            server.close()
         return
     if frontend == "trio":
         import goproxy_trio
@@ -45,7 +45,7 @@ def running(frontend: str, store, config, fetch=None) -> Iterator[int]:
         with anyio.from_thread.start_blocking_portal("trio") as portal:
             fut, listeners = portal.start_task(
                 functools.partial(
-                    goproxy_trio.serve, store, 0, config=config, fetcher=AsyncFetcher(fetch)
+                    goproxy_trio.serve, store, 0, config=config, fetcher=Fetcher(fetch)
                 )
             )
             try:
@@ -58,7 +58,7 @@ def running(frontend: str, store, config, fetch=None) -> Iterator[int]:
     with anyio.from_thread.start_blocking_portal("asyncio") as portal:
         fut, port = portal.start_task(
             functools.partial(
-                goproxy_asyncio.serve, store, 0, config=config, fetcher=AsyncFetcher(fetch)
+                goproxy_asyncio.serve, store, 0, config=config, fetcher=Fetcher(fetch)
             )
         )
         try:

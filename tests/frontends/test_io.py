@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 from goproxy_core import BlobData, BlobInfo, FetchUpstream, ReadBlob, UpstreamResult
 from goproxy_core.testing import MemoryStore
-from goproxy_io import Memo, SyncEffects
+from goproxy_io import Executor, Memo, Pending
 from goproxy_io.flights import Flights
 
 
@@ -26,8 +24,8 @@ def test_memo_is_bounded_and_lru():
 def test_immutable_reads_are_answered_from_memory():
     store = MemoryStore()
     store.put("k", b"data")
-    fx = SyncEffects(store, fetcher=None)  # type: ignore[arg-type]
-    pending = None
+    fx = Executor(store)
+    pending = Pending()
     assert fx.perform(ReadBlob("k", 100, immutable=True), pending).data == b"data"
     store.delete("k")
     assert fx.perform(ReadBlob("k", 100, immutable=True), pending).data == b"data"
@@ -35,7 +33,7 @@ def test_immutable_reads_are_answered_from_memory():
 
 
 def test_flights_share_results_and_end_once():
-    flights = Flights(threading.Event)
+    flights = Flights()
     eff = FetchUpstream("https://u.example/m/@v/list", 100)
     a, lead_a = flights.lead_or_follow(eff)
     b, lead_b = flights.lead_or_follow(eff)

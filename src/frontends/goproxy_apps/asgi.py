@@ -9,21 +9,16 @@ from urllib.parse import quote
 import anyio
 import anyio.to_thread
 
-from goproxy_core import (
-    CompiledConfig,
-    ProxyConfig,
-    ProxyError,
-    compile_config,
-    request_flow,
-    response_head,
-)
-from goproxy_io import AsyncEffects, AsyncFetcher, Pending
+from goproxy_core import request_flow, response_head
+from goproxy_io import Pending
+from goproxy_io.server import SEND_CHUNK, AsyncServerBase
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
 
-    from goproxy_core import Reply
+    from goproxy_core import CompiledConfig, ProxyConfig, Reply
     from goproxy_core.storage import BlobStore
+    from goproxy_io import Fetcher
 
     Scope = MutableMapping[str, Any]
     Message = MutableMapping[str, Any]
@@ -31,8 +26,6 @@ if TYPE_CHECKING:
     Send = Callable[[Message], Awaitable[None]]
 
 __all__ = ["ASGIApp", "asgi_app"]
-
-_CHUNK = 256 * 1024
 
 
 def target_of(scope: Scope) -> bytes:
@@ -45,33 +38,22 @@ def target_of(scope: Scope) -> bytes:
     return raw + (b"?" + qs if qs else b"")
 
 
-class ASGIApp:
+class ASGIApp(AsyncServerBase):
     """An ASGI application serving ``store`` with ``config``.
 
     Args:
         store: where blobs are kept.
         config: the core's settings.
-        fetcher: upstream fetching (default: one made at the first request, in the loop).
+        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
     """
 
     def __init__(
         self,
         store: BlobStore,
         config: ProxyConfig | CompiledConfig,
-        fetcher: AsyncFetcher | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
-        self.store = store
-        self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
-        self._fetcher = fetcher
-        self._effects: AsyncEffects | None = None
-
-    @property
-    def effects(self) -> AsyncEffects:
-        """Store and upstream effects (made lazily: anyio events belong to a running loop)."""
-        if self._effects is None:
-            self._fetcher = self._fetcher or AsyncFetcher()
-            self._effects = AsyncEffects(self.store, self._fetcher)
-        return self._effects
+        super().__init__(store, config, fetcher)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,15 +84,10 @@ class ASGIApp:
         try:
             effect = next(flow)
             while True:
-                result = await self.effects.perform(effect, pending)
-                effect = flow.send(result)
+                effect = flow.send(await self.effects.perform(effect, pending))
         except StopIteration as stop:
             reply: Reply = stop.value
             return reply
-        except ProxyError as e:  # pragma: no cover - request_flow answers these itself
-            from goproxy_core import text_reply
-
-            return text_reply(e.status, str(e))
         finally:
             self.effects.abandon(pending)
 
@@ -121,7 +98,7 @@ class ASGIApp:
         try:
             sent = 0
             while sent < size:
-                chunk = await anyio.to_thread.run_sync(f.read, min(_CHUNK, size - sent))
+                chunk = await anyio.to_thread.run_sync(f.read, min(SEND_CHUNK, size - sent))
                 if not chunk:
                     raise OSError(f"blob {key} is shorter than {size} bytes")
                 sent += len(chunk)
@@ -135,14 +112,13 @@ class ASGIApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._fetcher is not None:
-                    await self._fetcher.aclose()
+                await anyio.to_thread.run_sync(self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
 
 def asgi_app(
-    store: BlobStore, config: ProxyConfig | CompiledConfig, fetcher: AsyncFetcher | None = None
+    store: BlobStore, config: ProxyConfig | CompiledConfig, fetcher: Fetcher | None = None
 ) -> ASGIApp:
     """An ASGI application for the proxy (see :class:`ASGIApp`)."""
     return ASGIApp(store, config, fetcher)

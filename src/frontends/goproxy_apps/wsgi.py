@@ -6,20 +6,20 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from goproxy_core import CompiledConfig, ProxyConfig, compile_config, request_flow, response_head
-from goproxy_io import Fetcher, Pending, SyncEffects
+from goproxy_core import request_flow, response_head
+from goproxy_io import Pending
+from goproxy_io.server import SEND_CHUNK, ServerBase
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from goproxy_core import Reply
+    from goproxy_core import CompiledConfig, ProxyConfig, Reply
     from goproxy_core.storage import BlobStore
+    from goproxy_io import Fetcher
 
     StartResponse = Callable[..., Any]
 
 __all__ = ["WSGIApp", "wsgi_app"]
-
-_CHUNK = 256 * 1024
 
 
 def target_of(environ: dict[str, Any]) -> bytes:
@@ -32,18 +32,14 @@ def target_of(environ: dict[str, Any]) -> bytes:
     return target + (b"?" + qs.encode("latin-1") if qs else b"")
 
 
-class WSGIApp:
-    """A WSGI application serving ``store`` with ``config``."""
+class WSGIApp(ServerBase):
+    """A WSGI application serving ``store`` with ``config``.
 
-    def __init__(
-        self,
-        store: BlobStore,
-        config: ProxyConfig | CompiledConfig,
-        fetcher: Fetcher | None = None,
-    ) -> None:
-        self.store = store
-        self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
-        self.effects = SyncEffects(store, fetcher or Fetcher())
+    Args:
+        store: where blobs are kept.
+        config: the core's settings.
+        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
+    """
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").encode()
@@ -68,7 +64,7 @@ class WSGIApp:
             raise OSError(f"blob {reply.blob.key} vanished while being served")
         wrapper = environ.get("wsgi.file_wrapper")
         if wrapper is not None:
-            wrapped: Iterable[bytes] = wrapper(f, _CHUNK)  # lets the server use sendfile
+            wrapped: Iterable[bytes] = wrapper(f, SEND_CHUNK)  # lets the server use sendfile
             return wrapped
         return _chunks(f)
 
@@ -80,17 +76,17 @@ class WSGIApp:
         try:
             effect = next(flow)
             while True:
-                effect = flow.send(self.effects.perform(effect, pending))
+                effect = flow.send(self.executor.perform(effect, pending))
         except StopIteration as stop:
             reply: Reply = stop.value
             return reply
         finally:
-            self.effects.abandon(pending)
+            self.executor.abandon(pending)
 
 
 def _chunks(f: Any) -> Iterable[bytes]:
     with f:
-        while chunk := f.read(_CHUNK):
+        while chunk := f.read(SEND_CHUNK):
             yield chunk
 
 

@@ -19,14 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
-import os
-import signal
-import socket
-import stat
 import time
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -35,93 +30,73 @@ import anyio.to_thread
 from goproxy_core import (
     NEED_DATA,
     AbortBlob,
+    CheckZip,
     CloseConnection,
     CommitBlob,
-    CompiledConfig,
     FetchUpstream,
-    HotReplies,
-    ProxyConfig,
-    ProxyConnection,
     ReadBlob,
     SaveBlob,
     SendBlob,
     SendBytes,
     StatBlob,
-    compile_config,
 )
-from goproxy_io import (
-    SMALL_BLOB,
-    AsyncEffects,
-    AsyncFetcher,
-    AsyncRelay,
-    Pending,
-    log_exchanges,
-    read_blob_whole,
+from goproxy_io import MISS, AsyncRelay, Pending, log_exchanges
+from goproxy_io.server import (
+    SEND_CHUNK,
+    AsyncServerBase,
+    open_socket,
+    run_until_signalled,
+    tune_socket,
 )
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
+    from goproxy_core import CompiledConfig, ProxyConfig
     from goproxy_core.storage import BlobStore
+    from goproxy_io import Fetcher
 
 __all__ = ["Server", "open_listener", "run", "serve"]
 
 log = logging.getLogger("goproxy.asyncio")
 
-_SEND_CHUNK = 256 * 1024
 # Unprocessed client input past this pauses reading; it resumes once the queue is below _INBOX_LOW.
 _INBOX_HIGH = 256 * 1024
 _INBOX_LOW = 64 * 1024
 # A connection closed with unsent output gets this long to flush it before it is cut.
 _CLOSE_LINGER = 30.0
-_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 # How long a shutdown waits for cancelled connection tasks to clean up.
 _ABORT_WAIT = 5.0
-_STORE_EFFECTS = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CommitBlob, AbortBlob)
+_IO_EFFECTS = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CheckZip, CommitBlob, AbortBlob)
 
 
-class Server:
+class Server(AsyncServerBase):
     """Serves one store to many connections; shared state lives here.
 
     Args:
         store: where blobs are kept.
         config: the core's settings.
-        fetcher: upstream fetching (default: a new :class:`AsyncFetcher`).
+        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
     """
 
     def __init__(
         self,
         store: BlobStore,
         config: ProxyConfig | CompiledConfig,
-        fetcher: AsyncFetcher | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
-        self.store = store
-        self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
-        self.fetcher = fetcher or AsyncFetcher()
-        self.effects = AsyncEffects(store, self.fetcher)
-        self.hot = HotReplies()  # repeated .info/.mod answers, skipping the engine
-        self._draining = False
-        self.active = 0
-        self._idle_changed = asyncio.Event()
+        super().__init__(store, config, fetcher)
         self._connections: set[_Protocol] = set()
 
     def protocol(self) -> asyncio.Protocol:
         """A protocol for one new connection (the factory for ``loop.create_server``)."""
         return _Protocol(self)
 
-    def drain(self) -> None:
-        """Stop keeping connections alive: each closes after its current response."""
-        self._draining = True
+    def close_idle(self) -> None:
         for p in list(self._connections):
             if p.waiting and p.conn.between_requests:
                 p.close()  # idle between requests: closing now loses nothing
-        self._idle_changed.set()
-
-    async def wait_idle(self) -> None:
-        """Return once no connection is being served."""
-        while self.active:
-            self._idle_changed = asyncio.Event()
-            await self._idle_changed.wait()
 
     async def abort_all(self) -> None:
         """Cut every connection now; wait (a few seconds at most) for their tasks to end."""
@@ -132,10 +107,13 @@ class Server:
             await asyncio.wait(tasks, timeout=_ABORT_WAIT)
         await asyncio.sleep(0)  # the transports close their sockets in a callback
 
-    def _finished(self, proto: _Protocol) -> None:
+    def _begin(self, proto: _Protocol) -> None:
+        self._connections.add(proto)
+        self.started()
+
+    def _end(self, proto: _Protocol) -> None:
         self._connections.discard(proto)
-        self.active -= 1
-        self._idle_changed.set()
+        self.finished()
 
 
 class _Protocol(asyncio.Protocol):
@@ -143,7 +121,7 @@ class _Protocol(asyncio.Protocol):
 
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.conn = ProxyConnection(server.config, hot=server.hot)
+        self.conn = server.connection()
         self.pending = Pending()
         self.relay = AsyncRelay(self._relay_start, self._relay_send)
         self.loop = asyncio.get_running_loop()
@@ -171,14 +149,9 @@ class _Protocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         sock = transport.get_extra_info("socket")
-        if sock is not None and _NOTSENT_LOWAT is not None:
-            # Writable only while little is queued unsent (as trio does): sendfile then streams
-            # in step with the reader; on loopback it triples zip throughput.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, 16 * 1024)
-        server = self.server
-        server.active += 1
-        server._connections.add(self)
+        if sock is not None:
+            tune_socket(sock)
+        self.server._begin(self)
         self._pump()  # arms the idle timer (or closes at once while draining)
 
     def data_received(self, data: bytes) -> None:
@@ -247,7 +220,7 @@ class _Protocol(asyncio.Protocol):
         conn = self.conn
         transport = self.transport
         assert transport is not None
-        memo = self.server.effects.memo
+        server = self.server
         try:
             while True:
                 effect = conn.next_effect(time.time())
@@ -261,7 +234,7 @@ class _Protocol(asyncio.Protocol):
                         conn.receive_data(data)
                         continue
                     log_exchanges(conn)
-                    if self.server._draining or self.closing:
+                    if server.draining or self.closing:
                         self.close()
                         return
                     self.waiting = True
@@ -277,13 +250,13 @@ class _Protocol(asyncio.Protocol):
                         log_exchanges(conn)
                         return  # the write failed: connection_lost follows
                     continue
-                if isinstance(effect, ReadBlob) and effect.immutable:
-                    hit = memo.get(effect.key)
-                    if hit is not None:
+                if isinstance(effect, _IO_EFFECTS):
+                    hit = server.executor.inline(effect)
+                    if hit is not MISS:
                         conn.resolve(hit)
                         continue
                 elif isinstance(effect, SendBlob):
-                    small = memo.blob(effect.key, effect.size)
+                    small = server.small_blob(effect)
                     if small is not None:
                         transport.write(small)
                         conn.blob_sent()
@@ -318,7 +291,7 @@ class _Protocol(asyncio.Protocol):
                 # the next client), skip the rest.
                 log_exchanges(conn)
                 effect = conn.next_effect(time.time())
-                if not isinstance(effect, _STORE_EFFECTS):
+                if not isinstance(effect, _IO_EFFECTS):
                     break
         except asyncio.CancelledError:
             self.task = None
@@ -393,36 +366,31 @@ class _Protocol(asyncio.Protocol):
         await self._drain()
 
     async def _send_blob(self, effect: SendBlob) -> bool:
-        if effect.size <= SMALL_BLOB:
-            server = self.server
-            data = await anyio.to_thread.run_sync(
-                read_blob_whole, server.store, effect.key, effect.size, server.effects.memo
-            )
-            if data is None or self.closing:
-                return False
-            self._write(data)
+        server = self.server
+        got = await anyio.to_thread.run_sync(server.open_blob, effect)
+        if got is None or self.closing:
+            if got is not None and not isinstance(got, bytes):
+                got.close()
+            return False
+        if isinstance(got, bytes):
+            self._write(got)
             await self._drain()
             return True
-        f = await anyio.to_thread.run_sync(self.server.store.open, effect.key)
-        if f is None:
-            return False
         try:
-            if self.closing:
-                return False
-            if _regular_file(f):
+            if server.sendfile:
                 transport = self.transport
                 assert transport is not None
                 self.in_sendfile = True
                 try:
                     # Waits for the buffered response head to go out first, then os.sendfile.
-                    sent = await self.loop.sendfile(transport, f, 0, effect.size, fallback=False)
+                    sent = await self.loop.sendfile(transport, got, 0, effect.size, fallback=False)
                 finally:
                     self.in_sendfile = False
                 return sent == effect.size
             sent = 0
             while sent < effect.size:
-                n = min(_SEND_CHUNK, effect.size - sent)
-                chunk = await anyio.to_thread.run_sync(f.read, n)
+                n = min(SEND_CHUNK, effect.size - sent)
+                chunk = await anyio.to_thread.run_sync(got.read, n)
                 if not chunk:
                     return False
                 self._write(chunk)
@@ -432,7 +400,7 @@ class _Protocol(asyncio.Protocol):
         except (OSError, RuntimeError):
             return False  # the client went away (or the transport closed under us)
         finally:
-            f.close()
+            got.close()
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -471,32 +439,15 @@ class _Protocol(asyncio.Protocol):
             self.server.effects.abandon(self.pending)
         except Exception:
             log.exception("abandoning pending writes failed")
-        self.server._finished(self)
-
-
-def _regular_file(f: BinaryIO) -> bool:
-    try:
-        return stat.S_ISREG(os.fstat(f.fileno()).st_mode)
-    except (AttributeError, OSError, ValueError):
-        return False  # io.UnsupportedOperation (an in-memory file) is an OSError
+        self.server._end(self)
 
 
 async def open_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A listening, non-blocking TCP socket; ``reuse_port`` lets worker processes share it."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    family, type_, proto, _, addr = infos[0]
-    sock = socket.socket(family, type_, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(addr)
-        sock.listen(1024)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
+    sock = await anyio.to_thread.run_sync(
+        lambda: open_socket(host, port, reuse_port=reuse_port)  # getaddrinfo may block
+    )
+    sock.setblocking(False)
     return sock
 
 
@@ -516,7 +467,7 @@ async def serve(
     *,
     config: ProxyConfig | CompiledConfig,
     host: str = "127.0.0.1",
-    fetcher: AsyncFetcher | None = None,
+    fetcher: Fetcher | None = None,
     reuse_port: bool = False,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -533,8 +484,7 @@ async def serve(
             with anyio.CancelScope(shield=True):
                 await server.abort_all()
     finally:
-        with anyio.CancelScope(shield=True):
-            await server.fetcher.aclose()
+        server.close()
 
 
 async def run(
@@ -544,7 +494,7 @@ async def run(
     host: str,
     port: int,
     reuse_port: bool = False,
-    fetcher: AsyncFetcher | None = None,
+    fetcher: Fetcher | None = None,
     ready: Callable[[int], None] = lambda port: None,
     grace: float = 30.0,
 ) -> None:
@@ -553,21 +503,24 @@ async def run(
     Run it on asyncio: ``anyio.run(functools.partial(run, store, config, host=..., port=...))``.
     """
     server = Server(store, config, fetcher)
-    sock = await open_listener(host, port, reuse_port=reuse_port)
-    listening = await _start(server, sock)
     try:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            ready(sock.getsockname()[1])
-            async for _ in signals:
-                break
-            log.info("shutting down: draining in-flight requests")
-            listening.close()  # stop accepting; connections in progress go on
-            server.drain()
-            with anyio.move_on_after(grace):
-                await server.wait_idle()
+        sock = await open_listener(host, port, reuse_port=reuse_port)
+        listening = await _start(server, sock)
+
+        async def stop_accepting() -> None:
+            listening.close()
+
+        try:
+            await run_until_signalled(
+                server,
+                sock.getsockname()[1],
+                stop_accepting=stop_accepting,
+                ready=ready,
+                grace=grace,
+            )
+        finally:
+            listening.close()
+            with anyio.CancelScope(shield=True):
+                await server.abort_all()
     finally:
-        listening.close()
-        with anyio.CancelScope(shield=True):
-            await server.abort_all()
-            with contextlib.suppress(Exception):
-                await server.fetcher.aclose()
+        server.close()

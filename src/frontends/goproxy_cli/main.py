@@ -97,7 +97,7 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
             )
         print(f"GOPROXY=http://{_client_host(host)}:{bound}", flush=True)
 
-    from goproxy_io import FetchSettings
+    from goproxy_io import Fetcher, FetchSettings
     from goproxy_io.vcs_settings import VCSSettings
 
     fetch = FetchSettings(
@@ -116,32 +116,23 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
     kw: dict[str, Any] = dict(
         host=host, port=port, reuse_port=reuse_port, ready=ready, grace=settings.grace
     )
+    kw["fetcher"] = Fetcher(fetch)
     if settings.frontend == "sockets":
         import goproxy_sockets
-        from goproxy_io import Fetcher
 
-        goproxy_sockets.run(store, config, fetcher=Fetcher(fetch), **kw)
+        goproxy_sockets.run(store, config, **kw)
     elif settings.frontend == "asyncio":
         import anyio
 
         import goproxy_asyncio
-        from goproxy_io import AsyncFetcher
 
-        anyio.run(
-            functools.partial(
-                goproxy_asyncio.run, store, config, fetcher=AsyncFetcher(fetch), **kw
-            ),
-            backend="asyncio",
-        )
+        anyio.run(functools.partial(goproxy_asyncio.run, store, config, **kw), backend="asyncio")
     else:
         import trio
 
         import goproxy_trio
-        from goproxy_io import AsyncFetcher
 
-        trio.run(
-            functools.partial(goproxy_trio.run, store, config, fetcher=AsyncFetcher(fetch), **kw)
-        )
+        trio.run(functools.partial(goproxy_trio.run, store, config, **kw))
 
 
 def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:

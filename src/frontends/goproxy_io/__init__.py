@@ -1,37 +1,40 @@
 """goproxy_io: the I/O every goproxy server shares.
 
+* :mod:`goproxy_io.executor`: carrying out the core's store, upstream and check effects, one
+  blocking implementation for every server (async ones run it in worker threads).
+* :mod:`goproxy_io.server`: the server base: settings, listeners, signals, draining.
 * :mod:`goproxy_io.upstream`: fetching from upstreams (httpx for http(s), and file:// trees).
 * :mod:`goproxy_io.vcs`: direct mode, answering from git repositories.
 * :mod:`goproxy_io.flights`: single-flight for concurrent misses.
-* :mod:`goproxy_io.effects`: carrying out the core's store and upstream effects, async
-  (trio or asyncio, through anyio) or blocking.
+* :mod:`goproxy_io.access`: the access log.
 """
 
 from __future__ import annotations
 
 from .access import log_exchanges
-from .effects import SMALL_BLOB, AsyncEffects, Memo, Pending, SyncEffects, read_blob_whole
-from .upstream import (
-    AsyncFetcher,
+from .executor import (
+    MISS,
+    SMALL_BLOB,
+    AsyncExecutor,
     AsyncRelay,
-    Fetcher,
-    FetchSettings,
-    Relay,
-    default_vcs_dir,
-    fetch_file,
+    Executor,
+    Memo,
+    Pending,
+    read_blob_whole,
 )
+from .upstream import Fetcher, FetchSettings, Relay, default_vcs_dir, fetch_file
 
 __all__ = [
+    "MISS",
     "SMALL_BLOB",
-    "AsyncEffects",
-    "AsyncFetcher",
+    "AsyncExecutor",
     "AsyncRelay",
+    "Executor",
     "FetchSettings",
     "Fetcher",
     "Memo",
     "Pending",
     "Relay",
-    "SyncEffects",
     "default_vcs_dir",
     "fetch_file",
     "log_exchanges",

@@ -6,37 +6,28 @@ Followers wait for the flight's event, then take the leader's small body (bytes 
 or the leader's committed blob from the store (each follower opens its own reader): they never
 share one stream. If the leader's blob was refused, followers fetch for themselves.
 
-Servers supply the event type of their concurrency library (``trio.Event``, ``anyio.Event``,
-``threading.Event``); the bookkeeping is the same for all.
+Every server carries out fetches on threads (:mod:`goproxy_io.executor`), so a follower
+waits on a ``threading.Event``.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 from goproxy_core import UpstreamResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from goproxy_core import BlobInfo, FetchUpstream
 
 __all__ = ["Flight", "Flights"]
 
 
-class _Event(Protocol):
-    def set(self) -> None: ...
-
-
-E = TypeVar("E", bound=_Event)
-
-
-class Flight(Generic[E]):
+class Flight:
     """One fetch in progress, and what its followers will get."""
 
-    def __init__(self, event: E) -> None:
-        self.done = event
+    def __init__(self) -> None:
+        self.done = threading.Event()
         self.result: UpstreamResult | None = None
         self.stored: BlobInfo | None = None
 
@@ -47,33 +38,30 @@ class Flight(Generic[E]):
         return self.result
 
 
-class Flights(Generic[E]):
+class Flights:
     """The flights in progress, keyed by (URL, pending-write key)."""
 
-    def __init__(self, event_factory: Callable[[], E]) -> None:
-        self._new_event = event_factory
-        self._flights: dict[tuple[str, str | None], Flight[E]] = {}
+    def __init__(self) -> None:
+        self._flights: dict[tuple[str, str | None], Flight] = {}
         self._lock = threading.Lock()
 
-    def lead_or_follow(self, effect: FetchUpstream) -> tuple[Flight[E], bool]:
+    def lead_or_follow(self, effect: FetchUpstream) -> tuple[Flight, bool]:
         """The flight for ``effect``, and whether the caller leads it."""
         key = (effect.url, effect.into)
         with self._lock:
             flight = self._flights.get(key)
             if flight is not None:
                 return flight, False
-            flight = self._flights[key] = Flight(self._new_event())
+            flight = self._flights[key] = Flight()
             return flight, True
 
-    def landed(self, effect: FetchUpstream, flight: Flight[E], result: UpstreamResult) -> None:
+    def landed(self, effect: FetchUpstream, flight: Flight, result: UpstreamResult) -> None:
         """The leader's fetch ended without a pending write: share its result."""
         if effect.into is None or result.status != 200:
             flight.result = result
         self.finish(effect, flight)
 
-    def finish(
-        self, effect: FetchUpstream, flight: Flight[E], stored: BlobInfo | None = None
-    ) -> None:
+    def finish(self, effect: FetchUpstream, flight: Flight, stored: BlobInfo | None = None) -> None:
         """End the flight (after commit, with ``stored``; after abort, without)."""
         if stored is not None:
             flight.stored = stored

@@ -8,8 +8,9 @@ Bodies are bounded by the effect's ``max_size``; with ``into`` they stream into 
 write, so memory stays flat whatever the size of a zip. A body cut short is a failure, never a
 short blob.
 
-``Fetcher`` is synchronous (the plain-socket server, and thread offload); ``AsyncFetcher``
-runs under trio and asyncio alike (httpx uses anyio).
+``Fetcher`` is blocking: every server runs it on a thread (async servers through
+:class:`goproxy_io.executor.AsyncExecutor`), one fetch per thread, with the body relayed to
+the client as it arrives where the core allows it (:class:`Relay`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-import anyio
-import anyio.to_thread
 import httpx
 
 from goproxy_core import DIRECT_PREFIX, FetchUpstream, UpstreamResult
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-    from typing import Any
+    from collections.abc import Callable, Iterator
 
     from goproxy_core.storage import BlobStore, BlobWriter
 
@@ -38,8 +36,6 @@ if TYPE_CHECKING:
     from .vcs_settings import VCSSettings
 
 __all__ = [
-    "AsyncFetcher",
-    "AsyncRelay",
     "FetchSettings",
     "Fetcher",
     "Relay",
@@ -50,8 +46,6 @@ __all__ = [
 _ERROR_BODY_MAX = 64 * 1024
 _RETRY_STATUS = frozenset({502, 503, 504})
 _CHUNK = 256 * 1024
-# Direct-mode fetches running at once in an async server (each holds a worker thread).
-_DIRECT_THREADS = 16
 
 
 class FetchSettings:
@@ -157,7 +151,7 @@ def fetch_file(effect: FetchUpstream, store: BlobStore) -> tuple[UpstreamResult,
         except BaseException:
             writer.abort()
             raise
-    return UpstreamResult(status=200, stream=writer.reader()), writer
+    return UpstreamResult(status=200), writer
 
 
 def _failure(e: Exception) -> UpstreamResult:
@@ -231,20 +225,36 @@ class Fetcher:
                         return UpstreamResult(status=0, error="response too large"), None
                     return UpstreamResult(status=200, body=body, content_type=ctype), None
                 writer = store.writer(effect.into)
-                total = 0
-                for chunk in r.iter_bytes(_CHUNK):
-                    total += len(chunk)
-                    if total > effect.max_size:
-                        writer.abort()
-                        return UpstreamResult(status=0, error="response too large"), None
-                    writer.write(chunk)
-                return UpstreamResult(
-                    status=200, stream=writer.reader(), content_type=ctype
-                ), writer
+                if relay is not None and length is not None and length.isdigit():
+                    relay.start(int(length))
+                return self._stream_into(r.iter_bytes(_CHUNK), writer, effect, ctype, relay)
         except (httpx.HTTPError, OSError) as e:
             if writer is not None:
                 writer.abort()
             return _failure(e), None
+
+    @staticmethod
+    def _stream_into(
+        chunks: Iterator[bytes],
+        writer: BlobWriter,
+        effect: FetchUpstream,
+        ctype: str,
+        relay: Relay | None,
+    ) -> tuple[UpstreamResult, BlobWriter | None]:
+        """Write the body into ``writer``; relay all but its last chunk when relaying."""
+        total = 0
+        held = b""
+        for chunk in chunks:
+            total += len(chunk)
+            if total > effect.max_size:
+                writer.abort()
+                return UpstreamResult(status=0, error="response too large"), None
+            writer.write(chunk)
+            if relay is not None and relay.started:
+                if held:
+                    relay.send(held)
+                held = chunk
+        return UpstreamResult(status=200, content_type=ctype, held=held), writer
 
 
 def _read_bounded(chunks: object, limit: int) -> bytes:
@@ -256,132 +266,16 @@ def _read_bounded(chunks: object, limit: int) -> bytes:
     return bytes(buf[:limit])
 
 
-class AsyncFetcher:
-    """Asynchronous upstream fetching (trio or asyncio) over one ``httpx.AsyncClient``.
-
-    Store writes run through ``run_sync`` (the frontend's thread offload), so a slow disk never
-    blocks the event loop.
-    """
-
-    def __init__(self, settings: FetchSettings | None = None) -> None:
-        self.settings = settings or FetchSettings()
-        self._client = httpx.AsyncClient(
-            timeout=self.settings.timeout,
-            auth=self.settings.auth,
-            headers={"User-Agent": self.settings.user_agent},
-            follow_redirects=True,
-            http2=True,
-        )
-        self._direct = _DirectHolder(self.settings)
-        self._direct_threads: anyio.CapacityLimiter | None = None
-
-    async def aclose(self) -> None:
-        """Close pooled connections."""
-        await self._client.aclose()
-        self._direct.close()
-
-    async def fetch(
-        self,
-        effect: FetchUpstream,
-        store: BlobStore,
-        run_sync: RunSync,
-        sleep: Sleep,
-        relay: AsyncRelay | None = None,
-    ) -> tuple[UpstreamResult, BlobWriter | None]:
-        """Carry out ``effect``; with ``into`` and a 200, also return the pending writer.
-
-        With ``relay`` (and ``effect.relay``), a 200 body with a Content-Length is also sent to
-        the client as it arrives, all but its last chunk (``UpstreamResult.held``).
-        """
-        if effect.url.startswith("file://"):
-            done: tuple[UpstreamResult, BlobWriter | None] = await run_sync(
-                fetch_file, effect, store
-            )
-            return done
-        if effect.url.startswith(DIRECT_PREFIX):
-            # Threads of their own: git may wait up to vcs-timeout, and must not take the
-            # worker threads the store's calls need from every other request.
-            if self._direct_threads is None:
-                self._direct_threads = anyio.CapacityLimiter(_DIRECT_THREADS)
-            direct: tuple[UpstreamResult, BlobWriter | None] = await anyio.to_thread.run_sync(
-                self._direct.fetch, effect, store, limiter=self._direct_threads
-            )
-            return direct
-        attempt = 0
-        while True:
-            relay_now = relay if effect.relay else None
-            result, writer = await self._once(effect, store, run_sync, relay_now)
-            if relay_now is not None and relay_now.started:
-                return result, writer  # bytes went to the client: no second attempt
-            retry = result.status == 0 or result.status in _RETRY_STATUS
-            if not retry or attempt >= self.settings.retries:
-                return result, writer
-            attempt += 1
-            await sleep(self.settings.delay(attempt))
-
-    async def _once(
-        self,
-        effect: FetchUpstream,
-        store: BlobStore,
-        run_sync: RunSync,
-        relay: AsyncRelay | None,
-    ) -> tuple[UpstreamResult, BlobWriter | None]:
-        writer: BlobWriter | None = None
-        try:
-            async with self._client.stream("GET", effect.url) as r:
-                ctype = r.headers.get("content-type", "")
-                if r.status_code != 200:
-                    body = bytearray()
-                    async for chunk in r.aiter_bytes():
-                        body += chunk
-                        if len(body) >= _ERROR_BODY_MAX:
-                            break
-                    return (
-                        UpstreamResult(
-                            status=r.status_code,
-                            body=bytes(body[:_ERROR_BODY_MAX]),
-                            content_type=ctype,
-                        ),
-                        None,
-                    )
-                length = r.headers.get("content-length")
-                if length is not None and length.isdigit() and int(length) > effect.max_size:
-                    return UpstreamResult(status=0, error="response too large"), None
-                if effect.into is None:
-                    body = bytearray()
-                    async for chunk in r.aiter_bytes():
-                        body += chunk
-                        if len(body) > effect.max_size:
-                            return UpstreamResult(status=0, error="response too large"), None
-                    return UpstreamResult(status=200, body=bytes(body), content_type=ctype), None
-                writer = await run_sync(store.writer, effect.into)
-                if relay is not None and length is not None and length.isdigit():
-                    await relay.start(int(length))
-                total = 0
-                held = b""
-                async for chunk in r.aiter_bytes(_CHUNK):
-                    total += len(chunk)
-                    if total > effect.max_size:
-                        await run_sync(writer.abort)
-                        return UpstreamResult(status=0, error="response too large"), None
-                    await run_sync(writer.write, chunk)
-                    if relay is not None and relay.started:
-                        if held:
-                            await relay.send(held)
-                        held = chunk
-                stream = await run_sync(writer.reader)
-                return (
-                    UpstreamResult(status=200, stream=stream, content_type=ctype, held=held),
-                    writer,
-                )
-        except (httpx.HTTPError, OSError) as e:
-            if writer is not None:
-                await run_sync(writer.abort)
-            return _failure(e), None
-
-
 class Relay:
-    """The blocking twin of :class:`AsyncRelay`."""
+    """Sends a fetched body to the client as it arrives (see ``FetchUpstream.relay``).
+
+    Args:
+        start: called with the body's length; sends the response head.
+        send: sends one chunk to the client.
+
+    A client that goes away stops the relay, not the fetch: the blob is still stored for the
+    next request.
+    """
 
     def __init__(self, start: Callable[[int], None], send: Callable[[bytes], None]) -> None:
         self._start = start
@@ -394,7 +288,7 @@ class Relay:
         self.started = True
         try:
             self._start(size)
-        except OSError:
+        except Exception:
             self.client_gone = True
 
     def send(self, chunk: bytes) -> None:
@@ -403,47 +297,5 @@ class Relay:
             return
         try:
             self._send(chunk)
-        except OSError:
-            self.client_gone = True
-
-
-class AsyncRelay:
-    """Sends a fetched body to the client as it arrives (see ``FetchUpstream.relay``).
-
-    Args:
-        start: called with the body's length; sends the response head.
-        send: sends one chunk to the client.
-
-    A client that goes away stops the relay, not the fetch: the blob is still stored for the
-    next request.
-    """
-
-    def __init__(
-        self, start: Callable[[int], Awaitable[None]], send: Callable[[bytes], Awaitable[None]]
-    ) -> None:
-        self._start = start
-        self._send = send
-        self.started = False
-        self.client_gone = False
-
-    async def start(self, size: int) -> None:
-        """Send the head; from now on the client is being answered."""
-        self.started = True
-        try:
-            await self._start(size)
         except Exception:
             self.client_gone = True
-
-    async def send(self, chunk: bytes) -> None:
-        """Send a chunk, unless the client is gone."""
-        if self.client_gone:
-            return
-        try:
-            await self._send(chunk)
-        except Exception:
-            self.client_gone = True
-
-
-if TYPE_CHECKING:
-    RunSync = Callable[..., Awaitable[Any]]
-    Sleep = Callable[[float], Awaitable[None]]

@@ -536,7 +536,7 @@ class DirectSource:
             except BaseException:
                 writer.abort()
                 raise
-            return UpstreamResult(status=200, stream=writer.reader()), writer
+            return UpstreamResult(status=200), writer
 
     # -- resolution --------------------------------------------------------------------------
 

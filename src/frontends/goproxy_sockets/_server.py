@@ -1,8 +1,8 @@
 """The plain-socket server: blocking sockets and a thread per connection, no async library.
 
 The simplest frontend to read and debug: each connection's thread loops on the core's effects
-and carries them out with ordinary blocking calls. Stored files go out with
-``socket.sendfile``; concurrent misses for one upstream file share one fetch.
+and carries them out with ordinary blocking calls (``goproxy_io``'s executor). Stored files
+go out with ``socket.sendfile``; concurrent misses for one upstream file share one fetch.
 """
 
 from __future__ import annotations
@@ -11,55 +11,37 @@ import contextlib
 import logging
 import selectors
 import signal
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING
 
-from goproxy_core import (
-    NEED_DATA,
-    CloseConnection,
-    CompiledConfig,
-    HotReplies,
-    ProxyConfig,
-    ProxyConnection,
-    SendBlob,
-    SendBytes,
-    compile_config,
-)
-from goproxy_io import (
-    SMALL_BLOB,
-    Fetcher,
-    Pending,
-    Relay,
-    SyncEffects,
-    log_exchanges,
-    read_blob_whole,
-)
+from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
+from goproxy_io import Pending, Relay, log_exchanges
+from goproxy_io.server import SEND_CHUNK, ServerBase, open_socket, tune_socket
 
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
+    from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
     from goproxy_core.storage import BlobStore
+    from goproxy_io import Fetcher
 
 __all__ = ["Server", "open_listener", "run"]
 
 log = logging.getLogger("goproxy.sockets")
 
 _RECV = 64 * 1024
-_CHUNK = 256 * 1024
 _TIMED_OUT = b"timed out"  # a sentinel: compared by identity
 
-_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 
-
-class Server:
+class Server(ServerBase):
     """Serves one store to many connections, a thread each.
 
     Args:
         store: where blobs are kept.
         config: the core's settings.
-        fetcher: upstream fetching (default: a new :class:`Fetcher`).
+        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
     """
 
     def __init__(
@@ -68,11 +50,7 @@ class Server:
         config: ProxyConfig | CompiledConfig,
         fetcher: Fetcher | None = None,
     ) -> None:
-        self.store = store
-        self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
-        self.fetcher = fetcher or Fetcher()
-        self.effects = SyncEffects(store, self.fetcher)
-        self.hot = HotReplies()  # repeated .info/.mod answers, skipping the engine
+        super().__init__(store, config, fetcher)
         self._lock = threading.Lock()
         self._draining = threading.Event()
         self._threads: set[threading.Thread] = set()
@@ -91,11 +69,7 @@ class Server:
                     sock, _ = listener.accept()
                 except OSError:
                     continue
-                if _NOTSENT_LOWAT is not None:
-                    # Little queued unsent at a time (as trio does): sendfile then streams in
-                    # step with the reader, which on loopback is much faster for large zips.
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, 16 * 1024)
+                tune_socket(sock)
                 t = threading.Thread(target=self.handle, args=(sock,), daemon=True)
                 with self._lock:
                     self._threads.add(t)
@@ -118,22 +92,26 @@ class Server:
         """Serve one connection until it closes; never raises (errors are logged)."""
         pending = Pending()
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._loop(ProxyConnection(self.config, hot=self.hot), sock, pending)
+            self._loop(self.connection(), sock, pending)
         except (ConnectionError, TimeoutError):
             pass
         except Exception:
             log.exception("connection failed")
         finally:
-            self.effects.abandon(pending)
+            self.executor.abandon(pending)
             with contextlib.suppress(OSError):
                 sock.close()
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
     def _loop(self, conn: ProxyConnection, sock: socket.socket, pending: Pending) -> None:
-        relay = Relay(lambda size: sock.sendall(conn.relay_started(size)), sock.sendall)
         send_timeout = self.config.config.idle_timeout
+
+        def start_relay(size: int) -> None:
+            sock.settimeout(send_timeout)
+            sock.sendall(conn.relay_started(size))
+
+        relay = Relay(start_relay, sock.sendall)
         while True:
             effect = conn.next_effect(time.time())
             if effect is NEED_DATA:
@@ -153,7 +131,7 @@ class Server:
                 else:
                     conn.send_failed()
             else:
-                conn.resolve(self.effects.perform(effect, pending, relay))
+                conn.resolve(self.executor.perform(effect, pending, relay))
             log_exchanges(conn)
 
     def _receive(self, conn: ProxyConnection, sock: socket.socket) -> bytes | None:
@@ -173,52 +151,32 @@ class Server:
                 continue
 
     def _send_blob(self, sock: socket.socket, effect: SendBlob) -> bool:
-        if effect.size <= SMALL_BLOB:
-            data = self.effects.memo.blob(effect.key, effect.size)
-            if data is None:
-                data = read_blob_whole(self.store, effect.key, effect.size, self.effects.memo)
-            if data is None:
-                return False
-            sock.settimeout(self.config.config.idle_timeout)
-            try:
-                sock.sendall(data)
-            except (ConnectionError, TimeoutError):
-                return False
-            return True
-        f = self.store.open(effect.key)
-        if f is None:
+        got = self.small_blob(effect) or self.open_blob(effect)
+        if got is None:
             return False
-        with f:
-            sock.settimeout(self.config.config.idle_timeout)
-            try:
-                if hasattr(self.store, "path"):
-                    return sock.sendfile(f, 0, effect.size) == effect.size
+        sock.settimeout(self.config.config.idle_timeout)
+        try:
+            if isinstance(got, bytes):
+                sock.sendall(got)
+                return True
+            with got:
+                if self.sendfile:
+                    return sock.sendfile(got, 0, effect.size) == effect.size
                 sent = 0
                 while sent < effect.size:
-                    chunk = f.read(min(_CHUNK, effect.size - sent))
+                    chunk = got.read(min(SEND_CHUNK, effect.size - sent))
                     if not chunk:
                         return False
                     sock.sendall(chunk)
                     sent += len(chunk)
-            except (ConnectionError, TimeoutError):
-                return False
-        return True
+                return True
+        except (ConnectionError, TimeoutError):
+            return False
 
 
 def open_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A listening TCP socket; ``reuse_port`` lets several worker processes share the port."""
-    family, type_, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, type_, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(addr)
-        sock.listen(1024)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return open_socket(host, port, reuse_port=reuse_port)
 
 
 def run(
@@ -249,4 +207,4 @@ def run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         listener.close()
-        server.fetcher.close()
+        server.close()

@@ -123,6 +123,10 @@ class DiskStore:
             raise ValueError(f"invalid store key {key!r}")
         return self.root.joinpath(*parts)
 
+    def local_path(self, key: str) -> str:
+        """The file that holds ``key``, as a string (``LocalBlobStore``: sendfile works)."""
+        return str(self.path(key))
+
     def open(self, key: str) -> BinaryIO | None:
         try:
             return open(self.path(key), "rb")

@@ -1,9 +1,8 @@
 """The trio server: a task per connection, each driving one ``ProxyConnection``.
 
-Everything protocol-shaped is decided by the core; this module moves bytes. Store and upstream
-effects go through ``goproxy_io`` (store calls in worker threads, httpx for upstreams,
-single-flight for concurrent misses); a stored file goes to the socket with ``os.sendfile``
-when the store can name a local file.
+Everything protocol-shaped is decided by the core; this module moves bytes. Store, upstream and
+check effects go to ``goproxy_io``'s executor, which runs them in worker threads; a stored file
+goes to the socket with ``os.sendfile`` when the store keeps local files.
 """
 
 from __future__ import annotations
@@ -11,91 +10,57 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
-import socket as stdsocket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 
-from goproxy_core import (
-    NEED_DATA,
-    CloseConnection,
-    CompiledConfig,
-    HotReplies,
-    ProxyConfig,
-    ProxyConnection,
-    SendBlob,
-    SendBytes,
-    compile_config,
-)
-from goproxy_io import (
-    SMALL_BLOB,
-    AsyncEffects,
-    AsyncFetcher,
-    AsyncRelay,
-    Pending,
-    log_exchanges,
-    read_blob_whole,
-)
+from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
+from goproxy_io import AsyncRelay, Pending, log_exchanges
+from goproxy_io.server import SEND_CHUNK, AsyncServerBase, open_socket, run_until_signalled
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
     from goproxy_core.storage import BlobStore
+    from goproxy_io import Fetcher
 
 __all__ = ["Server", "open_listener", "run", "serve"]
 
 log = logging.getLogger("goproxy.trio")
 
 _RECV = 64 * 1024
-_SEND_CHUNK = 256 * 1024
 
 
-class Server:
+class Server(AsyncServerBase):
     """Serves one store to many connections; shared state lives here.
 
     Args:
         store: where blobs are kept.
         config: the core's settings.
-        fetcher: upstream fetching (default: a new :class:`AsyncFetcher`).
+        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
     """
 
     def __init__(
         self,
         store: BlobStore,
         config: ProxyConfig | CompiledConfig,
-        fetcher: AsyncFetcher | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
-        self.store = store
-        self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
-        self.fetcher = fetcher or AsyncFetcher()
-        self.effects = AsyncEffects(store, self.fetcher)
-        self.hot = HotReplies()  # repeated .info/.mod answers, skipping the engine
-        self._draining = False
-        self.active = 0
-        self._idle_changed = trio.Event()
+        super().__init__(store, config, fetcher)
         self._idle_waits: set[trio.CancelScope] = set()
 
-    def drain(self) -> None:
-        """Stop keeping connections alive: each closes after its current response."""
-        self._draining = True
+    def close_idle(self) -> None:
         for scope in self._idle_waits:
             scope.cancel()
-        self._idle_changed.set()
-
-    async def wait_idle(self) -> None:
-        """Return once no connection is being served."""
-        while self.active:
-            self._idle_changed = trio.Event()
-            await self._idle_changed.wait()
 
     async def handle(self, stream: trio.SocketStream) -> None:
         """Serve one connection until it closes; never raises (errors are logged)."""
-        self.active += 1
+        self.started()
         pending = Pending()
         try:
-            await self._loop(ProxyConnection(self.config, hot=self.hot), stream, pending)
+            await self._loop(self.connection(), stream, pending)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass
         except Exception:
@@ -104,8 +69,7 @@ class Server:
             self.effects.abandon(pending)
             with trio.CancelScope(shield=True):
                 await stream.aclose()
-            self.active -= 1
-            self._idle_changed.set()
+            self.finished()
 
     async def _loop(
         self, conn: ProxyConnection, stream: trio.SocketStream, pending: Pending
@@ -117,7 +81,7 @@ class Server:
         while True:
             effect = conn.next_effect(time.time())
             if effect is NEED_DATA:
-                if self._draining:
+                if self.draining:
                     return
                 idle = conn.between_requests
                 deadline = conn.deadline()
@@ -148,33 +112,25 @@ class Server:
             log_exchanges(conn)
 
     async def _send_blob(self, stream: trio.SocketStream, effect: SendBlob) -> bool:
-        if effect.size <= SMALL_BLOB:
-            data = self.effects.memo.blob(effect.key, effect.size)
-            if data is None:
-                data = await trio.to_thread.run_sync(
-                    read_blob_whole, self.store, effect.key, effect.size, self.effects.memo
-                )
-            if data is None:
-                return False
-            await stream.send_all(data)
-            return True
-        f = await trio.to_thread.run_sync(self.store.open, effect.key)
-        if f is None:
+        got: bytes | BinaryIO | None = self.small_blob(effect)
+        if got is None:
+            got = await trio.to_thread.run_sync(self.open_blob, effect)
+        if got is None:
             return False
-        try:
-            if hasattr(self.store, "path") and hasattr(os, "sendfile"):
-                return await _sendfile(stream.socket, f.fileno(), effect.size)
+        if isinstance(got, bytes):
+            await stream.send_all(got)
+            return True
+        with got:
+            if self.sendfile:
+                return await _sendfile(stream.socket, got.fileno(), effect.size)
             sent = 0
             while sent < effect.size:
-                n = min(_SEND_CHUNK, effect.size - sent)
-                chunk = await trio.to_thread.run_sync(f.read, n)
+                chunk = await trio.to_thread.run_sync(got.read, min(SEND_CHUNK, effect.size - sent))
                 if not chunk:
                     return False
                 await stream.send_all(chunk)
                 sent += len(chunk)
             return True
-        finally:
-            f.close()
 
 
 async def _sendfile(sock: Any, fd: int, size: int) -> bool:
@@ -200,19 +156,10 @@ async def _sendfile(sock: Any, fd: int, size: int) -> bool:
 
 async def open_listener(host: str, port: int, *, reuse_port: bool = False) -> trio.SocketListener:
     """A listening TCP socket; ``reuse_port`` lets several worker processes share the port."""
-    infos = await trio.socket.getaddrinfo(host, port, type=stdsocket.SOCK_STREAM)
-    family, type_, proto, _, addr = infos[0]
-    sock = trio.socket.socket(family, type_, proto)
-    try:
-        sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_REUSEPORT, 1)
-        await sock.bind(addr)
-        sock.listen(1024)
-    except BaseException:
-        sock.close()
-        raise
-    return trio.SocketListener(sock)
+    sock = await trio.to_thread.run_sync(
+        lambda: open_socket(host, port, reuse_port=reuse_port)  # getaddrinfo may block
+    )
+    return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
 
 
 async def serve(
@@ -221,7 +168,7 @@ async def serve(
     *,
     config: ProxyConfig | CompiledConfig,
     host: str = "127.0.0.1",
-    fetcher: AsyncFetcher | None = None,
+    fetcher: Fetcher | None = None,
     reuse_port: bool = False,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -231,14 +178,13 @@ async def serve(
     ``listeners = await nursery.start(serve, store, 0, config=config)``.
     """
     server = Server(store, config, fetcher)
-    listener = await open_listener(host, port, reuse_port=reuse_port)
     try:
+        listener = await open_listener(host, port, reuse_port=reuse_port)
         async with trio.open_nursery() as nursery:
             task_status.started([listener])
             await trio.serve_listeners(server.handle, [listener], handler_nursery=nursery)
     finally:
-        with trio.CancelScope(shield=True):
-            await server.fetcher.aclose()
+        server.close()
 
 
 async def run(
@@ -248,7 +194,7 @@ async def run(
     host: str,
     port: int,
     reuse_port: bool = False,
-    fetcher: AsyncFetcher | None = None,
+    fetcher: Fetcher | None = None,
     ready: Callable[[int], None] = lambda port: None,
     grace: float = 30.0,
 ) -> None:
@@ -265,24 +211,24 @@ async def run(
         grace: seconds in-flight requests get to finish after the signal.
     """
     server = Server(store, config, fetcher)
-    listener = await open_listener(host, port, reuse_port=reuse_port)
-    accepting = trio.CancelScope()
+    try:
+        listener = await open_listener(host, port, reuse_port=reuse_port)
+        accepting = trio.CancelScope()
 
-    async def accept(handlers: trio.Nursery) -> None:
-        with accepting:
-            await trio.serve_listeners(server.handle, [listener], handler_nursery=handlers)
+        async def accept(handlers: trio.Nursery) -> None:
+            with accepting:
+                await trio.serve_listeners(server.handle, [listener], handler_nursery=handlers)
 
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async def stop_accepting() -> None:
+            accepting.cancel()
+            await listener.aclose()
+
         async with trio.open_nursery() as handlers:
             handlers.start_soon(accept, handlers)
-            ready(listener.socket.getsockname()[1])
-            async for _ in signals:
-                break
-            log.info("shutting down: draining in-flight requests")
-            accepting.cancel()  # stop accepting; connections in progress go on
-            await listener.aclose()
-            server.drain()
-            with trio.move_on_after(grace):
-                await server.wait_idle()
+            bound = listener.socket.getsockname()[1]
+            await run_until_signalled(
+                server, bound, stop_accepting=stop_accepting, ready=ready, grace=grace
+            )
             handlers.cancel_scope.cancel()
-    await server.fetcher.aclose()
+    finally:
+        server.close()

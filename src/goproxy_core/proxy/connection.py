@@ -28,6 +28,7 @@ from .effects import (
     AbortBlob,
     BlobData,
     BlobInfo,
+    CheckZip,
     CloseConnection,
     CommitBlob,
     Effect,
@@ -311,6 +312,10 @@ class ProxyConnection:
             self._held = result.held
         self._answer(FetchUpstream, result)
 
+    def zip_checked(self, problem: str) -> None:
+        """Answer to ``CheckZip``: what ``CheckZip.check`` returned ("" for a good zip)."""
+        self._answer(CheckZip, problem)
+
     def blob_committed(self, info: BlobInfo | None) -> None:
         """Answer to ``CommitBlob``: the published blob, or None if it could not be kept."""
         self._answer(CommitBlob, info)
@@ -325,7 +330,7 @@ class ProxyConnection:
         The same as calling its past-tense method (``blob_statted``, ``upstream_fetched`` ...);
         convenient for a caller that carries out every effect through one function.
         """
-        kinds = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CommitBlob, AbortBlob)
+        kinds = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CheckZip, CommitBlob, AbortBlob)
         if not isinstance(self._pending, kinds):
             raise LocalProtocolError("resolve without a pending store or upstream effect")
         if isinstance(self._pending, FetchUpstream) and self._relay is not None:

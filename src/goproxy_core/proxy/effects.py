@@ -15,11 +15,15 @@ from typing import BinaryIO, TypeAlias
 
 import msgspec
 
+from ..errors import ProxyError
+from .checks import check_upstream_zip
+
 __all__ = [
     "NEED_DATA",
     "AbortBlob",
     "BlobData",
     "BlobInfo",
+    "CheckZip",
     "CloseConnection",
     "CommitBlob",
     "Effect",
@@ -96,9 +100,9 @@ class FetchUpstream(msgspec.Struct, frozen=True):
 
     With ``into`` None, read the body whole (at most ``max_size`` bytes: a larger body is a
     failure) and answer ``upstream_fetched`` with ``body``. With ``into`` set, stream a 200 body
-    into a pending (invisible) store write for that key, and answer with ``stream``, a readable,
-    seekable view of what was written; the core then says ``CommitBlob`` or ``AbortBlob``.
-    Non-200 bodies are always read whole, up to 64 KiB.
+    into a pending (invisible) store write for that key, and answer with its status; the core
+    then says ``CheckZip``, and ``CommitBlob`` or ``AbortBlob`` for that key. Non-200 bodies
+    are always read whole, up to 64 KiB.
 
     With ``relay`` (a GET for this very file), the caller may also stream the body to the
     client while it arrives: on a 200 with a Content-Length it calls
@@ -112,6 +116,36 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     max_size: int
     into: str | None = None
     relay: bool = False
+
+
+class CheckZip(msgspec.Struct, frozen=True):
+    """Check the zip in the pending write for ``key`` (from ``FetchUpstream(into=key)``).
+
+    The rule is the core's (:meth:`check`); running it is the caller's work: it reads a file
+    of unknown size (up to 500 MiB) and spends CPU on every byte, so an event-loop server runs
+    it in a worker thread. Call ``check`` with a readable, seekable view of the pending write
+    and answer ``zip_checked`` with what it returns: "" when the zip is good, else why not.
+
+    Attributes:
+        key: the pending write's key.
+        module: the module path.
+        version: the version.
+        gomod: the stored ``.mod`` of that version, which the zip's go.mod must equal; None
+            when it is not stored.
+    """
+
+    key: str
+    module: str
+    version: str
+    gomod: bytes | None = None
+
+    def check(self, stream: BinaryIO) -> str:
+        """Run the check over ``stream``; "" when the zip is good, else the problem in words."""
+        try:
+            check_upstream_zip(self.module, self.version, stream, self.gomod)
+        except ProxyError as e:
+            return str(e)
+        return ""
 
 
 class CommitBlob(msgspec.Struct, frozen=True):
@@ -144,6 +178,7 @@ Effect: TypeAlias = (
     | ReadBlob
     | SaveBlob
     | FetchUpstream
+    | CheckZip
     | CommitBlob
     | AbortBlob
     | CloseConnection
@@ -176,7 +211,6 @@ class UpstreamResult(msgspec.Struct, frozen=True):
         status: the HTTP status (a ``file://`` upstream maps a missing file to 404 and a
             permission error to 403); 0 when no response arrived.
         body: the body read whole (non-200 answers, and 200 answers without ``into``).
-        stream: with ``into``, a readable, seekable view of the pending write.
         error: for status 0, what went wrong (``"timeout"``, ``"connection refused"``, a
             truncated body ...), in words for the log and the client's error text.
         content_type: the response's Content-Type, "" if none.
@@ -189,7 +223,6 @@ class UpstreamResult(msgspec.Struct, frozen=True):
 
     status: int
     body: bytes = b""
-    stream: BinaryIO | None = None
     error: str = ""
     content_type: str = ""
     timeout: bool = False

@@ -26,22 +26,32 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import zipfile
 from collections.abc import Callable, Generator
-from typing import BinaryIO, TypeAlias, TypeVar, cast
+from typing import TypeAlias, TypeVar, cast
 
 import msgspec
 
 from ..errors import ProxyError
-from ..modfile.rule import ModFileError, legacy_go_mod, parse_gomod
+from ..modfile.rule import legacy_go_mod
 from ..module.escape import escape_version
-from ..zip.zip import check_zip
 from . import keys as _cache
+from .checks import (
+    MAX_INFO,
+    MAX_LIST,
+    MAX_MOD,
+    MAX_NEGATIVE,
+    MAX_SUMDB,
+    MAX_ZIP,
+    check_mod,
+    normalise_list,
+    tile_ok,
+)
 from .config import CompiledConfig, RetractedPolicy
 from .effects import (
     AbortBlob,
     BlobData,
     BlobInfo,
+    CheckZip,
     CommitBlob,
     FetchUpstream,
     ReadBlob,
@@ -87,16 +97,12 @@ from .versions import (
 
 __all__ = ["IOEffect", "handle_request", "relayed_zip_reply"]
 
-IOEffect: TypeAlias = StatBlob | ReadBlob | SaveBlob | FetchUpstream | CommitBlob | AbortBlob
+IOEffect: TypeAlias = (
+    StatBlob | ReadBlob | SaveBlob | FetchUpstream | CheckZip | CommitBlob | AbortBlob
+)
 T = TypeVar("T")
 Flow: TypeAlias = Generator[IOEffect, object, T]
 
-MAX_LIST = 8 << 20
-MAX_INFO = 1 << 20
-MAX_MOD = 16 << 20
-MAX_ZIP = 500 << 20
-MAX_SUMDB = 4 << 20
-MAX_NEGATIVE = 4096
 
 _CONTENT_TYPES = {FileKind.INFO: CT_JSON, FileKind.MOD: CT_TEXT, FileKind.ZIP: CT_ZIP}
 _CACHE = "goproxy"
@@ -338,7 +344,7 @@ class _RequestFlow:
             if kind is FileKind.INFO:
                 validate_info(module, res.body, requested=version)
             else:
-                _validate_mod(res.body)
+                check_mod(res.body)
             yield from _save(key, res.body)
             return res.body
 
@@ -386,7 +392,7 @@ class _RequestFlow:
 
     def versions(self, req_module: str, escaped: str) -> Flow[list[str] | Reply]:
         got = yield from self.mutable(
-            req_module, _cache.list_key(escaped), MAX_LIST, _normalise_list
+            req_module, _cache.list_key(escaped), MAX_LIST, normalise_list
         )
         if isinstance(got, Reply):
             return got
@@ -427,7 +433,7 @@ class _RequestFlow:
 
     def list_(self, req: ListReq) -> Flow[Reply]:
         got = yield from self.mutable(
-            req.module, _cache.list_key(req.escaped), MAX_LIST, _normalise_list
+            req.module, _cache.list_key(req.escaped), MAX_LIST, normalise_list
         )
         if isinstance(got, Reply):
             return got
@@ -544,18 +550,13 @@ class _RequestFlow:
         """Check a zip streamed into a pending write; commit it, or abort and raise."""
         if res.stored is not None:
             return res.stored
-        try:
-            if res.stream is None:
-                raise BadUpstreamError("no zip stream")
-            mod = yield from _read(
-                _cache.version_key(req.escaped, req.escaped_version, "mod"),
-                MAX_MOD,
-                immutable=True,
-            )
-            _check_upstream_zip(req.module, req.version, res.stream, mod)
-        except ProxyError:
+        mod = yield from _read(
+            _cache.version_key(req.escaped, req.escaped_version, "mod"), MAX_MOD, immutable=True
+        )
+        problem = yield CheckZip(key, req.module, req.version, mod.data if mod else None)
+        if problem:
             yield AbortBlob(key)
-            raise
+            raise BadUpstreamError(cast("str", problem))
         committed = yield CommitBlob(key)
         if committed is None:
             raise BadUpstreamError("the store could not keep the zip")
@@ -610,7 +611,7 @@ class _RequestFlow:
                 return _bytes_reply(hit.data, ct, IMMUTABLE, f"{_CACHE}; hit")
         url = f"{base}/{req.path}"
         res = yield from _fetch(url, MAX_SUMDB)
-        if res.status == 200 and (not req.immutable or _tile_ok(req.path, res.body)):
+        if res.status == 200 and (not req.immutable or tile_ok(req.path, res.body)):
             yield from _save(key, res.body)
             cc = IMMUTABLE if req.immutable else max_age(self.cfg.config.list_ttl)
             return _bytes_reply(res.body, ct, cc, f"{_CACHE}; fwd=miss; stored")
@@ -659,54 +660,12 @@ class _RequestFlow:
         )
 
 
-def _validate_mod(body: bytes) -> None:
-    try:
-        parse_gomod(body)
-    except ModFileError as e:
-        raise BadUpstreamError(f"go.mod does not parse: {e}") from None
-
-
-def _normalise_list(body: bytes) -> bytes:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadUpstreamError("version list is not UTF-8 text") from None
-    return format_list(parse_list(body))
-
-
 def _latest_transform(module: str) -> Callable[[bytes], bytes]:
     def transform(body: bytes) -> bytes:
         validate_info(module, body, requested=None)
         return body
 
     return transform
-
-
-def _tile_ok(path: str, body: bytes) -> bool:
-    """A hash tile is W 32-byte hashes; a data tile is non-empty text."""
-    if "/data/" in path:
-        return bool(body)
-    width = 1 << int(path.split("/")[1])
-    if ".p/" in path:
-        width = int(path.rsplit("/", 1)[1])
-    return len(body) == 32 * width
-
-
-def _check_upstream_zip(module: str, version: str, f: BinaryIO, mod: BlobData | None) -> None:
-    """A zip from an upstream: x/mod's rules, and its go.mod agreeing with the stored .mod."""
-    check_zip(module, version, f)
-    if mod is None:
-        return
-    f.seek(0)
-    name = f"{module}@{version}/go.mod"
-    with zipfile.ZipFile(f) as z:
-        try:
-            with z.open(name) as gm:
-                inner = gm.read(MAX_MOD + 1)
-        except KeyError:
-            inner = legacy_go_mod(module)
-    if inner != mod.data:
-        raise BadUpstreamError(f"the zip's go.mod differs from {module}@{version}.mod")
 
 
 def handle_request(

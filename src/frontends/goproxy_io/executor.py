@@ -1,0 +1,369 @@
+"""Carrying out the core's store, upstream and check effects: one implementation for every server.
+
+Theory of operation: :class:`Executor` is written once, blocking and thread-safe.
+``perform(effect, pending, relay)`` carries out a ``StatBlob``, ``ReadBlob``, ``SaveBlob``,
+``FetchUpstream``, ``CheckZip``, ``CommitBlob`` or ``AbortBlob`` and returns the result the core
+expects. The plain-socket server and the WSGI app call it on their own threads; the trio and
+asyncio servers and the ASGI app call it through :class:`AsyncExecutor`, which answers what
+needs no I/O on the spot (an immutable small blob already in :class:`Memo`) and runs the rest in
+a worker thread, so the event loop never waits on a disk, an upstream, git, or a zip check.
+
+Why blocking code in threads rather than async code with a generated blocking twin: every
+effect here is blocking at its root (file I/O, ``git``, zlib and hashing over a stream), so
+an async version would hand each step to a thread anyway, one hop per chunk; a whole effect
+per hop is fewer hops, and a single version cannot drift from its twin. Worker threads come
+from separate pools per kind (store calls; upstream fetches; direct-mode git; zip checks), so a
+hung upstream or a burst of zip checks never takes the threads a cache hit needs.
+
+Store calls never raise into a connection (an I/O failure counts as absent or not saved, and
+is logged). Pending writes are tracked per connection in a :class:`Pending`, and aborted if the
+connection ends first. Concurrent misses for one upstream file share one fetch
+(:mod:`goproxy_io.flights`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import threading
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from goproxy_core import (
+    DIRECT_PREFIX,
+    AbortBlob,
+    BlobData,
+    CheckZip,
+    CommitBlob,
+    FetchUpstream,
+    ReadBlob,
+    SaveBlob,
+    StatBlob,
+    UpstreamResult,
+)
+from goproxy_stores import ops
+
+from .flights import Flight, Flights
+from .upstream import Fetcher, Relay
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+    from typing import Any
+
+    from goproxy_core.storage import BlobStore, BlobWriter
+
+__all__ = [
+    "MISS",
+    "SMALL_BLOB",
+    "AsyncExecutor",
+    "Executor",
+    "Memo",
+    "Pending",
+    "read_blob_whole",
+]
+
+SMALL_BLOB = 64 * 1024
+"""Blobs up to this size (small zips) are sent from memory once read (:func:`read_blob_whole`)."""
+
+# Worker threads an async server may use at once, per kind of work.
+_FETCH_THREADS = 64  # upstream fetches, including followers waiting on a shared one
+_DIRECT_THREADS = 16  # direct mode: git may wait up to vcs-timeout
+_CHECK_THREADS = 4  # zip checks: CPU-bound, more than the cores buys nothing
+
+
+class _Miss(enum.Enum):
+    MISS = "MISS"
+
+
+MISS = _Miss.MISS
+"""What :meth:`Executor.inline` returns when the effect needs I/O."""
+
+
+def read_blob_whole(store: BlobStore, key: str, size: int, memo: Memo) -> bytes | None:
+    """A small immutable blob (a ``SendBlob`` of at most :data:`SMALL_BLOB` bytes), read whole.
+
+    Kept in ``memo``, so the next request for it is sent from memory with no thread hop and
+    no system call but the send. None if it is gone or not ``size`` bytes long.
+    """
+    try:
+        f = store.open(key)
+        if f is None:
+            return None
+        with f:
+            data = f.read(size + 1)
+    except OSError:
+        return None
+    if len(data) != size:
+        return None
+    memo.put(key, BlobData(data, 0.0))
+    return data
+
+
+class Memo:
+    """Small immutable blobs kept in memory, least recently used first out.
+
+    Only blobs the core marks immutable (``ReadBlob.immutable``) come here, so an entry is
+    never stale; a hit answers without a worker thread or a system call.
+
+    Args:
+        max_bytes: the most bytes kept.
+        max_item: larger blobs are not kept.
+    """
+
+    def __init__(self, max_bytes: int = 32 << 20, max_item: int = 256 << 10) -> None:
+        self.max_bytes = max_bytes
+        self.max_item = max_item
+        self._items: collections.OrderedDict[str, BlobData] = collections.OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> BlobData | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def blob(self, key: str, size: int) -> bytes | None:
+        """A kept blob's bytes if they are exactly ``size`` long (a ``SendBlob`` from memory)."""
+        item = self.get(key) if size <= SMALL_BLOB else None
+        return item.data if item is not None and len(item.data) == size else None
+
+    def put(self, key: str, item: BlobData | None) -> None:
+        if item is None or len(item.data) > self.max_item:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old.data)
+            self._items[key] = item
+            self._size += len(item.data)
+            while self._size > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped.data)
+
+
+class Pending:
+    """The pending store writes of one connection, with the flights they lead."""
+
+    def __init__(self) -> None:
+        self.writes: dict[str, tuple[BlobWriter, FetchUpstream, Flight | None]] = {}
+        self._lock = threading.Lock()
+
+    def add(
+        self, key: str, writer: BlobWriter, effect: FetchUpstream, flight: Flight | None
+    ) -> None:
+        with self._lock:
+            self.writes[key] = (writer, effect, flight)
+
+    def get(self, key: str) -> BlobWriter:
+        with self._lock:
+            return self.writes[key][0]
+
+    def pop(self, key: str) -> tuple[BlobWriter, FetchUpstream, Flight | None]:
+        with self._lock:
+            return self.writes.pop(key)
+
+    def take_all(self) -> list[tuple[BlobWriter, FetchUpstream, Flight | None]]:
+        with self._lock:
+            writes = list(self.writes.values())
+            self.writes.clear()
+            return writes
+
+
+class Executor:
+    """Carries out store, upstream and check effects with blocking calls; thread-safe.
+
+    Args:
+        store: where blobs are kept.
+        fetcher: upstream fetching (default: a new :class:`~goproxy_io.upstream.Fetcher`).
+        memo: small immutable blobs kept in memory (default: a new :class:`Memo`).
+    """
+
+    def __init__(
+        self, store: BlobStore, fetcher: Fetcher | None = None, memo: Memo | None = None
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher or Fetcher()
+        self.memo = memo if memo is not None else Memo()
+        self.flights = Flights()
+
+    def close(self) -> None:
+        """Close the fetcher's pooled connections."""
+        self.fetcher.close()
+
+    def inline(self, effect: object) -> object:
+        """The answer to ``effect`` if it needs no I/O (a memo hit), else :data:`MISS`."""
+        if isinstance(effect, ReadBlob) and effect.immutable:
+            hit = self.memo.get(effect.key)
+            if hit is not None:
+                return hit
+        return MISS
+
+    def perform(self, effect: object, pending: Pending, relay: Relay | None = None) -> object:
+        """Carry out one store, upstream or check effect; returns the core's expected result.
+
+        Args:
+            effect: the effect the core handed out.
+            pending: the connection's pending writes.
+            relay: where a relayable fetch sends the body as it arrives (see
+                ``FetchUpstream.relay``); None to never relay.
+        """
+        store = self.store
+        if isinstance(effect, StatBlob):
+            return ops.stat(store, effect.key)
+        if isinstance(effect, ReadBlob):
+            done = self.inline(effect)
+            if done is not MISS:
+                return done
+            data = ops.read_small(store, effect.key, effect.max_size)
+            if effect.immutable:
+                self.memo.put(effect.key, data)
+            return data
+        if isinstance(effect, SaveBlob):
+            return ops.save(store, effect.key, effect.data)
+        if isinstance(effect, FetchUpstream):
+            return self._fetch(effect, pending, relay)
+        if isinstance(effect, CheckZip):
+            return self._check(effect, pending)
+        if isinstance(effect, CommitBlob):
+            writer, fetch, flight = pending.pop(effect.key)
+            info = ops.commit_or_none(writer, effect.key)
+            if flight is not None:
+                self.flights.finish(fetch, flight, info)
+            return info
+        if isinstance(effect, AbortBlob):
+            writer, fetch, flight = pending.pop(effect.key)
+            with contextlib.suppress(OSError):
+                writer.abort()
+            if flight is not None:
+                self.flights.finish(fetch, flight)
+            return None
+        raise TypeError(f"not a store, upstream or check effect: {effect!r}")
+
+    def abandon(self, pending: Pending) -> None:
+        """A connection ended with writes pending: discard them, release their followers."""
+        for writer, effect, flight in pending.take_all():
+            with contextlib.suppress(OSError):
+                writer.abort()
+            if flight is not None:
+                self.flights.finish(effect, flight)
+
+    def _check(self, effect: CheckZip, pending: Pending) -> str:
+        try:
+            stream = pending.get(effect.key).reader()
+        except OSError as e:
+            return f"the pending zip could not be read back: {e}"
+        return effect.check(stream)
+
+    def _fetch(
+        self, effect: FetchUpstream, pending: Pending, relay: Relay | None
+    ) -> UpstreamResult:
+        flight: Flight | None
+        flight, leader = self.flights.lead_or_follow(effect)
+        if not leader:
+            flight.done.wait()
+            shared = flight.follower_result()
+            if shared is not None:
+                return shared
+            flight = None  # the leader's blob was refused or lost: fetch for ourselves
+        elif effect.into is not None:
+            # Led just after another flight landed: the blob may be stored already.
+            stored = ops.stat(self.store, effect.into)
+            if stored is not None:
+                self.flights.finish(effect, flight, stored)
+                return UpstreamResult(status=200, stored=stored)
+        try:
+            result, writer = self.fetcher.fetch(effect, self.store, relay)
+        except BaseException:
+            if flight is not None:
+                self.flights.finish(effect, flight)
+            raise
+        if writer is not None:
+            pending.add(effect.into or "", writer, effect, flight)  # ends at commit or abort
+        elif flight is not None:
+            self.flights.landed(effect, flight, result)
+        return result
+
+
+class AsyncExecutor:
+    """:class:`Executor` for trio and asyncio servers: I/O in worker threads, never on the loop.
+
+    Args:
+        executor: the blocking executor it runs.
+
+    A relayed body goes to the client from the fetching thread through
+    ``anyio.from_thread.run``, so the server's own async send functions do the writing.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self._limiters: dict[str, anyio.CapacityLimiter] = {}
+
+    @property
+    def memo(self) -> Memo:
+        return self.executor.memo
+
+    def _limiter(self, effect: object) -> anyio.CapacityLimiter | None:
+        if isinstance(effect, FetchUpstream):
+            kind = "direct" if effect.url.startswith(DIRECT_PREFIX) else "fetch"
+        elif isinstance(effect, CheckZip):
+            kind = "check"
+        else:
+            return None  # store calls: anyio's default pool
+        limiter = self._limiters.get(kind)
+        if limiter is None:
+            size = {"fetch": _FETCH_THREADS, "direct": _DIRECT_THREADS, "check": _CHECK_THREADS}
+            limiter = self._limiters[kind] = anyio.CapacityLimiter(size[kind])
+        return limiter
+
+    async def perform(
+        self,
+        effect: object,
+        pending: Pending,
+        relay: AsyncRelay | None = None,
+    ) -> object:
+        """Carry out one store, upstream or check effect; returns the core's expected result."""
+        done = self.executor.inline(effect)
+        if done is not MISS:
+            return done
+        sync_relay = relay.in_thread() if relay is not None else None
+        return await anyio.to_thread.run_sync(
+            self.executor.perform, effect, pending, sync_relay, limiter=self._limiter(effect)
+        )
+
+    def abandon(self, pending: Pending) -> None:
+        """See :meth:`Executor.abandon` (quick: no I/O but aborting temporary files)."""
+        self.executor.abandon(pending)
+
+
+class AsyncRelay:
+    """An async server's side of a relay: its functions for the head and each chunk.
+
+    Args:
+        start: called with the body's length; sends the response head.
+        send: sends one chunk to the client.
+    """
+
+    def __init__(
+        self,
+        start: Callable[[int], Coroutine[Any, Any, None]],
+        send: Callable[[bytes], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.start = start
+        self.send = send
+
+    def in_thread(self) -> Relay:
+        """A :class:`Relay` for the fetching worker thread that calls back into the loop."""
+
+        def start(size: int) -> None:
+            anyio.from_thread.run(self.start, size)
+
+        def send(chunk: bytes) -> None:
+            anyio.from_thread.run(self.send, chunk)
+
+        return Relay(start, send)
