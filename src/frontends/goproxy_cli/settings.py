@@ -74,7 +74,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
         return ProxyConfig(
             upstream=self.upstream,
             private=self.private,
-            insecure=self.insecure,
             retracted=RetractedPolicy(self.retracted),
             base_path=self.base_path,
             list_ttl=self.list_ttl,

@@ -38,8 +38,6 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             cache-only proxy).
         private: GOPRIVATE-style patterns; matching modules come from their own
             repositories (``direct``) whatever ``upstream`` says, so their names reach no proxy.
-        insecure: GOINSECURE-style patterns; in direct mode, matching modules may be found
-            and fetched over plain HTTP.
         retracted: the retraction policy.
         base_path: the URL path the proxy is mounted under (``""`` or like ``"/mod"``).
         list_ttl: seconds a ``list``, ``@latest`` or query answer stays fresh.
@@ -53,7 +51,6 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     upstream: str = "off"
     private: str = ""
-    insecure: str = ""
     retracted: RetractedPolicy = RetractedPolicy.SERVE
     base_path: str = ""
     list_ttl: float = 60.0
@@ -77,7 +74,6 @@ class CompiledConfig:
         self.base_path = base
         self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)
         self.private = PrefixPatterns(config.private)
-        self.insecure = PrefixPatterns(config.insecure)
         self.sumdb: dict[str, str] = {}
         for name, url in config.sumdb:
             self.sumdb[name] = (url or f"https://{name}").rstrip("/")
