@@ -41,19 +41,8 @@ def target_of(scope: Scope) -> bytes:
 class ASGIApp(AsyncServerBase):
     """An ASGI application serving ``store`` with ``config``.
 
-    Args:
-        store: where blobs are kept.
-        config: the core's settings.
-        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
+    Args: as :class:`~goproxy_io.server.ServerBase`.
     """
-
-    def __init__(
-        self,
-        store: BlobStore,
-        config: ProxyConfig | CompiledConfig,
-        fetcher: Fetcher | None = None,
-    ) -> None:
-        super().__init__(store, config, fetcher)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -74,19 +74,11 @@ _IO_EFFECTS = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CheckZip, CommitBlob
 class Server(AsyncServerBase):
     """Serves one store to many connections; shared state lives here.
 
-    Args:
-        store: where blobs are kept.
-        config: the core's settings.
-        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
+    Args: as :class:`~goproxy_io.server.ServerBase`.
     """
 
-    def __init__(
-        self,
-        store: BlobStore,
-        config: ProxyConfig | CompiledConfig,
-        fetcher: Fetcher | None = None,
-    ) -> None:
-        super().__init__(store, config, fetcher)
+    def init_state(self) -> None:
+        super().init_state()
         self._connections: set[_Protocol] = set()
 
     def protocol(self) -> asyncio.Protocol:

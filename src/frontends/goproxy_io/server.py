@@ -70,6 +70,10 @@ class ServerBase:
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
+        self.init_state()
+
+    def init_state(self) -> None:
+        """Set up a subclass's own state (called last by ``__init__``)."""
 
     def connection(self) -> ProxyConnection:
         """The core's state for one new client connection."""
@@ -103,13 +107,7 @@ class AsyncServerBase(ServerBase):
     Subclasses close their idle connections in :meth:`close_idle`.
     """
 
-    def __init__(
-        self,
-        store: BlobStore,
-        config: ProxyConfig | CompiledConfig,
-        fetcher: Fetcher | None = None,
-    ) -> None:
-        super().__init__(store, config, fetcher)
+    def init_state(self) -> None:
         self.effects = AsyncExecutor(self.executor)
         self.draining = False
         self.active = 0

@@ -38,19 +38,10 @@ _TIMED_OUT = b"timed out"  # a sentinel: compared by identity
 class Server(ServerBase):
     """Serves one store to many connections, a thread each.
 
-    Args:
-        store: where blobs are kept.
-        config: the core's settings.
-        fetcher: upstream fetching (default: a new :class:`~goproxy_io.Fetcher`).
+    Args: as :class:`~goproxy_io.server.ServerBase`.
     """
 
-    def __init__(
-        self,
-        store: BlobStore,
-        config: ProxyConfig | CompiledConfig,
-        fetcher: Fetcher | None = None,
-    ) -> None:
-        super().__init__(store, config, fetcher)
+    def init_state(self) -> None:
         self._lock = threading.Lock()
         self._draining = threading.Event()
         self._threads: set[threading.Thread] = set()
