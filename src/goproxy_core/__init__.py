@@ -71,13 +71,9 @@ from .proxy.targets import (
     VersionReq,
     parse_target,
 )
-from .semver import canonical, compare, is_valid, sort_versions
+from .semver import canonical, compare, compare_versions, is_valid, sort_versions
 from .sumdb.dirhash import hash_gomod, hash_zip
 from .zip.zip import ZipError, check_zip, create_zip
-
-compare_versions = compare
-"""Go's ``semver.Compare``: negative, zero or positive as the first version is lower,
-equal or higher (invalid versions are lowest; build metadata is ignored)."""
 
 __all__ = [
     "DIRECT_PREFIX",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cmp_to_key
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from goproxy_core import compare_versions
 from goproxy_core import semver as _semver
 
 from support import load_vector
@@ -70,3 +73,30 @@ def test_compare_agrees_with_canonical(a, b):
         same = _semver.canonical(a) == _semver.canonical(b)
         assert (_semver.compare(a, b) == 0) is same
         assert _semver.canonical(_semver.canonical(a)) == _semver.canonical(a)
+
+
+def test_compare_versions_breaks_ties_as_go_sort():
+    # Go's Compare says these are equal; semver.Sort (ByVersion.Less) orders them by string.
+    assert _semver.compare("v2.0.0", "v2.0.0+incompatible") == 0
+    assert compare_versions("v2.0.0", "v2.0.0+incompatible") == -1
+    assert compare_versions("v2.0.0+incompatible", "v2.0.0") == 1
+    assert compare_versions("v1", "v1.0.0") == -1
+    assert compare_versions("bad", "also-bad") == 1
+    assert compare_versions("v1.2.3", "v1.2.3") == 0
+    got = sorted(["v2.0.0+incompatible", "v2.0.0", "v1.0.0"], key=cmp_to_key(compare_versions))
+    assert got == ["v1.0.0", "v2.0.0", "v2.0.0+incompatible"]
+
+
+@given(st.lists(_versions, max_size=12))
+def test_sorting_with_compare_versions_is_sort_versions(vs):
+    assert sorted(vs, key=cmp_to_key(compare_versions)) == _semver.sort_versions(vs)
+    assert sorted(reversed(vs), key=cmp_to_key(compare_versions)) == _semver.sort_versions(vs)
+
+
+@given(_versions, _versions)
+def test_compare_versions_refines_compare(a, b):
+    c = compare_versions(a, b)
+    assert c == -compare_versions(b, a)
+    assert (c == 0) is (a == b)
+    if _semver.compare(a, b):
+        assert c == _semver.compare(a, b)
