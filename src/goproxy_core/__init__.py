@@ -13,7 +13,6 @@ from .errors import (
     InvalidVersionError,
     LocalProtocolError,
     ProxyError,
-    RemoteProtocolError,
 )
 from .modfile.rule import GoMod, ModFileError, legacy_go_mod, parse_gomod, short_message
 from .module.escape import escape_path, escape_version, unescape_path, unescape_version
@@ -55,7 +54,7 @@ from .proxy.effects import (
 )
 from .proxy.info import BadUpstreamError, VersionInfo, validate_info
 from .proxy.proxylist import DIRECT_PREFIX, ConfigError, Upstream, UpstreamKind, parse_upstreams
-from .proxy.replies import Reply, text_reply
+from .proxy.replies import Reply, error_reply, error_status, text_reply
 from .proxy.request import ResponseHead, request_flow, response_head
 from .proxy.targets import (
     BadRequestError,
@@ -108,7 +107,6 @@ __all__ = [
     "ProxyConnection",
     "ProxyError",
     "ReadBlob",
-    "RemoteProtocolError",
     "Reply",
     "Request",
     "ResponseHead",
@@ -136,6 +134,8 @@ __all__ = [
     "compare_versions",
     "compile_config",
     "create_zip",
+    "error_reply",
+    "error_status",
     "escape_path",
     "escape_version",
     "hash_gomod",

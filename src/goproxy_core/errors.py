@@ -1,9 +1,14 @@
 """The exception tree of the core, and Go's string quoting for error texts.
 
-Every error the core raises is a :class:`ProxyError`. Each knows the HTTP status it maps to
-(see ``_status.py`` for the policy) and carries a message a person can act on. Texts that Go
-prints are reproduced exactly (x/mod ``module/module.go`` ``InvalidPathError``,
-``InvalidVersionError``, ``ModuleError``), so users can search for them.
+Every error the core raises about modules, versions, files or upstream data is a
+:class:`ProxyError` carrying a message a person can act on. Errors know their domain, not
+HTTP: the protocol layer decides the status each one is answered with
+(:func:`goproxy_core.proxy.error_status`, in ``proxy/replies.py``). Texts that Go prints are
+reproduced exactly (x/mod ``module/module.go`` ``InvalidPathError``, ``InvalidVersionError``,
+``ModuleError``), so users can search for them.
+
+:class:`LocalProtocolError` is apart: it reports a caller misusing the core (a bug in a
+frontend), so it is not a :class:`ProxyError` and no catch-all turns it into a reply.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ __all__ = [
     "InvalidVersionError",
     "LocalProtocolError",
     "ProxyError",
-    "RemoteProtocolError",
     "go_quote",
 ]
 
@@ -60,13 +64,11 @@ def go_quote(s: str) -> str:
 
 
 class ProxyError(Exception):
-    """Base of every error the core raises.
+    """Base of the core's domain errors: bad paths, versions, files, upstream data.
 
     Attributes:
-        status: the HTTP status a server answers with when this error ends a request.
+        message: the text, as ``str(e)``.
     """
-
-    status: int = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -76,23 +78,11 @@ class ProxyError(Exception):
         return self.message
 
 
-class LocalProtocolError(ProxyError):
-    """The caller misused the core: a result nobody asked for, or use after close."""
+class LocalProtocolError(Exception):
+    """The caller misused the core: a result nobody asked for, or use after close.
 
-    status = 500
-
-
-class RemoteProtocolError(ProxyError):
-    """The client sent something that is not acceptable HTTP.
-
-    Attributes:
-        status_hint: the 4xx status to answer with (h11's ``error_status_hint``).
+    Not a :class:`ProxyError`: it is a bug in the caller, never an answer for a client.
     """
-
-    def __init__(self, message: str, status_hint: int = 400) -> None:
-        super().__init__(message)
-        self.status_hint = status_hint
-        self.status = status_hint
 
 
 class InvalidPathError(ProxyError):
@@ -103,10 +93,6 @@ class InvalidPathError(ProxyError):
         path: the offending path, as given.
         reason: why it is invalid, in Go's words.
     """
-
-    # A path that can never exist is "not here" for every proxy: 404 lets the go command
-    # fall through to the next GOPROXY entry (a 400 would stop it; golang/go#33303).
-    status = 404
 
     def __init__(self, kind: str, path: str, reason: str) -> None:
         self.kind = kind
@@ -128,8 +114,6 @@ class InvalidVersionError(ProxyError):
         path: the module path it was checked against, if any.
         pseudo: whether the version is a pseudo-version (Go then says "pseudo-version").
     """
-
-    status = 404
 
     def __init__(
         self, version: str, reason: str, *, path: str | None = None, pseudo: bool = False

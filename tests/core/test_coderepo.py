@@ -20,6 +20,7 @@ import msgspec
 import pytest
 from fakegit import FakeRepo, Link, run, ts
 
+from goproxy_core import error_status
 from goproxy_core.direct.codehost import (
     GitLatest,
     GitReadFile,
@@ -411,7 +412,7 @@ def test_stat_vgotest1(suffix, rev, version, want):
         with pytest.raises(CodeRepoError) as e:
             run(vg(suffix).stat(rev), repo)
         assert str(e.value) == want
-        assert e.value.status == 404
+        assert error_status(e.value) == 404
         return
     got = run(vg(suffix).stat(rev), repo)
     assert got.version == version

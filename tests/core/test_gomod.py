@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from goproxy_core import error_status
 from goproxy_core.errors import InvalidVersionError
 from goproxy_core.modfile.read import (
     CommentBlock,
@@ -379,7 +380,7 @@ def test_syntax_errors(data, want):
         with pytest.raises(ModFileSyntaxError) as info:
             parse_gomod(data, strict=strict)
         assert str(info.value) == want
-        assert info.value.status == 502
+        assert error_status(info.value) == 502
         entry = info.value.entries[0]
         assert (info.value.line, info.value.column) == (entry.line, entry.column)
 

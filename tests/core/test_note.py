@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from goproxy_core import error_status
 from goproxy_core.errors import ProxyError
 from goproxy_core.sumdb import note as _note
 from goproxy_core.sumdb.note import (
@@ -55,7 +56,7 @@ def test_new_verifier(case):
         with pytest.raises(InvalidKeyError) as exc:
             new_verifier(case["vkey"])
         assert str(exc.value) == case["err"]
-        assert exc.value.status == 500
+        assert error_status(exc.value) == 500
 
 
 @pytest.mark.parametrize("case", NOTE["signer_keys"], ids=lambda c: c["skey"])
@@ -94,7 +95,7 @@ def test_open(case):
         open_note(msg, verifiers)
     assert str(exc.value) == case["err"]
     assert isinstance(exc.value, ProxyError)
-    assert exc.value.status == 502
+    assert error_status(exc.value) == 502
     if case.get("unverified_note_error"):
         assert isinstance(exc.value, UnverifiedNoteError)
         assert exc.value.note.text == case["text"]

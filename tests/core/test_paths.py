@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import InvalidPathError, InvalidVersionError
+from goproxy_core import InvalidPathError, InvalidVersionError, error_status
 from goproxy_core.module.paths import (
     PrefixPatterns,
     _BadPattern,
@@ -60,7 +60,7 @@ def test_check_paths(case, field, checker, kind):
     assert exc.value.kind == kind
     assert exc.value.path == path
     assert want_err.endswith(": " + exc.value.reason)
-    assert exc.value.status == 404
+    assert error_status(exc.value) == 404
 
 
 @pytest.mark.parametrize("case", CHECK_PATH, ids=_ids(CHECK_PATH, "path"))
@@ -119,7 +119,7 @@ def test_check(case):
     with pytest.raises((InvalidPathError, InvalidVersionError)) as exc:
         check(case["path"], case["version"])
     assert str(exc.value) == case["err"]
-    assert exc.value.status == 404
+    assert error_status(exc.value) == 404
     if isinstance(exc.value, InvalidVersionError):
         assert exc.value.path == case["path"]
         assert exc.value.version == case["version"]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import InvalidVersionError
+from goproxy_core import InvalidVersionError, error_status
 from goproxy_core import semver as _semver
 from goproxy_core.module.pseudo import (
     PSEUDO_VERSION_TIMESTAMP_FORMAT,
@@ -76,7 +76,7 @@ def test_invalid_pseudo_version_base(case):
         pseudo_version_base(case["version"])
     assert str(exc.value) == case["err"]
     assert exc.value.version == case["version"]
-    assert exc.value.status == 404
+    assert error_status(exc.value) == 404
 
 
 def test_invalid_time():

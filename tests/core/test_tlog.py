@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from goproxy_core import error_status
 from goproxy_core.sumdb import tlog as _tlog
 from goproxy_core.sumdb.tlog import (
     EMPTY_HASH,
@@ -174,7 +175,7 @@ def test_tile_paths(case):
         with pytest.raises(MalformedTilePathError) as exc:
             parse_tile_path(case["path"])
         assert str(exc.value) == case["parse_err"]
-        assert exc.value.status == 404
+        assert error_status(exc.value) == 404
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from goproxy_core import error_status
 from goproxy_core.direct.vcs import (
     DiscoveryGet,
     DiscoveryResult,
@@ -79,7 +80,7 @@ def page(*contents: str, status: int = 200) -> DiscoveryResult:
 def resolve_error(web: Web, path: str, insecure: str = "") -> str:
     with pytest.raises(RepoResolveError) as info:
         web.run(path, insecure)
-    assert info.value.status == 404
+    assert error_status(info.value) == 404
     assert info.value.path == path
     return str(info.value)
 
@@ -578,7 +579,7 @@ def test_require_git():
     assert require_git(root) is root
     with pytest.raises(UnsupportedVCSError) as info:
         require_git(RepoRoot("x.test/r.hg", "https://x.test/r", "hg"))
-    assert info.value.status == 404
+    assert error_status(info.value) == 404
     assert str(info.value) == (
         "x.test/r.hg: version control system hg is not supported by this proxy (only git)"
     )

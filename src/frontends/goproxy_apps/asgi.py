@@ -108,9 +108,9 @@ class ASGIApp:
             reply: Reply = stop.value
             return reply
         except ProxyError as e:  # pragma: no cover - request_flow answers these itself
-            from goproxy_core import text_reply
+            from goproxy_core import error_reply
 
-            return text_reply(e.status, str(e))
+            return error_reply(e)
         finally:
             self.effects.abandon(pending)
 

@@ -147,5 +147,3 @@ CodeFlow: TypeAlias = Generator[CodeQuery, object, T]
 
 class RepoFileError(ProxyError):
     """A file in the repository breaks a limit (too large to be a go.mod or LICENSE)."""
-
-    status = 404

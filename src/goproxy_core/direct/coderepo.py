@@ -112,8 +112,6 @@ class CodeRepoError(ProxyError):
     The message is the go command's (``path@version: invalid version: …`` and friends).
     """
 
-    status = 404
-
 
 # --- results --------------------------------------------------------------------------------
 

@@ -159,8 +159,6 @@ class RepoResolveError(ProxyError):
         path: the module path that was being resolved.
     """
 
-    status = 404
-
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.path = path
@@ -182,8 +180,6 @@ class ImportMismatchError(RepoResolveError):
 
 class UnsupportedVCSError(ProxyError):
     """The repository was found but uses something other than git, which this proxy lacks."""
-
-    status = 404
 
 
 def require_git(root: RepoRoot) -> RepoRoot:

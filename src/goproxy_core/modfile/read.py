@@ -105,10 +105,6 @@ class ModFileError(ProxyError):
         column: the column (in runes) of the first problem.
     """
 
-    # A go.mod file comes from an upstream or a module author, never from the client's
-    # request: bad bytes there are an upstream fault.
-    status = 502
-
     def __init__(self, entries: Sequence[ModFileErrorEntry]) -> None:
         self.entries = tuple(entries)
         first = self.entries[0]

@@ -29,8 +29,6 @@ The rest is the path an upstream proxy would be asked: ``direct:<escaped module>
 class ConfigError(ProxyError):
     """A configuration value is invalid; the message names the value and the rule."""
 
-    status = 500
-
 
 class UpstreamKind(enum.Enum):
     """How an upstream is reached."""

@@ -63,21 +63,11 @@ _SIG_PREFIX = "— ".encode()  # U+2014 EM DASH, then a space
 
 
 class NoteError(ProxyError):
-    """A signed note or note key could not be used.
-
-    A bad note comes from an upstream checksum database, so it is a 502-class fault.
-    """
-
-    status = 502
+    """A signed note or note key could not be used."""
 
 
 class InvalidKeyError(NoteError):
-    """A verifier or signer key string is malformed (``malformed verifier id``, ...).
-
-    Keys come from configuration, so this is the server's own fault.
-    """
-
-    status = 500
+    """A verifier or signer key string is malformed (``malformed verifier id``, ...)."""
 
 
 class MalformedNoteError(NoteError):

@@ -75,21 +75,11 @@ _INT64_MAX = (1 << 63) - 1
 
 
 class TlogError(ProxyError):
-    """A log proof, tile, tree note or record is malformed or does not check out.
-
-    These bytes come from an upstream checksum database: a 502-class fault.
-    """
-
-    status = 502
+    """A log proof, tile, tree note or record is malformed or does not check out."""
 
 
 class MalformedTilePathError(TlogError):
-    """A tile path is not in canonical form (Go's ``malformed tile path "…"``).
-
-    A client asking for such a path asks for something that cannot exist, hence 404.
-    """
-
-    status = 404
+    """A tile path is not in canonical form (Go's ``malformed tile path "…"``)."""
 
     def __init__(self, path: str) -> None:
         self.path = path

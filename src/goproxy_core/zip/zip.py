@@ -186,9 +186,6 @@ class ZipError(ProxyError):
         checked: the full report when the failure came from checking files, else None.
     """
 
-    # Zips come from upstreams or module authors: a bad one is a bad-gateway fault.
-    status = 502
-
     def __init__(self, message: str, checked: CheckedFiles | None = None) -> None:
         super().__init__(message)
         self.checked = checked
