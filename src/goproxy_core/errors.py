@@ -13,6 +13,8 @@ frontend), so it is not a :class:`ProxyError` and no catch-all turns it into a r
 
 from __future__ import annotations
 
+from .strconv import go_quote
+
 __all__ = [
     "InvalidPathError",
     "InvalidVersionError",
@@ -20,47 +22,6 @@ __all__ = [
     "ProxyError",
     "go_quote",
 ]
-
-_SIMPLE_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-    "\\": "\\\\",
-    '"': '\\"',
-}
-
-
-def go_quote(s: str) -> str:
-    """Quote ``s`` the way Go's ``strconv.Quote`` does.
-
-    Bytes that were not valid UTF-8 are expected as ``surrogateescape`` code points
-    (U+DC80..U+DCFF) and come out as ``\\xNN``, as Go prints them.
-    """
-    out = ['"']
-    for ch in s:
-        esc = _SIMPLE_ESCAPES.get(ch)
-        if esc is not None:
-            out.append(esc)
-            continue
-        cp = ord(ch)
-        if 0xDC80 <= cp <= 0xDCFF:
-            out.append(f"\\x{cp - 0xDC00:02x}")
-        elif ch.isprintable():
-            out.append(ch)
-        elif cp < 0x20 or cp == 0x7F:
-            out.append(f"\\x{cp:02x}")
-        elif 0xD800 <= cp <= 0xDFFF:
-            out.append("\\ufffd")
-        elif cp < 0x10000:
-            out.append(f"\\u{cp:04x}")
-        else:
-            out.append(f"\\U{cp:08x}")
-    out.append('"')
-    return "".join(out)
 
 
 class ProxyError(Exception):
