@@ -20,8 +20,10 @@ import msgspec
 import pytest
 from fakegit import FakeRepo, Link, run, ts
 
-from goproxy_core import error_status
-from goproxy_core.direct.codehost import (
+from goproxy_core import LocalProtocolError, error_status
+from goproxy_core.direct import (
+    CodeRepo,
+    CodeRepoError,
     GitLatest,
     GitReadFile,
     GitStat,
@@ -29,17 +31,12 @@ from goproxy_core.direct.codehost import (
     Origin,
     RepoFileError,
     RevInfo,
-    TagList,
-)
-from goproxy_core.direct.coderepo import (
-    CodeRepo,
-    CodeRepoError,
     RevResult,
+    TagList,
     ZipPlan,
     tag_sum,
     zip_from_archive,
 )
-from goproxy_core.errors import LocalProtocolError
 from goproxy_core.zip.zip import SourceFile, ZipError, create_zip
 
 HOST = "git.example.test"
