@@ -72,7 +72,7 @@ from .proxy.targets import (
 )
 from .semver import canonical, compare, compare_versions, is_valid, sort_versions
 from .sumdb.dirhash import hash_gomod, hash_zip
-from .zip.zip import ZipError, check_zip, create_zip
+from .zip import ZipError, check_zip, create_zip
 
 __all__ = [
     "DIRECT_PREFIX",

@@ -37,7 +37,7 @@ from goproxy_core.direct import (
     tag_sum,
     zip_from_archive,
 )
-from goproxy_core.zip.zip import SourceFile, ZipError, create_zip
+from goproxy_core.zip import SourceFile, ZipError, create_zip
 
 HOST = "git.example.test"
 V1 = f"{HOST}/rsc/vgotest1"

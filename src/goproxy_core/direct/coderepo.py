@@ -64,16 +64,16 @@ from ..module.pseudo import (
     pseudo_version_time,
 )
 from ..proxy.versions import Retraction, retractions_from_gomod
-from ..zip.zip import (
+from ..zip import (
     MAX_GO_MOD,
     MAX_LICENSE,
     MAX_ZIP_FILE,
     FileMode,
     SourceFile,
     ZipError,
-    _entry_name,
     create_zip,
 )
+from ..zip.read import entry_name
 from .codehost import (
     CodeFlow,
     CodeQuery,
@@ -1006,7 +1006,7 @@ def _zip_from(
     have_license = False
     top_prefix = ""
     for info in z.infolist():
-        full = _entry_name(info)
+        full = entry_name(info)
         if not top_prefix:
             i = full.find("/")
             if i < 0:

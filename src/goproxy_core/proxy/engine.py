@@ -35,7 +35,7 @@ import msgspec
 from ..errors import ProxyError
 from ..modfile.rule import ModFileError, legacy_go_mod, parse_gomod
 from ..module.escape import escape_version
-from ..zip.zip import check_zip
+from ..zip import check_zip
 from . import keys as _cache
 from .config import CompiledConfig, RetractedPolicy
 from .effects import (

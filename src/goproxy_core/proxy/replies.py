@@ -32,7 +32,7 @@ from ..modfile.read import ModFileError
 from ..sumdb.dirhash import DirHashError
 from ..sumdb.note import InvalidKeyError, NoteError
 from ..sumdb.tlog import MalformedTilePathError, TlogError
-from ..zip.zip import ZipError
+from ..zip import ZipError
 from .info import BadUpstreamError
 from .proxylist import ConfigError
 from .targets import BadRequestError, NotFoundError

@@ -160,6 +160,6 @@ def hash_zip(f: BinaryIO) -> str:
         DirHashError: an entry name contains a newline.
     """
     # Imported here: the zip reader lives with the zip rules, which hash with this module.
-    from ..zip.zip import hash_zip_entries
+    from ..zip.read import hash_zip_entries
 
     return hash_zip_entries(f)
