@@ -7,15 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from goproxy_core import InvalidPathError, InvalidVersionError, error_status
-from goproxy_core.module.escape import (
+from goproxy_core.module import (
     InvalidEscapedPathError,
     InvalidEscapedVersionError,
+    check_elem,
+    check_path,
     escape_path,
     escape_version,
     unescape_path,
     unescape_version,
 )
-from goproxy_core.module.paths import check_elem, check_path
 
 from support import load_vector, vector_str
 

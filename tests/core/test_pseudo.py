@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from goproxy_core import InvalidVersionError, error_status
 from goproxy_core import semver as _semver
-from goproxy_core.module.pseudo import (
+from goproxy_core.module import (
     PSEUDO_VERSION_TIMESTAMP_FORMAT,
     dec_decimal,
     format_pseudo_timestamp,
