@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import InvalidVersionError, error_status
-from goproxy_core import semver as _semver
+from goproxy_core import InvalidVersionError, error_status, semver
 from goproxy_core.module import (
     PSEUDO_VERSION_TIMESTAMP_FORMAT,
     dec_decimal,
@@ -232,6 +231,6 @@ def test_pseudo_version_round_trip(major, older, t, rev):
     assert pseudo_version_base(v) == older
     if older:
         # A pseudo-version sorts above its base and below the next release after it.
-        assert _semver.compare(v, older) > 0
+        assert semver.compare(v, older) > 0
     else:
-        assert _semver.major(v) == major
+        assert semver.major(v) == major

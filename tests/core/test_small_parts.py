@@ -29,14 +29,26 @@ from goproxy_core.direct import (
     UnsupportedVCSError,
 )
 from goproxy_core.errors import go_quote
-from goproxy_core.module.escape import InvalidEscapedPathError
-from goproxy_core.proxy import keys as _cache
-from goproxy_core.proxy.config import CompiledConfig, ProxyConfig
-from goproxy_core.proxy.info import encode_info, validate_info
-from goproxy_core.proxy.targets import parse_target
-from goproxy_core.sumdb.dirhash import DirHashError
-from goproxy_core.sumdb.note import InvalidKeyError, MalformedNoteError, NoteError
-from goproxy_core.sumdb.tlog import MalformedTilePathError, TlogError
+from goproxy_core.module import InvalidEscapedPathError
+from goproxy_core.proxy import (
+    CompiledConfig,
+    ProxyConfig,
+    encode_info,
+    is_fresh,
+    key_for,
+    negative_key,
+    parse_target,
+    remaining_ttl,
+    validate_info,
+)
+from goproxy_core.sumdb import (
+    DirHashError,
+    InvalidKeyError,
+    MalformedNoteError,
+    MalformedTilePathError,
+    NoteError,
+    TlogError,
+)
 
 KEYS = [
     (b"/example.com/!m/@v/list", "example.com/!m/@v/list"),
@@ -48,16 +60,16 @@ KEYS = [
 
 @pytest.mark.parametrize(("target", "key"), KEYS)
 def test_keys_are_the_escaped_goproxy_layout(target, key):
-    assert _cache.key_for(parse_target(target)) == key
+    assert key_for(parse_target(target)) == key
 
 
 def test_freshness():
-    assert _cache.is_fresh(100.0, 150.0, 60.0)
-    assert not _cache.is_fresh(100.0, 160.0, 60.0)
-    assert not _cache.is_fresh(300.0, 100.0, 60.0)  # far in the future: clock trouble
-    assert _cache.remaining_ttl(100.0, 150.0, 60.0) == 10
-    assert _cache.remaining_ttl(100.0, 500.0, 60.0) == 0
-    assert _cache.negative_key("a/@v/list") == "_goproxy/notfound/a/@v/list"
+    assert is_fresh(100.0, 150.0, 60.0)
+    assert not is_fresh(100.0, 160.0, 60.0)
+    assert not is_fresh(300.0, 100.0, 60.0)  # far in the future: clock trouble
+    assert remaining_ttl(100.0, 150.0, 60.0) == 10
+    assert remaining_ttl(100.0, 500.0, 60.0) == 0
+    assert negative_key("a/@v/list") == "_goproxy/notfound/a/@v/list"
 
 
 def test_config_checks():
