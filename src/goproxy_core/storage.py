@@ -1,9 +1,10 @@
 """The storage interface: what a cache backend must do for the core's callers.
 
-The core names keys (see ``_cache.py``); a store only keeps bytes. The interface streams, so
-memory stays flat whatever the size of a zip, and a write becomes visible only when it is
-complete (``commit``). It is synchronous and small on purpose: async servers call it through
-their thread offload; a natively async backend may add an async twin.
+The core names keys (see ``goproxy_core.proxy.keys``); a store only keeps bytes. The
+interface streams, so memory stays flat whatever the size of a zip, and a write becomes
+visible only when it is complete (``commit``). It is synchronous and small on purpose: async
+servers call it through their thread offload; a natively async backend may add an async
+twin.
 """
 
 from __future__ import annotations
