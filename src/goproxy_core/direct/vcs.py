@@ -17,7 +17,7 @@ tags of a page is :mod:`.discovery`, Go's ``discovery.go``; the URL rules are
 
 The core does no I/O: :func:`resolve_repo` is a generator that yields :class:`DiscoveryGet`
 and :class:`ProbeRepo` queries and receives their answers (``flow.send(answer)``), and returns
-a :class:`RepoRoot`. Every failure raises :class:`RepoResolveError` (404: "not here").
+a :class:`RepoRoot`. Every failure raises :class:`RepoResolveError` ("not here").
 
 Left out: GOVCS (this proxy's policy is :func:`require_git`), GIT_ALLOW_PROTOCOL (the core
 reads no environment), and the special cases Go keeps for its own test suite (``example.net``,
