@@ -4,81 +4,77 @@ No sockets, files, threads or clocks: a :class:`ProxyConnection` takes client by
 results of I/O it asked for, and returns effects saying what I/O to do next. The building
 blocks (Go's path, version, go.mod, zip and hash rules) are usable on their own.
 See docs/core.md.
+
+This package exports what an embedder needs most; the subpackages hold the rest, laid out as
+golang.org/x/mod and cmd/go are: :mod:`.semver`, :mod:`.module` (paths, escaping,
+pseudo-versions), :mod:`.modfile` (go.mod), :mod:`.zip` (module zips), :mod:`.sumdb` (hashes,
+signed notes, the transparency log), :mod:`.direct` (answers from version control) and
+:mod:`.proxy` (the protocol layer, and the one table from errors to HTTP statuses).
 """
 
 from __future__ import annotations
 
-from .errors import (
-    InvalidPathError,
-    InvalidVersionError,
-    LocalProtocolError,
-    ProxyError,
-    RemoteProtocolError,
-)
-from .modfile.rule import GoMod, ModFileError, legacy_go_mod, parse_gomod, short_message
-from .module.escape import escape_path, escape_version, unescape_path, unescape_version
-from .module.paths import (
+from .errors import InvalidPathError, InvalidVersionError, LocalProtocolError, ProxyError
+from .modfile import GoMod, ModFileError, legacy_go_mod, parse_gomod, short_message
+from .module import (
     PrefixPatterns,
     canonical_version,
     check,
     check_file_path,
     check_import_path,
     check_path,
-    match_prefix_patterns,
-    split_path_version,
-)
-from .module.pseudo import (
+    escape_path,
+    escape_version,
     is_pseudo_version,
+    match_prefix_patterns,
     pseudo_version,
     pseudo_version_base,
     pseudo_version_rev,
     pseudo_version_time,
+    split_path_version,
+    unescape_path,
+    unescape_version,
 )
-from .proxy.config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
-from .proxy.connection import AccessRecord, HotReplies, ProxyConnection
-from .proxy.effects import (
+from .proxy import (
+    DIRECT_PREFIX,
     NEED_DATA,
     AbortBlob,
+    AccessRecord,
+    BadRequestError,
+    BadUpstreamError,
     BlobData,
     BlobInfo,
     CheckZip,
     CloseConnection,
     CommitBlob,
+    CompiledConfig,
+    ConfigError,
     Effect,
     FetchUpstream,
+    HotReplies,
     NeedData,
+    NotFoundError,
+    ProxyConfig,
+    ProxyConnection,
     ReadBlob,
+    Reply,
+    RetractedPolicy,
     SaveBlob,
     SendBlob,
     SendBytes,
     StatBlob,
     UpstreamResult,
+    compile_config,
+    error_reply,
+    error_status,
+    parse_upstreams,
+    request_flow,
+    response_head,
+    text_reply,
 )
-from .proxy.info import BadUpstreamError, VersionInfo, validate_info
-from .proxy.proxylist import DIRECT_PREFIX, ConfigError, Upstream, UpstreamKind, parse_upstreams
-from .proxy.replies import Reply, text_reply
-from .proxy.request import ResponseHead, request_flow, response_head
-from .proxy.targets import (
-    BadRequestError,
-    FileKind,
-    HealthReq,
-    IndexReq,
-    LatestReq,
-    ListReq,
-    NotFoundError,
-    Request,
-    SumdbKind,
-    SumdbReq,
-    VersionReq,
-    parse_target,
-)
-from .semver import canonical, compare, is_valid, sort_versions
-from .sumdb.dirhash import hash_gomod, hash_zip
-from .zip.zip import ZipError, check_zip, create_zip
-
-compare_versions = compare
-"""Go's ``semver.Compare``: negative, zero or positive as the first version is lower,
-equal or higher (invalid versions are lowest; build metadata is ignored)."""
+from .semver import canonical, compare_versions, is_valid, sort_versions
+from .sumdb import hash_gomod, hash_zip
+from .zip import ZipError, check_zip, create_zip
 
 __all__ = [
     "DIRECT_PREFIX",
@@ -96,15 +92,10 @@ __all__ = [
     "ConfigError",
     "Effect",
     "FetchUpstream",
-    "FileKind",
     "GoMod",
-    "HealthReq",
     "HotReplies",
-    "IndexReq",
     "InvalidPathError",
     "InvalidVersionError",
-    "LatestReq",
-    "ListReq",
     "LocalProtocolError",
     "ModFileError",
     "NeedData",
@@ -114,22 +105,13 @@ __all__ = [
     "ProxyConnection",
     "ProxyError",
     "ReadBlob",
-    "RemoteProtocolError",
     "Reply",
-    "Request",
-    "ResponseHead",
     "RetractedPolicy",
     "SaveBlob",
     "SendBlob",
     "SendBytes",
     "StatBlob",
-    "SumdbKind",
-    "SumdbReq",
-    "Upstream",
-    "UpstreamKind",
     "UpstreamResult",
-    "VersionInfo",
-    "VersionReq",
     "ZipError",
     "canonical",
     "canonical_version",
@@ -138,10 +120,11 @@ __all__ = [
     "check_import_path",
     "check_path",
     "check_zip",
-    "compare",
     "compare_versions",
     "compile_config",
     "create_zip",
+    "error_reply",
+    "error_status",
     "escape_path",
     "escape_version",
     "hash_gomod",
@@ -151,7 +134,6 @@ __all__ = [
     "legacy_go_mod",
     "match_prefix_patterns",
     "parse_gomod",
-    "parse_target",
     "parse_upstreams",
     "pseudo_version",
     "pseudo_version_base",
@@ -165,5 +147,4 @@ __all__ = [
     "text_reply",
     "unescape_path",
     "unescape_version",
-    "validate_info",
 ]

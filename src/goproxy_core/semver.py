@@ -15,6 +15,7 @@ __all__ = [
     "build",
     "canonical",
     "compare",
+    "compare_versions",
     "is_valid",
     "major",
     "major_minor",
@@ -215,7 +216,14 @@ def compare(v: str, w: str) -> int:
     )
 
 
-def _sort_cmp(v: str, w: str) -> int:
+def compare_versions(v: str, w: str) -> int:
+    """-1, 0 or +1: the order of Go's ``semver.Sort`` (x/mod ``semver.go`` ``ByVersion.Less``).
+
+    :func:`compare` first; where it says the two are equal (``v2.0.0`` and
+    ``v2.0.0+incompatible``, or two invalid versions) the plain strings decide, so this is 0
+    only for equal strings and ``sorted(vs, key=functools.cmp_to_key(compare_versions))``
+    gives the go command's order (the one :func:`sort_versions` returns).
+    """
     c = compare(v, w)
     if c:
         return c
@@ -223,5 +231,5 @@ def _sort_cmp(v: str, w: str) -> int:
 
 
 def sort_versions(versions: list[str]) -> list[str]:
-    """A sorted copy, as Go's ``semver.Sort``: by :func:`compare`, ties by plain string order."""
-    return sorted(versions, key=functools.cmp_to_key(_sort_cmp))
+    """A sorted copy, as Go's ``semver.Sort``: by :func:`compare_versions`."""
+    return sorted(versions, key=functools.cmp_to_key(compare_versions))

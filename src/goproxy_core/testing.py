@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .proxy.connection import ProxyConnection
     from .storage import BlobStore, BlobWriter
 
-__all__ = ["MemoryStore", "ScriptedUpstream", "carry_out", "exchange"]
+__all__ = ["MemoryStore", "ScriptedUpstream", "carry_out", "check_blob_store", "exchange"]
 
 
 class _MemoryWriter:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from goproxy_core.direct.codehost import (
+from goproxy_core.direct import (
     GitDescendsFrom,
     GitLatest,
     GitMergedTags,

@@ -20,7 +20,10 @@ import msgspec
 import pytest
 from fakegit import FakeRepo, Link, run, ts
 
-from goproxy_core.direct.codehost import (
+from goproxy_core import LocalProtocolError, error_status
+from goproxy_core.direct import (
+    CodeRepo,
+    CodeRepoError,
     GitLatest,
     GitReadFile,
     GitStat,
@@ -28,18 +31,13 @@ from goproxy_core.direct.codehost import (
     Origin,
     RepoFileError,
     RevInfo,
-    TagList,
-)
-from goproxy_core.direct.coderepo import (
-    CodeRepo,
-    CodeRepoError,
     RevResult,
+    TagList,
     ZipPlan,
     tag_sum,
     zip_from_archive,
 )
-from goproxy_core.errors import LocalProtocolError
-from goproxy_core.zip.zip import SourceFile, ZipError, create_zip
+from goproxy_core.zip import SourceFile, ZipError, create_zip
 
 HOST = "git.example.test"
 V1 = f"{HOST}/rsc/vgotest1"
@@ -411,7 +409,7 @@ def test_stat_vgotest1(suffix, rev, version, want):
         with pytest.raises(CodeRepoError) as e:
             run(vg(suffix).stat(rev), repo)
         assert str(e.value) == want
-        assert e.value.status == 404
+        assert error_status(e.value) == 404
         return
     got = run(vg(suffix).stat(rev), repo)
     assert got.version == version

@@ -6,14 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goproxy_core.errors import LocalProtocolError
-from goproxy_core.proxy.config import ProxyConfig, RetractedPolicy
-from goproxy_core.proxy.connection import HotReplies, ProxyConnection
-from goproxy_core.proxy.effects import (
+from goproxy_core import LocalProtocolError
+from goproxy_core.proxy import (
     NEED_DATA,
     BlobData,
     CloseConnection,
+    HotReplies,
+    ProxyConfig,
+    ProxyConnection,
     ReadBlob,
+    RetractedPolicy,
     SendBlob,
     SendBytes,
 )

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core.sumdb import dirhash as _dirhash
-from goproxy_core.sumdb.dirhash import (
-    EMPTY_HASH,
+from goproxy_core.sumdb import (
+    CHUNK_SIZE,
+    EMPTY_H1,
     DirHashError,
     FileHasher,
     hash1,
@@ -77,8 +77,8 @@ def test_hash_zip_counts_directory_entries(case):
 
 
 def test_empty_hash():
-    assert hash1([]) == EMPTY_HASH
-    assert hash_zip(_zip([])) == EMPTY_HASH
+    assert hash1([]) == EMPTY_H1
+    assert hash_zip(_zip([])) == EMPTY_H1
 
 
 def test_hash_gomod_matches_vector():
@@ -105,11 +105,8 @@ def test_sort_is_raw_byte_order():
 def test_file_hasher_incremental():
     hasher = FileHasher()
     hasher.add_bytes("b", b"2")
-    assert (
-        hasher.add_stream("a", io.BytesIO(b"1" * (_dirhash.CHUNK_SIZE + 5)))
-        == _dirhash.CHUNK_SIZE + 5
-    )
-    assert hasher.sum() == hash1_contents([("a", b"1" * (_dirhash.CHUNK_SIZE + 5)), ("b", b"2")])
+    assert hasher.add_stream("a", io.BytesIO(b"1" * (CHUNK_SIZE + 5))) == CHUNK_SIZE + 5
+    assert hasher.sum() == hash1_contents([("a", b"1" * (CHUNK_SIZE + 5)), ("b", b"2")])
     with pytest.raises(DirHashError):
         hasher.add("x\ny", "0" * 64)
 
@@ -119,7 +116,7 @@ def test_sha256_stream_reads_in_chunks():
         biggest = 0
 
         def read(self, n=-1):
-            assert 0 < n <= _dirhash.CHUNK_SIZE
+            assert 0 < n <= CHUNK_SIZE
             return super().read(n)
 
     data = bytes(range(256)) * 5000
@@ -127,7 +124,7 @@ def test_sha256_stream_reads_in_chunks():
 
 
 def test_hash_zip_rejects_non_zip():
-    from goproxy_core.zip.zip import ZipError
+    from goproxy_core.zip import ZipError
 
     with pytest.raises(ZipError, match="not a valid zip file"):
         hash_zip(io.BytesIO(b"PK\x03\x04 nope"))

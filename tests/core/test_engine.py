@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-from goproxy_core.proxy.config import ProxyConfig
-from goproxy_core.proxy.connection import ProxyConnection
-from goproxy_core.proxy.effects import UpstreamResult
+from goproxy_core.proxy import ProxyConfig, ProxyConnection, UpstreamResult
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 
 from support import make_zip, parse_responses
@@ -347,7 +345,7 @@ def test_direct_upstream_answers_and_failures(store):
 
 def _drive_relay(zip_bytes, *, method="GET"):
     """Carry out effects by hand, relaying the upstream body as a server does."""
-    from goproxy_core.proxy.effects import (
+    from goproxy_core.proxy import (
         AbortBlob,
         CheckZip,
         CloseConnection,
@@ -427,7 +425,7 @@ def test_head_is_never_relayed():
 
 
 def test_relay_started_out_of_turn():
-    from goproxy_core.errors import LocalProtocolError
+    from goproxy_core import LocalProtocolError
 
     conn = ProxyConnection(ProxyConfig(upstream=UP))
     with pytest.raises(LocalProtocolError):

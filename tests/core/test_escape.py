@@ -6,16 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import InvalidPathError, InvalidVersionError
-from goproxy_core.module.escape import (
+from goproxy_core import InvalidPathError, InvalidVersionError, error_status
+from goproxy_core.module import (
     InvalidEscapedPathError,
     InvalidEscapedVersionError,
+    check_elem,
+    check_path,
     escape_path,
     escape_version,
     unescape_path,
     unescape_version,
 )
-from goproxy_core.module.paths import check_elem, check_path
 
 from support import load_vector, vector_str
 
@@ -43,7 +44,7 @@ def test_bad_unescape_path(case):
     assert exc.value.escaped == case["escaped"]
     assert exc.value.path == case["escaped"]
     assert exc.value.kind == "module"
-    assert exc.value.status == 404
+    assert error_status(exc.value) == 404
 
 
 def _path_id(case):
@@ -126,7 +127,7 @@ def test_unescape_version(case):
         unescape_version(case["escaped"])
     assert str(exc.value) == case["err"]
     assert isinstance(exc.value, InvalidVersionError)
-    assert exc.value.status == 404
+    assert error_status(exc.value) == 404
 
 
 @pytest.mark.parametrize(

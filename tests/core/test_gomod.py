@@ -9,36 +9,34 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goproxy_core.errors import InvalidVersionError
-from goproxy_core.modfile.read import (
+from goproxy_core import InvalidVersionError, error_status
+from goproxy_core.modfile import (
     CommentBlock,
     FileSyntax,
+    GoMod,
     Line,
     LineBlock,
-    ModFileErrorEntry,
-    add_line,
-    format_syntax,
-    go_unquote,
-    parse_syntax,
-)
-from goproxy_core.modfile.rule import (
-    GoMod,
     ModFileDirectiveError,
     ModFileError,
+    ModFileErrorEntry,
     ModFileSyntaxError,
     add_exclude,
+    add_line,
     add_retract,
     auto_quote,
     drop_retract,
     format_gomod,
+    format_syntax,
     go_version,
     is_directory_path,
     legacy_go_mod,
     module_path,
     must_quote,
     parse_gomod,
+    parse_syntax,
     short_message,
 )
+from goproxy_core.strconv import go_unquote
 
 from support import VECTORS_DIR, load_vector
 
@@ -379,7 +377,7 @@ def test_syntax_errors(data, want):
         with pytest.raises(ModFileSyntaxError) as info:
             parse_gomod(data, strict=strict)
         assert str(info.value) == want
-        assert info.value.status == 502
+        assert error_status(info.value) == 502
         entry = info.value.entries[0]
         assert (info.value.line, info.value.column) == (entry.line, entry.column)
 

@@ -6,9 +6,7 @@ import json
 
 import pytest
 
-from goproxy_core.proxy.config import ProxyConfig, RetractedPolicy
-from goproxy_core.proxy.connection import ProxyConnection
-from goproxy_core.proxy.effects import UpstreamResult
+from goproxy_core.proxy import ProxyConfig, ProxyConnection, RetractedPolicy, UpstreamResult
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 
 from support import parse_responses

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core import InvalidVersionError
-from goproxy_core import semver as _semver
-from goproxy_core.module.pseudo import (
+from goproxy_core import InvalidVersionError, error_status, semver
+from goproxy_core.module import (
     PSEUDO_VERSION_TIMESTAMP_FORMAT,
     dec_decimal,
     format_pseudo_timestamp,
@@ -76,7 +75,7 @@ def test_invalid_pseudo_version_base(case):
         pseudo_version_base(case["version"])
     assert str(exc.value) == case["err"]
     assert exc.value.version == case["version"]
-    assert exc.value.status == 404
+    assert error_status(exc.value) == 404
 
 
 def test_invalid_time():
@@ -232,6 +231,6 @@ def test_pseudo_version_round_trip(major, older, t, rev):
     assert pseudo_version_base(v) == older
     if older:
         # A pseudo-version sorts above its base and below the next release after it.
-        assert _semver.compare(v, older) > 0
+        assert semver.compare(v, older) > 0
     else:
-        assert _semver.major(v) == major
+        assert semver.major(v) == major

@@ -6,12 +6,49 @@ import datetime
 
 import pytest
 
-from goproxy_core.errors import RemoteProtocolError, go_quote
-from goproxy_core.proxy import keys as _cache
-from goproxy_core.proxy.config import CompiledConfig, ProxyConfig
-from goproxy_core.proxy.info import BadUpstreamError, encode_info, validate_info
-from goproxy_core.proxy.proxylist import ConfigError
-from goproxy_core.proxy.targets import parse_target
+from goproxy_core import (
+    BadRequestError,
+    BadUpstreamError,
+    ConfigError,
+    InvalidPathError,
+    InvalidVersionError,
+    LocalProtocolError,
+    ModFileError,
+    NotFoundError,
+    ProxyError,
+    ZipError,
+    error_reply,
+    error_status,
+    parse_gomod,
+)
+from goproxy_core.direct import (
+    CodeRepoError,
+    DirectError,
+    RepoFileError,
+    RepoResolveError,
+    UnsupportedVCSError,
+)
+from goproxy_core.errors import go_quote
+from goproxy_core.module import InvalidEscapedPathError
+from goproxy_core.proxy import (
+    CompiledConfig,
+    ProxyConfig,
+    encode_info,
+    is_fresh,
+    key_for,
+    negative_key,
+    parse_target,
+    remaining_ttl,
+    validate_info,
+)
+from goproxy_core.sumdb import (
+    DirHashError,
+    InvalidKeyError,
+    MalformedNoteError,
+    MalformedTilePathError,
+    NoteError,
+    TlogError,
+)
 
 KEYS = [
     (b"/example.com/!m/@v/list", "example.com/!m/@v/list"),
@@ -23,16 +60,16 @@ KEYS = [
 
 @pytest.mark.parametrize(("target", "key"), KEYS)
 def test_keys_are_the_escaped_goproxy_layout(target, key):
-    assert _cache.key_for(parse_target(target)) == key
+    assert key_for(parse_target(target)) == key
 
 
 def test_freshness():
-    assert _cache.is_fresh(100.0, 150.0, 60.0)
-    assert not _cache.is_fresh(100.0, 160.0, 60.0)
-    assert not _cache.is_fresh(300.0, 100.0, 60.0)  # far in the future: clock trouble
-    assert _cache.remaining_ttl(100.0, 150.0, 60.0) == 10
-    assert _cache.remaining_ttl(100.0, 500.0, 60.0) == 0
-    assert _cache.negative_key("a/@v/list") == "_goproxy/notfound/a/@v/list"
+    assert is_fresh(100.0, 150.0, 60.0)
+    assert not is_fresh(100.0, 160.0, 60.0)
+    assert not is_fresh(300.0, 100.0, 60.0)  # far in the future: clock trouble
+    assert remaining_ttl(100.0, 150.0, 60.0) == 10
+    assert remaining_ttl(100.0, 500.0, 60.0) == 0
+    assert negative_key("a/@v/list") == "_goproxy/notfound/a/@v/list"
 
 
 def test_config_checks():
@@ -63,9 +100,51 @@ def test_go_quote(s, want):
     assert go_quote(s) == want
 
 
-def test_remote_protocol_error_status():
-    e = RemoteProtocolError("nope", 431)
-    assert (e.status, e.status_hint, str(e)) == (431, 431, "nope")
+ERROR_STATUSES = [
+    (InvalidPathError("module", "a", "bad"), 404),
+    (InvalidEscapedPathError("A"), 404),
+    (InvalidVersionError("v1", "bad"), 404),
+    (NotFoundError("no"), 404),
+    (MalformedTilePathError("tile/x"), 404),
+    (BadRequestError("bad"), 400),
+    (BadUpstreamError("bad"), 502),
+    (ZipError("bad"), 502),
+    (DirHashError("bad"), 502),
+    (NoteError("bad"), 502),
+    (MalformedNoteError(), 502),
+    (TlogError("bad"), 502),
+    (InvalidKeyError("bad"), 500),
+    (ConfigError("bad"), 500),
+    (ProxyError("bad"), 500),
+    (RepoResolveError("bad"), 404),
+    (UnsupportedVCSError("hg"), 404),
+    (RepoFileError("big"), 404),
+    (CodeRepoError("bad"), 404),
+    (DirectError("bad"), 404),
+]
+
+
+@pytest.mark.parametrize(("error", "status"), ERROR_STATUSES)
+def test_error_status_table(error, status):
+    assert not hasattr(error, "status")
+    assert error_status(error) == status
+    reply = error_reply(error, cache_control="public, max-age=5")
+    assert (reply.status, reply.body, reply.cache_control) == (
+        status,
+        str(error).encode() + b"\n",
+        "public, max-age=5",
+    )
+
+
+def test_modfile_errors_are_upstream_faults():
+    with pytest.raises(ModFileError) as info:
+        parse_gomod(b"module (", strict=True)
+    assert error_status(info.value) == 502
+
+
+def test_local_protocol_error_is_no_proxy_error():
+    # A frontend's misuse of the core must never become a 5xx reply through a catch-all.
+    assert not issubclass(LocalProtocolError, ProxyError)
 
 
 INFO_OK = [

@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from goproxy_core.sumdb.note import NoteError, new_verifier
-from goproxy_core.sumdb.tlog import (
+from goproxy_core.sumdb import (
     LookupResult,
     NeedTiles,
+    NoteError,
     Tile,
     TlogError,
     Tree,
     format_record,
+    new_verifier,
     open_tree_note,
     parse_tile_path,
     read_hashes_from_tiles,

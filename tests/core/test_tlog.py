@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core.sumdb import tlog as _tlog
-from goproxy_core.sumdb.tlog import (
-    EMPTY_HASH,
+from goproxy_core import error_status
+from goproxy_core.sumdb import (
+    EMPTY_TREE_HASH,
+    HASH_SIZE,
+    LookupResult,
     MalformedTilePathError,
     NeedTiles,
     Tile,
@@ -25,6 +27,7 @@ from goproxy_core.sumdb.tlog import (
     hash_from_tile,
     new_tiles,
     node_hash,
+    open_tree_note,
     parse_hash,
     parse_record,
     parse_tile_path,
@@ -41,6 +44,7 @@ from goproxy_core.sumdb.tlog import (
     tile_for_index,
     tile_path,
     tree_hash,
+    verify_lookup,
     verify_tile,
 )
 
@@ -101,8 +105,8 @@ def test_tree_hash_and_stored_hash_count(tree):
 
 
 def test_empty_tree():
-    assert EMPTY_HASH == b64(TLOG["empty_tree_hash_b64"]) == hashlib.sha256(b"").digest()
-    assert tree_hash(0, LOG100.read) == EMPTY_HASH
+    assert EMPTY_TREE_HASH == b64(TLOG["empty_tree_hash_b64"]) == hashlib.sha256(b"").digest()
+    assert tree_hash(0, LOG100.read) == EMPTY_TREE_HASH
     assert stored_hash_count(0) == 0
 
 
@@ -174,7 +178,7 @@ def test_tile_paths(case):
         with pytest.raises(MalformedTilePathError) as exc:
             parse_tile_path(case["path"])
         assert str(exc.value) == case["parse_err"]
-        assert exc.value.status == 404
+        assert error_status(exc.value) == 404
 
 
 @pytest.mark.parametrize(
@@ -322,7 +326,7 @@ def test_record_proof_inputs(t, n):
     with pytest.raises(TlogError, match="invalid inputs in ProveRecord"):
         prove_record(t, n, LOG100.read)
     with pytest.raises(TlogError, match="invalid inputs in CheckRecord"):
-        check_record([], t, EMPTY_HASH, n, EMPTY_HASH)
+        check_record([], t, EMPTY_TREE_HASH, n, EMPTY_TREE_HASH)
 
 
 @pytest.mark.parametrize(("t", "n"), [(0, 0), (5, 6), (5, 0)])
@@ -330,7 +334,7 @@ def test_tree_proof_inputs(t, n):
     with pytest.raises(TlogError, match="invalid inputs in ProveTree"):
         prove_tree(t, n, LOG100.read)
     with pytest.raises(TlogError, match="invalid inputs in CheckTree"):
-        check_tree([], t, EMPTY_HASH, n, EMPTY_HASH)
+        check_tree([], t, EMPTY_TREE_HASH, n, EMPTY_TREE_HASH)
 
 
 def test_wrong_proof_lengths_fail():
@@ -562,31 +566,31 @@ def test_tile_for_index_holds_index(h, index):
 
 
 def test_hash_reader_module_alias():
-    assert _tlog.HASH_SIZE == 32
+    assert HASH_SIZE == 32
 
 
 def test_verify_lookup_on_a_signed_log():
-    from goproxy_core.sumdb.note import generate_key, new_signer, new_verifier, sign
+    from goproxy_core.sumdb import generate_key, new_signer, new_verifier, sign
 
     skey, vkey = generate_key("sum.example", b"\x01" * 32)
     tree = Tree(13, tree_hash(13, LOG100.read))
     note = sign(format_tree(tree).decode(), [new_signer(skey)])
     verifiers = [new_verifier(vkey)]
-    assert _tlog.open_tree_note(note, verifiers) == tree
+    assert open_tree_note(note, verifiers) == tree
     # The computed log's record 7 is "leaf 7" without a newline: a lookup body cannot carry it.
     body = b"7\nleaf 7\n\n" + note
     with pytest.raises(TlogError, match="cannot authenticate record data"):
-        _tlog.verify_lookup(body, verifiers, _tiles_for(13, 2), height=2)
+        verify_lookup(body, verifiers, _tiles_for(13, 2), height=2)
     records = [f"m v1.0.{i} h1:x=\n".encode() for i in range(13)]
     log = Log(records)
     tree = Tree(13, tree_hash(13, log.read))
     note = sign(format_tree(tree).decode(), [new_signer(skey)])
-    got = _tlog.verify_lookup(
+    got = verify_lookup(
         format_record(7, records[7]) + note, verifiers, _tiles_for(13, 2, log), height=2
     )
-    assert isinstance(got, _tlog.LookupResult)
+    assert isinstance(got, LookupResult)
     assert got.lines("m", "v1.0.7") == ["m v1.0.7 h1:x="]
     with pytest.raises(TlogError, match="cannot validate record -1"):
-        _tlog.verify_lookup(
+        verify_lookup(
             format_record(-1, records[7]) + note, verifiers, _tiles_for(13, 2, log), height=2
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from goproxy_core.proxy.proxylist import ConfigError, UpstreamKind, parse_upstreams
+from goproxy_core.proxy import ConfigError, UpstreamKind, parse_upstreams
 
 PARSE = [
     ("https://a.example", [("https://a.example", "http", False)]),

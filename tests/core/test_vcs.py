@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from goproxy_core.direct.vcs import (
+from goproxy_core import LocalProtocolError, PrefixPatterns, error_status
+from goproxy_core.direct import (
     DiscoveryGet,
     DiscoveryResult,
     ImportMismatchError,
@@ -22,17 +23,15 @@ from goproxy_core.direct.vcs import (
     RepoResolveError,
     RepoRoot,
     UnsupportedVCSError,
-    _match_general,
-    _proc_inst,
-    _validate_repo_root,
     discovery_url,
+    match_general,
     match_go_import,
     parse_meta_go_imports,
+    proc_inst,
     require_git,
     resolve_repo,
+    validate_repo_root,
 )
-from goproxy_core.errors import LocalProtocolError
-from goproxy_core.module.paths import PrefixPatterns
 
 NO_HOST = "dial tcp: lookup: no such host"
 
@@ -79,7 +78,7 @@ def page(*contents: str, status: int = 200) -> DiscoveryResult:
 def resolve_error(web: Web, path: str, insecure: str = "") -> str:
     with pytest.raises(RepoResolveError) as info:
         web.run(path, insecure)
-    assert info.value.status == 404
+    assert error_status(info.value) == 404
     assert info.value.path == path
     return str(info.value)
 
@@ -221,7 +220,7 @@ VCS_QUALIFIED = [
     ("example.test:8080/r.hg/x", "example.test:8080/r.hg", "example.test:8080/r", "hg"),
     ("example.test/~user/r.svn", "example.test/~user/r.svn", "example.test/~user/r", "svn"),
     ("example.test/r.bzr", "example.test/r.bzr", "example.test/r", "bzr"),
-    # The last element ending in .<vcs> ends the root (see _match_general).
+    # The last element ending in .<vcs> ends the root (see match_general).
     ("example.test/a.git/b.git/c", "example.test/a.git/b.git", "example.test/a.git/b", "git"),
     ("example.test/a.git/b", "example.test/a.git", "example.test/a", "git"),
     # Go's pattern is unanchored: it may start inside the path.
@@ -578,7 +577,7 @@ def test_require_git():
     assert require_git(root) is root
     with pytest.raises(UnsupportedVCSError) as info:
         require_git(RepoRoot("x.test/r.hg", "https://x.test/r", "hg"))
-    assert info.value.status == 404
+    assert error_status(info.value) == 404
     assert str(info.value) == (
         "x.test/r.hg: version control system hg is not supported by this proxy (only git)"
     )
@@ -720,7 +719,7 @@ ROOTS = [
 
 @pytest.mark.parametrize(("root", "want"), ROOTS)
 def test_validate_repo_root(root, want):
-    assert _validate_repo_root(root) == want
+    assert validate_repo_root(root) == want
 
 
 # --------------------------------------------------------------------------------------------
@@ -959,7 +958,7 @@ def test_markup_errors_after_a_tag_are_ignored():
     ],
 )
 def test_proc_inst(param, content, want):
-    assert _proc_inst(param, content) == want
+    assert proc_inst(param, content) == want
 
 
 # --------------------------------------------------------------------------------------------
@@ -1002,7 +1001,7 @@ PIECES = st.sampled_from(
 def test_general_rule(path, want):
     m = GO_GENERAL.search(path)
     assert (m and (m["root"], m["repo"], m["vcs"])) == want
-    got = _match_general(path)
+    got = match_general(path)
     assert (got and (got["root"], got["repo"], got["vcs"])) == want
 
 
@@ -1010,7 +1009,7 @@ def test_general_rule(path, want):
 def test_general_rule_matches_gos_pattern(path):
     m = GO_GENERAL.search(path)
     want = None if m is None else {k: m.group(k) for k in ("root", "repo", "vcs")}
-    assert _match_general(path) == want
+    assert match_general(path) == want
 
 
 HOSTS = st.from_regex(r"[a-z0-9]{1,6}(\.[a-z0-9]{1,6}){1,2}", fullmatch=True)

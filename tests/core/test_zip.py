@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from goproxy_core.errors import InvalidPathError, InvalidVersionError, ProxyError
-from goproxy_core.sumdb.dirhash import EMPTY_HASH, hash1, hash1_contents, hash_zip
-from goproxy_core.zip import zip as _zip
-from goproxy_core.zip.zip import (
+from goproxy_core import InvalidPathError, InvalidVersionError, ProxyError, error_status
+from goproxy_core.sumdb import CHUNK_SIZE, EMPTY_H1, hash1, hash1_contents, hash_zip
+from goproxy_core.zip import (
     MAX_GO_MOD,
+    MAX_LICENSE,
     MAX_ZIP_FILE,
     CheckedFiles,
     FileMode,
@@ -216,7 +216,7 @@ def test_limits_match_vector():
         limits["MaxZipFile"],
         limits["MaxGoMod"],
         limits["MaxLICENSE"],
-    ) == (_zip.MAX_ZIP_FILE, _zip.MAX_GO_MOD, _zip.MAX_LICENSE)
+    ) == (MAX_ZIP_FILE, MAX_GO_MOD, MAX_LICENSE)
 
 
 def _zero_sources(row):
@@ -481,7 +481,7 @@ def test_create_from_dir_vendor_dir_module():
     files = [source("go.mod", b"module example.com/m\n\ngo 1.13\n")]
     got = create_zip("example.com/m", "v1.0.0", files, io.BytesIO(), from_dir=True)
     assert got == "h1:XduFAgX/GaspZa8Jv4pfzoGEzNaU/r88PiCunijw5ok="
-    assert create_zip("example.com/m", "v1.0.0", [], io.BytesIO(), from_dir=True) == EMPTY_HASH
+    assert create_zip("example.com/m", "v1.0.0", [], io.BytesIO(), from_dir=True) == EMPTY_H1
 
 
 # --- create details -----------------------------------------------------------------------
@@ -529,7 +529,7 @@ def test_create_errors_carry_the_report():
         == 'create zip: A.go: case-insensitive file name collision: "a.go" and "A.go"'
     )
     assert info.value.checked.valid == ["a.go"]
-    assert info.value.status == 502
+    assert error_status(info.value) == 502
 
 
 def test_create_reads_bounded_chunks():
@@ -537,7 +537,7 @@ def test_create_reads_bounded_chunks():
     out = Discard()
     create_zip("example.com/m", "v1.0.0", [SourceFile("z", 3 << 20, open=lambda: src)], out)
     assert src.left == 0
-    assert src.largest_read <= _zip.CHUNK_SIZE
+    assert src.largest_read <= CHUNK_SIZE
 
 
 def test_create_module_errors():
@@ -754,7 +754,7 @@ def test_deflate_trailing_bytes_are_ignored():
 def test_check_zip_not_a_zip():
     with pytest.raises(ZipError, match="not a valid zip file") as info:
         check_zip(MOD, VER, io.BytesIO(b"PK\x03\x04 this is not a zip"))
-    assert info.value.status == 502
+    assert error_status(info.value) == 502
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from goproxy_core import PrefixPatterns, ProxyError, UpstreamResult
+from goproxy_core import PrefixPatterns, ProxyError, UpstreamResult, error_status
 from goproxy_core.direct import (
     DirectBody,
     DirectZip,
@@ -492,7 +492,7 @@ class DirectSource:
             failed = next((g for g in probe_errors if g.auth or g.timeout), None)
             if mirror is None and failed is not None:
                 return _git_failure(failed, None), None
-            return _text(e.status, str(e)), None
+            return _text(error_status(e), str(e)), None
         except GitError as e:
             return _git_failure(e, mirror), None
         finally:
@@ -505,7 +505,7 @@ class DirectSource:
         try:
             return self._zip(mirror, done, effect, store)
         except ProxyError as e:
-            return _text(e.status, str(e)), None
+            return _text(error_status(e), str(e)), None
         except GitError as e:
             return _git_failure(e, mirror), None
 

@@ -3,9 +3,10 @@
 Direct mode (``direct`` in the upstream list, and every module matching the private
 patterns) answers the proxy protocol from a repository instead of another proxy. The
 decisions (which tags are versions, pseudo-versions, ``+incompatible``, where the go.mod
-is, what goes in the zip) are the core's (:mod:`._coderepo`); the repository is reached by
+is, what goes in the zip) are the core's (:mod:`.coderepo`); the repository is reached by
 the caller. The core's flows are generators that yield the queries below and receive their
-answers, exactly like the request flows of :mod:`._engine` yield store and upstream effects.
+answers, exactly like the request flows of :mod:`goproxy_core.proxy.engine` yield store and
+upstream effects.
 The queries mirror golang/go ``src/cmd/go/internal/modfetch/codehost`` ``Repo``.
 
 A query that fails for a reason other than "no such revision" or "no such file" (the
@@ -147,5 +148,3 @@ CodeFlow: TypeAlias = Generator[CodeQuery, object, T]
 
 class RepoFileError(ProxyError):
     """A file in the repository breaks a limit (too large to be a go.mod or LICENSE)."""
-
-    status = 404

@@ -4,7 +4,7 @@ Given a module path and the repository that holds it, this module decides what t
 would answer with ``GOPROXY=direct``: which tags are versions (``@v/list``), what a tag, branch,
 commit hash or version resolves to (``.info``, ``@latest``), which go.mod belongs to a version
 (``.mod``) and which tree to archive for it (``.zip``). The repository is never touched here:
-every operation is a flow (see :mod:`._codehost`) that yields repository queries and receives
+every operation is a flow (see :mod:`.codehost`) that yields repository queries and receives
 their answers, so the same decisions serve every frontend.
 
 The rules, and the texts of the errors, are golang/go ``src/cmd/go/internal/modfetch/coderepo.go``
@@ -27,10 +27,10 @@ the ``.info`` cleaning of ``modfetch/cache.go`` (``writeDiskStat``):
   pseudo-version must name the commit, its time and a base tag in its history.
 
 A query that cannot be answered for another reason than "no such revision" or "no such file"
-is the caller's to report (see :mod:`._codehost`); a flow only raises :class:`CodeRepoError`
-(and, for malformed answers, :class:`~._errors.LocalProtocolError`). A caller may answer a
-:class:`~._codehost.GitReadFile` by throwing :class:`~._codehost.RepoFileError` into the flow;
-the flow treats it as the go command treats a failed read at that point.
+is the caller's to report (see :mod:`.codehost`); a flow only raises :class:`CodeRepoError`
+(and, for malformed answers, :class:`~goproxy_core.errors.LocalProtocolError`). A caller may
+answer a :class:`~.codehost.GitReadFile` by throwing :class:`~.codehost.RepoFileError` into
+the flow; the flow treats it as the go command treats a failed read at that point.
 """
 
 from __future__ import annotations
@@ -64,16 +64,16 @@ from ..module.pseudo import (
     pseudo_version_time,
 )
 from ..proxy.versions import Retraction, retractions_from_gomod
-from ..zip.zip import (
+from ..zip import (
     MAX_GO_MOD,
     MAX_LICENSE,
     MAX_ZIP_FILE,
     FileMode,
     SourceFile,
     ZipError,
-    _entry_name,
     create_zip,
 )
+from ..zip.read import entry_name
 from .codehost import (
     CodeFlow,
     CodeQuery,
@@ -111,8 +111,6 @@ class CodeRepoError(ProxyError):
 
     The message is the go command's (``path@version: invalid version: …`` and friends).
     """
-
-    status = 404
 
 
 # --- results --------------------------------------------------------------------------------
@@ -1008,7 +1006,7 @@ def _zip_from(
     have_license = False
     top_prefix = ""
     for info in z.infolist():
-        full = _entry_name(info)
+        full = entry_name(info)
         if not top_prefix:
             i = full.find("/")
             if i < 0:

@@ -1,20 +1,22 @@
 """Direct mode: answering one upstream request from the module's version control repository.
 
-When the upstream walk of :mod:`._engine` reaches a ``direct`` entry (``direct`` in the
-upstream list, or a module matching the private patterns), it yields
+When the upstream walk of :mod:`goproxy_core.proxy.engine` reaches a ``direct`` entry
+(``direct`` in the upstream list, or a module matching the private patterns), it yields
 ``FetchUpstream(url="direct:<escaped module>/@v/<file>")`` (or ``.../@latest``) like any
 other upstream fetch, and checks and caches the answer the same way. The caller answers such
 a fetch by running :func:`direct_flow`: a generator that yields
 
-* :class:`~._vcs.DiscoveryGet` and :class:`~._vcs.ProbeRepo` while it finds the repository
+* :class:`~.vcs.DiscoveryGet` and :class:`~.vcs.ProbeRepo` while it finds the repository
   (golang/go ``cmd/go/internal/vcs``),
 * then :class:`OpenRepo` once, naming the repository the following queries are about,
-* then the repository queries of :mod:`._codehost` (golang/go ``modfetch/coderepo.go``),
+* then the repository queries of :mod:`.codehost` (golang/go ``modfetch/coderepo.go``),
 
 and returns a :class:`DirectBody` (list, ``.info``, ``.mod``, ``@latest``) or, for a zip, a
-:class:`DirectZip` plan the caller turns into the zip with :func:`~._coderepo.zip_from_archive`
-from ``git archive`` output. Module and version errors raise :class:`~._errors.ProxyError`
-subclasses whose ``status`` (404) and text become the upstream's answer.
+:class:`DirectZip` plan the caller turns into the zip with :func:`~.coderepo.zip_from_archive`
+from ``git archive`` output. Module and version errors raise
+:class:`~goproxy_core.errors.ProxyError` subclasses; the upstream's answer is their text with
+the status :func:`goproxy_core.proxy.error_status` gives them (404 for a module or version
+that is not there, as a proxy would say).
 """
 
 from __future__ import annotations
@@ -52,8 +54,6 @@ _CT_JSON = "application/json"
 
 class DirectError(ProxyError):
     """A direct-mode request the core cannot answer (not one of the protocol's files)."""
-
-    status = 404
 
 
 class DirectRequest(msgspec.Struct, frozen=True):
@@ -139,7 +139,7 @@ def direct_flow(
 
     Raises:
         ProxyError: the module or version does not exist, or breaks Go's rules; the
-            exception's ``status`` and text are the answer.
+            answer is the exception's text, with ``error_status(e)`` as its status.
     """
     req = parse_direct_url(url)
     root = yield from resolve_repo(req.module, insecure or PrefixPatterns(""))

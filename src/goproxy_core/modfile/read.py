@@ -1,14 +1,14 @@
-"""go.mod syntax: the lexer, the line/block parser, comment attachment and the printer.
+"""go.mod syntax: the lexer, the line/block parser, comment attachment and editing support.
 
 Owns the concrete syntax of go.mod files (PROTOCOL.md §11, §14): lines and factored
 ``verb ( ... )`` blocks, ``"..."`` strings with Go escapes and raw `````...````` strings,
 ``//`` comments (whole-line ones before a line or inside a block, end-of-line ones attached to
-the syntax they follow), and the canonical formatting ``go mod edit -fmt`` produces.
+the syntax they follow). The printer is :mod:`.print`; Go's quoting is
+:mod:`goproxy_core.strconv`.
 
 Ported from golang.org/x/mod ``modfile/read.go`` (``parse``, the lexer, ``assignComments``,
-``ModulePath``, ``Cleanup``, ``addLine``), ``modfile/print.go`` (``Format``) and the quoting
-helpers of ``modfile/rule.go`` (``MustQuote``, ``AutoQuote``) with Go's ``strconv.Unquote``.
-Error texts are Go's, position included (``go.mod:3:5: ...``), so users recognise them.
+``Cleanup``, ``addLine``, ``markRemoved``). Error texts are Go's, position included
+(``go.mod:3:5: ...``), so users recognise them.
 
 Text model: the input bytes are decoded as UTF-8 with ``surrogateescape``, so each invalid
 byte becomes one code point U+DC80..U+DCFF, just as Go's decoder yields one ``RuneError`` per
@@ -20,11 +20,11 @@ same bytes.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from ..errors import ProxyError, go_quote
+from ..errors import ProxyError
+from ..strconv import go_is_print, quote_rune
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,11 +42,9 @@ __all__ = [
     "ModFileSyntaxError",
     "Position",
     "RParen",
-    "auto_quote",
-    "format_syntax",
-    "go_trim_space",
-    "go_unquote",
-    "must_quote",
+    "add_line",
+    "cleanup",
+    "mark_removed",
     "parse_syntax",
 ]
 
@@ -104,10 +102,6 @@ class ModFileError(ProxyError):
         line: the line of the first problem.
         column: the column (in runes) of the first problem.
     """
-
-    # A go.mod file comes from an upstream or a module author, never from the client's
-    # request: bad bytes there are an upstream fault.
-    status = 502
 
     def __init__(self, entries: Sequence[ModFileErrorEntry]) -> None:
         self.entries = tuple(entries)
@@ -208,161 +202,6 @@ class FileSyntax(Comments):
 
     name: str = ""
     stmts: list[Stmt] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# Character classes and quoting
-# ---------------------------------------------------------------------------------------------
-
-# Go's unicode.IsSpace, the set strings.TrimSpace strips.
-_GO_SPACE: Final = (
-    "\t\n\v\f\r \x85\xa0\u1680"
-    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000"
-)
-
-
-def go_trim_space(s: str) -> str:
-    """Go's ``strings.TrimSpace``: strip Unicode white space (not Python's wider set)."""
-    return s.strip(_GO_SPACE)
-
-
-def _is_escaped_byte(ch: str) -> bool:
-    return "\udc80" <= ch <= "\udcff"
-
-
-def go_is_print(ch: str) -> bool:
-    """Go's ``unicode.IsPrint`` (L, M, N, P, S and ASCII space); invalid bytes count as printable.
-
-    Python's ``isprintable`` excludes exactly the C and Z categories except the ASCII space, the
-    same split; an escaped invalid byte stands for Go's printable ``RuneError``.
-    """
-    return ch.isprintable() or _is_escaped_byte(ch)
-
-
-# ASCII inputs (nearly all paths and versions) are decided by two searches.
-_QUOTE_ASCII: Final = re.compile(r"[\x00-\x20\"'`\x7f]|/[/*]").search
-_PUNCT: Final = re.compile(r"[()\[\]{},]").search
-
-
-def must_quote(s: str) -> bool:
-    """Whether ``s`` must be quoted to be one token in a go.mod line (x/mod ``MustQuote``)."""
-    if not s:
-        return True
-    if s.isascii():
-        return _QUOTE_ASCII(s) is not None or (len(s) > 1 and _PUNCT(s) is not None)
-    for ch in s:
-        if ch in " \"'`":
-            return True
-        if ch in "()[]{},":
-            if len(s) > 1:
-                return True
-        elif not go_is_print(ch):
-            return True
-    return "//" in s or "/*" in s
-
-
-def auto_quote(s: str) -> str:
-    """``s``, or its Go quotation if it must be quoted (x/mod ``AutoQuote``)."""
-    return go_quote(s) if must_quote(s) else s
-
-
-_SIMPLE_UNESCAPES: Final = {
-    "a": 7,
-    "b": 8,
-    "f": 12,
-    "n": 10,
-    "r": 13,
-    "t": 9,
-    "v": 11,
-    "\\": 92,
-}
-_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
-_RUNE_ERROR_UTF8: Final = "\ufffd".encode()
-
-
-def go_unquote(s: str) -> str:
-    """Go's ``strconv.Unquote`` for double-quoted and backquoted literals.
-
-    Raises:
-        ValueError: ``invalid syntax`` (Go's ``strconv.ErrSyntax``).
-    """
-    n = len(s)
-    if n < 2 or s[0] != s[-1]:
-        raise ValueError("invalid syntax")
-    quote = s[0]
-    body = s[1:-1]
-    if quote == "`":
-        if "`" in body:
-            raise ValueError("invalid syntax")
-        return body
-    if quote != '"' or "\n" in body:
-        raise ValueError("invalid syntax")
-    if "\\" not in body and '"' not in body:
-        return body
-    out = bytearray()
-    i = 0
-    m = len(body)
-    while i < m:
-        c = body[i]
-        if c == '"':
-            raise ValueError("invalid syntax")
-        if c != "\\":
-            # A raw invalid byte goes through Go's DecodeRune as RuneError and is re-encoded.
-            out += _RUNE_ERROR_UTF8 if _is_escaped_byte(c) else c.encode()
-            i += 1
-            continue
-        if i + 1 >= m:
-            raise ValueError("invalid syntax")
-        e = body[i + 1]
-        i += 2
-        simple = _SIMPLE_UNESCAPES.get(e)
-        if simple is not None:
-            out.append(simple)
-        elif e == '"':
-            out.append(34)
-        elif e in "xuU":
-            width = 2 if e == "x" else 4 if e == "u" else 8
-            digits = body[i : i + width]
-            if len(digits) < width or not all(d in _HEX_DIGITS for d in digits):
-                raise ValueError("invalid syntax")
-            i += width
-            v = int(digits, 16)
-            if e == "x":
-                out.append(v)
-            elif v > 0x10FFFF:
-                raise ValueError("invalid syntax")
-            elif 0xD800 <= v <= 0xDFFF:
-                out += _RUNE_ERROR_UTF8  # Go's EncodeRune writes RuneError for surrogates
-            else:
-                out += chr(v).encode()
-        elif "0" <= e <= "7":
-            digits = body[i : i + 2]
-            if len(digits) < 2 or not all("0" <= d <= "7" for d in digits):
-                raise ValueError("invalid syntax")
-            i += 2
-            v = int(e + digits, 8)
-            if v > 255:
-                raise ValueError("invalid syntax")
-            out.append(v)
-        else:
-            raise ValueError("invalid syntax")
-    return out.decode("utf-8", "surrogateescape")
-
-
-def _quote_rune(ch: str) -> str:
-    """Go's ``%#q`` of a rune that is not printable (``strconv.QuoteRune``)."""
-    cp = ord(ch)
-    simple = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}.get(cp)
-    if simple is not None:
-        body = simple
-    elif cp < 0x20 or cp == 0x7F:
-        body = f"\\x{cp:02x}"
-    elif cp < 0x10000:
-        body = f"\\u{cp:04x}"
-    else:
-        body = f"\\U{cp:08x}"
-    return f"'{body}'"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,7 +343,7 @@ class _Parser:
                 "mod files must use // comments (not /* */ comments)", self._here(off)
             )
         # (A quote here is an identifier character: the "i" branch reports bad strings.)
-        return self._error(f"unexpected input character {_quote_rune(text[off])}", self._here(off))
+        return self._error(f"unexpected input character {quote_rune(text[off])}", self._here(off))
 
     def _string_error(self, start: int) -> ModFileSyntaxError:
         """Replay Go's string scan to find where an unterminated string fails."""
@@ -782,149 +621,3 @@ def cleanup(x: FileSyntax) -> None:
             stmt.lines = kept
         out.append(stmt)
     x.stmts = out
-
-
-# ---------------------------------------------------------------------------------------------
-# Printer (x/mod print.go)
-# ---------------------------------------------------------------------------------------------
-
-
-class _Printer:
-    """Collects the formatted text; pending end-of-line comments wait for the newline."""
-
-    __slots__ = ("comment", "margin", "out")
-
-    def __init__(self) -> None:
-        self.out: list[str] = []
-        self.comment: list[Comment] = []
-        self.margin = 0
-
-    def _tail(self, k: int) -> str:
-        """The last ``k`` characters printed (fewer at the start)."""
-        acc = ""
-        for chunk in reversed(self.out):
-            acc = chunk + acc
-            if len(acc) >= k:
-                break
-        return acc[-k:]
-
-    def indent(self) -> int:
-        n = 0
-        for chunk in reversed(self.out):
-            i = chunk.rfind("\n")
-            if i >= 0:
-                return n + len(chunk) - i - 1
-            n += len(chunk)
-        return n
-
-    def trim(self) -> None:
-        out = self.out
-        while out:
-            chunk = out[-1]
-            t = chunk.rstrip(" \t")
-            if t:
-                out[-1] = t
-                return
-            out.pop()
-
-    def newline(self) -> None:
-        out = self.out
-        if self.comment:
-            out.append(" ")
-            for i, com in enumerate(self.comment):
-                if i > 0:
-                    self.trim()
-                    out.append("\n" + "\t" * self.margin)
-                out.append(go_trim_space(com.token))
-            self.comment = []
-        self.trim()
-        # No blank line at the top of the file or after a blank line.
-        if out and self._tail(2) != "\n\n":
-            out.append("\n")
-        if self.margin:
-            out.append("\t" * self.margin)
-
-    def file(self, f: FileSyntax) -> None:
-        for com in f.before:
-            self.out.append(go_trim_space(com.token))
-            self.newline()
-        last = len(f.stmts) - 1
-        for i, stmt in enumerate(f.stmts):
-            self.expr(stmt)
-            if not isinstance(stmt, CommentBlock):
-                self.newline()
-            for com in stmt.after:
-                self.out.append(go_trim_space(com.token))
-                self.newline()
-            if i < last:
-                self.newline()
-
-    def expr(self, x: Comments) -> None:
-        if x.before:
-            # Line comments start at the current margin, on a line of their own.
-            self.trim()
-            if self.indent() > 0:
-                self.out.append("\n")
-            if self.margin:
-                self.out.append("\t" * self.margin)
-            for com in x.before:
-                self.out.append(go_trim_space(com.token))
-                self.newline()
-        if isinstance(x, Line):
-            self.tokens(x.tokens)
-        elif isinstance(x, LineBlock):
-            self.tokens(x.tokens)
-            self.out.append(" ")
-            self.expr(x.lparen)
-            self.margin += 1
-            for line in x.lines:
-                self.newline()
-                self.expr(line)
-            self.margin -= 1
-            self.newline()
-            self.expr(x.rparen)
-        elif isinstance(x, LParen):
-            self.out.append("(")
-        elif isinstance(x, RParen):
-            self.out.append(")")
-        self.comment.extend(x.suffix)
-
-    def tokens(self, tokens: list[str]) -> None:
-        sep = ""
-        out = self.out
-        for t in tokens:
-            if t in (",", ")", "]", "}"):
-                sep = ""
-            if sep:
-                out.append(sep)
-            out.append(t)
-            sep = "" if t in ("(", "[", "{") else " "
-
-
-def format_syntax(f: FileSyntax) -> bytes:
-    """Format a syntax tree in the standard style (x/mod ``Format``).
-
-    Args:
-        f: the syntax tree, as parsed or edited.
-
-    Returns:
-        The file's bytes: tabs for block indentation, one blank line between statements,
-        no trailing blank lines.
-    """
-    p = _Printer()
-    p.file(f)
-    b = "".join(p.out)
-    stripped = b.rstrip("\n")
-    if len(stripped) < len(b):
-        b = stripped + "\n" if stripped else ""
-    return b.encode("utf-8", "surrogateescape")
-
-
-def char_category_is_graphic(ch: str) -> bool:
-    """Go's ``unicode.IsGraphic``: printable, or a space separator (Zs)."""
-    return go_is_print(ch) or unicodedata.category(ch) == "Zs"
-
-
-def is_go_space(ch: str) -> bool:
-    """Go's ``unicode.IsSpace``."""
-    return ch in _GO_SPACE

@@ -20,7 +20,8 @@ Ported from golang.org/x/mod ``modfile/rule.go`` (``parseToFile``, ``add``, ``pa
 ``parseVersionInterval``, ``parseDeprecation``, ``parseDirectiveComment``, ``AddRetract``,
 ``DropRetract``, ``AddExclude``, ``checkCanonicalVersion``), ``modfile/read.go``
 (``ModulePath``) and golang/go ``cmd/go/internal/modload/modfile.go`` (``ShortMessage``),
-``modfetch/coderepo.go`` (``LegacyGoMod``). The syntax layer is ``_gomod_syntax.py``.
+``modfetch/coderepo.go`` (``LegacyGoMod``), and ``MustQuote``/``AutoQuote`` from
+``modfile/rule.go``. The syntax layer is :mod:`.read` (parsing) and :mod:`.print` (printing).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ..errors import InvalidVersionError, ProxyError, go_quote
+from ..errors import InvalidVersionError, ProxyError
 from ..module.paths import (
     canonical_version,
     check_path_major,
@@ -37,6 +38,15 @@ from ..module.paths import (
     split_path_version,
 )
 from ..semver import major as semver_major
+from ..strconv import (
+    char_category_is_graphic,
+    go_is_print,
+    go_quote,
+    go_trim_space,
+    go_unquote,
+    is_go_space,
+)
+from .print import format_syntax
 from .read import (
     Comment,
     FileSyntax,
@@ -46,15 +56,8 @@ from .read import (
     ModFileErrorEntry,
     ModFileSyntaxError,
     add_line,
-    auto_quote,
-    char_category_is_graphic,
     cleanup,
-    format_syntax,
-    go_trim_space,
-    go_unquote,
-    is_go_space,
     mark_removed,
-    must_quote,
     parse_syntax,
 )
 
@@ -93,6 +96,33 @@ __all__ = [
     "parse_syntax",
     "short_message",
 ]
+
+
+# ASCII inputs (nearly all paths and versions) are decided by two searches.
+_QUOTE_ASCII: Final = re.compile(r"[\x00-\x20\"'`\x7f]|/[/*]").search
+_PUNCT: Final = re.compile(r"[()\[\]{},]").search
+
+
+def must_quote(s: str) -> bool:
+    """Whether ``s`` must be quoted to be one token in a go.mod line (x/mod ``MustQuote``)."""
+    if not s:
+        return True
+    if s.isascii():
+        return _QUOTE_ASCII(s) is not None or (len(s) > 1 and _PUNCT(s) is not None)
+    for ch in s:
+        if ch in " \"'`":
+            return True
+        if ch in "()[]{},":
+            if len(s) > 1:
+                return True
+        elif not go_is_print(ch):
+            return True
+    return "//" in s or "/*" in s
+
+
+def auto_quote(s: str) -> str:
+    """``s``, or its Go quotation if it must be quoted (x/mod ``AutoQuote``)."""
+    return go_quote(s) if must_quote(s) else s
 
 
 class ModFileDirectiveError(ModFileError):

@@ -14,7 +14,7 @@ import zipfile
 from typing import TYPE_CHECKING
 
 from ..modfile.rule import ModFileError, legacy_go_mod, parse_gomod
-from ..zip.zip import check_zip
+from ..zip import check_zip
 from .info import BadUpstreamError
 from .versions import format_list, parse_list
 

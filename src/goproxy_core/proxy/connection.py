@@ -41,7 +41,7 @@ from .effects import (
     UpstreamResult,
 )
 from .engine import IOEffect, http_date, relayed_zip_reply
-from .replies import IMMUTABLE, Reply, text_reply
+from .replies import IMMUTABLE, Reply, error_reply, text_reply
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
 
 if TYPE_CHECKING:
@@ -371,7 +371,7 @@ class ProxyConnection:
             self._queue_reply(stop.value)
         except ProxyError as e:
             self._flow = None
-            self._queue_reply(text_reply(e.status, str(e)))
+            self._queue_reply(error_reply(e))
 
     def _h11_idle(self) -> bool:
         """Whether h11 is between requests with nothing buffered: the fast path may read."""

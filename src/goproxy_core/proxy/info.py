@@ -21,8 +21,6 @@ __all__ = ["BadUpstreamError", "VersionInfo", "encode_info", "validate_info"]
 class BadUpstreamError(ProxyError):
     """An upstream answered 200 with data that must not be stored or served."""
 
-    status = 502
-
 
 class InfoOrigin(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     """The part of ``.info``'s ``Origin`` the core looks at: the ref a query went through."""

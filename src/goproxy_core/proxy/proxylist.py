@@ -4,8 +4,8 @@ The list is parsed exactly as the go command parses ``GOPROXY`` (golang/go
 ``src/cmd/go/internal/modfetch/proxy.go``, PROTOCOL.md §3): entries are separated by ``,``
 (fall through to the next entry only on 404/410) or ``|`` (fall through on any error); ``off``
 ends the list and disables lookups; a bare host gets ``https://``; ``file://`` URLs must be
-path-only. ``direct`` builds answers from version control (:mod:`._direct`) and, like ``off``,
-ends the list.
+path-only. ``direct`` builds answers from version control (:mod:`goproxy_core.direct`) and,
+like ``off``, ends the list.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ The rest is the path an upstream proxy would be asked: ``direct:<escaped module>
 
 class ConfigError(ProxyError):
     """A configuration value is invalid; the message names the value and the rule."""
-
-    status = 500
 
 
 class UpstreamKind(enum.Enum):

@@ -11,13 +11,31 @@ passed on; an upstream fault → 502 (504 for a timeout). Error bodies are short
 Caching headers separate what can never change (a version's ``.info``, ``.mod``, ``.zip``,
 checksum-database tiles: ``immutable``, with an ETag) from answers that move (``list``,
 ``@latest``, queries: a short ``max-age``).
+
+The core's errors know their domain, not HTTP: :func:`error_status` is the one table from an
+exception type to the status that answers it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Final
 
 import msgspec
+
+from ..direct.codehost import RepoFileError
+from ..direct.coderepo import CodeRepoError
+from ..direct.flow import DirectError
+from ..direct.vcs import RepoResolveError, UnsupportedVCSError
+from ..errors import InvalidPathError, InvalidVersionError, ProxyError
+from ..modfile.read import ModFileError
+from ..sumdb.dirhash import DirHashError
+from ..sumdb.note import InvalidKeyError, NoteError
+from ..sumdb.tlog import MalformedTilePathError, TlogError
+from ..zip import ZipError
+from .info import BadUpstreamError
+from .proxylist import ConfigError
+from .targets import BadRequestError, NotFoundError
 
 __all__ = [
     "CT_JSON",
@@ -28,6 +46,8 @@ __all__ = [
     "NO_STORE",
     "REASONS",
     "Reply",
+    "error_reply",
+    "error_status",
     "max_age",
     "text_reply",
 ]
@@ -135,3 +155,47 @@ def etag_for_blob(key: str, size: int) -> str:
     """A strong ETag for a stored immutable blob: its key and size name its content."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
     return f'"{digest}-{size:x}"'
+
+
+# The status for each error type; a subclass not named here takes its nearest base's.
+_ERROR_STATUS: Final[dict[type[ProxyError], int]] = {
+    # A path or version that can never exist is "not here" for every proxy: 404 lets the go
+    # command fall through to the next GOPROXY entry (a 400 would stop it; golang/go#33303).
+    InvalidPathError: 404,
+    InvalidVersionError: 404,
+    NotFoundError: 404,
+    MalformedTilePathError: 404,
+    BadRequestError: 400,
+    # Bytes from an upstream, a checksum database or a module author that break the rules:
+    # go.mod files, zips, file names, .info, signed notes and log proofs.
+    BadUpstreamError: 502,
+    ModFileError: 502,
+    ZipError: 502,
+    DirHashError: 502,
+    NoteError: 502,
+    TlogError: 502,
+    # Direct mode: the repository has no such module or version, as a proxy's 404 would say.
+    RepoResolveError: 404,
+    UnsupportedVCSError: 404,
+    RepoFileError: 404,
+    CodeRepoError: 404,
+    DirectError: 404,
+    # The server's own configuration (upstream lists, checksum database keys).
+    ConfigError: 500,
+    InvalidKeyError: 500,
+    ProxyError: 500,
+}
+
+
+def error_status(e: ProxyError) -> int:
+    """The HTTP status that answers a request ended by ``e`` (the table above)."""
+    for cls in type(e).__mro__:
+        status = _ERROR_STATUS.get(cls)
+        if status is not None:
+            return status
+    return 500  # pragma: no cover - ProxyError is in the table
+
+
+def error_reply(e: ProxyError, *, cache_control: str = NO_STORE) -> Reply:
+    """The ``text/plain`` reply for a request ended by ``e``: its status and its text."""
+    return text_reply(error_status(e), str(e), cache_control=cache_control)

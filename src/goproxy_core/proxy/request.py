@@ -13,7 +13,7 @@ import msgspec
 
 from ..errors import ProxyError
 from .engine import IOEffect, handle_request, http_date
-from .replies import REASONS, Reply, max_age, text_reply
+from .replies import REASONS, Reply, error_reply, error_status, max_age, text_reply
 from .targets import parse_target
 
 if TYPE_CHECKING:
@@ -75,12 +75,12 @@ def request_flow(
     try:
         req = parse_target(target, cfg.base_path)
     except ProxyError as e:
-        cc = max_age(3600) if e.status == 404 else "no-store"
-        return text_reply(e.status, str(e), cache_control=cc)
+        cc = max_age(3600) if error_status(e) == 404 else "no-store"
+        return error_reply(e, cache_control=cc)
     try:
         return (yield from handle_request(cfg, req, now, relay=relay and method == b"GET"))
     except ProxyError as e:
-        return text_reply(e.status, str(e))
+        return error_reply(e)
 
 
 def response_head(

@@ -40,13 +40,9 @@ __all__ = [
 class BadRequestError(ProxyError):
     """The request target is not well-formed HTTP (bad percent-encoding and the like)."""
 
-    status = 400
-
 
 class NotFoundError(ProxyError):
     """The request target names nothing this proxy serves."""
-
-    status = 404
 
 
 class FileKind(enum.Enum):

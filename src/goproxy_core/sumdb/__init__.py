@@ -1,1 +1,161 @@
-"""goproxy_core.sumdb."""
+"""Checksums and the checksum database (golang.org/x/mod ``sumdb``).
+
+* ``h1:`` hashes of module zips and go.mod files (``dirhash``): :func:`hash_zip`,
+  :func:`hash_gomod`, :func:`hash1`, :class:`FileHasher`.
+* Signed notes (``note``): keys, :func:`sign`, :func:`open_note` and the verifiers.
+* The transparency log (``tlog``): record and tree hashes and proofs (``tlog.go``), tiles
+  (``tile.go``), tree heads and lookup records (``tlog/note.go``), and the I/O-free checks of
+  what a checksum database sends (after ``sumdb/client.go``): :func:`open_tree_note`,
+  :func:`verify_lookup`, :func:`verify_tile`.
+
+Two empty hashes share Go's name ``EMPTY_HASH``; here they are :data:`EMPTY_H1` (the ``h1:`` of
+no files) and :data:`EMPTY_TREE_HASH` (the hash of the empty log).
+"""
+
+from __future__ import annotations
+
+from .client import (
+    LookupResult,
+    NeedTiles,
+    check_tree_consistency,
+    open_tree_note,
+    read_hashes_from_tiles,
+    verify_lookup,
+    verify_tile,
+)
+from .dirhash import (
+    CHUNK_SIZE,
+    DirHashError,
+    FileHasher,
+    hash1,
+    hash1_contents,
+    hash_gomod,
+    hash_zip,
+    sha256_stream,
+)
+from .dirhash import EMPTY_HASH as EMPTY_H1
+from .note import (
+    AmbiguousVerifierError,
+    InvalidKeyError,
+    InvalidSignatureError,
+    MalformedNoteError,
+    Note,
+    NoteError,
+    Signature,
+    Signer,
+    UnknownVerifierError,
+    UnverifiedNoteError,
+    Verifier,
+    VerifierList,
+    Verifiers,
+    decode_base64,
+    generate_key,
+    is_valid_name,
+    key_hash,
+    new_ed25519_verifier_key,
+    new_signer,
+    new_verifier,
+    open_note,
+    sign,
+)
+from .tile import (
+    Tile,
+    hash_from_tile,
+    new_tiles,
+    parse_tile_path,
+    read_tile_data,
+    tile_for_index,
+    tile_path,
+)
+from .tlog import EMPTY_HASH as EMPTY_TREE_HASH
+from .tlog import (
+    HASH_SIZE,
+    HashReader,
+    MalformedTilePathError,
+    TlogError,
+    check_record,
+    check_tree,
+    node_hash,
+    parse_hash,
+    prove_record,
+    prove_tree,
+    record_hash,
+    split_stored_hash_index,
+    stored_hash_count,
+    stored_hash_index,
+    stored_hashes,
+    stored_hashes_for_record_hash,
+    tree_hash,
+)
+from .treenote import Tree, format_record, format_tree, parse_record, parse_tree
+
+__all__ = [
+    "CHUNK_SIZE",
+    "EMPTY_H1",
+    "EMPTY_TREE_HASH",
+    "HASH_SIZE",
+    "AmbiguousVerifierError",
+    "DirHashError",
+    "FileHasher",
+    "HashReader",
+    "InvalidKeyError",
+    "InvalidSignatureError",
+    "LookupResult",
+    "MalformedNoteError",
+    "MalformedTilePathError",
+    "NeedTiles",
+    "Note",
+    "NoteError",
+    "Signature",
+    "Signer",
+    "Tile",
+    "TlogError",
+    "Tree",
+    "UnknownVerifierError",
+    "UnverifiedNoteError",
+    "Verifier",
+    "VerifierList",
+    "Verifiers",
+    "check_record",
+    "check_tree",
+    "check_tree_consistency",
+    "decode_base64",
+    "format_record",
+    "format_tree",
+    "generate_key",
+    "hash1",
+    "hash1_contents",
+    "hash_from_tile",
+    "hash_gomod",
+    "hash_zip",
+    "is_valid_name",
+    "key_hash",
+    "new_ed25519_verifier_key",
+    "new_signer",
+    "new_tiles",
+    "new_verifier",
+    "node_hash",
+    "open_note",
+    "open_tree_note",
+    "parse_hash",
+    "parse_record",
+    "parse_tile_path",
+    "parse_tree",
+    "prove_record",
+    "prove_tree",
+    "read_hashes_from_tiles",
+    "read_tile_data",
+    "record_hash",
+    "sha256_stream",
+    "sign",
+    "split_stored_hash_index",
+    "stored_hash_count",
+    "stored_hash_index",
+    "stored_hashes",
+    "stored_hashes_for_record_hash",
+    "tile_for_index",
+    "tile_path",
+    "tree_hash",
+    "verify_lookup",
+    "verify_tile",
+]

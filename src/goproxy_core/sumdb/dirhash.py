@@ -43,9 +43,6 @@ EMPTY_HASH: Final = "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
 class DirHashError(ProxyError):
     """A file list cannot be hashed: a name holds a newline (x/mod ``dirhash.Hash1``)."""
 
-    # Names come from module content, so this is bad data from whoever supplied it.
-    status = 502
-
 
 def _name_bytes(name: str) -> bytes:
     """The raw bytes of a name; undecodable bytes ride as surrogateescape code points."""
@@ -163,6 +160,6 @@ def hash_zip(f: BinaryIO) -> str:
         DirHashError: an entry name contains a newline.
     """
     # Imported here: the zip reader lives with the zip rules, which hash with this module.
-    from ..zip.zip import hash_zip_entries
+    from ..zip.read import hash_zip_entries
 
     return hash_zip_entries(f)

@@ -45,8 +45,10 @@ __all__ = [
     "Verifier",
     "VerifierList",
     "Verifiers",
+    "decode_base64",
     "generate_key",
     "is_valid_name",
+    "key_hash",
     "new_ed25519_verifier_key",
     "new_signer",
     "new_verifier",
@@ -63,21 +65,11 @@ _SIG_PREFIX = "— ".encode()  # U+2014 EM DASH, then a space
 
 
 class NoteError(ProxyError):
-    """A signed note or note key could not be used.
-
-    A bad note comes from an upstream checksum database, so it is a 502-class fault.
-    """
-
-    status = 502
+    """A signed note or note key could not be used."""
 
 
 class InvalidKeyError(NoteError):
-    """A verifier or signer key string is malformed (``malformed verifier id``, ...).
-
-    Keys come from configuration, so this is the server's own fault.
-    """
-
-    status = 500
+    """A verifier or signer key string is malformed (``malformed verifier id``, ...)."""
 
 
 class MalformedNoteError(NoteError):
@@ -143,7 +135,7 @@ _BAD_NAME_RE = re.compile(
 _NOTE_CONTROL_RE = re.compile(rb"[\x00-\x09\x0b-\x1f]")
 
 
-def _b64decode(s: str) -> bytes | None:
+def decode_base64(s: str) -> bytes | None:
     """Decode like Go's ``base64.StdEncoding.DecodeString``; None when it would fail."""
     if "\r" in s or "\n" in s:
         s = s.replace("\r", "").replace("\n", "")
@@ -252,7 +244,7 @@ def new_verifier(vkey: str) -> Verifier:
     name, _, rest = vkey.partition("+")
     hash16, _, key64 = rest.partition("+")
     khash = _parse_hash16(hash16)
-    key = _b64decode(key64)
+    key = decode_base64(key64)
     if khash is None or key is None or not is_valid_name(name) or not key:
         raise InvalidKeyError("malformed verifier id")
     if khash != key_hash(name, key):
@@ -281,7 +273,7 @@ def new_signer(skey: str) -> Signer:
     name, _, rest = rest.partition("+")
     hash16, _, key64 = rest.partition("+")
     khash = _parse_hash16(hash16)
-    key = _b64decode(key64)
+    key = decode_base64(key64)
     if (
         priv1 != "PRIVATE"
         or priv2 != "KEY"
@@ -457,7 +449,7 @@ def open_note(msg: bytes, verifiers: Verifiers | Iterable[Verifier] | None) -> N
             raise MalformedNoteError()
         body = line[len(_SIG_PREFIX) :]
         name, _, b64 = body.decode("utf-8").partition(" ")
-        sig = _b64decode(b64)
+        sig = decode_base64(b64)
         if sig is None or not is_valid_name(name) or b64 == "" or len(sig) < 5:
             raise MalformedNoteError()
         if count > _MAX_SIGNATURES:
@@ -522,7 +514,7 @@ def sign(note: Note | str, signers: Iterable[Signer]) -> bytes:
             raise MalformedNoteError()
         if (old.name, old.hash) in have:
             continue
-        raw = _b64decode(old.base64)
+        raw = decode_base64(old.base64)
         if raw is None or len(raw) < 4 or int.from_bytes(raw[:4], "big") != old.hash:
             raise MalformedNoteError()
         out.append(f"— {old.name} {old.base64}\n".encode())

@@ -1,16 +1,16 @@
-"""Module zip files: which files belong, what a valid zip holds, and building one.
+"""Module zip rules: which files belong in a module zip, and what makes one invalid.
 
 Owns PROTOCOL.md §12: every entry under ``<module>@<version>/``; file paths valid, clean and
 relative; no two names equal under Unicode simple case folding; no name both a file and a
 directory; ``go.mod`` only at the root and only in lower case; at most 500 MiB of content,
-16 MiB for the root ``go.mod`` and ``LICENSE``; each file no larger than declared. Creating a
-zip omits nested modules, vendored packages (with the go 1.24 change, read from the root
+16 MiB for the root ``go.mod`` and ``LICENSE``; each file no larger than declared. A zip
+omits nested modules, vendored packages (with the go 1.24 change, read from the root
 go.mod's ``go`` line), ``.hg_archival.txt``, symlinks and irregular files, and, when the files
-come from a directory walk, ``.git``/``.hg``/``.svn``/``.bzr`` directories. The zip's h1
-(§15) is computed while it is written or checked.
+come from a directory walk, ``.git``/``.hg``/``.svn``/``.bzr`` directories. Building a zip is
+:mod:`.create`; reading and checking one, and its h1 (§15), is :mod:`.read`.
 
-Ported from golang.org/x/mod ``zip/zip.go`` (``CheckFiles``, ``CheckDir``, ``CheckZip``,
-``Create``, ``CreateFromDir``, ``Unzip``, ``isVendoredPackage``, ``strToFold``) with Go's
+Ported from golang.org/x/mod ``zip/zip.go`` (``CheckFiles``, ``CheckDir``, ``checkFiles``,
+``listFilesInDir``, ``isVendoredPackage``, ``strToFold``, the predefined errors) with Go's
 ``unicode.SimpleFold`` and ``path.Clean``. Reasons and errors are Go's exact texts.
 
 Theory of operation: the core never opens files. Callers describe files as
@@ -23,21 +23,17 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import re
-import struct
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Final, NamedTuple
 
-from ..errors import InvalidPathError, ProxyError, go_quote
+from ..errors import InvalidPathError, ProxyError
 from ..modfile import rule as _gomod
 from ..module import paths as _paths
-from ..sumdb.dirhash import CHUNK_SIZE, FileHasher
+from ..strconv import go_quote
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "MAX_GO_MOD",
@@ -51,12 +47,8 @@ __all__ = [
     "ZipError",
     "check_dir",
     "check_files",
-    "check_zip",
-    "create_zip",
-    "hash_zip_entries",
     "is_vendored_package",
     "str_to_fold",
-    "unzip_hash",
 ]
 
 MAX_ZIP_FILE: Final = 500 << 20
@@ -185,9 +177,6 @@ class ZipError(ProxyError):
     Attributes:
         checked: the full report when the failure came from checking files, else None.
     """
-
-    # Zips come from upstreams or module authors: a bad one is a bad-gateway fault.
-    status = 502
 
     def __init__(self, message: str, checked: CheckedFiles | None = None) -> None:
         super().__init__(message)
@@ -596,313 +585,3 @@ def _check_module(path: str, version: str) -> str:
         )
     _paths.check(path, version)
     return f"{path}@{version}/"
-
-
-# --- creating ---------------------------------------------------------------------------
-
-# Every entry gets the same timestamp so equal files give byte-equal zips.
-_ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
-
-
-def create_zip(
-    path: str,
-    version: str,
-    files: Iterable[SourceFile],
-    out: BinaryIO,
-    *,
-    from_dir: bool = False,
-) -> str:
-    """Write the module zip for ``path@version`` to ``out`` (x/mod ``zip.Create``).
-
-    Files that do not belong are left out (nested modules, vendored packages,
-    ``.hg_archival.txt``, symlinks and irregular files); invalid ones are an error. Files are
-    written in the order given, without directory entries, each read in bounded chunks and
-    hashed as it is written.
-
-    Args:
-        path: the module path.
-        version: the canonical version.
-        files: the module's files, names relative to the module root.
-        out: a writable stream; seekable or not. On error it holds a partial zip to discard.
-        from_dir: the files come from walking a directory (x/mod ``CreateFromDir``):
-            ``.git``, ``.hg``, ``.svn`` and ``.bzr`` directories and directories holding a
-            ``go.mod`` are skipped whole.
-
-    Returns:
-        The h1 hash of the zip written (what go.sum records for it).
-
-    Raises:
-        InvalidPathError: the module path is not valid.
-        InvalidVersionError: the version is not valid for the path.
-        ZipError: the version is not canonical, the files break the rules (``checked`` holds
-            the report), or a file is larger than declared.
-    """
-    prefix = _check_module(path, version)
-    listed = _list_files_in_dir(files)[0] if from_dir else list(files)
-    cf, valid = _check_files(listed)
-    _raise_if_invalid(cf, "create zip: ")
-
-    hasher = FileHasher()
-    zw = zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED)
-    try:
-        for f in valid:
-            hasher.add(prefix + f.name, _write_entry(zw, prefix, f))
-    except BaseException:
-        # Drop the writer without its central directory: ZipFile.__del__ would otherwise
-        # write one into ``out`` later, after the caller has given up on it.
-        zw.fp = None
-        raise
-    zw.close()
-    return hasher.sum()
-
-
-def _write_entry(zw: zipfile.ZipFile, prefix: str, f: SourceFile) -> str:
-    """Copy one file into the zip in bounded chunks; the hex SHA-256 of what was written."""
-    if f.open is None:
-        raise ZipError(f"create zip: no content for file {go_quote(f.name)}")
-    info = zipfile.ZipInfo(prefix + f.name, date_time=_ZIP_EPOCH)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.create_system = 3
-    info.external_attr = 0o644 << 16
-    info.file_size = f.size
-    digest = hashlib.sha256()
-    written = 0
-    with f.open() as src, zw.open(info, "w") as dst:
-        # Read at most one byte past the declared size: enough to see it lied.
-        while chunk := src.read(min(CHUNK_SIZE, f.size + 1 - written)):
-            written += len(chunk)
-            if written > f.size:
-                raise ZipError(f"create zip: file {go_quote(f.name)} is larger than declared size")
-            digest.update(chunk)
-            dst.write(chunk)
-    return digest.hexdigest()
-
-
-# --- reading zips -----------------------------------------------------------------------
-
-_LOCAL_HEADER: Final = struct.Struct("<4s5HL2L2H")
-_LOCAL_MAGIC: Final = b"PK\x03\x04"
-
-
-def _open_zip(f: BinaryIO) -> zipfile.ZipFile:
-    """The central directory of the zip in ``f``, or a ZipError in archive/zip's words."""
-    try:
-        f.seek(0)
-        return zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, UnicodeDecodeError, NotImplementedError, ValueError) as err:
-        raise ZipError(f"{ERR_FORMAT} ({err})") from None
-
-
-def _entry_name(info: zipfile.ZipInfo) -> str:
-    """An entry's name as Go sees it: the raw bytes, undecodable ones as surrogateescape."""
-    # zipfile decodes names without the UTF-8 flag as cp437 and cuts them at a NUL;
-    # orig_filename is uncut and cp437 round-trips, so the raw bytes come back exactly.
-    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-    return info.orig_filename.encode(encoding).decode("utf-8", "surrogateescape")
-
-
-def _read_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> Iterator[bytes]:
-    """Stream an entry's content in bounded chunks, checking its size and CRC.
-
-    zipfile's own reader stops silently at the declared size; Go's fails when there is more,
-    so the entry is inflated here.
-    """
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise ZipError(ERR_ALGORITHM)
-    if info.header_offset < 0:
-        # zipfile shifts offsets by the bytes it thinks precede the zip; garbage goes negative.
-        raise ZipError(ERR_FORMAT)
-    f.seek(info.header_offset)
-    header = f.read(_LOCAL_HEADER.size)
-    if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_MAGIC:
-        raise ZipError(ERR_FORMAT)
-    fields = _LOCAL_HEADER.unpack(header)
-    f.seek(info.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10])
-    inflater = (
-        zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type == zipfile.ZIP_DEFLATED else None
-    )
-    left = info.compress_size
-    size = 0
-    crc = 0
-    pending = b""
-    while True:
-        if not pending and left > 0:
-            pending = f.read(min(CHUNK_SIZE, left))
-            if not pending:
-                raise ZipError("unexpected EOF")
-            left -= len(pending)
-        if inflater is None:
-            if not pending:
-                break
-            chunk, pending = pending, b""
-        else:
-            if inflater.eof:
-                # Bytes after the end of the deflate stream are not content.
-                break
-            try:
-                chunk = inflater.decompress(pending, CHUNK_SIZE)
-            except zlib.error as err:
-                raise ZipError(f"flate: corrupt input ({err})") from None
-            pending = inflater.unconsumed_tail
-            if not chunk and not pending and left <= 0:
-                break
-        size += len(chunk)
-        if size > info.file_size:
-            raise ZipError(
-                f"uncompressed size of file {name} is larger than declared size "
-                f"({info.file_size} bytes)"
-            )
-        crc = zlib.crc32(chunk, crc)
-        yield chunk
-    if size != info.file_size or (inflater is not None and not inflater.eof):
-        raise ZipError("unexpected EOF")
-    if crc != info.CRC:
-        raise ZipError(ERR_CHECKSUM)
-
-
-def _digest_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> str:
-    """The hex SHA-256 of an entry's content."""
-    h = hashlib.sha256()
-    for chunk in _read_entry(f, info, name):
-        h.update(chunk)
-    return h.hexdigest()
-
-
-def _zip_hashes(f: BinaryIO, z: zipfile.ZipFile, prefix: str) -> tuple[str, str]:
-    """Read every entry once: the zip's HashZip h1, and the h1 of the tree it extracts to."""
-    names: list[str] = []
-    digests: dict[str, str] = {}
-    tree = FileHasher()
-    for info in z.infolist():
-        name = _entry_name(info)
-        digest = _digest_entry(f, info, name)
-        names.append(name)
-        digests[name] = digest
-        rel = name[len(prefix) :]
-        if rel and not rel.endswith("/"):
-            tree.add(name, digest)
-    # HashZip lists each entry but hashes the content of the last entry of a name.
-    zip_hasher = FileHasher()
-    for name in names:
-        zip_hasher.add(name, digests[name])
-    return zip_hasher.sum(), tree.sum()
-
-
-def hash_zip_entries(f: BinaryIO) -> str:
-    """x/mod ``dirhash.HashZip`` over a readable seekable stream (see ``hash_zip``)."""
-    with _open_zip(f) as z:
-        names: list[str] = []
-        last: dict[str, zipfile.ZipInfo] = {}
-        for info in z.infolist():
-            name = _entry_name(info)
-            names.append(name)
-            last[name] = info
-        digests = {name: _digest_entry(f, info, name) for name, info in last.items()}
-    hasher = FileHasher()
-    for name in names:
-        hasher.add(name, digests[name])
-    return hasher.sum()
-
-
-def _stream_size(f: BinaryIO) -> int:
-    """The length of a seekable stream."""
-    return f.seek(0, 2)
-
-
-def check_zip(path: str, version: str, f: BinaryIO) -> CheckedFiles:
-    """Check a module zip for ``path@version`` (x/mod ``zip.CheckZip``, plus Unzip's reads).
-
-    Names and declared sizes are checked first, as CheckZip does; then, as Unzip does, each
-    entry is read in bounded chunks and must hold exactly its declared size and CRC. The two
-    h1 hashes are computed on the way.
-
-    Args:
-        path: the module path.
-        version: the canonical version.
-        f: a readable, seekable stream holding the zip.
-
-    Returns:
-        The report, with ``zip_hash`` and ``dir_hash`` set.
-
-    Raises:
-        InvalidPathError: the module path is not valid.
-        InvalidVersionError: the version is not valid for the path.
-        ZipError: the version is not canonical, the zip is too large or unreadable, or it
-            breaks the rules (``checked`` then holds the report).
-    """
-    prefix = _check_module(path, version)
-    zip_size = _stream_size(f)
-    if zip_size > MAX_ZIP_FILE:
-        cf = CheckedFiles(
-            size_error=f"module zip file is too large ({zip_size} bytes; limit is "
-            f"{MAX_ZIP_FILE} bytes)"
-        )
-        _raise_if_invalid(cf)
-    with _open_zip(f) as z:
-        cf = _check_zip_names(z, prefix)
-        _raise_if_invalid(cf)
-        cf.zip_hash, cf.dir_hash = _zip_hashes(f, z, prefix)
-    return cf
-
-
-def _check_zip_names(z: zipfile.ZipFile, prefix: str) -> CheckedFiles:
-    """CheckZip's pass over entry names and declared sizes."""
-    cf = CheckedFiles()
-    collisions = _Collisions()
-    total = 0
-    for info in z.infolist():
-        zname = _entry_name(info)
-        if not zname.startswith(prefix):
-            cf.invalid.append(FileError(zname, f"path does not have prefix {go_quote(prefix)}"))
-            continue
-        name = zname[len(prefix) :]
-        if not name:
-            continue
-        is_dir = name.endswith("/")
-        if is_dir:
-            name = name[:-1]
-        if _go_clean(name) != name:
-            reason: str | None = ERR_PATH_NOT_CLEAN
-        else:
-            reason = _file_path_error(name) or collisions.check(name, is_dir)
-        if reason is None and not is_dir:
-            base = name[name.rfind("/") + 1 :]
-            if _is_go_mod_name(base):
-                if base != name:
-                    reason = ERR_GO_MOD_NOT_ROOT
-                elif name != "go.mod":
-                    reason = ERR_GO_MOD_CASE
-        if reason is None and not is_dir:
-            size = info.file_size
-            if MAX_ZIP_FILE - total >= size:
-                total += size
-            elif cf.size_error is None:
-                cf.size_error = ERR_CONTENT_SIZE
-            if name == "go.mod" and size > MAX_GO_MOD:
-                reason = ERR_GO_MOD_SIZE
-            elif name == "LICENSE" and size > MAX_LICENSE:
-                reason = ERR_LICENSE_SIZE
-            else:
-                cf.valid.append(zname)
-        if reason is not None:
-            cf.invalid.append(FileError(zname, reason))
-    return cf
-
-
-def unzip_hash(path: str, version: str, f: BinaryIO) -> str:
-    """What Unzip then ``HashDir(dir, "path@version")`` gives, without writing any file.
-
-    Args:
-        path: the module path.
-        version: the canonical version.
-        f: a readable, seekable stream holding the zip.
-
-    Returns:
-        The h1 of the files the zip extracts to.
-
-    Raises:
-        InvalidPathError, InvalidVersionError, ZipError: as :func:`check_zip`.
-    """
-    dir_hash = check_zip(path, version, f).dir_hash
-    assert dir_hash is not None
-    return dir_hash
