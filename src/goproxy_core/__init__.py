@@ -36,7 +36,6 @@ from .module import (
     unescape_version,
 )
 from .proxy import (
-    DIRECT_PREFIX,
     NEED_DATA,
     AbortBlob,
     AccessRecord,
@@ -50,6 +49,7 @@ from .proxy import (
     CompiledConfig,
     ConfigError,
     Effect,
+    FetchDirect,
     FetchUpstream,
     HotReplies,
     NeedData,
@@ -77,7 +77,6 @@ from .sumdb import hash_gomod, hash_zip
 from .zip import ZipError, check_zip, create_zip
 
 __all__ = [
-    "DIRECT_PREFIX",
     "NEED_DATA",
     "AbortBlob",
     "AccessRecord",
@@ -91,6 +90,7 @@ __all__ = [
     "CompiledConfig",
     "ConfigError",
     "Effect",
+    "FetchDirect",
     "FetchUpstream",
     "GoMod",
     "HotReplies",

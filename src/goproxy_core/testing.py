@@ -31,6 +31,7 @@ from .proxy.effects import (
     CloseConnection,
     CommitBlob,
     Effect,
+    FetchDirect,
     FetchUpstream,
     ReadBlob,
     SaveBlob,
@@ -139,16 +140,21 @@ Answer = UpstreamResult | tuple[int, bytes] | tuple[int, bytes, str]
 class ScriptedUpstream:
     """Upstream answers from a table: URL → ``UpstreamResult`` or ``(status, body[, type])``.
 
-    URLs not in the table answer 404. ``requests`` lists every URL asked, in order.
+    URLs not in the table answer 404. ``requests`` lists every URL asked, in order. A
+    ``FetchDirect`` is looked up as ``direct:<module>@<file>`` (``direct:example.com/m@list``).
     """
 
     def __init__(self, routes: Mapping[str, Answer] | None = None) -> None:
         self.routes: dict[str, Answer] = dict(routes or {})
         self.requests: list[str] = []
 
-    def __call__(self, effect: FetchUpstream) -> UpstreamResult:
-        self.requests.append(effect.url)
-        answer = self.routes.get(effect.url, (404, b"not found\n", "text/plain"))
+    def __call__(self, effect: FetchUpstream | FetchDirect) -> UpstreamResult:
+        if isinstance(effect, FetchDirect):
+            url = f"direct:{effect.module}@{effect.file}"
+        else:
+            url = effect.url
+        self.requests.append(url)
+        answer = self.routes.get(url, (404, b"not found\n", "text/plain"))
         if isinstance(answer, UpstreamResult):
             return answer
         ctype = answer[2] if len(answer) == 3 else "text/plain; charset=utf-8"
@@ -159,7 +165,7 @@ def carry_out(
     conn: ProxyConnection,
     effect: Effect,
     store: BlobStore,
-    upstream: Callable[[FetchUpstream], UpstreamResult],
+    upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult],
     pending: dict[str, BlobWriter],
     out: bytearray,
 ) -> None:
@@ -193,7 +199,7 @@ def carry_out(
             conn.blob_saved(False)
         else:
             conn.blob_saved(True)
-    elif isinstance(effect, FetchUpstream):
+    elif isinstance(effect, (FetchUpstream, FetchDirect)):
         res = upstream(effect)
         if res.status == 200 and len(res.body) > effect.max_size:
             res = UpstreamResult(status=0, error="response too large")
@@ -222,7 +228,7 @@ def exchange(
     data: bytes,
     *,
     store: BlobStore,
-    upstream: Callable[[FetchUpstream], UpstreamResult] | None = None,
+    upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult] | None = None,
     now: float = 0.0,
     close: bool = False,
 ) -> bytes:

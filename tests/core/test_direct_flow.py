@@ -1,5 +1,5 @@
-"""The direct-mode flow: one ``direct:`` fetch URL in, resolution and repository queries out,
-and the proxy answer (or a zip plan) back; driven here with an in-memory repository."""
+"""The direct-mode flow: one ``FetchDirect`` (module, file) in, resolution and repository
+queries out, and the proxy answer (or a zip plan) back; driven with an in-memory repository."""
 
 from __future__ import annotations
 
@@ -10,19 +10,16 @@ import zipfile
 import pytest
 from fakegit import FakeRepo
 
-from goproxy_core import InvalidPathError, InvalidVersionError, PrefixPatterns
+from goproxy_core import InvalidPathError, PrefixPatterns
 from goproxy_core.direct import (
-    DIRECT_PREFIX,
     DirectBody,
     DirectError,
-    DirectRequest,
     DirectZip,
     OpenRepo,
     ProbeRepo,
     RepoRoot,
     UnsupportedVCSError,
     direct_flow,
-    parse_direct_url,
     zip_from_archive,
 )
 
@@ -31,35 +28,17 @@ MOD = f"{HOST}/team/repo.git"
 
 
 @pytest.mark.parametrize(
-    ("url", "want"),
+    ("module", "file", "err"),
     [
-        (f"direct:{MOD}/@v/list", DirectRequest(MOD, "list")),
-        (f"direct:{MOD}/@latest", DirectRequest(MOD, "latest")),
-        (f"direct:{MOD}/@v/v1.0.0.info", DirectRequest(MOD, "v1.0.0.info")),
-        (
-            "direct:example.com/!upper/@v/v1.0.0-!r!c.zip",
-            DirectRequest("example.com/Upper", "v1.0.0-RC.zip"),
-        ),
+        (MOD, "", DirectError),
+        (MOD, "v1.0.0", DirectError),
+        (MOD, ".info", DirectError),
+        ("example.com/a//b", "list", InvalidPathError),
     ],
 )
-def test_parse(url, want):
-    assert parse_direct_url(url) == want
-
-
-@pytest.mark.parametrize(
-    ("url", "err"),
-    [
-        (f"https://up.example/{MOD}/@v/list", DirectError),
-        (f"direct:{MOD}", DirectError),
-        (f"direct:{MOD}/@v/", DirectError),
-        (f"direct:{MOD}/@v/a/b.info", DirectError),
-        ("direct:example.com/Upper/@v/list", InvalidPathError),
-        (f"direct:{MOD}/@v/v1.0.0-R.info", InvalidVersionError),
-    ],
-)
-def test_parse_errors(url, err):
+def test_bad_requests_are_refused_before_any_lookup(module, file, err):
     with pytest.raises(err):
-        parse_direct_url(url)
+        next(direct_flow(module, file))
 
 
 def _repo() -> FakeRepo:
@@ -70,9 +49,9 @@ def _repo() -> FakeRepo:
     return r
 
 
-def _drive(url: str, repo: FakeRepo) -> object:
-    """Run the flow: the https probe answers, then the repository answers everything."""
-    flow = direct_flow(url, PrefixPatterns(""))
+def _drive(file: str, repo: FakeRepo) -> object:
+    """Run the flow for ``file`` of MOD: the https probe answers, then the repository does."""
+    flow = direct_flow(MOD, file, PrefixPatterns(""))
     answer: object = None
     opened = None
     try:
@@ -93,21 +72,21 @@ def _drive(url: str, repo: FakeRepo) -> object:
 
 def test_list_latest_info_mod():
     repo = _repo()
-    got = _drive(f"{DIRECT_PREFIX}{MOD}/@v/list", repo)
+    got = _drive("list", repo)
     assert got == DirectBody(b"v1.0.0\n", "text/plain; charset=utf-8")
-    latest = _drive(f"{DIRECT_PREFIX}{MOD}/@latest", repo)
+    latest = _drive("latest", repo)
     assert isinstance(latest, DirectBody) and latest.content_type == "application/json"
     assert json.loads(latest.body)["Version"].startswith("v1.0.1-0.20240101010000-")
-    info = _drive(f"{DIRECT_PREFIX}{MOD}/@v/v1.0.0.info", repo)
+    info = _drive("v1.0.0.info", repo)
     assert json.loads(info.body)["Version"] == "v1.0.0"
     assert json.loads(info.body)["Origin"]["Ref"] == "refs/tags/v1.0.0"
-    mod = _drive(f"{DIRECT_PREFIX}{MOD}/@v/v1.0.0.mod", repo)
+    mod = _drive("v1.0.0.mod", repo)
     assert mod.body == f"module {MOD}\n".encode()
 
 
 def test_zip_plan_and_build():
     repo = _repo()
-    plan = _drive(f"{DIRECT_PREFIX}{MOD}/@v/v1.0.0.zip", repo)
+    plan = _drive("v1.0.0.zip", repo)
     assert isinstance(plan, DirectZip) and plan.module == MOD and plan.version == "v1.0.0"
     out = io.BytesIO()
     zip_from_archive(MOD, "v1.0.0", plan.plan, io.BytesIO(repo.archive(plan.plan.rev)), out)
@@ -117,11 +96,11 @@ def test_zip_plan_and_build():
 
 def test_not_a_protocol_file():
     with pytest.raises(DirectError, match="not a proxy protocol file"):
-        _drive(f"{DIRECT_PREFIX}{MOD}/@v/v1.0.0.txt", _repo())
+        _drive("v1.0.0.txt", _repo())
 
 
 def test_other_version_control_systems_are_refused():
-    flow = direct_flow(f"{DIRECT_PREFIX}example.com/r.hg/@v/list")
+    flow = direct_flow("example.com/r.hg", "list")
     q = next(flow)
     assert isinstance(q, ProbeRepo) and q.vcs == "hg"
     with pytest.raises(UnsupportedVCSError, match="hg"):

@@ -315,11 +315,11 @@ def test_off_is_cache_only(store):
 
 def test_private_modules_come_from_their_repository_only(store):
     """Private modules go to ``direct`` whatever the upstream list says (issue: direct mode)."""
-    up = ScriptedUpstream({"direct:example.com/m/@v/list": (200, b"v1.0.0\n")})
+    up = ScriptedUpstream({"direct:example.com/m@list": (200, b"v1.0.0\n")})
     cfg = ProxyConfig(upstream=f"{UP},file:///srv/private", private="example.com/m")
     status, _, body = get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
     assert (status, body) == (200, b"v1.0.0\n")
-    assert up.requests == ["direct:example.com/m/@v/list"]
+    assert up.requests == ["direct:example.com/m@list"]
     cfg = ProxyConfig(upstream=UP, private="*.com")
     status, _, body = get(f"/{MOD}/@v/v1.0.0.info", store=store, upstream=up, config=cfg)
     assert status == 404
@@ -329,8 +329,8 @@ def test_private_modules_come_from_their_repository_only(store):
 def test_direct_upstream_answers_and_failures(store):
     up = ScriptedUpstream(
         {
-            "direct:example.com/m/@v/v1.0.0.info": (200, INFO),
-            "direct:example.com/m/@v/list": (404, b"not found: no tags"),
+            "direct:example.com/m@v1.0.0.info": (200, INFO),
+            "direct:example.com/m@list": (404, b"not found: no tags"),
         }
     )
     cfg = ProxyConfig(upstream=f"{UP}|direct")

@@ -33,6 +33,7 @@ from goproxy_core import (
     CheckZip,
     CloseConnection,
     CommitBlob,
+    FetchDirect,
     FetchUpstream,
     ReadBlob,
     SaveBlob,
@@ -68,7 +69,16 @@ _INBOX_LOW = 64 * 1024
 _CLOSE_LINGER = 30.0
 # How long a shutdown waits for cancelled connection tasks to clean up.
 _ABORT_WAIT = 5.0
-_IO_EFFECTS = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CheckZip, CommitBlob, AbortBlob)
+_IO_EFFECTS = (
+    StatBlob,
+    ReadBlob,
+    SaveBlob,
+    FetchUpstream,
+    FetchDirect,
+    CheckZip,
+    CommitBlob,
+    AbortBlob,
+)
 
 
 class Server(AsyncServerBase):

@@ -34,11 +34,11 @@ import anyio.from_thread
 import anyio.to_thread
 
 from goproxy_core import (
-    DIRECT_PREFIX,
     AbortBlob,
     BlobData,
     CheckZip,
     CommitBlob,
+    FetchDirect,
     FetchUpstream,
     ReadBlob,
     SaveBlob,
@@ -47,7 +47,7 @@ from goproxy_core import (
 )
 from goproxy_stores import ops
 
-from .flights import Flight, Flights
+from .flights import Fetch, Flight, Flights
 from .upstream import Fetcher, Relay
 
 if TYPE_CHECKING:
@@ -151,12 +151,10 @@ class Pending:
     """The pending store writes of one connection, with the flights they lead."""
 
     def __init__(self) -> None:
-        self.writes: dict[str, tuple[BlobWriter, FetchUpstream, Flight | None]] = {}
+        self.writes: dict[str, tuple[BlobWriter, Fetch, Flight | None]] = {}
         self._lock = threading.Lock()
 
-    def add(
-        self, key: str, writer: BlobWriter, effect: FetchUpstream, flight: Flight | None
-    ) -> None:
+    def add(self, key: str, writer: BlobWriter, effect: Fetch, flight: Flight | None) -> None:
         with self._lock:
             self.writes[key] = (writer, effect, flight)
 
@@ -164,11 +162,11 @@ class Pending:
         with self._lock:
             return self.writes[key][0]
 
-    def pop(self, key: str) -> tuple[BlobWriter, FetchUpstream, Flight | None]:
+    def pop(self, key: str) -> tuple[BlobWriter, Fetch, Flight | None]:
         with self._lock:
             return self.writes.pop(key)
 
-    def take_all(self) -> list[tuple[BlobWriter, FetchUpstream, Flight | None]]:
+    def take_all(self) -> list[tuple[BlobWriter, Fetch, Flight | None]]:
         with self._lock:
             writes = list(self.writes.values())
             self.writes.clear()
@@ -226,7 +224,7 @@ class Executor:
             return data
         if isinstance(effect, SaveBlob):
             return ops.save(store, effect.key, effect.data)
-        if isinstance(effect, FetchUpstream):
+        if isinstance(effect, (FetchUpstream, FetchDirect)):
             return self._fetch(effect, pending, relay)
         if isinstance(effect, CheckZip):
             return self._check(effect, pending)
@@ -261,7 +259,7 @@ class Executor:
         return effect.check(stream)
 
     def _fetch(
-        self, effect: FetchUpstream, pending: Pending, relay: Relay | None
+        self, effect: FetchUpstream | FetchDirect, pending: Pending, relay: Relay | None
     ) -> UpstreamResult:
         flight: Flight | None
         flight, leader = self.flights.lead_or_follow(effect)
@@ -310,7 +308,9 @@ class AsyncExecutor:
 
     def _limiter(self, effect: object) -> anyio.CapacityLimiter | None:
         if isinstance(effect, FetchUpstream):
-            kind = "direct" if effect.url.startswith(DIRECT_PREFIX) else "fetch"
+            kind = "fetch"
+        elif isinstance(effect, FetchDirect):
+            kind = "direct"
         elif isinstance(effect, CheckZip):
             kind = "check"
         else:

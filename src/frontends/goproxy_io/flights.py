@@ -1,6 +1,6 @@
 """Single-flight bookkeeping: concurrent requests for one upstream file share one fetch.
 
-The first request for a (URL, pending-write) pair leads: it fetches, and its flight ends when
+The first request for a (source, pending-write) pair leads: it fetches, and its flight ends when
 its small body is in hand, or, for a streamed blob, when the core commits or aborts the write.
 Followers wait for the flight's event, then take the leader's small body (bytes are immutable),
 or the leader's committed blob from the store (each follower opens its own reader): they never
@@ -13,14 +13,20 @@ waits on a ``threading.Event``.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TypeAlias
 
-from goproxy_core import UpstreamResult
+from goproxy_core import BlobInfo, FetchDirect, FetchUpstream, UpstreamResult
 
-if TYPE_CHECKING:
-    from goproxy_core import BlobInfo, FetchUpstream
+__all__ = ["Fetch", "Flight", "Flights"]
 
-__all__ = ["Flight", "Flights"]
+Fetch: TypeAlias = FetchUpstream | FetchDirect
+"""The effects that fetch from an upstream or a repository."""
+
+
+def _key(effect: Fetch) -> tuple[str, str, str | None]:
+    if isinstance(effect, FetchDirect):
+        return ("direct", f"{effect.module}@{effect.file}", effect.into)
+    return ("proxy", effect.url, effect.into)
 
 
 class Flight:
@@ -39,15 +45,15 @@ class Flight:
 
 
 class Flights:
-    """The flights in progress, keyed by (URL, pending-write key)."""
+    """The flights in progress, keyed by what is fetched and its pending-write key."""
 
     def __init__(self) -> None:
-        self._flights: dict[tuple[str, str | None], Flight] = {}
+        self._flights: dict[tuple[str, str, str | None], Flight] = {}
         self._lock = threading.Lock()
 
-    def lead_or_follow(self, effect: FetchUpstream) -> tuple[Flight, bool]:
+    def lead_or_follow(self, effect: Fetch) -> tuple[Flight, bool]:
         """The flight for ``effect``, and whether the caller leads it."""
-        key = (effect.url, effect.into)
+        key = _key(effect)
         with self._lock:
             flight = self._flights.get(key)
             if flight is not None:
@@ -55,17 +61,18 @@ class Flights:
             flight = self._flights[key] = Flight()
             return flight, True
 
-    def landed(self, effect: FetchUpstream, flight: Flight, result: UpstreamResult) -> None:
+    def landed(self, effect: Fetch, flight: Flight, result: UpstreamResult) -> None:
         """The leader's fetch ended without a pending write: share its result."""
         if effect.into is None or result.status != 200:
             flight.result = result
         self.finish(effect, flight)
 
-    def finish(self, effect: FetchUpstream, flight: Flight, stored: BlobInfo | None = None) -> None:
+    def finish(self, effect: Fetch, flight: Flight, stored: BlobInfo | None = None) -> None:
         """End the flight (after commit, with ``stored``; after abort, without)."""
         if stored is not None:
             flight.stored = stored
         with self._lock:
-            if self._flights.get((effect.url, effect.into)) is flight:
-                del self._flights[(effect.url, effect.into)]
+            key = _key(effect)
+            if self._flights.get(key) is flight:
+                del self._flights[key]
         flight.done.set()

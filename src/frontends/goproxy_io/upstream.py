@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from goproxy_core import DIRECT_PREFIX, FetchUpstream, UpstreamResult
+from goproxy_core import FetchDirect, FetchUpstream, UpstreamResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -116,7 +116,7 @@ class _DirectHolder:
             return self.source
 
     def fetch(
-        self, effect: FetchUpstream, store: BlobStore
+        self, effect: FetchDirect, store: BlobStore
     ) -> tuple[UpstreamResult, BlobWriter | None]:
         return self.get().fetch(effect, store)
 
@@ -183,17 +183,18 @@ class Fetcher:
         self._direct.close()
 
     def fetch(
-        self, effect: FetchUpstream, store: BlobStore, relay: Relay | None = None
+        self, effect: FetchUpstream | FetchDirect, store: BlobStore, relay: Relay | None = None
     ) -> tuple[UpstreamResult, BlobWriter | None]:
         """Carry out ``effect``; with ``into`` and a 200, also return the pending writer.
 
         With ``relay`` (and ``effect.relay``), a 200 body with a Content-Length is also sent to
-        the client as it arrives, all but its last chunk (``UpstreamResult.held``).
+        the client as it arrives, all but its last chunk (``UpstreamResult.held``). A
+        ``FetchDirect`` goes to direct mode (:mod:`goproxy_io.vcs`).
         """
+        if isinstance(effect, FetchDirect):
+            return self._direct.fetch(effect, store)
         if effect.url.startswith("file://"):
             return fetch_file(effect, store)
-        if effect.url.startswith(DIRECT_PREFIX):
-            return self._direct.fetch(effect, store)
         attempt = 0
         while True:
             relay_now = relay if effect.relay else None

@@ -63,7 +63,7 @@ from .vcs_settings import VCSSettings
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from goproxy_core import FetchUpstream
+    from goproxy_core import FetchDirect
     from goproxy_core.storage import BlobStore, BlobWriter
 
 __all__ = ["DirectSource", "GitError", "VCSSettings"]
@@ -425,7 +425,7 @@ class _Mirror:
 
 
 class DirectSource:
-    """Answers ``FetchUpstream`` effects whose URL starts with ``direct:`` (synchronously).
+    """Answers ``FetchDirect`` effects from git repositories (synchronously).
 
     Async servers call :meth:`fetch` through their thread offload.
     """
@@ -457,12 +457,12 @@ class DirectSource:
                 c.close()
 
     def fetch(
-        self, effect: FetchUpstream, store: BlobStore
+        self, effect: FetchDirect, store: BlobStore
     ) -> tuple[UpstreamResult, BlobWriter | None]:
         """Carry out ``effect``: run the core's direct flow, answering its queries."""
         mirror: _Mirror | None = None
         probe_errors: list[GitError] = []
-        flow = direct_flow(effect.url, self.insecure)
+        flow = direct_flow(effect.module, effect.file, self.insecure)
         answer: object = None
         thrown: RepoFileError | None = None
         try:
@@ -512,7 +512,7 @@ class DirectSource:
     # -- zips ------------------------------------------------------------------------------
 
     def _zip(
-        self, mirror: _Mirror, plan: DirectZip, effect: FetchUpstream, store: BlobStore
+        self, mirror: _Mirror, plan: DirectZip, effect: FetchDirect, store: BlobStore
     ) -> tuple[UpstreamResult, BlobWriter | None]:
         tmpdir = self.settings.vcs_dir / ".tmp"
         tmpdir.mkdir(parents=True, exist_ok=True)

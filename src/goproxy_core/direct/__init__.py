@@ -1,6 +1,6 @@
 """Direct mode for embedders: answering proxy requests from version control.
 
-Everything a caller needs to carry out the core's ``FetchUpstream(url="direct:...")``
+Everything a caller needs to carry out the core's ``FetchDirect(module, file)``
 effects (see :mod:`goproxy_core.direct.flow` for the flow, and ``goproxy_io.vcs`` for the
 reference driver over the ``git`` program): run :func:`direct_flow`, answer each query it
 yields, and turn its result into the upstream's answer (an exception's status is
@@ -17,7 +17,6 @@ rules on their own, for tests and tools.
 
 from __future__ import annotations
 
-from ..proxy.proxylist import DIRECT_PREFIX
 from .codehost import (
     CodeFlow,
     CodeQuery,
@@ -38,11 +37,9 @@ from .flow import (
     DirectBody,
     DirectError,
     DirectQuery,
-    DirectRequest,
     DirectZip,
     OpenRepo,
     direct_flow,
-    parse_direct_url,
 )
 from .vcs import (
     DiscoveryGet,
@@ -63,7 +60,6 @@ from .vcs import (
 )
 
 __all__ = [
-    "DIRECT_PREFIX",
     "CodeFlow",
     "CodeQuery",
     "CodeRepo",
@@ -71,7 +67,6 @@ __all__ = [
     "DirectBody",
     "DirectError",
     "DirectQuery",
-    "DirectRequest",
     "DirectZip",
     "DiscoveryGet",
     "DiscoveryResult",
@@ -100,7 +95,6 @@ __all__ = [
     "discovery_url",
     "match_general",
     "match_go_import",
-    "parse_direct_url",
     "parse_meta_go_imports",
     "proc_inst",
     "require_git",

@@ -23,6 +23,7 @@ from .effects import (
     CloseConnection,
     CommitBlob,
     Effect,
+    FetchDirect,
     FetchUpstream,
     NeedData,
     ReadBlob,
@@ -43,7 +44,7 @@ from .keys import (
     remaining_ttl,
     version_key,
 )
-from .proxylist import DIRECT_PREFIX, ConfigError, Upstream, UpstreamKind, parse_upstreams
+from .proxylist import ConfigError, Upstream, UpstreamKind, parse_upstreams
 from .replies import (
     CT_JSON,
     CT_OCTET,
@@ -78,7 +79,6 @@ __all__ = [
     "CT_OCTET",
     "CT_TEXT",
     "CT_ZIP",
-    "DIRECT_PREFIX",
     "IMMUTABLE",
     "MAX_HEADERS",
     "MAX_TARGET",
@@ -97,6 +97,7 @@ __all__ = [
     "CompiledConfig",
     "ConfigError",
     "Effect",
+    "FetchDirect",
     "FetchUpstream",
     "FileKind",
     "HealthReq",

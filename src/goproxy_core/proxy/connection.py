@@ -32,6 +32,7 @@ from .effects import (
     CloseConnection,
     CommitBlob,
     Effect,
+    FetchDirect,
     FetchUpstream,
     ReadBlob,
     SaveBlob,
@@ -307,10 +308,10 @@ class ProxyConnection:
         return self._send_head(head)
 
     def upstream_fetched(self, result: UpstreamResult) -> None:
-        """Answer to ``FetchUpstream``."""
+        """Answer to ``FetchUpstream`` or ``FetchDirect``."""
         if self._relay is not None:
             self._held = result.held
-        self._answer(FetchUpstream, result)
+        self._answer((FetchUpstream, FetchDirect), result)
 
     def zip_checked(self, problem: str) -> None:
         """Answer to ``CheckZip``: what ``CheckZip.check`` returned ("" for a good zip)."""
@@ -330,7 +331,16 @@ class ProxyConnection:
         The same as calling its past-tense method (``blob_statted``, ``upstream_fetched`` ...);
         convenient for a caller that carries out every effect through one function.
         """
-        kinds = (StatBlob, ReadBlob, SaveBlob, FetchUpstream, CheckZip, CommitBlob, AbortBlob)
+        kinds = (
+            StatBlob,
+            ReadBlob,
+            SaveBlob,
+            FetchUpstream,
+            FetchDirect,
+            CheckZip,
+            CommitBlob,
+            AbortBlob,
+        )
         if not isinstance(self._pending, kinds):
             raise LocalProtocolError("resolve without a pending store or upstream effect")
         if isinstance(self._pending, FetchUpstream) and self._relay is not None:
@@ -355,10 +365,11 @@ class ProxyConnection:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _answer(self, kind: type[Any], value: object) -> None:
+    def _answer(self, kind: type[Any] | tuple[type[Any], ...], value: object) -> None:
         if not isinstance(self._pending, kind):
             got = type(self._pending).__name__ if self._pending is not None else "nothing"
-            raise LocalProtocolError(f"answer for {kind.__name__} while {got} is pending")
+            want = kind[0] if isinstance(kind, tuple) else kind
+            raise LocalProtocolError(f"answer for {want.__name__} while {got} is pending")
         self._pending = None
         self._advance(value)
 

@@ -27,6 +27,7 @@ __all__ = [
     "CloseConnection",
     "CommitBlob",
     "Effect",
+    "FetchDirect",
     "FetchUpstream",
     "NeedData",
     "ReadBlob",
@@ -118,6 +119,30 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     relay: bool = False
 
 
+class FetchDirect(msgspec.Struct, frozen=True):
+    """Answer a proxy file from the module's own repository (direct mode).
+
+    Asked for ``direct`` in the upstream list, and for every module matching the private
+    patterns. Carry it out by running :func:`goproxy_core.direct.direct_flow` with ``module``
+    and ``file`` (the reference driver over ``git`` is ``goproxy_io.vcs``), then answer
+    ``upstream_fetched`` as for ``FetchUpstream``: a 200 with ``body``, or with ``into`` set a
+    200 whose body went into a pending store write for that key (then ``CheckZip``, and
+    ``CommitBlob`` or ``AbortBlob``); a module or version that does not exist is a 404 or 410.
+
+    Attributes:
+        module: the module path.
+        file: ``"list"``, ``"latest"``, or a version or query with its suffix, unescaped:
+            ``"v1.2.3.info"``, ``"main.info"``, ``"v1.2.3.mod"``, ``"v1.2.3.zip"``.
+        max_size: the largest answer accepted, in bytes.
+        into: the key of a pending store write for the body (zips), or None.
+    """
+
+    module: str
+    file: str
+    max_size: int
+    into: str | None = None
+
+
 class CheckZip(msgspec.Struct, frozen=True):
     """Check the zip in the pending write for ``key`` (from ``FetchUpstream(into=key)``).
 
@@ -178,6 +203,7 @@ Effect: TypeAlias = (
     | ReadBlob
     | SaveBlob
     | FetchUpstream
+    | FetchDirect
     | CheckZip
     | CommitBlob
     | AbortBlob

@@ -53,6 +53,7 @@ from .effects import (
     BlobInfo,
     CheckZip,
     CommitBlob,
+    FetchDirect,
     FetchUpstream,
     ReadBlob,
     SaveBlob,
@@ -60,7 +61,7 @@ from .effects import (
     UpstreamResult,
 )
 from .info import BadUpstreamError, validate_info
-from .proxylist import DIRECT_PREFIX, Upstream, UpstreamKind
+from .proxylist import Upstream, UpstreamKind
 from .replies import (
     CT_JSON,
     CT_OCTET,
@@ -98,7 +99,7 @@ from .versions import (
 __all__ = ["IOEffect", "handle_request", "relayed_zip_reply"]
 
 IOEffect: TypeAlias = (
-    StatBlob | ReadBlob | SaveBlob | FetchUpstream | CheckZip | CommitBlob | AbortBlob
+    StatBlob | ReadBlob | SaveBlob | FetchUpstream | FetchDirect | CheckZip | CommitBlob | AbortBlob
 )
 T = TypeVar("T")
 Flow: TypeAlias = Generator[IOEffect, object, T]
@@ -146,6 +147,13 @@ def _fetch(
     url: str, max_size: int, into: str | None = None, *, relay: bool = False
 ) -> Flow[UpstreamResult]:
     r = yield FetchUpstream(url, max_size, into, relay)
+    return cast("UpstreamResult", r)
+
+
+def _fetch_direct(
+    module: str, file: str, max_size: int, into: str | None = None
+) -> Flow[UpstreamResult]:
+    r = yield FetchDirect(module, file, max_size, into)
     return cast("UpstreamResult", r)
 
 
@@ -230,13 +238,18 @@ class _RequestFlow:
         self,
         module: str,
         rel: str,
+        file: str,
         max_size: int,
         validate: Callable[[UpstreamResult], Flow[T]],
         into: str | None = None,
         *,
         relay: bool = False,
     ) -> Flow[T | _Failed]:
-        """Ask the upstreams in order for ``rel``; the first validated 200 wins."""
+        """Ask the upstreams in order for ``rel``; the first validated 200 wins.
+
+        ``file`` names the same file for direct mode, unescaped: ``list``, ``latest``, or a
+        version or query with its suffix (``v1.0.0.zip``, ``main.info``).
+        """
         not_found: list[tuple[Upstream, UpstreamResult]] = []
         fault: Reply | None = None
         upstreams = self.cfg.upstreams_for(module)
@@ -246,7 +259,7 @@ class _RequestFlow:
                 stopped_by_off = True
                 break
             if up.kind is UpstreamKind.DIRECT:
-                res = yield from _fetch(DIRECT_PREFIX + rel, max_size, into)
+                res = yield from _fetch_direct(module, file, max_size, into)
             else:
                 res = yield from _fetch(f"{up.url}/{rel}", max_size, into, relay=relay)
             if res.status == 200:
@@ -348,7 +361,7 @@ class _RequestFlow:
             yield from _save(key, res.body)
             return res.body
 
-        got = yield from self.walk(module, key, max_size, validate)
+        got = yield from self.walk(module, key, f"{version}.{kind.value}", max_size, validate)
         if isinstance(got, _Failed):
             return (yield from self.failed(key, got))
         return got, f"{_CACHE}; fwd=miss; stored"
@@ -359,6 +372,7 @@ class _RequestFlow:
         self,
         module: str,
         key: str,
+        file: str,
         max_size: int,
         transform: Callable[[bytes], bytes],
     ) -> Flow[tuple[bytes, str, bool, int] | Reply]:
@@ -381,7 +395,7 @@ class _RequestFlow:
             yield from _save(key, data)
             return data
 
-        got = yield from self.walk(module, key, max_size, validate)
+        got = yield from self.walk(module, key, file, max_size, validate)
         if not isinstance(got, _Failed):
             fwd = "stale" if cached is not None else "miss"
             return got, f"{_CACHE}; fwd={fwd}; stored", False, int(ttl)
@@ -392,7 +406,7 @@ class _RequestFlow:
 
     def versions(self, req_module: str, escaped: str) -> Flow[list[str] | Reply]:
         got = yield from self.mutable(
-            req_module, _cache.list_key(escaped), MAX_LIST, normalise_list
+            req_module, _cache.list_key(escaped), "list", MAX_LIST, normalise_list
         )
         if isinstance(got, Reply):
             return got
@@ -419,7 +433,7 @@ class _RequestFlow:
         latest = yield from self.latest_of(module, escaped, versions, lambda v: True)
         if latest is None:
             got = yield from self.mutable(
-                module, _cache.latest_key(escaped), MAX_INFO, _latest_transform(module)
+                module, _cache.latest_key(escaped), "latest", MAX_INFO, _latest_transform(module)
             )
             if isinstance(got, Reply):
                 return []
@@ -433,7 +447,7 @@ class _RequestFlow:
 
     def list_(self, req: ListReq) -> Flow[Reply]:
         got = yield from self.mutable(
-            req.module, _cache.list_key(req.escaped), MAX_LIST, normalise_list
+            req.module, _cache.list_key(req.escaped), "list", MAX_LIST, normalise_list
         )
         if isinstance(got, Reply):
             return got
@@ -450,7 +464,11 @@ class _RequestFlow:
             if chosen is not None:
                 return chosen
         got = yield from self.mutable(
-            req.module, _cache.latest_key(req.escaped), MAX_INFO, _latest_transform(req.module)
+            req.module,
+            _cache.latest_key(req.escaped),
+            "latest",
+            MAX_INFO,
+            _latest_transform(req.module),
         )
         if isinstance(got, Reply):
             return got
@@ -470,6 +488,7 @@ class _RequestFlow:
             got = yield from self.mutable(
                 req.module,
                 _cache.latest_key(req.escaped),
+                "latest",
                 MAX_INFO,
                 _latest_transform(req.module),
             )
@@ -537,6 +556,7 @@ class _RequestFlow:
         zipped = yield from self.walk(
             req.module,
             key,
+            f"{req.version}.zip",
             MAX_ZIP,
             lambda res: self.validate_zip(req, key, res),
             into=key,
@@ -570,7 +590,7 @@ class _RequestFlow:
             validate_info(req.module, body, requested=None)
             return body
 
-        got = yield from self.mutable(req.module, key, MAX_INFO, transform)
+        got = yield from self.mutable(req.module, key, f"{req.version}.info", MAX_INFO, transform)
         if isinstance(got, Reply):
             return got
         data, cache_status, stale, ttl = got

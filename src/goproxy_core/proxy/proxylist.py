@@ -17,13 +17,7 @@ import msgspec
 
 from ..errors import ProxyError
 
-__all__ = ["DIRECT_PREFIX", "ConfigError", "Upstream", "UpstreamKind", "parse_upstreams"]
-
-DIRECT_PREFIX = "direct:"
-"""How a ``FetchUpstream`` URL meant for version control starts.
-
-The rest is the path an upstream proxy would be asked: ``direct:<escaped module>/@v/<file>``.
-"""
+__all__ = ["ConfigError", "Upstream", "UpstreamKind", "parse_upstreams"]
 
 
 class ConfigError(ProxyError):
