@@ -1,0 +1,52 @@
+"""``/healthz``, ``/readyz`` and the index page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..proxylist import UpstreamKind
+from ..replies import (
+    Reply,
+    max_age,
+    text_reply,
+)
+from .walk import (
+    Flow,
+    FlowBase,
+    _fetch,
+    _save,
+)
+
+if TYPE_CHECKING:
+    from ..targets import (
+        HealthReq,
+    )
+
+
+class HealthFlow(FlowBase):
+    """Health, readiness and the index."""
+
+    def health(self, req: HealthReq) -> Flow[Reply]:
+        if not req.ready:
+            return text_reply(200, "ok")
+        ok = yield from _save("_goproxy/readyz", str(self.now).encode())
+        if not ok:
+            return text_reply(503, "not ready: the store does not accept writes")
+        first = self.cfg.upstreams[0]
+        if first.kind is UpstreamKind.OFF:
+            return text_reply(200, "ready (cache only: upstream lookups are off)")
+        if first.kind is UpstreamKind.DIRECT:
+            return text_reply(200, "ready (direct: modules come from their repositories)")
+        # Any HTTP answer means the upstream is reachable; only no answer at all is not.
+        res = yield from _fetch(first.url + "/", 4096)
+        if res.status == 0:
+            return text_reply(503, f"not ready: upstream {first.url} unreachable: {res.error}")
+        return text_reply(200, "ready")
+
+    def index(self) -> Reply:
+        return text_reply(
+            200,
+            "goproxy-core: a Go module proxy. Point the go command at this URL:\n"
+            "GOPROXY=<this URL> (for example http://127.0.0.1:8080)",
+            cache_control=max_age(3600),
+        )

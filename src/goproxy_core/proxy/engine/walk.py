@@ -1,0 +1,368 @@
+"""The upstream walk, the negative cache, and answers kept by the store or asked upstream.
+
+What every flow of the engine stands on: typed wrappers around the I/O effects, the walk down
+the upstream list with GOPROXY semantics (``,`` falls through on 404/410 only, ``|`` on any
+failure, ``off`` stops; cmd/go ``modfetch/proxy.go``), remembered not-founds, an immutable
+version file from the store or the upstreams, and a mutable answer (a list, ``@latest``, a
+query) fresh from the store, asked again, or stale.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
+
+import msgspec
+
+from ...errors import ProxyError
+from ...module.escape import escape_version
+from .. import keys as _cache
+from ..checks import (
+    MAX_INFO,
+    MAX_MOD,
+    MAX_NEGATIVE,
+    check_mod,
+)
+from ..effects import (
+    AbortBlob,
+    BlobData,
+    BlobInfo,
+    CheckZip,
+    CommitBlob,
+    FetchDirect,
+    FetchUpstream,
+    ReadBlob,
+    SaveBlob,
+    StatBlob,
+    UpstreamResult,
+)
+from ..info import validate_info
+from ..proxylist import Upstream, UpstreamKind
+from ..replies import (
+    CT_JSON,
+    CT_TEXT,
+    CT_ZIP,
+    IMMUTABLE,
+    BlobBody,
+    Reply,
+    etag_for_blob,
+    etag_for_bytes,
+    max_age,
+    text_reply,
+)
+from ..targets import (
+    FileKind,
+)
+
+if TYPE_CHECKING:
+    from ..config import CompiledConfig
+
+IOEffect: TypeAlias = (
+    StatBlob | ReadBlob | SaveBlob | FetchUpstream | FetchDirect | CheckZip | CommitBlob | AbortBlob
+)
+T = TypeVar("T")
+Flow: TypeAlias = Generator[IOEffect, object, T]
+
+
+_CONTENT_TYPES = {FileKind.INFO: CT_JSON, FileKind.MOD: CT_TEXT, FileKind.ZIP: CT_ZIP}
+_CACHE = "goproxy"
+_negative_encoder = msgspec.json.Encoder()
+
+
+class _Negative(msgspec.Struct, frozen=True):
+    status: int
+    message: str
+
+
+_negative_decoder = msgspec.json.Decoder(_Negative)
+
+
+class _Failed(msgspec.Struct, frozen=True):
+    """Why the upstream walk produced nothing."""
+
+    reply: Reply
+    not_found: bool
+
+
+# --- typed wrappers around effects -------------------------------------------------------
+
+
+def _stat(key: str) -> Flow[BlobInfo | None]:
+    r = yield StatBlob(key)
+    return cast("BlobInfo | None", r)
+
+
+def _read(key: str, max_size: int, *, immutable: bool = False) -> Flow[BlobData | None]:
+    r = yield ReadBlob(key, max_size, immutable)
+    return cast("BlobData | None", r)
+
+
+def _save(key: str, data: bytes) -> Flow[bool]:
+    r = yield SaveBlob(key, data)
+    return bool(r)
+
+
+def _fetch(
+    url: str, max_size: int, into: str | None = None, *, relay: bool = False
+) -> Flow[UpstreamResult]:
+    r = yield FetchUpstream(url, max_size, into, relay)
+    return cast("UpstreamResult", r)
+
+
+def _fetch_direct(
+    module: str, file: str, max_size: int, into: str | None = None
+) -> Flow[UpstreamResult]:
+    r = yield FetchDirect(module, file, max_size, into)
+    return cast("UpstreamResult", r)
+
+
+# --- replies ---------------------------------------------------------------------------
+
+
+def _bytes_reply(
+    data: bytes, content_type: str, cache_control: str, cache_status: str, *, stale: bool = False
+) -> Reply:
+    immutable = cache_control == IMMUTABLE
+    return Reply(
+        status=200,
+        content_type=content_type,
+        body=data,
+        cache_control=cache_control,
+        etag=etag_for_bytes(data) if immutable else "",
+        cache_status=cache_status,
+        stale=stale,
+    )
+
+
+def _blob_reply(key: str, info: BlobInfo, content_type: str, cache_status: str) -> Reply:
+    return Reply(
+        status=200,
+        content_type=content_type,
+        blob=BlobBody(key, info.size),
+        cache_control=IMMUTABLE,
+        etag=etag_for_blob(key, info.size),
+        cache_status=cache_status,
+    )
+
+
+ZIP_MISS = f"{_CACHE}; fwd=miss; stored"
+
+
+def relayed_zip_reply(key: str, size: int) -> Reply:
+    """The reply whose head goes out when a zip is relayed while it is fetched."""
+    return _blob_reply(key, BlobInfo(size=size, mtime=0.0), CT_ZIP, ZIP_MISS)
+
+
+def _error_text(result: UpstreamResult) -> str:
+    """The upstream's own short text error, if it sent one we can show."""
+    ct = result.content_type.split(";")[0].strip().lower()
+    if ct not in ("text/plain", "") or not result.body:
+        return ""
+    try:
+        text = result.body[:600].decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    return " ".join(text.split())
+
+
+def _describe(up: Upstream) -> str:
+    if up.kind is UpstreamKind.DIRECT:
+        return "direct (version control)"
+    return up.url
+
+
+def http_date(now: float) -> str:
+    """An IMF-fixdate for ``now`` (whole seconds; formatted once per second)."""
+    return _http_date_of_second(int(now))
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date_of_second(second: int) -> str:
+    return email.utils.formatdate(second, usegmt=True)
+
+
+# --- the flow ----------------------------------------------------------------------------
+
+
+class FlowBase:
+    """One request's flow: its settings, its time, and the walk."""
+
+    def __init__(self, cfg: CompiledConfig, now: float, relay: bool) -> None:
+        self.cfg = cfg
+        self.now = now
+        self.relay = relay
+        self.policy = cfg.config.retracted
+
+    # Upstream walk ------------------------------------------------------------------------
+
+    def walk(
+        self,
+        module: str,
+        rel: str,
+        file: str,
+        max_size: int,
+        validate: Callable[[UpstreamResult], Flow[T]],
+        into: str | None = None,
+        *,
+        relay: bool = False,
+    ) -> Flow[T | _Failed]:
+        """Ask the upstreams in order for ``rel``; the first validated 200 wins.
+
+        ``file`` names the same file for direct mode, unescaped: ``list``, ``latest``, or a
+        version or query with its suffix (``v1.0.0.zip``, ``main.info``).
+        """
+        not_found: list[tuple[Upstream, UpstreamResult]] = []
+        fault: Reply | None = None
+        upstreams = self.cfg.upstreams_for(module)
+        stopped_by_off = False
+        for up in upstreams:
+            if up.kind is UpstreamKind.OFF:
+                stopped_by_off = True
+                break
+            if up.kind is UpstreamKind.DIRECT:
+                res = yield from _fetch_direct(module, file, max_size, into)
+            else:
+                res = yield from _fetch(f"{up.url}/{rel}", max_size, into, relay=relay)
+            if res.status == 200:
+                try:
+                    return (yield from validate(res))
+                except ProxyError as e:
+                    fault = text_reply(
+                        502, f"upstream {_describe(up)} sent bad data for {module}: {e}"
+                    )
+                    if up.fall_through_on_error:
+                        continue
+                    break
+            if res.status in (404, 410):
+                not_found.append((up, res))
+                continue
+            fault = self._fault(up, module, res)
+            if not up.fall_through_on_error:
+                break
+        if fault is not None:
+            return _Failed(fault, not_found=False)
+        if not_found:
+            # As the go command reports: direct's error says most, else the first proxy's.
+            up, res = next((x for x in not_found if x[0].kind is UpstreamKind.DIRECT), not_found[0])
+            text = _error_text(res) or f"not found: {module}"
+            return _Failed(
+                text_reply(res.status, text, cache_control=max_age(self.cfg.config.negative_ttl)),
+                not_found=True,
+            )
+        if self.cfg.private.matches(module) and not upstreams:
+            why = "it matches the private patterns and no private upstream is configured"
+        elif stopped_by_off or not upstreams:
+            why = "it is not in the cache and upstream lookups are off"
+        else:
+            why = "it matches the private patterns and no private upstream has it"
+        return _Failed(
+            text_reply(404, f"not found: {module}: {why}", cache_control=max_age(60)),
+            not_found=True,
+        )
+
+    def _fault(self, up: Upstream, module: str, res: UpstreamResult) -> Reply:
+        where = f"upstream {_describe(up)}"
+        if res.status == 0:
+            status = 504 if res.timeout else 502
+            return text_reply(status, f"{where} failed for {module}: {res.error or 'no answer'}")
+        detail = _error_text(res)
+        msg = f"{where} answered {res.status} for {module}" + (f": {detail}" if detail else "")
+        # A 403 is an upstream's veto: pass it on, so the go command stops here too.
+        return text_reply(403 if res.status == 403 else 502, msg)
+
+    # Negative cache ----------------------------------------------------------------------
+
+    def remembered_not_found(self, key: str) -> Flow[Reply | None]:
+        neg = yield from _read(_cache.negative_key(key), MAX_NEGATIVE)
+        if neg is None or not _cache.is_fresh(neg.mtime, self.now, self.cfg.config.negative_ttl):
+            return None
+        try:
+            entry = _negative_decoder.decode(neg.data)
+        except msgspec.DecodeError:
+            return None
+        ttl = _cache.remaining_ttl(neg.mtime, self.now, self.cfg.config.negative_ttl)
+        return text_reply(
+            entry.status,
+            entry.message,
+            cache_control=max_age(ttl),
+            cache_status=f"{_CACHE}; hit; detail=negative",
+        )
+
+    def remember_not_found(self, key: str, reply: Reply) -> Flow[None]:
+        entry = _Negative(reply.status, reply.body.decode().strip())
+        yield from _save(_cache.negative_key(key), _negative_encoder.encode(entry))
+
+    def failed(self, key: str, failure: _Failed) -> Flow[Reply]:
+        reply = failure.reply
+        if failure.not_found and self.cfg.config.negative_ttl > 0:
+            yield from self.remember_not_found(key, reply)
+        return msgspec.structs.replace(reply, cache_status=f"{_CACHE}; fwd=miss")
+
+    # Small immutable files ---------------------------------------------------------------
+
+    def small_version_file(
+        self, module: str, escaped: str, version: str, kind: FileKind
+    ) -> Flow[tuple[bytes, str] | Reply]:
+        """``.info`` or ``.mod`` bytes of a canonical version (store, then upstreams)."""
+        escaped_version = escape_version(version)
+        key = _cache.version_key(escaped, escaped_version, kind.value)
+        hit = yield from _read(key, MAX_MOD, immutable=True)
+        if hit is not None:
+            return hit.data, f"{_CACHE}; hit"
+        neg = yield from self.remembered_not_found(key)
+        if neg is not None:
+            return neg
+        max_size = MAX_INFO if kind is FileKind.INFO else MAX_MOD
+
+        def validate(res: UpstreamResult) -> Flow[bytes]:
+            if kind is FileKind.INFO:
+                validate_info(module, res.body, requested=version)
+            else:
+                check_mod(res.body)
+            yield from _save(key, res.body)
+            return res.body
+
+        got = yield from self.walk(module, key, f"{version}.{kind.value}", max_size, validate)
+        if isinstance(got, _Failed):
+            return (yield from self.failed(key, got))
+        return got, f"{_CACHE}; fwd=miss; stored"
+
+    # Mutable answers ---------------------------------------------------------------------
+
+    def mutable(
+        self,
+        module: str,
+        key: str,
+        file: str,
+        max_size: int,
+        transform: Callable[[bytes], bytes],
+    ) -> Flow[tuple[bytes, str, bool, int] | Reply]:
+        """A list, ``@latest`` or query answer: (bytes, cache status, stale, max-age) or a reply.
+
+        ``transform`` validates and normalises an upstream body (raising ``ProxyError``).
+        """
+        ttl = self.cfg.config.list_ttl
+        cached = yield from _read(key, max_size)
+        if cached is not None and _cache.is_fresh(cached.mtime, self.now, ttl):
+            left = _cache.remaining_ttl(cached.mtime, self.now, ttl)
+            return cached.data, f"{_CACHE}; hit; ttl={left}", False, left
+        if cached is None:
+            neg = yield from self.remembered_not_found(key)
+            if neg is not None:
+                return neg
+
+        def validate(res: UpstreamResult) -> Flow[bytes]:
+            data = transform(res.body)
+            yield from _save(key, data)
+            return data
+
+        got = yield from self.walk(module, key, file, max_size, validate)
+        if not isinstance(got, _Failed):
+            fwd = "stale" if cached is not None else "miss"
+            return got, f"{_CACHE}; fwd={fwd}; stored", False, int(ttl)
+        if cached is not None:
+            # Every upstream failed: an old answer beats none (PROTOCOL.md §19.8).
+            return cached.data, f'{_CACHE}; hit; fwd=stale; detail="upstream failed"', True, 0
+        return (yield from self.failed(key, got))
