@@ -9,6 +9,10 @@ Everything runs on 127.0.0.1; nothing outside the machine is contacted. The scri
 3. reads the server's peak RSS (VmHWM) while 50 clients download the 200 MiB zip, once cached
    and once fetched from a ``file://`` upstream on a miss;
 
+with ``--baseline REV``, part 1 also serves the cache from the code of git revision ``REV`` (a
+temporary ``git worktree``, put first on ``PYTHONPATH``), each cell right after the current
+code's, and shows those rows beside the current ones with the ratio current / baseline;
+
 prints a table with the goals beside the figures, and with ``--write`` (the default) puts the
 table into ``docs/benchmarks.md``. nginx and wrk are installed from Debian if missing.
 """
@@ -39,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 FRONTENDS = ("trio", "asyncio", "sockets")
@@ -208,6 +212,70 @@ class Server:
     log: Path
 
 
+@dataclasses.dataclass
+class Baseline:
+    """The code of an older revision, checked out in a temporary git worktree."""
+
+    label: str  # short commit hash, shown in the rows: "trio (54460ee)"
+    tree: Path
+
+    def env(self) -> dict[str, str]:
+        """Put the worktree's packages before the installed (editable) ones."""
+        paths = [str(self.tree / "src"), str(self.tree / "src" / "frontends")]
+        if old := os.environ.get("PYTHONPATH"):
+            paths.append(old)
+        return {"PYTHONPATH": os.pathsep.join(paths)}
+
+
+def output(args: Sequence[str], **kw: object) -> str:
+    """The stdout of ``args``; a failure raises with its stderr."""
+    r = subprocess.run(args, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
+    return str(r.stdout).strip()
+
+
+def git(*args: str) -> str:
+    return output(["git", "-C", str(REPO), *args])
+
+
+@contextlib.contextmanager
+def baseline_worktree(rev: str, work: Path) -> Iterator[Baseline]:
+    """``git worktree add --detach`` of ``rev``, removed again on exit (also on Ctrl-C)."""
+    label = git("rev-parse", "--short=7", f"{rev}^{{commit}}")
+    tree = work / f"baseline-{label}"
+    try:
+        git("worktree", "add", "--detach", str(tree), label)
+        base = Baseline(label, tree)
+        check_imports(base)
+        yield base
+    finally:
+        r = subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0 and tree.exists():
+            print(f"bench: git worktree remove {tree}: {r.stderr.strip()}", file=sys.stderr)
+
+
+SERVER_MODULES = ("goproxy_core", "goproxy_cli", *(f"goproxy_{f}" for f in FRONTENDS))
+
+
+def check_imports(base: Baseline | None) -> None:
+    """Print where ``goproxy serve`` imports its packages from; with ``base``, insist that every
+    one of them comes from its worktree, not from the installed current code."""
+    code = "\n".join(f"import {m}; print({m}.__file__)" for m in SERVER_MODULES)
+    env = dict(os.environ, **(base.env() if base else {}))
+    files = output([sys.executable, "-c", code], env=env).split()
+    who = f"baseline {base.label}" if base else "current"
+    print(f"  {who} code: {files[0]}", flush=True)
+    if base:
+        wrong = [f for f in files if not Path(f).is_relative_to(base.tree)]
+        if wrong:
+            raise RuntimeError(f"baseline imports the current code: {wrong}")
+
+
 def goproxy_command() -> list[str]:
     """How to run ``goproxy``: the interpreter running this script, ``-m goproxy_cli``."""
     return [sys.executable, "-m", "goproxy_cli"]
@@ -221,12 +289,19 @@ def start_goproxy(
     upstream: str = "off",
     frontend: str = "trio",
     workers: int = 1,
+    baseline: Baseline | None = None,
 ) -> Server:
-    """``goproxy serve`` on a free loopback port; returns once it announced its address."""
+    """``goproxy serve`` on a free loopback port; returns once it announced its address.
+
+    With ``baseline``, the server runs that revision's code, and its name says so.
+    """
     name = f"{frontend}" + (f" x{workers}" if workers > 1 else "")
     out = work / f"goproxy-{frontend}-{workers}-{time.monotonic_ns()}.out"
     err = out.with_suffix(".err")
     env = dict(os.environ, GOPROXY_CORE_SUMDB="off", GOPROXY_CORE_ACCESS_LOG="false")
+    if baseline:
+        name += f" ({baseline.label})"
+        env.update(baseline.env())
     args = [
         *goproxy_command(),
         "serve",
@@ -416,9 +491,13 @@ def check_get(url: str, size: int) -> None:
 
 
 def bench_throughput(
-    procs: Processes, work: Path, fx: Fixture, duration: float
+    procs: Processes, work: Path, fx: Fixture, duration: float, baseline: Baseline | None = None
 ) -> dict[str, dict[str, WrkResult]]:
-    """wrk against each frontend (1 worker), nginx x1, the fastest x2 and nginx x2."""
+    """wrk against each frontend (1 worker), nginx x1, the fastest x2 and nginx x2.
+
+    With ``baseline``, every goproxy row is also measured with that revision's code: both
+    servers run side by side and each cell of the baseline follows the current code's.
+    """
     paths = {
         "info": f"{INFO_MODULE}/@v/v1.1.0.info",
         "zip": f"{BIG_ZIP_MODULE}/@v/v1.0.0.zip",
@@ -426,19 +505,41 @@ def bench_throughput(
     sizes = {k: (fx.tree / p).stat().st_size for k, p in paths.items()}
     results: dict[str, dict[str, WrkResult]] = {}
 
-    def measure(server: Server) -> None:
-        results[server.name] = {}
-        for kind, path in paths.items():
-            url = f"{server.url}/{path}"
-            check_get(url, sizes[kind])
-            run_wrk(url, 1)  # warm up
-            r = run_wrk(url, duration)
-            results[server.name][kind] = r
-            print(
-                f"  {server.name:<12} {kind:<4} {r.rps:>9.0f} req/s  p50 {r.p50_ms:7.2f} ms"
-                f"  p99 {r.p99_ms:7.2f} ms {r.errors}",
-                flush=True,
-            )
+    def measure(*servers: Server) -> None:
+        for server in servers:
+            results[server.name] = {}
+        for i, (kind, path) in enumerate(paths.items()):
+            # Interleaved, so current and baseline see the same load; who goes first alternates.
+            for server in servers if i % 2 == 0 else servers[::-1]:
+                url = f"{server.url}/{path}"
+                check_get(url, sizes[kind])
+                run_wrk(url, 1)  # warm up
+                r = run_wrk(url, duration)
+                results[server.name][kind] = r
+                print(
+                    f"  {server.name:<20} {kind:<4} {r.rps:>9.0f} req/s  p50 {r.p50_ms:7.2f} ms"
+                    f"  p99 {r.p99_ms:7.2f} ms {r.errors}",
+                    flush=True,
+                )
+
+    def measure_goproxy(frontend: str, workers: int = 1) -> None:
+        servers = [start_goproxy(procs, work, cache=fx.tree, frontend=frontend, workers=workers)]
+        try:
+            if baseline:
+                servers.append(
+                    start_goproxy(
+                        procs,
+                        work,
+                        cache=fx.tree,
+                        frontend=frontend,
+                        workers=workers,
+                        baseline=baseline,
+                    )
+                )
+            measure(*servers)
+        finally:
+            for server in servers:
+                procs.stop(server.proc)
 
     for workers in (1, 2):
         server = start_nginx(procs, work, root=fx.tree, workers=workers)
@@ -448,17 +549,9 @@ def bench_throughput(
             procs.stop(server.proc)
         if workers == 1:
             for frontend in FRONTENDS:
-                server = start_goproxy(procs, work, cache=fx.tree, frontend=frontend)
-                try:
-                    measure(server)
-                finally:
-                    procs.stop(server.proc)
+                measure_goproxy(frontend)
     fastest = max(FRONTENDS, key=lambda f: results[f]["info"].rps)
-    server = start_goproxy(procs, work, cache=fx.tree, frontend=fastest, workers=2)
-    try:
-        measure(server)
-    finally:
-        procs.stop(server.proc)
+    measure_goproxy(fastest, workers=2)
     return results
 
 
@@ -660,81 +753,101 @@ def report(
     rss: dict[str, dict[str, RssResult]],
     fx: Fixture,
     huge_mib: int,
+    baseline: str = "",
 ) -> str:
+    """The tables and the goals, for the parts that ran. ``baseline`` (a short commit hash)
+    adds a column with the ratio of each current row to its ``name (baseline)`` row."""
     lines: list[str] = []
     add = lines.append
-    add(f"### Cache hits: wrk -t1 -c32 --latency, {args.duration:g} s per cell\n")
-    add(
-        "| server | `.info` req/s | p50 ms | p99 ms | vs nginx | `.zip` (10 MiB) req/s | "
-        "p50 ms | p99 ms | vs nginx |"
-    )
-    add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    fastest = max(FRONTENDS, key=lambda f: thr[f]["info"].rps)
-    best_ratio = {"info": 0.0, "zip": 0.0}
-    for name, res in thr.items():
-        workers = 2 if name.endswith("x2") else 1
-        ref = thr[f"nginx x{workers}"]
-        cells = []
-        for kind in ("info", "zip"):
-            r = res[kind]
-            ratio = r.rps / ref[kind].rps
-            if not name.startswith("nginx"):
-                best_ratio[kind] = max(best_ratio[kind], ratio)
-            err = f" ({r.errors})" if r.errors else ""
-            cells += [f"{r.rps:,.0f}{err}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", f"{ratio:.2f}x"]
-        add(f"| {name} | " + " | ".join(cells) + " |")
-    zip_single = min(thr[f]["zip"].rps / thr["nginx x1"]["zip"].rps for f in FRONTENDS)
-    info_fast = thr[fastest]["info"].rps / thr["nginx x1"]["info"].rps
-    add("")
-    add(
-        f"### go mod download of {len(fx.modules)} modules "
-        f"({len(fx.modules) * 2} `.mod`, {len(fx.modules)} `.zip`), fresh module cache, "
-        f"median of {len(dl['file://'])}\n"
-    )
-    add("| GOPROXY | median s | runs | vs file:// |")
-    add("|---|---:|---|---:|")
-    base = statistics.median(dl["file://"])
-    for name, ts in dl.items():
-        med = statistics.median(ts)
-        add(f"| {name} | {med:.3f} | {', '.join(f'{t:.2f}' for t in ts)} | {med / base:.2f}x |")
-    ours = [statistics.median(ts) for n, ts in dl.items() if n in FRONTENDS]
-    worst_dl, best_dl = max(ours) / base, min(ours) / base
-    nginx_dl = statistics.median(dl[NGINX_DL]) / base if NGINX_DL in dl else float("nan")
-    add("")
-    add(f"### Peak RSS (VmHWM), {args.clients} clients each downloading a {huge_mib} MiB zip\n")
-    add(
-        "| frontend | idle MiB | cached: peak MiB | time s | not cached (file:// upstream): "
-        "peak MiB | time s |"
-    )
-    add("|---|---:|---:|---:|---:|---:|")
-    for f, res in rss.items():
+    goals: list[str] = []
+    if thr:
+        suffix = f" ({baseline})" if baseline else ""
+        add(f"### Cache hits: wrk -t1 -c32 --latency, {args.duration:g} s per cell\n")
+        vs_base = f" vs {baseline} |" if baseline else ""
         add(
-            f"| {f} | {res['hit'].idle_mib:.1f} | {res['hit'].peak_mib:.1f} | "
-            f"{res['hit'].seconds:.1f} | {res['miss'].peak_mib:.1f} | {res['miss'].seconds:.1f} |"
+            f"| server | `.info` req/s | p50 ms | p99 ms | vs nginx |{vs_base} "
+            f"`.zip` (10 MiB) req/s | p50 ms | p99 ms | vs nginx |{vs_base}"
         )
-    worst_rss = max(r.peak_mib for res in rss.values() for r in res.values())
-    add("")
+        add("|---" + "|---:" * (10 if baseline else 8) + "|")
+        fastest = max(FRONTENDS, key=lambda f: thr[f]["info"].rps)
+        best_ratio = {"info": 0.0, "zip": 0.0}
+        for name, res in thr.items():
+            workers = 2 if " x2" in name else 1
+            ref = thr[f"nginx x{workers}"]
+            is_baseline = bool(baseline) and name.endswith(suffix)
+            cells = []
+            for kind in ("info", "zip"):
+                r = res[kind]
+                ratio = r.rps / ref[kind].rps
+                if not name.startswith("nginx") and not is_baseline:
+                    best_ratio[kind] = max(best_ratio[kind], ratio)
+                err = f" ({r.errors})" if r.errors else ""
+                cells += [
+                    f"{r.rps:,.0f}{err}",
+                    f"{r.p50_ms:.2f}",
+                    f"{r.p99_ms:.2f}",
+                    f"{ratio:.2f}x",
+                ]
+                if baseline:
+                    old = thr.get(name + suffix)
+                    cells.append(f"{r.rps / old[kind].rps:.2f}x" if old else "")
+            add(f"| {name} | " + " | ".join(cells) + " |")
+        add("")
+        zip_single = min(thr[f]["zip"].rps / thr["nginx x1"]["zip"].rps for f in FRONTENDS)
+        info_fast = thr[fastest]["info"].rps / thr["nginx x1"]["info"].rps
+        goals.append(
+            f"| `.zip` throughput >= 0.9x nginx (every frontend, 1 worker) | worst "
+            f"{zip_single:.2f}x, best {best_ratio['zip']:.2f}x | {verdict(zip_single >= 0.9)} |"
+        )
+        goals.append(
+            f"| `.info` throughput >= 0.25x nginx, fastest frontend ({fastest}, 1 worker) | "
+            f"{info_fast:.2f}x (best of all rows {best_ratio['info']:.2f}x) | "
+            f"{verdict(info_fast >= 0.25)} |"
+        )
+    if dl:
+        add(
+            f"### go mod download of {len(fx.modules)} modules "
+            f"({len(fx.modules) * 2} `.mod`, {len(fx.modules)} `.zip`), fresh module cache, "
+            f"median of {len(dl['file://'])}\n"
+        )
+        add("| GOPROXY | median s | runs | vs file:// |")
+        add("|---|---:|---|---:|")
+        base = statistics.median(dl["file://"])
+        for name, ts in dl.items():
+            med = statistics.median(ts)
+            add(f"| {name} | {med:.3f} | {', '.join(f'{t:.2f}' for t in ts)} | {med / base:.2f}x |")
+        ours = [statistics.median(ts) for n, ts in dl.items() if n in FRONTENDS]
+        worst_dl, best_dl = max(ours) / base, min(ours) / base
+        nginx_dl = statistics.median(dl[NGINX_DL]) / base if NGINX_DL in dl else float("nan")
+        add("")
+        goals.append(
+            f"| go mod download <= 1.15x file:// (every frontend) | worst {worst_dl:.2f}x, "
+            f"best {best_dl:.2f}x (nginx, the floor for HTTP: {nginx_dl:.2f}x) | "
+            f"{verdict(worst_dl <= 1.15)} |"
+        )
+    if rss:
+        add(f"### Peak RSS (VmHWM), {args.clients} clients each downloading a {huge_mib} MiB zip\n")
+        add(
+            "| frontend | idle MiB | cached: peak MiB | time s | not cached (file:// upstream): "
+            "peak MiB | time s |"
+        )
+        add("|---|---:|---:|---:|---:|---:|")
+        for f, hm in rss.items():
+            add(
+                f"| {f} | {hm['hit'].idle_mib:.1f} | {hm['hit'].peak_mib:.1f} | "
+                f"{hm['hit'].seconds:.1f} | {hm['miss'].peak_mib:.1f} | "
+                f"{hm['miss'].seconds:.1f} |"
+            )
+        worst_rss = max(r.peak_mib for hm in rss.values() for r in hm.values())
+        add("")
+        goals.append(
+            f"| peak RSS < 150 MiB (every frontend, hit and miss) | worst {worst_rss:.1f} MiB | "
+            f"{verdict(worst_rss < 150)} |"
+        )
     add("### Goals\n")
     add("| goal | measured | |")
     add("|---|---|---|")
-    add(
-        f"| `.zip` throughput >= 0.9x nginx (every frontend, 1 worker) | worst {zip_single:.2f}x, "
-        f"best {best_ratio['zip']:.2f}x | {verdict(zip_single >= 0.9)} |"
-    )
-    add(
-        f"| `.info` throughput >= 0.25x nginx, fastest frontend ({fastest}, 1 worker) | "
-        f"{info_fast:.2f}x (best of all rows {best_ratio['info']:.2f}x) | "
-        f"{verdict(info_fast >= 0.25)} |"
-    )
-    add(
-        f"| go mod download <= 1.15x file:// (every frontend) | worst {worst_dl:.2f}x, "
-        f"best {best_dl:.2f}x (nginx, the floor for HTTP: {nginx_dl:.2f}x) | "
-        f"{verdict(worst_dl <= 1.15)} |"
-    )
-    add(
-        f"| peak RSS < 150 MiB (every frontend, hit and miss) | worst {worst_rss:.1f} MiB | "
-        f"{verdict(worst_rss < 150)} |"
-    )
+    lines += goals
     return "\n".join(lines) + "\n"
 
 
@@ -797,7 +910,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         choices=["throughput", "download", "rss"],
         action="append",
-        help="run only these parts (repeatable); the doc is then not written",
+        help="run only these parts (repeatable); the doc is then not written, unless with "
+        "--baseline (its block then holds only these parts)",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure cache hits with the code of git revision REV (a temporary worktree), "
+        "each cell right after the current code's, with the ratio current / baseline",
     )
     p.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -814,8 +934,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_tools()
     work = Path(tempfile.mkdtemp(prefix="goproxy-bench-"))
     work.chmod(0o755)  # nginx's workers run as nobody
+    baseline_label = ""
     try:
-        with Processes() as procs:
+        with contextlib.ExitStack() as stack, Processes() as procs:
+            baseline: Baseline | None = None
+            if args.baseline and "throughput" in parts:
+                print(f"git worktree of {args.baseline} ...", flush=True)
+                check_imports(None)
+                baseline = stack.enter_context(baseline_worktree(args.baseline, work))
+                baseline_label = baseline.label
             t0 = time.monotonic()
             print(f"building the fixture in {work} ...", flush=True)
             fx = build_fixture(work, modules=args.modules, big_zip_mib=10, huge_zip_mib=huge_mib)
@@ -825,7 +952,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rss: dict[str, dict[str, RssResult]] = {}
             if "throughput" in parts:
                 print("1. cache-hit throughput (wrk -t1 -c32)", flush=True)
-                thr = bench_throughput(procs, work, fx, args.duration)
+                thr = bench_throughput(procs, work, fx, args.duration, baseline)
             if "download" in parts:
                 print(f"2. go mod download of {len(fx.modules)} modules", flush=True)
                 dl = bench_go_download(procs, work, fx, args.reps)
@@ -840,9 +967,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    if len(parts) < 3:
+    if len(parts) < 3 and not baseline_label:
         return 0
-    table = report(args, thr, dl, rss, fx, huge_mib)
+    table = report(args, thr, dl, rss, fx, huge_mib, baseline_label)
     print()
     print(table)
     if not args.no_write:
