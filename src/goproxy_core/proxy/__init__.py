@@ -13,7 +13,7 @@ knows HTTP.
 from __future__ import annotations
 
 from .config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
-from .connection import AccessRecord, HotReplies, ProxyConnection
+from .connection import AccessRecord, ProxyConnection
 from .effects import (
     NEED_DATA,
     AbortBlob,
@@ -33,6 +33,7 @@ from .effects import (
     StatBlob,
     UpstreamResult,
 )
+from .hot import HotReplies
 from .info import BadUpstreamError, VersionInfo, encode_info, validate_info
 from .keys import (
     NEGATIVE_PREFIX,

@@ -9,14 +9,16 @@ only when the previous response has been handed out whole.
 
 Each request runs ``_engine.handle_request``, a generator of store and upstream effects that
 returns a ``Reply``; this module turns the reply into HTTP (status line, headers, body or a
-blob to stream), handles HEAD, conditional requests, keep-alive, limits and timeouts.
+blob to stream), handles HEAD, conditional requests, keep-alive, limits and timeouts. Three
+things keep the common case cheap: simple request heads are read without h11 (``fastpath``),
+plain keep-alive responses are written without it, and repeated immutable answers come whole
+from the server's ``HotReplies`` table (``hot``) without running the engine.
 """
 
 from __future__ import annotations
 
 import collections
-import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import h11
 import msgspec
@@ -42,84 +44,18 @@ from .effects import (
     UpstreamResult,
 )
 from .engine import IOEffect, http_date, relayed_zip_reply
-from .replies import IMMUTABLE, Reply, error_reply, text_reply
+from .fastpath import head_bytes, read_request_head
+from .replies import Reply, error_reply, text_reply
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["AccessRecord", "HotReplies", "ProxyConnection"]
+    from .hot import HotReplies
+
+__all__ = ["AccessRecord", "ProxyConnection"]
 
 _MAX_REQUEST_BODY = 64 * 1024
-
-# The fast path's request head: GET or HEAD, an origin-form target of printable ASCII,
-# HTTP/1.1, and header fields of token names and printable-ASCII values (RFC 9112 §3, §5).
-# Anything else (and anything h11 would still have to decide: bodies, Expect, Upgrade,
-# Connection other than keep-alive, a missing or repeated Host) goes through h11.
-_FAST_REQUEST_LINE: Final = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1\r\n")
-_FAST_FIELD: Final = re.compile(
-    rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*"
-    rb"((?:[\x21-\x7e](?:[ \t\x21-\x7e]*[\x21-\x7e])?)?)[ \t]*\r\n"
-)
-_FAST_REFUSED: Final = frozenset(
-    {b"transfer-encoding", b"content-length", b"expect", b"upgrade", b"te"}
-)
-
-
-_HOT_MAX_BODY: Final = 16 * 1024
-_HIT: Final = "goproxy; hit"  # only answers read from the store go into the hot table
-
-
-class _HotReply(msgspec.Struct, frozen=True):
-    """A complete answer to a repeated request for an immutable file.
-
-    The response is ``before`` + the Date field + ``after`` (the rest of the head, the blank
-    line and a small body), then, for a stored zip, the blob ``blob_key`` of ``length`` bytes.
-    """
-
-    before: bytes
-    after: bytes
-    status: int
-    length: int
-    cache_status: str
-    blob_key: str = ""
-
-
-class HotReplies:
-    """Whole answers to repeated requests for immutable small files, shared by connections.
-
-    A cached ``.info``, ``.mod`` or ``.zip`` never changes, so once answered from the store,
-    the same request (method and target, no ``If-None-Match``) is answered again from here
-    without running the engine: only the Date field is new (a zip's body is still sent from
-    the store, ``SendBlob``; if that fails, its entry is dropped). One table per server and
-    store, handed to each :class:`ProxyConnection`. Not used under ``retracted = "gone"``,
-    where a version's answer turns into a 410 once a newer go.mod retracts it.
-
-    Args:
-        max_bytes: the table's budget; past it, the table starts again empty (an answer is
-            rebuilt in microseconds).
-    """
-
-    def __init__(self, max_bytes: int = 16 << 20) -> None:
-        self.max_bytes = max_bytes
-        self._items: dict[tuple[bytes, bytes], _HotReply] = {}
-        self._size = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, method: bytes, target: bytes) -> _HotReply | None:
-        return self._items.get((method, target))
-
-    def drop(self, method: bytes, target: bytes) -> None:
-        self._items.pop((method, target), None)
-
-    def put(self, method: bytes, target: bytes, hot: _HotReply) -> None:
-        if self._size > self.max_bytes:
-            self._items = {}
-            self._size = 0
-        self._items[(method, target)] = hot
-        self._size += len(hot.before) + len(hot.after) + len(target)
 
 
 class AccessRecord(msgspec.Struct, frozen=True):
@@ -304,7 +240,7 @@ class ProxyConnection:
             relayed_zip_reply(eff.into, size), method=self._method, if_none_match=b"", now=self._now
         )
         if self._fast:
-            return _head_bytes(head)
+            return head_bytes(head)
         return self._send_head(head)
 
     def upstream_fetched(self, result: UpstreamResult) -> None:
@@ -402,43 +338,12 @@ class ProxyConnection:
             self._h11.receive_data(data)
 
     def _fast_request(self) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]] | bool:
-        """Take one simple request head off ``_inbuf`` without h11.
+        """Take one simple request head off ``_inbuf`` without h11 (see ``fastpath``).
 
         Returns (method, target, headers) when taken, True when more bytes are needed, and
         False when h11 must read this request (anything unusual, or malformed).
         """
-        buf = self._inbuf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            limit = self._cfg.config.max_request_head
-            return len(buf) <= limit and buf[0] in b"GH"
-        end += 4
-        if end > self._cfg.config.max_request_head:
-            return False
-        m = _FAST_REQUEST_LINE.match(buf, 0, end)
-        if m is None or len(m.group(2)) > MAX_TARGET:
-            return False
-        pos = m.end()
-        headers: list[tuple[bytes, bytes]] = []
-        hosts = 0
-        stop = end - 2
-        while pos < stop:
-            f = _FAST_FIELD.match(buf, pos, end)
-            if f is None:
-                return False
-            name = f.group(1).lower()
-            value = f.group(2)
-            if name in _FAST_REFUSED or (name == b"connection" and value.lower() != b"keep-alive"):
-                return False
-            if name == b"host":
-                hosts += 1
-            headers.append((name, value))
-            pos = f.end()
-        if hosts != 1 or pos != stop or len(headers) > MAX_HEADERS:
-            return False
-        method, target = bytes(m.group(1)), bytes(m.group(2))
-        del buf[:end]
-        return method, target, headers
+        return read_request_head(self._inbuf, self._cfg.config.max_request_head)
 
     def _read_event(self, now: float) -> Effect:
         while True:
@@ -585,18 +490,9 @@ class ProxyConnection:
         skips its header re-validation (a fifth of a cached answer). The request's h11
         connection is then replaced by a new one fed whatever the client pipelined after it.
         """
-        data = _head_bytes(head)
-        if (
-            self._fast
-            and self._hot is not None
-            and not self._closing
-            and reply.status == 200
-            and reply.cache_control == IMMUTABLE
-            and reply.cache_status == _HIT
-            and not self._if_none_match
-            and len(reply.body) <= _HOT_MAX_BODY
-        ):
-            self._remember_hot(self._hot, reply, head)
+        data = head_bytes(head)
+        if self._fast and self._hot is not None and not self._closing and not self._if_none_match:
+            self._hot.remember(self._method, self._target, reply, head)
         length = 0
         if head.body and reply.blob is not None:
             self._outbox.append(SendBytes(data))
@@ -619,25 +515,6 @@ class ProxyConnection:
         if closed:
             self._flush_inbuf()
             self._h11.receive_data(b"")
-
-    def _remember_hot(self, table: HotReplies, reply: Reply, head: ResponseHead) -> None:
-        names = [k for k, _ in head.headers]
-        if b"date" not in names:
-            return
-        i = names.index(b"date")
-        first = ResponseHead(head.status, head.reason, head.headers[:i], False)
-        before = _head_bytes(first)[:-2]  # without the blank line
-        rest = b"".join(k + b": " + v + b"\r\n" for k, v in head.headers[i + 1 :])
-        if reply.blob is not None:
-            size = reply.blob.size if head.body else 0
-            key = reply.blob.key if head.body else ""
-            hot = _HotReply(before, rest + b"\r\n", head.status, size, reply.cache_status, key)
-        else:
-            body = reply.body if head.body else b""
-            hot = _HotReply(
-                before, rest + b"\r\n" + body, head.status, len(body), reply.cache_status
-            )
-        table.put(self._method, self._target, hot)
 
     def _finish_relay(self, reply: Reply) -> None:
         """The relayed body is out but for its held-back tail: release it, or cut the line."""
@@ -677,12 +554,3 @@ class ProxyConnection:
     def _send_head(self, head: ResponseHead) -> bytes:
         event = h11.Response(status_code=head.status, headers=head.headers, reason=head.reason)
         return self._h11.send(event) or b""
-
-
-def _head_bytes(head: ResponseHead) -> bytes:
-    """The status line and header fields of ``head``, as sent on the wire."""
-    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (
-        head.status,
-        head.reason,
-        b"".join(k + b": " + v + b"\r\n" for k, v in head.headers),
-    )
