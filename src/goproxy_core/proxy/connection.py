@@ -7,6 +7,10 @@ are carried out and answered through the past-tense methods; ``CloseConnection``
 Requests are handled one at a time, in order (HTTP/1.1 pipelining): the next request is read
 only when the previous response has been handed out whole.
 
+The connection's :class:`~goproxy_core.proxy.states.ConnectionState` says which of those calls
+may come next; ``states.TRANSITIONS`` is the table every public method checks first, and a call
+the table does not allow raises ``LocalProtocolError`` and leaves the connection in ``ERROR``.
+
 Each request runs ``_engine.handle_request``, a generator of store and upstream effects that
 returns a ``Reply``; this module turns the reply into HTTP (status line, headers, body or a
 blob to stream), handles HEAD, conditional requests, keep-alive, limits and timeouts. Three
@@ -18,7 +22,7 @@ from the server's ``HotReplies`` table (``hot``) without running the engine.
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 
 import h11
 import msgspec
@@ -27,35 +31,53 @@ from ..errors import LocalProtocolError, ProxyError
 from .config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
 from .effects import (
     NEED_DATA,
-    AbortBlob,
     BlobData,
     BlobInfo,
-    CheckZip,
     CloseConnection,
-    CommitBlob,
     Effect,
-    FetchDirect,
     FetchUpstream,
-    ReadBlob,
-    SaveBlob,
     SendBlob,
     SendBytes,
-    StatBlob,
     UpstreamResult,
 )
-from .engine import IOEffect, http_date, relayed_zip_reply
+from .engine import http_date, relayed_zip_reply
 from .fastpath import head_bytes, read_request_head
 from .replies import Reply, error_reply, text_reply
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
+from .states import ANSWERS, ConnectionState, allowed_in
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from .engine import IOEffect
     from .hot import HotReplies
 
 __all__ = ["AccessRecord", "ProxyConnection"]
 
 _MAX_REQUEST_BODY = 64 * 1024
+
+# The states as module globals (an Enum member read through its class is slower), and for each
+# input the states that accept it, straight from the table.
+_IDLE = ConnectionState.IDLE
+_RUNNING = ConnectionState.RUNNING
+_AWAITING = ConnectionState.AWAITING
+_RELAYING = ConnectionState.RELAYING
+_SENDING = ConnectionState.SENDING
+_SENDING_BLOB = ConnectionState.SENDING_BLOB
+_CLOSING = ConnectionState.CLOSING
+_CLOSED = ConnectionState.CLOSED
+_ERROR = ConnectionState.ERROR
+_QUIET = frozenset({_IDLE, _CLOSING, _CLOSED})  # no response under way
+_PENDING = frozenset({_AWAITING, _RELAYING, _SENDING_BLOB})  # an effect awaits its answer
+_OK_RECEIVE = allowed_in("receive_data")
+_OK_NEXT = allowed_in("next_effect")
+_OK_TIMED_OUT = allowed_in("timed_out")
+_OK_SEND_FAILED = allowed_in("send_failed")
+_OK_BLOB_SENT = allowed_in("blob_sent")
+_OK_RELAY = allowed_in("relay_started")
+_OK_RESOLVE = allowed_in("resolve")
+_OK_ANSWER = {name: allowed_in(name) for name in ANSWERS}
+_RESOLVABLE = tuple(kind for kinds in ANSWERS.values() for kind in kinds)
 
 
 class AccessRecord(msgspec.Struct, frozen=True):
@@ -105,11 +127,13 @@ class ProxyConnection:
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self._cfg.config.max_request_head
         )
+        self._state = _IDLE
+        self._keep_alive = True  # False: close once the current response is out
         self._outbox: collections.deque[SendBytes | SendBlob] = collections.deque()
         self._flow: Generator[IOEffect, object, Reply] | None = None
-        self._next: IOEffect | None = None
-        self._pending: Effect | None = None
-        self._closing = False
+        # RUNNING: the flow's next effect, not yet handed out. AWAITING, RELAYING and
+        # SENDING_BLOB: the effect handed out, whose answer is due.
+        self._effect: Effect | None = None
         self._method = b"GET"
         self._target = b""
         self._if_none_match = b""
@@ -118,22 +142,37 @@ class ProxyConnection:
         self._body_bytes = 0
         self._log: list[AccessRecord] = []
         self._now = 0.0
-        # While a zip is relayed: (key, size) whose head went out, and the held-back tail.
+        # Once relay_started: (key, size) whose head went out, and the held-back tail; the
+        # flow's reply then finishes the relayed response (``_finish_relay``).
         self._relay: tuple[str, int] | None = None
-        self._plain = False
         self._held = b""
+        self._plain = False
         # Bytes received while h11 is idle and empty: read by the fast path first (see
         # ``_fast_request``). ``_fast`` marks a request taken that way: h11 never saw it.
         self._inbuf = bytearray()
         self._fast = False
         self._hot_blob = False  # the blob going out came from the hot table
 
+    @property
+    def state(self) -> ConnectionState:
+        """Where the connection stands: which calls it accepts next.
+
+        See :class:`~goproxy_core.proxy.states.ConnectionState` and the table
+        ``goproxy_core.proxy.TRANSITIONS``; ``ERROR`` after caller misuse.
+        """
+        return self._state
+
     # -- driving -----------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the client; ``b""`` means the client closed its side."""
-        if self._pending is not None:
-            raise LocalProtocolError("receive_data while an effect awaits its answer")
+        """Feed bytes read from the client; ``b""`` means the client closed its side.
+
+        Raises:
+            LocalProtocolError: an effect handed out earlier awaits its answer, or the
+                connection is closed or in ``ERROR``.
+        """
+        if self._state not in _OK_RECEIVE:
+            self._misuse("receive_data")
         if data and self._h11_idle():
             self._inbuf += data
         else:
@@ -147,29 +186,40 @@ class ProxyConnection:
         Args:
             now: the current time in seconds since the epoch (used for freshness and Date).
 
+        Returns:
+            The effect; ``CloseConnection`` again and again once the connection is closed,
+            and in ``ERROR``.
+
         Raises:
             LocalProtocolError: an effect handed out earlier has not been answered.
         """
-        if self._pending is not None:
-            raise LocalProtocolError(f"{type(self._pending).__name__} has not been answered")
+        state = self._state
+        if state not in _OK_NEXT:
+            self._misuse("next_effect")
         self._now = now
         if self._last_activity is None:
             self._last_activity = now
-        if self._outbox:
+        if state is _SENDING:
             out = self._outbox.popleft()
-            if isinstance(out, SendBlob):
-                self._pending = out
+            if type(out) is SendBlob:
+                self._effect = out
+                self._state = _SENDING_BLOB
+            elif not self._outbox:
+                self._state = _IDLE if self._keep_alive else _CLOSING
             return out
-        if self._next is not None:
-            eff, self._next = self._next, None
-            if isinstance(eff, FetchUpstream) and eff.relay and self._relay is not None:
+        if state is _RUNNING:
+            eff = self._effect
+            if type(eff) is FetchUpstream and eff.relay and self._relay is not None:
                 # A response is already under way: a second upstream may not start another.
-                eff = msgspec.structs.replace(eff, relay=False)
-            self._pending = eff
+                eff = self._effect = msgspec.structs.replace(eff, relay=False)
+            self._state = _AWAITING
+            assert eff is not None
             return eff
-        if self._closing:
-            return CloseConnection()
-        return self._read_event(now)
+        if state is _IDLE:
+            return self._read_event(now)
+        if state is not _ERROR:
+            self._state = _CLOSED
+        return CloseConnection()
 
     def deadline(self) -> float:
         """When, on the caller's clock, the client must have sent more (after ``NEED_DATA``).
@@ -186,21 +236,27 @@ class ProxyConnection:
     def between_requests(self) -> bool:
         """True when no request is part-way through: closing now loses nothing."""
         return (
-            self._flow is None
-            and not self._outbox
+            self._state in _QUIET
             and not self._inbuf
             and not self._h11.trailing_data[0]
             and self._h11.their_state in (h11.IDLE, h11.DONE)
         )
 
     def timed_out(self) -> None:
-        """The deadline passed with no data: answer 408 if a request was under way, then close."""
+        """The deadline passed with no data: answer 408 if a request was under way, then close.
+
+        Raises:
+            LocalProtocolError: not waiting for data (the last effect was not ``NEED_DATA``).
+        """
+        if self._state not in _OK_TIMED_OUT:
+            self._misuse("timed_out")
         self._fast = False
         self._flush_inbuf()
         partial = bool(self._h11.trailing_data[0]) or self._h11.their_state is h11.SEND_BODY
         if partial and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             self._queue_reply(text_reply(408, "request timeout: the request was not sent in time"))
-        self._closing = True
+        self._keep_alive = False
+        self._settle()
 
     def take_log(self) -> list[AccessRecord]:
         """The exchanges finished since the last call, oldest first."""
@@ -211,15 +267,15 @@ class ProxyConnection:
 
     def blob_statted(self, info: BlobInfo | None) -> None:
         """Answer to ``StatBlob``."""
-        self._answer(StatBlob, info)
+        self._answer("blob_statted", info)
 
     def blob_read(self, data: BlobData | None) -> None:
         """Answer to ``ReadBlob``."""
-        self._answer(ReadBlob, data)
+        self._answer("blob_read", data)
 
     def blob_saved(self, ok: bool) -> None:
         """Answer to ``SaveBlob``: whether the store kept it."""
-        self._answer(SaveBlob, ok)
+        self._answer("blob_saved", ok)
 
     def relay_started(self, size: int) -> bytes:
         """During a ``FetchUpstream(relay=True)``: the upstream answered 200 with ``size`` bytes.
@@ -230,11 +286,15 @@ class ProxyConnection:
         Raises:
             LocalProtocolError: no relayable fetch is pending, or relaying already started.
         """
-        eff = self._pending
-        if not isinstance(eff, FetchUpstream) or not eff.relay or eff.into is None:
-            raise LocalProtocolError("relay_started without a relayable FetchUpstream")
-        if self._relay is not None:
-            raise LocalProtocolError("relay_started called twice")
+        eff = self._effect
+        if (
+            self._state not in _OK_RELAY
+            or type(eff) is not FetchUpstream
+            or not eff.relay
+            or eff.into is None
+        ):
+            self._misuse("relay_started")
+        self._state = _RELAYING
         self._relay = (eff.into, size)
         head = response_head(
             relayed_zip_reply(eff.into, size), method=self._method, if_none_match=b"", now=self._now
@@ -245,80 +305,105 @@ class ProxyConnection:
 
     def upstream_fetched(self, result: UpstreamResult) -> None:
         """Answer to ``FetchUpstream`` or ``FetchDirect``."""
-        if self._relay is not None:
-            self._held = result.held
-        self._answer((FetchUpstream, FetchDirect), result)
+        self._answer("upstream_fetched", result)
 
     def zip_checked(self, problem: str) -> None:
         """Answer to ``CheckZip``: what ``CheckZip.check`` returned ("" for a good zip)."""
-        self._answer(CheckZip, problem)
+        self._answer("zip_checked", problem)
 
     def blob_committed(self, info: BlobInfo | None) -> None:
         """Answer to ``CommitBlob``: the published blob, or None if it could not be kept."""
-        self._answer(CommitBlob, info)
+        self._answer("blob_committed", info)
 
     def blob_aborted(self) -> None:
         """Answer to ``AbortBlob``."""
-        self._answer(AbortBlob, None)
+        self._answer("blob_aborted", None)
 
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.
 
         The same as calling its past-tense method (``blob_statted``, ``upstream_fetched`` ...);
         convenient for a caller that carries out every effect through one function.
+
+        Raises:
+            LocalProtocolError: no store or upstream effect awaits its answer.
         """
-        kinds = (
-            StatBlob,
-            ReadBlob,
-            SaveBlob,
-            FetchUpstream,
-            FetchDirect,
-            CheckZip,
-            CommitBlob,
-            AbortBlob,
-        )
-        if not isinstance(self._pending, kinds):
-            raise LocalProtocolError("resolve without a pending store or upstream effect")
-        if isinstance(self._pending, FetchUpstream) and self._relay is not None:
-            assert isinstance(result, UpstreamResult)
-            self._held = result.held
-        self._answer(type(self._pending), result)
+        if self._state not in _OK_RESOLVE or not isinstance(self._effect, _RESOLVABLE):
+            self._misuse("resolve")
+        self._take(result)
 
     def blob_sent(self) -> None:
-        """Answer to ``SendBlob``: the whole blob went out."""
-        if not isinstance(self._pending, SendBlob):
-            raise LocalProtocolError("blob_sent without a SendBlob")
-        self._pending = None
+        """Answer to ``SendBlob``: the whole blob went out.
+
+        Raises:
+            LocalProtocolError: no ``SendBlob`` awaits its answer.
+        """
+        if self._state not in _OK_BLOB_SENT:
+            self._misuse("blob_sent")
+        self._effect = None
         self._hot_blob = False
+        self._settle()
 
     def send_failed(self) -> None:
-        """Writing to the client failed (or a blob could not be read whole): close."""
+        """Writing to the client failed (or a blob could not be read whole): close.
+
+        Raises:
+            LocalProtocolError: nothing was being written to the client (an effect other
+                than ``SendBlob`` awaits its answer), or the connection is closed.
+        """
+        if self._state not in _OK_SEND_FAILED:
+            self._misuse("send_failed")
         if self._hot_blob and self._hot is not None:
             self._hot.drop(self._method, self._target)  # the store may have lost it
-        self._pending = None
+        self._effect = None
         self._outbox.clear()
-        self._closing = True
+        self._keep_alive = False
+        self._state = _CLOSING
 
     # -- internals ---------------------------------------------------------------------
 
-    def _answer(self, kind: type[Any] | tuple[type[Any], ...], value: object) -> None:
-        if not isinstance(self._pending, kind):
-            got = type(self._pending).__name__ if self._pending is not None else "nothing"
-            want = kind[0] if isinstance(kind, tuple) else kind
-            raise LocalProtocolError(f"answer for {want.__name__} while {got} is pending")
-        self._pending = None
+    def _misuse(self, name: str) -> NoReturn:
+        """The caller's ``name`` call is not allowed now: move to ERROR and say why."""
+        state, self._state = self._state, _ERROR
+        if state in _PENDING:
+            detail = f"{type(self._effect).__name__} awaits its answer"
+        else:
+            detail = "not allowed"
+        raise LocalProtocolError(f"{name} in state {state.name}: {detail}")
+
+    def _answer(self, name: str, value: object) -> None:
+        if self._state not in _OK_ANSWER[name] or not isinstance(self._effect, ANSWERS[name]):
+            self._misuse(name)
+        self._take(value)
+
+    def _take(self, value: object) -> None:
+        """The pending store or upstream effect's answer: run the flow on."""
+        if self._relay is not None and type(self._effect) is FetchUpstream:
+            assert isinstance(value, UpstreamResult)
+            self._held = value.held
+        self._effect = None
         self._advance(value)
 
     def _advance(self, value: object) -> None:
         assert self._flow is not None
         try:
-            self._next = self._flow.send(value)
+            self._effect = self._flow.send(value)
+            self._state = _RUNNING
         except StopIteration as stop:
             self._flow = None
             self._queue_reply(stop.value)
+            self._settle()
         except ProxyError as e:
             self._flow = None
             self._queue_reply(error_reply(e))
+            self._settle()
+
+    def _settle(self) -> None:
+        """No flow runs and nothing awaits an answer: send what is queued, then read or close."""
+        if self._outbox:
+            self._state = _SENDING
+        else:
+            self._state = _IDLE if self._keep_alive else _CLOSING
 
     def _h11_idle(self) -> bool:
         """Whether h11 is between requests with nothing buffered: the fast path may read."""
@@ -363,7 +448,8 @@ class ProxyConnection:
                 h.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
                 and h.our_state is not h11.SEND_RESPONSE
             ):
-                self._closing = True
+                self._keep_alive = False
+                self._state = _CLOSED
                 return CloseConnection()
             try:
                 event = h.next_event()
@@ -378,17 +464,19 @@ class ProxyConnection:
             if isinstance(event, h11.Data):
                 self._body_bytes += len(event.data)
                 if self._body_bytes > _MAX_REQUEST_BODY and h.our_state is h11.DONE:
-                    self._closing = True
+                    self._keep_alive = False
+                    self._state = _CLOSED
                     return CloseConnection()
                 continue
             if isinstance(event, h11.ConnectionClosed):
-                self._closing = True
+                self._keep_alive = False
+                self._state = _CLOSED
                 return CloseConnection()
             # EndOfMessage: loop to start the next cycle.
 
     def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
         self._fast = False
-        self._closing = True
+        self._keep_alive = False
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             status = e.error_status_hint
             if status == 431 and not self._h11.trailing_data[0].count(b"\n"):
@@ -396,6 +484,7 @@ class ProxyConnection:
             reason = str(e) or "malformed HTTP request"
             self._method = b"GET"
             self._queue_reply(text_reply(status, f"bad request: {reason}"))
+        self._settle()
 
     def _start(self, event: h11.Request, now: float) -> None:
         headers = list(event.headers)
@@ -438,9 +527,10 @@ class ProxyConnection:
                     self._outbox.append(SendBlob(hot.blob_key, hot.length))
                     self._hot_blob = True
                 self._record(hot.status, hot.length, hot.cache_status)
+                self._state = _SENDING
                 return
         if len(target) > MAX_TARGET or len(headers) > MAX_HEADERS:
-            self._closing = True  # a client this far off is not worth keeping
+            self._keep_alive = False  # a client this far off is not worth keeping
         self._flow = request_flow(self._cfg, method, target, headers, now, relay=True)
         self._advance(None)
 
@@ -454,10 +544,10 @@ class ProxyConnection:
             method=self._method,
             if_none_match=self._if_none_match,
             now=self._now,
-            closing=self._closing,
+            closing=not self._keep_alive,
         )
         status = head.status
-        if self._fast or (self._plain and not self._closing and h.our_state is h11.SEND_RESPONSE):
+        if self._fast or (self._plain and self._keep_alive and h.our_state is h11.SEND_RESPONSE):
             self._queue_plain(reply, head)
             return
         data = self._send_head(head)
@@ -491,7 +581,7 @@ class ProxyConnection:
         connection is then replaced by a new one fed whatever the client pipelined after it.
         """
         data = head_bytes(head)
-        if self._fast and self._hot is not None and not self._closing and not self._if_none_match:
+        if self._fast and self._hot is not None and self._keep_alive and not self._if_none_match:
             self._hot.remember(self._method, self._target, reply, head)
         length = 0
         if head.body and reply.blob is not None:
@@ -536,7 +626,7 @@ class ProxyConnection:
             return
         # Checked and refused after most of it went out: closing before the last bytes makes
         # the client see a short body, never a complete bad one.
-        self._closing = True
+        self._keep_alive = False
         self._record(reply.status, size - len(held), reply.cache_status)
 
     def _record(self, status: int, length: int, cache_status: str) -> None:
