@@ -462,3 +462,37 @@ def test_relay_moves(good):
 def test_arbitrary_bytes_move_only_as_the_table_says(data, size):
     chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
     _exchange(chunks, store=_store(info=INFO), close=True)
+
+
+def test_a_relay_whose_fetch_failed_is_cut_even_if_another_upstream_serves_the_zip():
+    """After relay_started the client has part of a body: it cannot be completed from a second
+    upstream's copy (the bytes relayed so far stop short), so the connection must close."""
+    store = MemoryStore()
+    checked = Checked(ProxyConnection(ProxyConfig(upstream=f"{UP}|https://up2.example")))
+    checked.receive_data(ZIP_REQ)
+    out = bytearray()
+    writer = None
+    while True:
+        eff = checked.next_effect(NOW)
+        if isinstance(eff, FetchUpstream) and eff.relay:
+            out += checked.relay_started(len(ZIP))
+            out += ZIP[:100]  # then the upstream goes away
+            checked.upstream_fetched(UpstreamResult(0, error="truncated", held=ZIP[100:110]))
+        elif isinstance(eff, FetchUpstream):
+            assert eff.url.startswith("https://up2.example/")  # no second relay
+            writer = store.writer(eff.into)
+            writer.write(ZIP)
+            checked.upstream_fetched(UpstreamResult(200))
+        elif isinstance(eff, CheckZip):
+            checked.zip_checked(eff.check(writer.reader()))
+        elif isinstance(eff, CommitBlob):
+            checked.blob_committed(writer.commit())
+        elif isinstance(eff, SendBytes):
+            out += eff.data
+        elif isinstance(eff, CloseConnection) or eff is NEED_DATA:
+            break
+        else:
+            checked.resolve(None)
+    assert isinstance(eff, CloseConnection) and checked.conn.state is S.CLOSED
+    assert parse_responses(bytes(out)) == []  # never a complete response
+    assert store.get(f"{MOD}/@v/v1.0.0.zip") == ZIP  # stored for the next client all the same

@@ -142,10 +142,11 @@ class ProxyConnection:
         self._body_bytes = 0
         self._log: list[AccessRecord] = []
         self._now = 0.0
-        # Once relay_started: (key, size) whose head went out, and the held-back tail; the
+        # Once relay_started: (key, size) whose head went out, and the held-back tail (None
+        # when the relayed fetch failed part-way: that body can never be completed); the
         # flow's reply then finishes the relayed response (``_finish_relay``).
         self._relay: tuple[str, int] | None = None
-        self._held = b""
+        self._held: bytes | None = b""
         self._plain = False
         # Bytes received while h11 is idle and empty: read by the fast path first (see
         # ``_fast_request``). ``_fast`` marks a request taken that way: h11 never saw it.
@@ -378,9 +379,9 @@ class ProxyConnection:
 
     def _take(self, value: object) -> None:
         """The pending store or upstream effect's answer: run the flow on."""
-        if self._relay is not None and type(self._effect) is FetchUpstream:
+        if self._state is _RELAYING:
             assert isinstance(value, UpstreamResult)
-            self._held = value.held
+            self._held = value.held if value.status == 200 else None
         self._effect = None
         self._advance(value)
 
@@ -612,6 +613,12 @@ class ProxyConnection:
         key, size = self._relay
         held, self._relay, self._held = self._held, None, b""
         blob = reply.blob
+        if held is None:
+            # The relayed fetch failed part-way (another upstream may have served the blob
+            # since): the client has a prefix of a body that will not be completed.
+            self._keep_alive = False
+            self._record(reply.status, 0, reply.cache_status)
+            return
         if reply.status == 200 and blob is not None and (blob.key, blob.size) == (key, size):
             if self._fast:
                 self._outbox.append(SendBytes(held))
