@@ -11,7 +11,7 @@ The connection's :class:`~goproxy_core.proxy.states.ConnectionState` says which 
 may come next; ``states.TRANSITIONS`` is the table every public method checks first, and a call
 the table does not allow raises ``LocalProtocolError`` and leaves the connection in ``ERROR``.
 
-Each request runs ``_engine.handle_request``, a generator of store and upstream effects that
+Each request runs ``engine.handle_request``, a generator of store and upstream effects that
 returns a ``Reply``; this module turns the reply into HTTP (status line, headers, body or a
 blob to stream), handles HEAD, conditional requests, keep-alive, limits and timeouts. Three
 things keep the common case cheap: simple request heads are read without h11 (``fastpath``),
@@ -112,6 +112,13 @@ class _BlobPlaceholder:
 
 class ProxyConnection:
     """The protocol state of one client connection.
+
+    Every public method but the queries (``state``, ``between_requests``, ``deadline``,
+    ``take_log``) is an input to the connection's state machine (:attr:`state`, and the
+    table ``goproxy_core.proxy.TRANSITIONS``). A call the current state does not allow, such
+    as an answer to an effect that was not handed out, or any call after the connection
+    closed, raises ``LocalProtocolError`` and leaves the connection in
+    ``ConnectionState.ERROR``, where only ``next_effect`` still answers (``CloseConnection``).
 
     Args:
         config: the core's settings (compiled once and shared when a ``CompiledConfig``).

@@ -19,7 +19,8 @@ One request goes round like this (``next_effect`` makes every move that is not a
 
 ``SENDING`` ends in ``CLOSING`` instead of ``IDLE`` when the connection is not kept alive;
 ``next_effect`` then hands out ``CloseConnection`` and the state is ``CLOSED``.
-A request answered from the ``HotReplies`` table goes straight from ``IDLE`` to ``SENDING``.
+A request answered from the ``HotReplies`` table skips the engine: one ``next_effect`` takes
+it from ``IDLE`` to ``SENDING`` (or, its single ``SendBytes`` handed out, back to ``IDLE``).
 The state describes the core, not the wire: after ``next_effect`` hands out a response's last
 ``SendBytes``, the connection is already ``IDLE`` (or ``CLOSING``) though the caller has yet to
 write them.
