@@ -11,6 +11,7 @@ from goproxy_core.proxy import (
     NEED_DATA,
     BlobData,
     CloseConnection,
+    ConnectionState,
     HotReplies,
     ProxyConfig,
     ProxyConnection,
@@ -165,20 +166,24 @@ def test_request_body_is_discarded_and_keepalive_continues():
     assert [r[0] for r in parse_responses(raw)] == [200, 200]
 
 
-def test_misuse_raises_local_protocol_error():
+def test_misuse_raises_local_protocol_error_and_the_connection_is_done():
     conn = _conn()
     conn.receive_data(_req("/example.com/m/@v/v1.0.0.info"))
     eff = conn.next_effect(0.0)
     assert isinstance(eff, ReadBlob)
     with pytest.raises(LocalProtocolError):
         conn.next_effect(0.0)
-    with pytest.raises(LocalProtocolError):
-        conn.blob_statted(None)
-    with pytest.raises(LocalProtocolError):
-        conn.receive_data(b"x")
-    with pytest.raises(LocalProtocolError):
-        conn.blob_sent()
-    conn.blob_read(BlobData(INFO, 0.0))
+    assert conn.state is ConnectionState.ERROR
+    # After misuse nothing is accepted, not even the answer that was due; the caller closes.
+    for call in (
+        lambda: conn.blob_read(BlobData(INFO, 0.0)),
+        lambda: conn.blob_statted(None),
+        lambda: conn.receive_data(b"x"),
+        lambda: conn.blob_sent(),
+    ):
+        with pytest.raises(LocalProtocolError):
+            call()
+    assert isinstance(conn.next_effect(0.0), CloseConnection)
 
 
 def test_idle_and_request_timeouts():

@@ -8,12 +8,17 @@ request targets (:func:`parse_target`), store keys (:func:`key_for` …), ``.inf
 (:func:`validate_info`), and the one table from outcome to HTTP status (:func:`text_reply`,
 :func:`error_status`, :func:`error_reply`): the core's errors know their domain, this layer
 knows HTTP.
+
+The connection's state machine is public for callers and tests that check it:
+:class:`ConnectionState` (``ProxyConnection.state``), ``INPUTS`` (the methods that move it),
+``ANSWERS`` (each answer method and the effect it answers) and ``TRANSITIONS`` (state → input
+→ possible next states); ``states.py`` has the theory of operation.
 """
 
 from __future__ import annotations
 
 from .config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
-from .connection import AccessRecord, HotReplies, ProxyConnection
+from .connection import AccessRecord, ProxyConnection
 from .effects import (
     NEED_DATA,
     AbortBlob,
@@ -33,6 +38,7 @@ from .effects import (
     StatBlob,
     UpstreamResult,
 )
+from .hot import HotReplies
 from .info import BadUpstreamError, VersionInfo, encode_info, validate_info
 from .keys import (
     NEGATIVE_PREFIX,
@@ -59,6 +65,7 @@ from .replies import (
     text_reply,
 )
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
+from .states import ANSWERS, INPUTS, TRANSITIONS, ConnectionState
 from .targets import (
     BadRequestError,
     FileKind,
@@ -75,16 +82,19 @@ from .targets import (
 )
 
 __all__ = [
+    "ANSWERS",
     "CT_JSON",
     "CT_OCTET",
     "CT_TEXT",
     "CT_ZIP",
     "IMMUTABLE",
+    "INPUTS",
     "MAX_HEADERS",
     "MAX_TARGET",
     "NEED_DATA",
     "NEGATIVE_PREFIX",
     "NO_STORE",
+    "TRANSITIONS",
     "AbortBlob",
     "AccessRecord",
     "BadRequestError",
@@ -96,6 +106,7 @@ __all__ = [
     "CommitBlob",
     "CompiledConfig",
     "ConfigError",
+    "ConnectionState",
     "Effect",
     "FetchDirect",
     "FetchUpstream",

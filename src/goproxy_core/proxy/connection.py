@@ -7,16 +7,22 @@ are carried out and answered through the past-tense methods; ``CloseConnection``
 Requests are handled one at a time, in order (HTTP/1.1 pipelining): the next request is read
 only when the previous response has been handed out whole.
 
-Each request runs ``_engine.handle_request``, a generator of store and upstream effects that
+The connection's :class:`~goproxy_core.proxy.states.ConnectionState` says which of those calls
+may come next; ``states.TRANSITIONS`` is the table every public method checks first, and a call
+the table does not allow raises ``LocalProtocolError`` and leaves the connection in ``ERROR``.
+
+Each request runs ``engine.handle_request``, a generator of store and upstream effects that
 returns a ``Reply``; this module turns the reply into HTTP (status line, headers, body or a
-blob to stream), handles HEAD, conditional requests, keep-alive, limits and timeouts.
+blob to stream), handles HEAD, conditional requests, keep-alive, limits and timeouts. Three
+things keep the common case cheap: simple request heads are read without h11 (``fastpath``),
+plain keep-alive responses are written without it, and repeated immutable answers come whole
+from the server's ``HotReplies`` table (``hot``) without running the engine.
 """
 
 from __future__ import annotations
 
 import collections
-import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, NoReturn
 
 import h11
 import msgspec
@@ -25,101 +31,53 @@ from ..errors import LocalProtocolError, ProxyError
 from .config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
 from .effects import (
     NEED_DATA,
-    AbortBlob,
     BlobData,
     BlobInfo,
-    CheckZip,
     CloseConnection,
-    CommitBlob,
     Effect,
-    FetchDirect,
     FetchUpstream,
-    ReadBlob,
-    SaveBlob,
     SendBlob,
     SendBytes,
-    StatBlob,
     UpstreamResult,
 )
-from .engine import IOEffect, http_date, relayed_zip_reply
-from .replies import IMMUTABLE, Reply, error_reply, text_reply
+from .engine import http_date, relayed_zip_reply
+from .fastpath import head_bytes, read_request_head
+from .replies import Reply, error_reply, text_reply
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
+from .states import ANSWERS, ConnectionState, allowed_in
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-__all__ = ["AccessRecord", "HotReplies", "ProxyConnection"]
+    from .engine import IOEffect
+    from .hot import HotReplies
+
+__all__ = ["AccessRecord", "ProxyConnection"]
 
 _MAX_REQUEST_BODY = 64 * 1024
 
-# The fast path's request head: GET or HEAD, an origin-form target of printable ASCII,
-# HTTP/1.1, and header fields of token names and printable-ASCII values (RFC 9112 §3, §5).
-# Anything else (and anything h11 would still have to decide: bodies, Expect, Upgrade,
-# Connection other than keep-alive, a missing or repeated Host) goes through h11.
-_FAST_REQUEST_LINE: Final = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1\r\n")
-_FAST_FIELD: Final = re.compile(
-    rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*"
-    rb"((?:[\x21-\x7e](?:[ \t\x21-\x7e]*[\x21-\x7e])?)?)[ \t]*\r\n"
-)
-_FAST_REFUSED: Final = frozenset(
-    {b"transfer-encoding", b"content-length", b"expect", b"upgrade", b"te"}
-)
-
-
-_HOT_MAX_BODY: Final = 16 * 1024
-_HIT: Final = "goproxy; hit"  # only answers read from the store go into the hot table
-
-
-class _HotReply(msgspec.Struct, frozen=True):
-    """A complete answer to a repeated request for an immutable file.
-
-    The response is ``before`` + the Date field + ``after`` (the rest of the head, the blank
-    line and a small body), then, for a stored zip, the blob ``blob_key`` of ``length`` bytes.
-    """
-
-    before: bytes
-    after: bytes
-    status: int
-    length: int
-    cache_status: str
-    blob_key: str = ""
-
-
-class HotReplies:
-    """Whole answers to repeated requests for immutable small files, shared by connections.
-
-    A cached ``.info``, ``.mod`` or ``.zip`` never changes, so once answered from the store,
-    the same request (method and target, no ``If-None-Match``) is answered again from here
-    without running the engine: only the Date field is new (a zip's body is still sent from
-    the store, ``SendBlob``; if that fails, its entry is dropped). One table per server and
-    store, handed to each :class:`ProxyConnection`. Not used under ``retracted = "gone"``,
-    where a version's answer turns into a 410 once a newer go.mod retracts it.
-
-    Args:
-        max_bytes: the table's budget; past it, the table starts again empty (an answer is
-            rebuilt in microseconds).
-    """
-
-    def __init__(self, max_bytes: int = 16 << 20) -> None:
-        self.max_bytes = max_bytes
-        self._items: dict[tuple[bytes, bytes], _HotReply] = {}
-        self._size = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, method: bytes, target: bytes) -> _HotReply | None:
-        return self._items.get((method, target))
-
-    def drop(self, method: bytes, target: bytes) -> None:
-        self._items.pop((method, target), None)
-
-    def put(self, method: bytes, target: bytes, hot: _HotReply) -> None:
-        if self._size > self.max_bytes:
-            self._items = {}
-            self._size = 0
-        self._items[(method, target)] = hot
-        self._size += len(hot.before) + len(hot.after) + len(target)
+# The states as module globals (an Enum member read through its class is slower), and for each
+# input the states that accept it, straight from the table.
+_IDLE = ConnectionState.IDLE
+_RUNNING = ConnectionState.RUNNING
+_AWAITING = ConnectionState.AWAITING
+_RELAYING = ConnectionState.RELAYING
+_SENDING = ConnectionState.SENDING
+_SENDING_BLOB = ConnectionState.SENDING_BLOB
+_CLOSING = ConnectionState.CLOSING
+_CLOSED = ConnectionState.CLOSED
+_ERROR = ConnectionState.ERROR
+_QUIET = frozenset({_IDLE, _CLOSING, _CLOSED})  # no response under way
+_PENDING = frozenset({_AWAITING, _RELAYING, _SENDING_BLOB})  # an effect awaits its answer
+_OK_RECEIVE = allowed_in("receive_data")
+_OK_NEXT = allowed_in("next_effect")
+_OK_TIMED_OUT = allowed_in("timed_out")
+_OK_SEND_FAILED = allowed_in("send_failed")
+_OK_BLOB_SENT = allowed_in("blob_sent")
+_OK_RELAY = allowed_in("relay_started")
+_OK_RESOLVE = allowed_in("resolve")
+_OK_ANSWER = {name: allowed_in(name) for name in ANSWERS}
+_RESOLVABLE = tuple(kind for kinds in ANSWERS.values() for kind in kinds)
 
 
 class AccessRecord(msgspec.Struct, frozen=True):
@@ -155,6 +113,13 @@ class _BlobPlaceholder:
 class ProxyConnection:
     """The protocol state of one client connection.
 
+    Every public method but the queries (``state``, ``between_requests``, ``deadline``,
+    ``take_log``) is an input to the connection's state machine (:attr:`state`, and the
+    table ``goproxy_core.proxy.TRANSITIONS``). A call the current state does not allow, such
+    as an answer to an effect that was not handed out, or any call after the connection
+    closed, raises ``LocalProtocolError`` and leaves the connection in
+    ``ConnectionState.ERROR``, where only ``next_effect`` still answers (``CloseConnection``).
+
     Args:
         config: the core's settings (compiled once and shared when a ``CompiledConfig``).
         hot: the server's table of repeated immutable answers (see :class:`HotReplies`);
@@ -169,11 +134,13 @@ class ProxyConnection:
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self._cfg.config.max_request_head
         )
+        self._state = _IDLE
+        self._keep_alive = True  # False: close once the current response is out
         self._outbox: collections.deque[SendBytes | SendBlob] = collections.deque()
         self._flow: Generator[IOEffect, object, Reply] | None = None
-        self._next: IOEffect | None = None
-        self._pending: Effect | None = None
-        self._closing = False
+        # RUNNING: the flow's next effect, not yet handed out. AWAITING, RELAYING and
+        # SENDING_BLOB: the effect handed out, whose answer is due.
+        self._effect: Effect | None = None
         self._method = b"GET"
         self._target = b""
         self._if_none_match = b""
@@ -182,22 +149,38 @@ class ProxyConnection:
         self._body_bytes = 0
         self._log: list[AccessRecord] = []
         self._now = 0.0
-        # While a zip is relayed: (key, size) whose head went out, and the held-back tail.
+        # Once relay_started: (key, size) whose head went out, and the held-back tail (None
+        # when the relayed fetch failed part-way: that body can never be completed); the
+        # flow's reply then finishes the relayed response (``_finish_relay``).
         self._relay: tuple[str, int] | None = None
+        self._held: bytes | None = b""
         self._plain = False
-        self._held = b""
         # Bytes received while h11 is idle and empty: read by the fast path first (see
         # ``_fast_request``). ``_fast`` marks a request taken that way: h11 never saw it.
         self._inbuf = bytearray()
         self._fast = False
         self._hot_blob = False  # the blob going out came from the hot table
 
+    @property
+    def state(self) -> ConnectionState:
+        """Where the connection stands: which calls it accepts next.
+
+        See :class:`~goproxy_core.proxy.states.ConnectionState` and the table
+        ``goproxy_core.proxy.TRANSITIONS``; ``ERROR`` after caller misuse.
+        """
+        return self._state
+
     # -- driving -----------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the client; ``b""`` means the client closed its side."""
-        if self._pending is not None:
-            raise LocalProtocolError("receive_data while an effect awaits its answer")
+        """Feed bytes read from the client; ``b""`` means the client closed its side.
+
+        Raises:
+            LocalProtocolError: an effect handed out earlier awaits its answer, or the
+                connection is closed or in ``ERROR``.
+        """
+        if self._state not in _OK_RECEIVE:
+            self._misuse("receive_data")
         if data and self._h11_idle():
             self._inbuf += data
         else:
@@ -211,29 +194,40 @@ class ProxyConnection:
         Args:
             now: the current time in seconds since the epoch (used for freshness and Date).
 
+        Returns:
+            The effect; ``CloseConnection`` again and again once the connection is closed,
+            and in ``ERROR``.
+
         Raises:
             LocalProtocolError: an effect handed out earlier has not been answered.
         """
-        if self._pending is not None:
-            raise LocalProtocolError(f"{type(self._pending).__name__} has not been answered")
+        state = self._state
+        if state not in _OK_NEXT:
+            self._misuse("next_effect")
         self._now = now
         if self._last_activity is None:
             self._last_activity = now
-        if self._outbox:
+        if state is _SENDING:
             out = self._outbox.popleft()
-            if isinstance(out, SendBlob):
-                self._pending = out
+            if type(out) is SendBlob:
+                self._effect = out
+                self._state = _SENDING_BLOB
+            elif not self._outbox:
+                self._state = _IDLE if self._keep_alive else _CLOSING
             return out
-        if self._next is not None:
-            eff, self._next = self._next, None
-            if isinstance(eff, FetchUpstream) and eff.relay and self._relay is not None:
+        if state is _RUNNING:
+            eff = self._effect
+            if type(eff) is FetchUpstream and eff.relay and self._relay is not None:
                 # A response is already under way: a second upstream may not start another.
-                eff = msgspec.structs.replace(eff, relay=False)
-            self._pending = eff
+                eff = self._effect = msgspec.structs.replace(eff, relay=False)
+            self._state = _AWAITING
+            assert eff is not None
             return eff
-        if self._closing:
-            return CloseConnection()
-        return self._read_event(now)
+        if state is _IDLE:
+            return self._read_event(now)
+        if state is not _ERROR:
+            self._state = _CLOSED
+        return CloseConnection()
 
     def deadline(self) -> float:
         """When, on the caller's clock, the client must have sent more (after ``NEED_DATA``).
@@ -250,21 +244,27 @@ class ProxyConnection:
     def between_requests(self) -> bool:
         """True when no request is part-way through: closing now loses nothing."""
         return (
-            self._flow is None
-            and not self._outbox
+            self._state in _QUIET
             and not self._inbuf
             and not self._h11.trailing_data[0]
             and self._h11.their_state in (h11.IDLE, h11.DONE)
         )
 
     def timed_out(self) -> None:
-        """The deadline passed with no data: answer 408 if a request was under way, then close."""
+        """The deadline passed with no data: answer 408 if a request was under way, then close.
+
+        Raises:
+            LocalProtocolError: not waiting for data (the last effect was not ``NEED_DATA``).
+        """
+        if self._state not in _OK_TIMED_OUT:
+            self._misuse("timed_out")
         self._fast = False
         self._flush_inbuf()
         partial = bool(self._h11.trailing_data[0]) or self._h11.their_state is h11.SEND_BODY
         if partial and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             self._queue_reply(text_reply(408, "request timeout: the request was not sent in time"))
-        self._closing = True
+        self._keep_alive = False
+        self._settle()
 
     def take_log(self) -> list[AccessRecord]:
         """The exchanges finished since the last call, oldest first."""
@@ -275,15 +275,15 @@ class ProxyConnection:
 
     def blob_statted(self, info: BlobInfo | None) -> None:
         """Answer to ``StatBlob``."""
-        self._answer(StatBlob, info)
+        self._answer("blob_statted", info)
 
     def blob_read(self, data: BlobData | None) -> None:
         """Answer to ``ReadBlob``."""
-        self._answer(ReadBlob, data)
+        self._answer("blob_read", data)
 
     def blob_saved(self, ok: bool) -> None:
         """Answer to ``SaveBlob``: whether the store kept it."""
-        self._answer(SaveBlob, ok)
+        self._answer("blob_saved", ok)
 
     def relay_started(self, size: int) -> bytes:
         """During a ``FetchUpstream(relay=True)``: the upstream answered 200 with ``size`` bytes.
@@ -294,95 +294,124 @@ class ProxyConnection:
         Raises:
             LocalProtocolError: no relayable fetch is pending, or relaying already started.
         """
-        eff = self._pending
-        if not isinstance(eff, FetchUpstream) or not eff.relay or eff.into is None:
-            raise LocalProtocolError("relay_started without a relayable FetchUpstream")
-        if self._relay is not None:
-            raise LocalProtocolError("relay_started called twice")
+        eff = self._effect
+        if (
+            self._state not in _OK_RELAY
+            or type(eff) is not FetchUpstream
+            or not eff.relay
+            or eff.into is None
+        ):
+            self._misuse("relay_started")
+        self._state = _RELAYING
         self._relay = (eff.into, size)
         head = response_head(
             relayed_zip_reply(eff.into, size), method=self._method, if_none_match=b"", now=self._now
         )
         if self._fast:
-            return _head_bytes(head)
+            return head_bytes(head)
         return self._send_head(head)
 
     def upstream_fetched(self, result: UpstreamResult) -> None:
         """Answer to ``FetchUpstream`` or ``FetchDirect``."""
-        if self._relay is not None:
-            self._held = result.held
-        self._answer((FetchUpstream, FetchDirect), result)
+        self._answer("upstream_fetched", result)
 
     def zip_checked(self, problem: str) -> None:
         """Answer to ``CheckZip``: what ``CheckZip.check`` returned ("" for a good zip)."""
-        self._answer(CheckZip, problem)
+        self._answer("zip_checked", problem)
 
     def blob_committed(self, info: BlobInfo | None) -> None:
         """Answer to ``CommitBlob``: the published blob, or None if it could not be kept."""
-        self._answer(CommitBlob, info)
+        self._answer("blob_committed", info)
 
     def blob_aborted(self) -> None:
         """Answer to ``AbortBlob``."""
-        self._answer(AbortBlob, None)
+        self._answer("blob_aborted", None)
 
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.
 
         The same as calling its past-tense method (``blob_statted``, ``upstream_fetched`` ...);
         convenient for a caller that carries out every effect through one function.
+
+        Raises:
+            LocalProtocolError: no store or upstream effect awaits its answer.
         """
-        kinds = (
-            StatBlob,
-            ReadBlob,
-            SaveBlob,
-            FetchUpstream,
-            FetchDirect,
-            CheckZip,
-            CommitBlob,
-            AbortBlob,
-        )
-        if not isinstance(self._pending, kinds):
-            raise LocalProtocolError("resolve without a pending store or upstream effect")
-        if isinstance(self._pending, FetchUpstream) and self._relay is not None:
-            assert isinstance(result, UpstreamResult)
-            self._held = result.held
-        self._answer(type(self._pending), result)
+        if self._state not in _OK_RESOLVE or not isinstance(self._effect, _RESOLVABLE):
+            self._misuse("resolve")
+        self._take(result)
 
     def blob_sent(self) -> None:
-        """Answer to ``SendBlob``: the whole blob went out."""
-        if not isinstance(self._pending, SendBlob):
-            raise LocalProtocolError("blob_sent without a SendBlob")
-        self._pending = None
+        """Answer to ``SendBlob``: the whole blob went out.
+
+        Raises:
+            LocalProtocolError: no ``SendBlob`` awaits its answer.
+        """
+        if self._state not in _OK_BLOB_SENT:
+            self._misuse("blob_sent")
+        self._effect = None
         self._hot_blob = False
+        self._settle()
 
     def send_failed(self) -> None:
-        """Writing to the client failed (or a blob could not be read whole): close."""
+        """Writing to the client failed (or a blob could not be read whole): close.
+
+        Raises:
+            LocalProtocolError: nothing was being written to the client (an effect other
+                than ``SendBlob`` awaits its answer), or the connection is closed.
+        """
+        if self._state not in _OK_SEND_FAILED:
+            self._misuse("send_failed")
         if self._hot_blob and self._hot is not None:
             self._hot.drop(self._method, self._target)  # the store may have lost it
-        self._pending = None
+        self._effect = None
         self._outbox.clear()
-        self._closing = True
+        self._keep_alive = False
+        self._state = _CLOSING
 
     # -- internals ---------------------------------------------------------------------
 
-    def _answer(self, kind: type[Any] | tuple[type[Any], ...], value: object) -> None:
-        if not isinstance(self._pending, kind):
-            got = type(self._pending).__name__ if self._pending is not None else "nothing"
-            want = kind[0] if isinstance(kind, tuple) else kind
-            raise LocalProtocolError(f"answer for {want.__name__} while {got} is pending")
-        self._pending = None
+    def _misuse(self, name: str) -> NoReturn:
+        """The caller's ``name`` call is not allowed now: move to ERROR and say why."""
+        state, self._state = self._state, _ERROR
+        if state in _PENDING:
+            detail = f"{type(self._effect).__name__} awaits its answer"
+        else:
+            detail = "not allowed"
+        raise LocalProtocolError(f"{name} in state {state.name}: {detail}")
+
+    def _answer(self, name: str, value: object) -> None:
+        if self._state not in _OK_ANSWER[name] or not isinstance(self._effect, ANSWERS[name]):
+            self._misuse(name)
+        self._take(value)
+
+    def _take(self, value: object) -> None:
+        """The pending store or upstream effect's answer: run the flow on."""
+        if self._state is _RELAYING:
+            assert isinstance(value, UpstreamResult)
+            self._held = value.held if value.status == 200 else None
+        self._effect = None
         self._advance(value)
 
     def _advance(self, value: object) -> None:
         assert self._flow is not None
         try:
-            self._next = self._flow.send(value)
+            self._effect = self._flow.send(value)
+            self._state = _RUNNING
         except StopIteration as stop:
             self._flow = None
             self._queue_reply(stop.value)
+            self._settle()
         except ProxyError as e:
             self._flow = None
             self._queue_reply(error_reply(e))
+            self._settle()
+
+    def _settle(self) -> None:
+        """No flow runs and nothing awaits an answer: send what is queued, then read or close."""
+        if self._outbox:
+            self._state = _SENDING
+        else:
+            self._state = _IDLE if self._keep_alive else _CLOSING
 
     def _h11_idle(self) -> bool:
         """Whether h11 is between requests with nothing buffered: the fast path may read."""
@@ -402,43 +431,12 @@ class ProxyConnection:
             self._h11.receive_data(data)
 
     def _fast_request(self) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]] | bool:
-        """Take one simple request head off ``_inbuf`` without h11.
+        """Take one simple request head off ``_inbuf`` without h11 (see ``fastpath``).
 
         Returns (method, target, headers) when taken, True when more bytes are needed, and
         False when h11 must read this request (anything unusual, or malformed).
         """
-        buf = self._inbuf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            limit = self._cfg.config.max_request_head
-            return len(buf) <= limit and buf[0] in b"GH"
-        end += 4
-        if end > self._cfg.config.max_request_head:
-            return False
-        m = _FAST_REQUEST_LINE.match(buf, 0, end)
-        if m is None or len(m.group(2)) > MAX_TARGET:
-            return False
-        pos = m.end()
-        headers: list[tuple[bytes, bytes]] = []
-        hosts = 0
-        stop = end - 2
-        while pos < stop:
-            f = _FAST_FIELD.match(buf, pos, end)
-            if f is None:
-                return False
-            name = f.group(1).lower()
-            value = f.group(2)
-            if name in _FAST_REFUSED or (name == b"connection" and value.lower() != b"keep-alive"):
-                return False
-            if name == b"host":
-                hosts += 1
-            headers.append((name, value))
-            pos = f.end()
-        if hosts != 1 or pos != stop or len(headers) > MAX_HEADERS:
-            return False
-        method, target = bytes(m.group(1)), bytes(m.group(2))
-        del buf[:end]
-        return method, target, headers
+        return read_request_head(self._inbuf, self._cfg.config.max_request_head)
 
     def _read_event(self, now: float) -> Effect:
         while True:
@@ -458,7 +456,8 @@ class ProxyConnection:
                 h.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
                 and h.our_state is not h11.SEND_RESPONSE
             ):
-                self._closing = True
+                self._keep_alive = False
+                self._state = _CLOSED
                 return CloseConnection()
             try:
                 event = h.next_event()
@@ -473,17 +472,19 @@ class ProxyConnection:
             if isinstance(event, h11.Data):
                 self._body_bytes += len(event.data)
                 if self._body_bytes > _MAX_REQUEST_BODY and h.our_state is h11.DONE:
-                    self._closing = True
+                    self._keep_alive = False
+                    self._state = _CLOSED
                     return CloseConnection()
                 continue
             if isinstance(event, h11.ConnectionClosed):
-                self._closing = True
+                self._keep_alive = False
+                self._state = _CLOSED
                 return CloseConnection()
             # EndOfMessage: loop to start the next cycle.
 
     def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
         self._fast = False
-        self._closing = True
+        self._keep_alive = False
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             status = e.error_status_hint
             if status == 431 and not self._h11.trailing_data[0].count(b"\n"):
@@ -491,6 +492,7 @@ class ProxyConnection:
             reason = str(e) or "malformed HTTP request"
             self._method = b"GET"
             self._queue_reply(text_reply(status, f"bad request: {reason}"))
+        self._settle()
 
     def _start(self, event: h11.Request, now: float) -> None:
         headers = list(event.headers)
@@ -533,9 +535,10 @@ class ProxyConnection:
                     self._outbox.append(SendBlob(hot.blob_key, hot.length))
                     self._hot_blob = True
                 self._record(hot.status, hot.length, hot.cache_status)
+                self._state = _SENDING
                 return
         if len(target) > MAX_TARGET or len(headers) > MAX_HEADERS:
-            self._closing = True  # a client this far off is not worth keeping
+            self._keep_alive = False  # a client this far off is not worth keeping
         self._flow = request_flow(self._cfg, method, target, headers, now, relay=True)
         self._advance(None)
 
@@ -549,10 +552,10 @@ class ProxyConnection:
             method=self._method,
             if_none_match=self._if_none_match,
             now=self._now,
-            closing=self._closing,
+            closing=not self._keep_alive,
         )
         status = head.status
-        if self._fast or (self._plain and not self._closing and h.our_state is h11.SEND_RESPONSE):
+        if self._fast or (self._plain and self._keep_alive and h.our_state is h11.SEND_RESPONSE):
             self._queue_plain(reply, head)
             return
         data = self._send_head(head)
@@ -585,18 +588,9 @@ class ProxyConnection:
         skips its header re-validation (a fifth of a cached answer). The request's h11
         connection is then replaced by a new one fed whatever the client pipelined after it.
         """
-        data = _head_bytes(head)
-        if (
-            self._fast
-            and self._hot is not None
-            and not self._closing
-            and reply.status == 200
-            and reply.cache_control == IMMUTABLE
-            and reply.cache_status == _HIT
-            and not self._if_none_match
-            and len(reply.body) <= _HOT_MAX_BODY
-        ):
-            self._remember_hot(self._hot, reply, head)
+        data = head_bytes(head)
+        if self._fast and self._hot is not None and self._keep_alive and not self._if_none_match:
+            self._hot.remember(self._method, self._target, reply, head)
         length = 0
         if head.body and reply.blob is not None:
             self._outbox.append(SendBytes(data))
@@ -620,31 +614,18 @@ class ProxyConnection:
             self._flush_inbuf()
             self._h11.receive_data(b"")
 
-    def _remember_hot(self, table: HotReplies, reply: Reply, head: ResponseHead) -> None:
-        names = [k for k, _ in head.headers]
-        if b"date" not in names:
-            return
-        i = names.index(b"date")
-        first = ResponseHead(head.status, head.reason, head.headers[:i], False)
-        before = _head_bytes(first)[:-2]  # without the blank line
-        rest = b"".join(k + b": " + v + b"\r\n" for k, v in head.headers[i + 1 :])
-        if reply.blob is not None:
-            size = reply.blob.size if head.body else 0
-            key = reply.blob.key if head.body else ""
-            hot = _HotReply(before, rest + b"\r\n", head.status, size, reply.cache_status, key)
-        else:
-            body = reply.body if head.body else b""
-            hot = _HotReply(
-                before, rest + b"\r\n" + body, head.status, len(body), reply.cache_status
-            )
-        table.put(self._method, self._target, hot)
-
     def _finish_relay(self, reply: Reply) -> None:
         """The relayed body is out but for its held-back tail: release it, or cut the line."""
         assert self._relay is not None
         key, size = self._relay
         held, self._relay, self._held = self._held, None, b""
         blob = reply.blob
+        if held is None:
+            # The relayed fetch failed part-way (another upstream may have served the blob
+            # since): the client has a prefix of a body that will not be completed.
+            self._keep_alive = False
+            self._record(reply.status, 0, reply.cache_status)
+            return
         if reply.status == 200 and blob is not None and (blob.key, blob.size) == (key, size):
             if self._fast:
                 self._outbox.append(SendBytes(held))
@@ -659,7 +640,7 @@ class ProxyConnection:
             return
         # Checked and refused after most of it went out: closing before the last bytes makes
         # the client see a short body, never a complete bad one.
-        self._closing = True
+        self._keep_alive = False
         self._record(reply.status, size - len(held), reply.cache_status)
 
     def _record(self, status: int, length: int, cache_status: str) -> None:
@@ -677,12 +658,3 @@ class ProxyConnection:
     def _send_head(self, head: ResponseHead) -> bytes:
         event = h11.Response(status_code=head.status, headers=head.headers, reason=head.reason)
         return self._h11.send(event) or b""
-
-
-def _head_bytes(head: ResponseHead) -> bytes:
-    """The status line and header fields of ``head``, as sent on the wire."""
-    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (
-        head.status,
-        head.reason,
-        b"".join(k + b": " + v + b"\r\n" for k, v in head.headers),
-    )
