@@ -41,7 +41,7 @@ def _per_request(conn: ProxyConnection, n: int) -> float:
     def one() -> None:
         conn.receive_data(_REQ)
         while True:
-            e = conn.next_effect(1e9)
+            e = conn.next_effect(1e9, 0.0)
             if e is NEED_DATA:
                 return
             if isinstance(e, ReadBlob):

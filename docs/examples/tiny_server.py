@@ -34,7 +34,10 @@ def fetch(effect):  # the upstream: files of the tree
 def serve(sock):
     conn, pending, out = ProxyConnection(CONFIG), {}, bytearray()
     with sock:
-        while not isinstance(effect := conn.next_effect(time.time()), CloseConnection):
+        while True:
+            effect = conn.next_effect(time.time(), time.monotonic())
+            if isinstance(effect, CloseConnection):
+                break
             if effect is NEED_DATA:
                 sock.sendall(out)
                 out.clear()

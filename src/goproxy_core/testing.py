@@ -230,6 +230,7 @@ def exchange(
     store: BlobStore,
     upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult] | None = None,
     now: float = 0.0,
+    monotonic: float | None = None,
     close: bool = False,
 ) -> bytes:
     """Feed ``data`` to ``conn`` and carry out effects until it needs more data or closes.
@@ -239,7 +240,8 @@ def exchange(
         data: bytes from the client (one or more requests; may be partial).
         store: the store effects act on.
         upstream: answers ``FetchUpstream`` (default: every URL is 404).
-        now: the clock value passed to the core.
+        now: the wall-clock value passed to the core.
+        monotonic: the monotonic-clock value passed to the core (default: ``now``).
         close: after ``data``, signal that the client closed its side.
 
     A :class:`MemoryStore` is set to the same clock (``store.now = now``), so blobs are
@@ -256,7 +258,7 @@ def exchange(
     conn.receive_data(data)
     eof_sent = False
     while True:
-        effect = conn.next_effect(now)
+        effect = conn.next_effect(now, now if monotonic is None else monotonic)
         if effect is NEED_DATA:
             if close and not eof_sent:
                 conn.receive_data(b"")

@@ -99,7 +99,7 @@ def test_garbage_and_tls_bytes_get_400_and_close():
         raw = exchange(conn, junk, store=_store())
         ((status, headers, _),) = parse_responses(raw)
         assert status == 400 and headers["connection"] == "close"
-        assert isinstance(conn.next_effect(0.0), CloseConnection)
+        assert isinstance(conn.next_effect(0.0, 0.0), CloseConnection)
 
 
 def test_pipelined_requests_are_answered_in_order():
@@ -124,17 +124,17 @@ def test_connection_close_and_http10():
     conn = _conn()
     raw = exchange(conn, _req("/healthz", extra="Connection: close\r\n"), store=_store())
     assert parse_responses(raw)[0][0] == 200
-    assert isinstance(conn.next_effect(0.0), CloseConnection)
+    assert isinstance(conn.next_effect(0.0, 0.0), CloseConnection)
     conn = _conn()
     raw = exchange(conn, b"GET /healthz HTTP/1.0\r\n\r\n", store=_store())
     assert b"HTTP/1.1 200" in raw
-    assert isinstance(conn.next_effect(0.0), CloseConnection)
+    assert isinstance(conn.next_effect(0.0, 0.0), CloseConnection)
 
 
 def test_client_close_ends_connection():
     conn = _conn()
     assert exchange(conn, b"", store=_store(), close=True) == b""
-    assert isinstance(conn.next_effect(0.0), CloseConnection)
+    assert isinstance(conn.next_effect(0.0, 0.0), CloseConnection)
 
 
 def test_base_path():
@@ -169,10 +169,10 @@ def test_request_body_is_discarded_and_keepalive_continues():
 def test_misuse_raises_local_protocol_error_and_the_connection_is_done():
     conn = _conn()
     conn.receive_data(_req("/example.com/m/@v/v1.0.0.info"))
-    eff = conn.next_effect(0.0)
+    eff = conn.next_effect(0.0, 0.0)
     assert isinstance(eff, ReadBlob)
     with pytest.raises(LocalProtocolError):
-        conn.next_effect(0.0)
+        conn.next_effect(0.0, 0.0)
     assert conn.state is ConnectionState.ERROR
     # After misuse nothing is accepted, not even the answer that was due; the caller closes.
     for call in (
@@ -183,24 +183,49 @@ def test_misuse_raises_local_protocol_error_and_the_connection_is_done():
     ):
         with pytest.raises(LocalProtocolError):
             call()
-    assert isinstance(conn.next_effect(0.0), CloseConnection)
+    assert isinstance(conn.next_effect(0.0, 0.0), CloseConnection)
 
 
 def test_idle_and_request_timeouts():
+    # Deadlines run on the monotonic clock (the second argument), whatever the wall clock says.
     conn = _conn(idle_timeout=30.0, request_timeout=5.0)
-    assert conn.next_effect(100.0) is NEED_DATA
+    assert conn.next_effect(1e9, 100.0) is NEED_DATA
     assert conn.deadline() == 130.0
     conn.timed_out()
-    assert isinstance(conn.next_effect(131.0), CloseConnection)
+    assert isinstance(conn.next_effect(1e9, 131.0), CloseConnection)
 
     conn = _conn(idle_timeout=30.0, request_timeout=5.0)
     conn.receive_data(b"GET /healthz HTTP/1.1\r\n")
-    assert conn.next_effect(200.0) is NEED_DATA
+    assert conn.next_effect(1e9, 200.0) is NEED_DATA
     assert conn.deadline() == 205.0
     conn.timed_out()
-    eff = conn.next_effect(206.0)
+    eff = conn.next_effect(1e9, 206.0)
     assert isinstance(eff, SendBytes) and b" 408 " in eff.data
-    assert isinstance(conn.next_effect(206.0), CloseConnection)
+    assert isinstance(conn.next_effect(1e9, 206.0), CloseConnection)
+
+
+def test_wall_clock_jump_moves_no_deadline():
+    conn = _conn(idle_timeout=30.0)
+    assert conn.next_effect(1_700_000_000.0, 50.0) is NEED_DATA
+    assert conn.deadline() == 80.0
+    # The wall clock steps back a day (NTP, a VM resumed): the deadline stays put.
+    assert conn.next_effect(1_699_913_600.0, 51.0) is NEED_DATA
+    assert conn.deadline() == 80.0
+
+
+def test_date_is_wall_clock_and_duration_monotonic():
+    conn = _conn()
+    out = exchange(conn, _req("/healthz"), store=_store(), now=784111777.0, monotonic=12.5)
+    assert b"Sun, 06 Nov 1994 08:49:37 GMT\r\n" in out
+    [rec] = conn.take_log()
+    assert (rec.started, rec.time) == (12.5, 784111777.0)
+
+
+def test_malformed_request_is_timed_from_its_arrival():
+    conn = _conn()
+    exchange(conn, b"GET / HTTP/1.1\r\nbad header\r\n\r\n", store=_store(), now=1e9, monotonic=7.0)
+    [rec] = conn.take_log()
+    assert rec.status == 400 and (rec.started, rec.time) == (7.0, 1e9)
 
 
 def test_access_log():
@@ -221,7 +246,7 @@ def test_send_failed_closes():
     conn.receive_data(_req("/example.com/m/@v/v1.0.0.zip"))
     effects = []
     while True:
-        eff = conn.next_effect(0.0)
+        eff = conn.next_effect(0.0, 0.0)
         effects.append(type(eff).__name__)
         if type(eff).__name__ == "StatBlob":
             conn.blob_statted(store.stat(eff.key))
@@ -347,8 +372,8 @@ def test_repeated_zip_hits_go_straight_to_the_blob_and_a_lost_blob_is_forgotten(
     assert len(hot) == 1
     conn = _hot_conn(hot)
     conn.receive_data(req)
-    assert isinstance(conn.next_effect(0.0), SendBytes)
-    blob = conn.next_effect(0.0)
+    assert isinstance(conn.next_effect(0.0, 0.0), SendBytes)
+    blob = conn.next_effect(0.0, 0.0)
     assert isinstance(blob, SendBlob) and blob.size == len(b"PK-zip-bytes")  # no StatBlob
     conn.send_failed()  # say the store lost it: ask the engine next time
     assert len(hot) == 0

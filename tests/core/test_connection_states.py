@@ -90,7 +90,7 @@ def _drive(
     pending: dict = {}
     conn.receive_data(data)
     while True:
-        eff = conn.next_effect(NOW)
+        eff = conn.next_effect(NOW, NOW)
         if stop(eff):
             return eff
         assert eff is not NEED_DATA and not isinstance(eff, CloseConnection), eff
@@ -114,7 +114,7 @@ def _idle():
 def _idle_part_way():
     conn = _conn()
     conn.receive_data(b"GET /healthz HT")
-    assert conn.next_effect(NOW) is NEED_DATA
+    assert conn.next_effect(NOW, NOW) is NEED_DATA
     return conn, None
 
 
@@ -171,7 +171,7 @@ def _closing():
 
 def _closed():
     conn, _ = _closing()
-    assert isinstance(conn.next_effect(NOW), CloseConnection)
+    assert isinstance(conn.next_effect(NOW, NOW), CloseConnection)
     return conn, None
 
 
@@ -207,7 +207,7 @@ SETUPS = [
 _UPSTREAM_404 = UpstreamResult(status=404, body=b"not found", content_type="text/plain")
 ARGS: dict[str, tuple] = {
     "receive_data": (HEALTH_REQ,),
-    "next_effect": (NOW,),
+    "next_effect": (NOW, NOW),
     "blob_saved": (True,),
     "upstream_fetched": (_UPSTREAM_404,),
     "zip_checked": ("",),
@@ -270,7 +270,7 @@ def test_every_input_in_every_state(setup, name):
         with pytest.raises(LocalProtocolError):
             call(*_args(name, pending))
         assert conn.state is S.ERROR
-        assert isinstance(conn.next_effect(NOW), CloseConnection)
+        assert isinstance(conn.next_effect(NOW, NOW), CloseConnection)
         assert conn.state is S.ERROR
 
 
@@ -281,7 +281,7 @@ def test_error_is_for_good(name):
         with pytest.raises(LocalProtocolError, match="ERROR"):
             getattr(conn, name)(*_args(name, pending))
         assert conn.state is S.ERROR
-        assert isinstance(conn.next_effect(NOW), CloseConnection)
+        assert isinstance(conn.next_effect(NOW, NOW), CloseConnection)
     assert conn.take_log() == []  # the queries still answer
     assert not conn.between_requests
     assert conn.deadline() > 0
@@ -302,7 +302,7 @@ def test_misuse_says_what_awaits_its_answer():
 def test_closed_keeps_saying_close():
     conn, _ = _closed()
     for _ in range(3):
-        assert isinstance(conn.next_effect(NOW), CloseConnection)
+        assert isinstance(conn.next_effect(NOW, NOW), CloseConnection)
         assert conn.state is S.CLOSED
 
 
@@ -404,12 +404,12 @@ def test_client_close_moves_to_closed():
 def test_timeout_part_way_answers_408_then_closes():
     checked = Checked(_conn())
     checked.receive_data(b"GET /healthz HTTP/1.1\r\n")
-    assert checked.next_effect(NOW) is NEED_DATA
+    assert checked.next_effect(NOW, NOW) is NEED_DATA
     checked.timed_out()
     assert checked.conn.state is S.SENDING
-    assert b" 408 " in checked.next_effect(NOW).data  # type: ignore[union-attr]
+    assert b" 408 " in checked.next_effect(NOW, NOW).data  # type: ignore[union-attr]
     assert checked.conn.state is S.CLOSING
-    assert isinstance(checked.next_effect(NOW), CloseConnection)
+    assert isinstance(checked.next_effect(NOW, NOW), CloseConnection)
     assert checked.conn.state is S.CLOSED
 
 
@@ -417,7 +417,7 @@ def test_send_failed_on_a_blob_closes():
     conn, _ = _sending_blob()
     conn.send_failed()
     assert conn.state is S.CLOSING
-    assert isinstance(conn.next_effect(NOW), CloseConnection)
+    assert isinstance(conn.next_effect(NOW, NOW), CloseConnection)
 
 
 @pytest.mark.parametrize("good", [True, False], ids=["stored", "refused"])
@@ -429,7 +429,7 @@ def test_relay_moves(good):
     checked.receive_data(ZIP_REQ)
     writer = None
     while True:
-        eff = checked.next_effect(NOW)
+        eff = checked.next_effect(NOW, NOW)
         if isinstance(eff, FetchUpstream):
             assert checked.conn.state is S.AWAITING
             writer = store.writer(eff.into)
@@ -473,7 +473,7 @@ def test_a_relay_whose_fetch_failed_is_cut_even_if_another_upstream_serves_the_z
     out = bytearray()
     writer = None
     while True:
-        eff = checked.next_effect(NOW)
+        eff = checked.next_effect(NOW, NOW)
         if isinstance(eff, FetchUpstream) and eff.relay:
             out += checked.relay_started(len(ZIP))
             out += ZIP[:100]  # then the upstream goes away

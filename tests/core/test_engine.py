@@ -363,7 +363,7 @@ def _drive_relay(zip_bytes, *, method="GET"):
     writer = None
     seen = []
     while True:
-        eff = conn.next_effect(1000.0)
+        eff = conn.next_effect(1000.0, 1000.0)
         seen.append(type(eff).__name__)
         if isinstance(eff, SendBytes):
             out += eff.data

@@ -225,7 +225,7 @@ class _Protocol(asyncio.Protocol):
         server = self.server
         try:
             while True:
-                effect = conn.next_effect(time.time())
+                effect = conn.next_effect(time.time(), time.monotonic())
                 if effect is NEED_DATA:
                     if self.inbox:
                         data = self.inbox.popleft()
@@ -292,7 +292,7 @@ class _Protocol(asyncio.Protocol):
                 # The client is gone: finish the store's part (a fetched blob is committed for
                 # the next client), skip the rest.
                 log_exchanges(conn)
-                effect = conn.next_effect(time.time())
+                effect = conn.next_effect(time.time(), time.monotonic())
                 if not isinstance(effect, _IO_EFFECTS):
                     break
         except asyncio.CancelledError:
@@ -323,13 +323,13 @@ class _Protocol(asyncio.Protocol):
                 return
             self.timer.cancel()
         self.timer_at = deadline
-        self.timer = self.loop.call_later(max(0.0, deadline - time.time()), self._on_timer)
+        self.timer = self.loop.call_later(max(0.0, deadline - time.monotonic()), self._on_timer)
 
     def _on_timer(self) -> None:
         self.timer = None
         if not self.waiting:
             return  # data came meanwhile; the next wait arms a new timer
-        if time.time() < self.deadline:
+        if time.monotonic() < self.deadline:
             self._arm(self.deadline)
             return
         self.waiting = False

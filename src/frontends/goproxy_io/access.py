@@ -28,5 +28,5 @@ def log_exchanges(conn: ProxyConnection) -> None:
             rec.status,
             rec.length,
             rec.cache_status or "-",
-            (time.time() - rec.started) * 1000,
+            (time.monotonic() - rec.started) * 1000,
         )

@@ -104,7 +104,7 @@ class Server(ServerBase):
 
         relay = Relay(start_relay, sock.sendall)
         while True:
-            effect = conn.next_effect(time.time())
+            effect = conn.next_effect(time.time(), time.monotonic())
             if effect is NEED_DATA:
                 data = self._receive(conn, sock)
                 if data is None:
@@ -131,7 +131,7 @@ class Server(ServerBase):
         while True:
             if self._draining.is_set() and conn.between_requests:
                 return None
-            left = conn.deadline() - time.time()
+            left = conn.deadline() - time.monotonic()
             if left <= 0:
                 conn.timed_out()
                 return _TIMED_OUT

@@ -71,13 +71,13 @@ class Server(AsyncServerBase):
 
         relay = AsyncRelay(start_relay, stream.send_all)
         while True:
-            effect = conn.next_effect(time.time())
+            effect = conn.next_effect(time.time(), time.monotonic())
             if effect is NEED_DATA:
                 if self.draining:
                     return
                 idle = conn.between_requests
                 deadline = conn.deadline()
-                with trio.move_on_after(max(0.0, deadline - time.time())) as scope:
+                with trio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
                     if idle:
                         self._idle_waits.add(scope)
                     try:
@@ -85,7 +85,7 @@ class Server(AsyncServerBase):
                     finally:
                         self._idle_waits.discard(scope)
                 if scope.cancelled_caught:
-                    if time.time() < deadline:
+                    if time.monotonic() < deadline:
                         return  # cancelled early: drain() closing an idle connection
                     conn.timed_out()
                 else:

@@ -89,7 +89,9 @@ class AccessRecord(msgspec.Struct, frozen=True):
         status: the response status.
         length: the response body length (0 for HEAD and 304).
         cache_status: the ``Cache-Status`` parameters, or "".
-        started: when the request head was complete (the caller's clock).
+        started: when the request head was complete, on the caller's monotonic clock
+            (subtract it from the same clock for the time taken).
+        time: the same moment in seconds since the epoch (for the log line's time stamp).
     """
 
     method: str
@@ -98,6 +100,7 @@ class AccessRecord(msgspec.Struct, frozen=True):
     length: int
     cache_status: str
     started: float
+    time: float
 
 
 class _BlobPlaceholder:
@@ -145,10 +148,12 @@ class ProxyConnection:
         self._target = b""
         self._if_none_match = b""
         self._started = 0.0
+        self._started_at = 0.0
         self._last_activity: float | None = None
         self._body_bytes = 0
         self._log: list[AccessRecord] = []
         self._now = 0.0
+        self._mono = 0.0
         # Once relay_started: (key, size) whose head went out, and the held-back tail (None
         # when the relayed fetch failed part-way: that body can never be completed); the
         # flow's reply then finishes the relayed response (``_finish_relay``).
@@ -188,11 +193,14 @@ class ProxyConnection:
             self._h11.receive_data(data)
         self._last_activity = None
 
-    def next_effect(self, now: float) -> Effect:
+    def next_effect(self, now: float, monotonic: float) -> Effect:
         """The next thing the caller must do.
 
         Args:
-            now: the current time in seconds since the epoch (used for freshness and Date).
+            now: the wall clock, seconds since the epoch: the ``Date`` header, and the age
+                of stored files against their TTLs (stored times are wall times).
+            monotonic: a clock that never jumps (``time.monotonic()``): deadlines and how
+                long a request took. Only differences of it are used.
 
         Returns:
             The effect; ``CloseConnection`` again and again once the connection is closed,
@@ -205,8 +213,9 @@ class ProxyConnection:
         if state not in _OK_NEXT:
             self._misuse("next_effect")
         self._now = now
+        self._mono = monotonic
         if self._last_activity is None:
-            self._last_activity = now
+            self._last_activity = monotonic
         if state is _SENDING:
             out = self._outbox.popleft()
             if type(out) is SendBlob:
@@ -224,13 +233,13 @@ class ProxyConnection:
             assert eff is not None
             return eff
         if state is _IDLE:
-            return self._read_event(now)
+            return self._read_event()
         if state is not _ERROR:
             self._state = _CLOSED
         return CloseConnection()
 
     def deadline(self) -> float:
-        """When, on the caller's clock, the client must have sent more (after ``NEED_DATA``).
+        """When, on the monotonic clock, the client must have sent more (after ``NEED_DATA``).
 
         A client between requests gets ``idle_timeout``; one part-way through a request head
         gets ``request_timeout``. Past it, call :meth:`timed_out`.
@@ -262,6 +271,7 @@ class ProxyConnection:
         self._flush_inbuf()
         partial = bool(self._h11.trailing_data[0]) or self._h11.their_state is h11.SEND_BODY
         if partial and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            self._started, self._started_at = self._mono, self._now
             self._queue_reply(text_reply(408, "request timeout: the request was not sent in time"))
         self._keep_alive = False
         self._settle()
@@ -438,7 +448,7 @@ class ProxyConnection:
         """
         return read_request_head(self._inbuf, self._cfg.config.max_request_head)
 
-    def _read_event(self, now: float) -> Effect:
+    def _read_event(self) -> Effect:
         while True:
             if self._inbuf and self._h11_idle():
                 got = self._fast_request()
@@ -446,8 +456,8 @@ class ProxyConnection:
                     return NEED_DATA
                 if got is not False:
                     assert not isinstance(got, bool)
-                    self._begin(*got, plain=True, fast=True, now=now)
-                    return self.next_effect(now)
+                    self._begin(*got, plain=True, fast=True)
+                    return self.next_effect(self._now, self._mono)
                 self._flush_inbuf()
             h = self._h11
             if h.our_state is h11.DONE and h.their_state is h11.DONE:
@@ -463,12 +473,12 @@ class ProxyConnection:
                 event = h.next_event()
             except h11.RemoteProtocolError as e:
                 self._protocol_error(e)
-                return self.next_effect(now)
+                return self.next_effect(self._now, self._mono)
             if event is h11.NEED_DATA:
                 return NEED_DATA
             if isinstance(event, h11.Request):
-                self._start(event, now)
-                return self.next_effect(now)
+                self._start(event)
+                return self.next_effect(self._now, self._mono)
             if isinstance(event, h11.Data):
                 self._body_bytes += len(event.data)
                 if self._body_bytes > _MAX_REQUEST_BODY and h.our_state is h11.DONE:
@@ -491,10 +501,11 @@ class ProxyConnection:
                 status = 414  # the request line alone was too long
             reason = str(e) or "malformed HTTP request"
             self._method = b"GET"
+            self._started, self._started_at = self._mono, self._now
             self._queue_reply(text_reply(status, f"bad request: {reason}"))
         self._settle()
 
-    def _start(self, event: h11.Request, now: float) -> None:
+    def _start(self, event: h11.Request) -> None:
         headers = list(event.headers)
         # Plain: HTTP/1.1, keep-alive, no request body, nothing h11 must still decide.
         plain = event.http_version == b"1.1" and not any(
@@ -503,7 +514,7 @@ class ProxyConnection:
             or (n == b"content-length" and v.strip() != b"0")
             for n, v in headers
         )
-        self._begin(event.method, event.target, headers, plain=plain, fast=False, now=now)
+        self._begin(event.method, event.target, headers, plain=plain, fast=False)
 
     def _begin(
         self,
@@ -513,11 +524,12 @@ class ProxyConnection:
         *,
         plain: bool,
         fast: bool,
-        now: float,
     ) -> None:
+        now = self._now
         self._method = method
         self._target = target
-        self._started = now
+        self._started = self._mono
+        self._started_at = now
         self._body_bytes = 0
         self._if_none_match = b""
         for name, value in headers:
@@ -652,6 +664,7 @@ class ProxyConnection:
                 length=length,
                 cache_status=cache_status,
                 started=self._started,
+                time=self._started_at,
             )
         )
 

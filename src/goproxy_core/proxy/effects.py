@@ -1,7 +1,7 @@
 """Effects: the I/O the core asks its caller to carry out, and the results it takes back.
 
-Theory of operation: the core never does I/O. ``ProxyConnection.next_effect(now)`` returns one
-effect at a time; the caller carries it out and reports the result through the matching
+Theory of operation: the core never does I/O. ``ProxyConnection.next_effect(now, monotonic)``
+returns one effect at a time; the caller carries it out and reports the result through the matching
 past-tense method (``blob_statted``, ``blob_read``, ``upstream_fetched`` ...), then asks for the
 next effect. An effect that needs no answer (``SendBytes``) is simply done before asking again.
 Bodies of any size move as streams owned by the caller: the core names a blob, the caller moves
