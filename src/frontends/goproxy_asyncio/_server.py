@@ -52,11 +52,11 @@ from goproxy_io.server import (
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable
 
     from goproxy_core import CompiledConfig, ProxyConfig
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
+    from goproxy_io.server import Listen
 
 __all__ = ["Server", "open_listener", "run", "serve"]
 
@@ -492,21 +492,17 @@ async def serve(
 async def run(
     store: BlobStore,
     config: ProxyConfig | CompiledConfig,
+    listen: Listen,
     *,
-    host: str,
-    port: int,
-    reuse_port: bool = False,
     fetcher: Fetcher | None = None,
-    ready: Callable[[int], None] = lambda port: None,
-    grace: float = 30.0,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then drain: finish in-flight requests, close, return.
 
-    Run it on asyncio: ``anyio.run(functools.partial(run, store, config, host=..., port=...))``.
+    Run it on asyncio: ``anyio.run(functools.partial(run, store, config, listen))``.
     """
     server = Server(store, config, fetcher)
     try:
-        sock = await open_listener(host, port, reuse_port=reuse_port)
+        sock = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
         listening = await _start(server, sock)
 
         async def stop_accepting() -> None:
@@ -514,11 +510,7 @@ async def run(
 
         try:
             await run_until_signalled(
-                server,
-                sock.getsockname()[1],
-                stop_accepting=stop_accepting,
-                ready=ready,
-                grace=grace,
+                server, sock.getsockname()[1], listen, stop_accepting=stop_accepting
             )
         finally:
             listening.close()

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
@@ -113,26 +113,27 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
             insecure=settings.insecure,
         ),
     )
-    kw: dict[str, Any] = dict(
-        host=host, port=port, reuse_port=reuse_port, ready=ready, grace=settings.grace
-    )
-    kw["fetcher"] = Fetcher(fetch)
+    from goproxy_io.server import Listen
+
+    listen = Listen(host, port, reuse_port=reuse_port, ready=ready, grace=settings.grace)
+    fetcher = Fetcher(fetch)
     if settings.frontend == "sockets":
         import goproxy_sockets
 
-        goproxy_sockets.run(store, config, **kw)
+        goproxy_sockets.run(store, config, listen, fetcher=fetcher)
     elif settings.frontend == "asyncio":
         import anyio
 
         import goproxy_asyncio
 
-        anyio.run(functools.partial(goproxy_asyncio.run, store, config, **kw), backend="asyncio")
+        run = functools.partial(goproxy_asyncio.run, store, config, listen, fetcher=fetcher)
+        anyio.run(run, backend="asyncio")
     else:
         import trio
 
         import goproxy_trio
 
-        trio.run(functools.partial(goproxy_trio.run, store, config, **kw))
+        trio.run(functools.partial(goproxy_trio.run, store, config, listen, fetcher=fetcher))
 
 
 def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:

@@ -11,6 +11,7 @@ and :func:`run_until_signalled` is the shutdown sequence of the async ones.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SEND_CHUNK",
     "AsyncServerBase",
+    "Listen",
     "ServerBase",
     "open_socket",
     "run_until_signalled",
@@ -47,6 +49,30 @@ SEND_CHUNK = 256 * 1024
 """Bytes read and sent at a time when a stored blob cannot go out with ``sendfile``."""
 
 _NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+
+
+def _no_report(port: int) -> None:
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Listen:
+    """Where and how a server's ``run`` listens, and how it stops; the same for every server.
+
+    Attributes:
+        host: the address to listen on.
+        port: the port (0: any free one).
+        reuse_port: share the port with other worker processes (SO_REUSEPORT).
+        ready: called with the bound port once the server accepts connections (and, for
+            the async servers, catches signals).
+        grace: seconds in-flight requests get to finish after SIGINT or SIGTERM.
+    """
+
+    host: str
+    port: int
+    reuse_port: bool = False
+    ready: Callable[[int], None] = _no_report
+    grace: float = 30.0
 
 
 class ServerBase:
@@ -171,22 +197,21 @@ def tune_socket(sock: socket.socket) -> None:
 async def run_until_signalled(
     server: AsyncServerBase,
     port: int,
+    listen: Listen,
     *,
     stop_accepting: Callable[[], Awaitable[None]],
-    ready: Callable[[int], None],
-    grace: float,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then stop accepting and drain, for ``grace`` seconds.
+    """Serve until SIGINT or SIGTERM, then stop accepting and drain, for ``listen.grace`` seconds.
 
-    ``ready(port)`` is called once signals are being caught. On return, connections that
-    are still busy are the caller's to cut.
+    ``listen.ready(port)`` is called once signals are being caught. On return, connections
+    that are still busy are the caller's to cut.
     """
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        ready(port)
+        listen.ready(port)
         async for _ in signals:
             break
         log.info("shutting down: draining in-flight requests")
         await stop_accepting()  # connections in progress go on
         server.drain()
-        with anyio.move_on_after(grace):
+        with anyio.move_on_after(listen.grace):
             await server.wait_idle()

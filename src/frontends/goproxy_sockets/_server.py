@@ -21,11 +21,11 @@ from goproxy_io.server import SEND_CHUNK, ServerBase, open_socket, tune_socket
 
 if TYPE_CHECKING:
     import socket
-    from collections.abc import Callable
 
     from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
+    from goproxy_io.server import Listen
 
 __all__ = ["Server", "open_listener", "run"]
 
@@ -173,27 +173,23 @@ def open_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.s
 def run(
     store: BlobStore,
     config: ProxyConfig | CompiledConfig,
+    listen: Listen,
     *,
-    host: str,
-    port: int,
-    reuse_port: bool = False,
     fetcher: Fetcher | None = None,
-    ready: Callable[[int], None] = lambda port: None,
-    grace: float = 30.0,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then finish in-flight requests and return."""
     server = Server(store, config, fetcher)
-    listener = open_listener(host, port, reuse_port=reuse_port)
+    listener = open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        ready(listener.getsockname()[1])
+        listen.ready(listener.getsockname()[1])
         server.serve_forever(listener, stop)
         log.info("shutting down: draining in-flight requests")
         listener.close()
-        server.drain(grace)
+        server.drain(listen.grace)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

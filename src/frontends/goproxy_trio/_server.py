@@ -20,11 +20,10 @@ from goproxy_io import AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import SEND_CHUNK, AsyncServerBase, open_socket, run_until_signalled
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
+    from goproxy_io.server import Listen
 
 __all__ = ["Server", "open_listener", "run", "serve"]
 
@@ -182,29 +181,14 @@ async def serve(
 async def run(
     store: BlobStore,
     config: ProxyConfig | CompiledConfig,
+    listen: Listen,
     *,
-    host: str,
-    port: int,
-    reuse_port: bool = False,
     fetcher: Fetcher | None = None,
-    ready: Callable[[int], None] = lambda port: None,
-    grace: float = 30.0,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then drain: finish in-flight requests, close, return.
-
-    Args:
-        store: where blobs are kept.
-        config: the core's settings.
-        host: the address to listen on.
-        port: the port (0: any free one).
-        reuse_port: share the port with other worker processes (SO_REUSEPORT).
-        fetcher: upstream fetching (default: a new one).
-        ready: called with the bound port once the server accepts connections.
-        grace: seconds in-flight requests get to finish after the signal.
-    """
+    """Serve until SIGINT or SIGTERM, then drain: finish in-flight requests, close, return."""
     server = Server(store, config, fetcher)
     try:
-        listener = await open_listener(host, port, reuse_port=reuse_port)
+        listener = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
         accepting = trio.CancelScope()
 
         async def accept(handlers: trio.Nursery) -> None:
@@ -218,9 +202,7 @@ async def run(
         async with trio.open_nursery() as handlers:
             handlers.start_soon(accept, handlers)
             bound = listener.socket.getsockname()[1]
-            await run_until_signalled(
-                server, bound, stop_accepting=stop_accepting, ready=ready, grace=grace
-            )
+            await run_until_signalled(server, bound, listen, stop_accepting=stop_accepting)
             handlers.cancel_scope.cancel()
     finally:
         server.close()
