@@ -112,17 +112,21 @@ class VersionsFlow(FlowBase):
             chosen = yield from self.latest_honouring_retractions(req)
             if chosen is not None:
                 return chosen
-        got = yield from self.mutable(
+        got = yield from self.upstream_latest(req)
+        if isinstance(got, Reply):
+            return got
+        data, cache_status, stale, ttl = got
+        return _bytes_reply(data, CT_JSON, max_age(ttl), cache_status, stale=stale)
+
+    def upstream_latest(self, req: LatestReq) -> Flow[tuple[bytes, str, bool, int] | Reply]:
+        """The upstream's ``@latest`` answer, through the cache with its TTL."""
+        return self.mutable(
             req.module,
             _cache.latest_key(req.escaped),
             "latest",
             MAX_INFO,
             _latest_transform(req.module),
         )
-        if isinstance(got, Reply):
-            return got
-        data, cache_status, stale, ttl = got
-        return _bytes_reply(data, CT_JSON, max_age(ttl), cache_status, stale=stale)
 
     def latest_honouring_retractions(self, req: LatestReq) -> Flow[Reply | None]:
         """``@latest`` under ``hide``/``gone``: the newest non-retracted tagged version."""
@@ -134,13 +138,7 @@ class VersionsFlow(FlowBase):
             if not retracted:
                 return None
             # No tags: the upstream's @latest (a pseudo-version) unless it is retracted.
-            got = yield from self.mutable(
-                req.module,
-                _cache.latest_key(req.escaped),
-                "latest",
-                MAX_INFO,
-                _latest_transform(req.module),
-            )
+            got = yield from self.upstream_latest(req)
             if isinstance(got, Reply):
                 return got
             v = validate_info(req.module, got[0], requested=None).Version
