@@ -155,19 +155,16 @@ class CheckZip(msgspec.Struct, frozen=True):
         key: the pending write's key.
         module: the module path.
         version: the version.
-        gomod: the stored ``.mod`` of that version, which the zip's go.mod must equal; None
-            when it is not stored.
     """
 
     key: str
     module: str
     version: str
-    gomod: bytes | None = None
 
     def check(self, stream: BinaryIO) -> str:
         """Run the check over ``stream``; "" when the zip is good, else the problem in words."""
         try:
-            check_upstream_zip(self.module, self.version, stream, self.gomod)
+            check_upstream_zip(self.module, self.version, stream)
         except ProxyError as e:
             return str(e)
         return ""

@@ -13,7 +13,6 @@ from ...module.escape import escape_version
 from .. import keys as _cache
 from ..checks import (
     MAX_INFO,
-    MAX_MOD,
     MAX_ZIP,
 )
 from ..config import RetractedPolicy
@@ -45,7 +44,6 @@ from .walk import (
     _blob_reply,
     _bytes_reply,
     _Failed,
-    _read,
     _save,
     _stat,
 )
@@ -88,10 +86,7 @@ class FilesFlow(VersionsFlow):
         """Check a zip streamed into a pending write; commit it, or abort and raise."""
         if res.stored is not None:
             return res.stored
-        mod = yield from _read(
-            _cache.version_key(req.escaped, req.escaped_version, "mod"), MAX_MOD, immutable=True
-        )
-        problem = yield CheckZip(key, req.module, req.version, mod.data if mod else None)
+        problem = yield CheckZip(key, req.module, req.version)
         if problem:
             yield AbortBlob(key)
             raise BadUpstreamError(cast("str", problem))
