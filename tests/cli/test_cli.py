@@ -11,7 +11,10 @@ import time
 
 import pytest
 
-from goproxy_cli.settings import SettingsError, go_defaults, load_settings
+from goproxy_cli.settings import SettingsError, go_defaults, go_known_key, load_settings
+from goproxy_core import SumdbConfig
+
+from sumdbfix import FixtureDB
 
 ENV = {"HOME": "/nonexistent"}
 
@@ -25,7 +28,7 @@ def test_defaults_and_precedence(tmp_path):
     assert s.upstream == "https://env.example"  # the environment beats the file
     assert s.workers == 2  # flags beat both
     assert s.frontend == "trio"
-    assert s.sumdb_pairs() == []
+    assert s.sumdb_databases() == ()
     assert s.cache_dir.endswith("goproxy-core")
 
 
@@ -63,18 +66,43 @@ def test_missing_config_file():
         load_settings({}, environ=ENV, config_file="/nonexistent/x.toml")
 
 
-def test_sumdb_through_the_first_upstream():
+def test_sumdb_takes_verifier_keys():
+    a, b = FixtureDB("sum.example"), FixtureDB("other.example", seed=b"o" * 32)
     s = load_settings(
         {
             "upstream": "file:///srv,https://up.example",
-            "sumdb": "sum.example,other.example=https://db.example",
+            "sumdb": f"{a.vkey}, {b.vkey}=https://db.example",
+            "nosumdb": "corp.example",
         },
         environ=ENV,
     )
-    assert s.sumdb_pairs() == [
-        ("sum.example", "https://up.example/sumdb/sum.example"),
-        ("other.example", "https://db.example"),
-    ]
+    assert s.sumdb_databases() == (
+        SumdbConfig("sum.example", a.vkey, ""),
+        SumdbConfig("other.example", b.vkey, "https://db.example"),
+    )
+    assert s.proxy_config().nosumdb == "corp.example"
+    line = s.verification_summary()
+    assert a.vkey in line and "nosumdb corp.example" in line
+    assert "off" in load_settings({"sumdb": "off"}, environ=ENV).verification_summary()
+
+
+def test_sumdb_bare_name_needs_a_known_key():
+    with pytest.raises(SettingsError, match="no verifier key for 'nokey.example'"):
+        load_settings({"sumdb": "nokey.example", "upstream": "off"}, environ=ENV)
+    with pytest.raises(SettingsError, match="want name"):
+        load_settings({"sumdb": "sum.example+x=ftp://x", "upstream": "off"}, environ=ENV)
+    with pytest.raises(SettingsError, match="invalid verifier key"):
+        load_settings({"sumdb": "sum.example+1+AAAA", "upstream": "off"}, environ=ENV)
+
+
+def test_bare_name_reads_the_go_installation_key():
+    # The go toolchain's default database: its key is the one built into the go command.
+    _, name = go_defaults()
+    assert name, "the go command names a default checksum database"
+    key = go_known_key(name)
+    assert key is not None and key.startswith(name + "+")
+    s = load_settings({"sumdb": f"{name}=https://db.example", "upstream": "off"}, environ=ENV)
+    assert s.sumdb_databases() == (SumdbConfig(name, key, "https://db.example"),)
 
 
 def test_go_defaults_never_name_direct_or_off():

@@ -30,6 +30,7 @@ from goproxy_core import (
     SendBytes,
     StatBlob,
     UpstreamResult,
+    ZipVerdict,
 )
 from goproxy_core.proxy import ANSWERS, INPUTS, TRANSITIONS
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, carry_out, exchange
@@ -210,7 +211,7 @@ ARGS: dict[str, tuple] = {
     "next_effect": (NOW, NOW),
     "blob_saved": (True,),
     "upstream_fetched": (_UPSTREAM_404,),
-    "zip_checked": ("",),
+    "zip_checked": (ZipVerdict(),),
     "blob_aborted": (),
     "relay_started": (len(ZIP),),
     "blob_sent": (),
@@ -224,7 +225,7 @@ def _args(name: str, pending: object) -> tuple:
         if isinstance(pending, (FetchUpstream, FetchDirect)):
             return (_UPSTREAM_404,)
         if isinstance(pending, CheckZip):
-            return ("",)
+            return (ZipVerdict(),)
         return (True,) if isinstance(pending, SaveBlob) else (None,)
     return ARGS.get(name, (None,))  # an answer that is a value or None
 

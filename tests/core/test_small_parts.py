@@ -33,6 +33,7 @@ from goproxy_core.module import InvalidEscapedPathError
 from goproxy_core.proxy import (
     CompiledConfig,
     ProxyConfig,
+    SumdbConfig,
     encode_info,
     is_fresh,
     key_for,
@@ -49,6 +50,8 @@ from goproxy_core.sumdb import (
     NoteError,
     TlogError,
 )
+
+from sumdbfix import FixtureDB
 
 KEYS = [
     (b"/example.com/!m/@v/list", "example.com/!m/@v/list"),
@@ -77,9 +80,28 @@ def test_config_checks():
         CompiledConfig(ProxyConfig(base_path="mod"))
     with pytest.raises(ConfigError, match="TTL"):
         CompiledConfig(ProxyConfig(list_ttl=-1))
-    cfg = CompiledConfig(ProxyConfig(upstream="off", sumdb=(("sum.example", ""),)))
+    db = FixtureDB("sum.example")
+    cfg = CompiledConfig(ProxyConfig(upstream="off", sumdb=(SumdbConfig("sum.example", db.vkey),)))
     assert cfg.lookups_off
-    assert cfg.sumdb == {"sum.example": "https://sum.example"}
+    assert list(cfg.sumdb) == ["sum.example"]
+    assert cfg.sumdb["sum.example"].url == ""
+    assert cfg.sumdb_for("example.com/m") is cfg.sumdb["sum.example"]
+    with pytest.raises(ConfigError, match="is for sum.example, not other.example"):
+        CompiledConfig(ProxyConfig(sumdb=(SumdbConfig("other.example", db.vkey),)))
+    with pytest.raises(ConfigError, match="invalid verifier key"):
+        CompiledConfig(ProxyConfig(sumdb=(SumdbConfig("sum.example", "sum.example+1+x"),)))
+    with pytest.raises(ConfigError, match="listed twice"):
+        CompiledConfig(ProxyConfig(sumdb=(SumdbConfig("sum.example", db.vkey),) * 2))
+    with pytest.raises(ConfigError, match="verify-before-send"):
+        CompiledConfig(ProxyConfig(verify_before_send=-1))
+    cfg = CompiledConfig(
+        ProxyConfig(
+            sumdb=(SumdbConfig("sum.example", db.vkey),), private="corp.example", nosumdb="x.example"
+        )
+    )
+    assert cfg.sumdb_for("corp.example/m") is None
+    assert cfg.sumdb_for("x.example/m") is None
+    assert cfg.sumdb_for("example.com/m") is not None
     assert not CompiledConfig(ProxyConfig(upstream="https://a.example")).lookups_off
 
 

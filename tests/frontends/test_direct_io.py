@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from goproxy_core import ProxyConfig
+from goproxy_core import ProxyConfig, SumdbConfig
 from goproxy_core.testing import MemoryStore
 from goproxy_io import FetchSettings
 from goproxy_io.vcs_settings import VCSSettings
 
 from conftest import running
+from sumdbfix import FixtureDB
 from support import make_zip
 
 GO = shutil.which("go")
@@ -124,7 +125,18 @@ def world(tmp_path):
             "example.com/pub", "v1.0.0", {"go.mod": pubmod, "pub.go": b"package pub\n"}
         ),
     }
-    return {"home": home, "env": env, "gitconfig": gitconfig, "files": files, "tmp": tmp_path}
+    db = FixtureDB("sum.example")
+    db.add("example.com/pub", "v1.0.0", pubmod, files["/example.com/pub/@v/v1.0.0.zip"])
+    db.publish()
+    files.update({f"/sumdb/sum.example/{p}": d for p, d in db.files().items()})
+    return {
+        "home": home,
+        "env": env,
+        "gitconfig": gitconfig,
+        "files": files,
+        "tmp": tmp_path,
+        "db": db,
+    }
 
 
 def _go(args: list[str], proxy: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -155,7 +167,9 @@ def test_private_names_never_reach_the_public_upstream(world):
     try:
         base = f"http://127.0.0.1:{up.server_address[1]}"
         config = ProxyConfig(
-            upstream=base, private=HOST, sumdb=(("sum.example", base + "/sumdb/sum.example"),)
+            upstream=base,
+            private=HOST,
+            sumdb=(SumdbConfig("sum.example", world["db"].vkey),),
         )
         fetch = FetchSettings(
             retries=0,

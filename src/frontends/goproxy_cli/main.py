@@ -68,7 +68,24 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, metavar="N", help="processes sharing the port (1)")
     s.add_argument("--config", metavar="FILE", help="TOML config file")
     s.add_argument("--base-path", metavar="PATH", help="URL path the proxy is mounted under")
-    s.add_argument("--sumdb", metavar="NAMES", help="checksum databases to relay, or 'off'")
+    s.add_argument(
+        "--sumdb",
+        metavar="KEYS",
+        help="checksum databases to verify against and relay: verifier keys name+hash+key "
+        "(GOSUMDB syntax), each optionally =URL, comma separated; a bare name for the go "
+        "toolchain's default database; 'off' for none",
+    )
+    s.add_argument(
+        "--nosumdb",
+        metavar="PATTERNS",
+        help="GONOSUMDB-style patterns: versions of these modules are not verified",
+    )
+    s.add_argument(
+        "--verify-before-send",
+        type=int,
+        metavar="BYTES",
+        help="zips up to this size are verified before the response starts (8388608)",
+    )
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     s.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -95,6 +112,7 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
                 f"upstream {settings.upstream}",
                 flush=True,
             )
+            print(settings.verification_summary(), flush=True)
         print(f"GOPROXY=http://{_client_host(host)}:{bound}", flush=True)
 
     from goproxy_io import Fetcher, FetchSettings
@@ -161,6 +179,7 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
         f"cache {settings.cache_dir}, upstream {settings.upstream}",
         flush=True,
     )
+    print(settings.verification_summary(), flush=True)
     print(f"GOPROXY=http://{_client_host(host)}:{port}", flush=True)
 
     def forward(sig: int, _: object) -> None:

@@ -8,7 +8,9 @@ name the key, so a misspelt setting never goes unnoticed.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from goproxy_core import ConfigError, ProxyConfig, RetractedPolicy, parse_upstreams
+from goproxy_core import ConfigError, ProxyConfig, RetractedPolicy, SumdbConfig
 
 __all__ = [
     "ENV_PREFIX",
@@ -24,6 +26,7 @@ __all__ = [
     "SettingsError",
     "default_cache_dir",
     "go_defaults",
+    "go_known_key",
     "load_settings",
 ]
 
@@ -54,6 +57,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
     sumdb: str = ""
+    nosumdb: str = ""
+    verify_before_send: int = 8 << 20
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 2
@@ -78,29 +83,63 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             base_path=self.base_path,
             list_ttl=self.list_ttl,
             negative_ttl=self.negative_ttl,
-            sumdb=tuple(self.sumdb_pairs()),
+            sumdb=self.sumdb_databases(),
+            nosumdb=self.nosumdb,
+            verify_before_send=self.verify_before_send,
             idle_timeout=self.idle_timeout,
         )
 
-    def sumdb_pairs(self) -> list[tuple[str, str]]:
-        """``sumdb`` as (name, url) pairs: ``name`` or ``name=url``, comma separated.
+    def verification_summary(self) -> str:
+        """One line saying what is verified against which database, for the start-up output."""
+        dbs = self.sumdb_databases()
+        if not dbs:
+            return "verify: off: nothing is checked against a checksum database (sumdb = off)"
+        first = dbs[0]
+        where = first.url or "the way the go command finds it (the upstreams' sumdb support)"
+        skipped = [f"private {self.private}"] if self.private else []
+        if self.nosumdb:
+            skipped.append(f"nosumdb {self.nosumdb}")
+        return f"verify: every .mod and .zip from upstream against {first.key} via {where}" + (
+            f"; not verified: {'; '.join(skipped)}" if skipped else ""
+        )
 
-        Without a URL, a database is reached through the first http(s) upstream's
-        ``/sumdb/<name>/`` path, as the go command itself does through a proxy.
+    def sumdb_databases(self) -> tuple[SumdbConfig, ...]:
+        """``sumdb`` as databases with their verifier keys; ``off`` (or "") for none.
+
+        Each comma-separated item is a verifier key in the ``GOSUMDB`` syntax,
+        ``name+hash+keydata``, optionally followed by ``=URL`` (or a space and the URL); a
+        bare ``name`` (optionally ``name=URL``) stands for the go toolchain's default database,
+        whose key is read from the local Go installation (:func:`go_known_key`). Without a
+        URL, the core finds the way to the database as the go command does.
+
+        Raises:
+            SettingsError: a key that does not parse, or a bare name with no known key.
         """
-        pairs: list[tuple[str, str]] = []
+        out: list[SumdbConfig] = []
         if self.sumdb.strip() == "off":
-            return pairs
-        first = next((u.url for u in parse_upstreams(self.upstream or "off") if u.is_public), None)
+            return ()
         for item in self.sumdb.split(","):
             item = item.strip()
             if not item:
                 continue
-            name, _, url = item.partition("=")
-            if not url:
-                url = f"{first}/sumdb/{name}" if first else f"https://{name}"
-            pairs.append((name.strip(), url.strip()))
-        return pairs
+            m = _SUMDB_ITEM.fullmatch(item)
+            if m is None:
+                raise SettingsError(
+                    f"sumdb: {item!r}: want name+hash+key, optionally =URL (GOSUMDB syntax)"
+                )
+            key, url = m.group("key"), m.group("url") or ""
+            name = key.split("+", 1)[0]
+            if "+" not in key:
+                known = go_known_key(name)
+                if known is None:
+                    raise SettingsError(
+                        f"sumdb: no verifier key for {name!r}: the local go installation "
+                        f"({_KEY_FILE}) knows none for it; want name+hash+key, optionally "
+                        "=URL (GOSUMDB syntax)"
+                    )
+                key = known
+            out.append(SumdbConfig(name=name, key=key, url=url))
+        return tuple(out)
 
 
 _FIELDS = {f.encode_name: f.name for f in msgspec.structs.fields(Settings)}
@@ -151,6 +190,36 @@ def go_defaults() -> tuple[str, str]:
     if sumdb in ("off", "") or " " in sumdb or "+" in sumdb:
         sumdb = sumdb.split("+")[0] if "+" in sumdb and " " not in sumdb else ""
     return upstream, sumdb
+
+
+_SUMDB_ITEM = re.compile(r"(?P<key>[^\s=]+)(?:(?:=|\s+)(?P<url>(?:https?|file)://\S+))?")
+_KEY_FILE = "$GOROOT/src/cmd/go/internal/modfetch/key.go"
+_KNOWN_KEY = re.compile(r'"([^"\s]+)"\s*:\s*"([^"\s]+)"')
+
+
+@functools.lru_cache(maxsize=8)
+def go_known_key(name: str) -> str | None:
+    """The verifier key the local go command has built in for database ``name``, or None.
+
+    Read from the go installation's own source (``cmd/go/internal/modfetch/key.go`` under
+    ``go env GOROOT``), so no key is written into this project.
+    """
+    go = shutil.which("go")
+    if go is None:
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOPROXY", "GOSUMDB"))}
+    env.update(GOENV="off", GOFLAGS="", GOTOOLCHAIN="local")
+    try:
+        root = subprocess.run(
+            [go, "env", "GOROOT"], env=env, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+        text = (Path(root) / "src/cmd/go/internal/modfetch/key.go").read_text(encoding="utf-8")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for known_name, vkey in _KNOWN_KEY.findall(text):
+        if known_name == name and vkey.startswith(name + "+"):
+            return str(vkey)
+    return None
 
 
 def _coerce(name: str, raw: str) -> Any:

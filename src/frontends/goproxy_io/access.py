@@ -12,15 +12,19 @@ if TYPE_CHECKING:
 __all__ = ["log_exchanges"]
 
 access_log = logging.getLogger("goproxy.access")
+integrity_log = logging.getLogger("goproxy.integrity")
 
 
 def log_exchanges(conn: ProxyConnection) -> None:
     """Log the exchanges ``conn`` finished since the last call.
 
     Fields: method, target, status, body bytes, ``Cache-Status``, milliseconds from the
-    request head to the response decided.
+    request head to the response decided. An exchange with an alarm (a checksum database
+    that forked) also gets an ERROR line on ``goproxy.integrity``.
     """
     for rec in conn.take_log():
+        if rec.alarm:
+            integrity_log.error("%s %s: %s", rec.method, rec.target, rec.alarm)
         access_log.info(
             "%s %s %d %d %s %.1fms",
             rec.method,

@@ -44,6 +44,7 @@ from goproxy_core import (
     SaveBlob,
     StatBlob,
     UpstreamResult,
+    ZipVerdict,
 )
 from goproxy_stores import ops
 
@@ -239,7 +240,7 @@ class Executor:
             with contextlib.suppress(OSError):
                 writer.abort()
             if flight is not None:
-                self.flights.finish(fetch, flight)
+                self.flights.finish(fetch, flight, refused=effect.refused)
             return None
         raise TypeError(f"not a store, upstream or check effect: {effect!r}")
 
@@ -251,12 +252,13 @@ class Executor:
             if flight is not None:
                 self.flights.finish(effect, flight)
 
-    def _check(self, effect: CheckZip, pending: Pending) -> str:
+    def _check(self, effect: CheckZip, pending: Pending) -> ZipVerdict:
         try:
             stream = pending.get(effect.key).reader()
         except OSError as e:
-            return f"the pending zip could not be read back: {e}"
-        return effect.check(stream)
+            return ZipVerdict(problem=f"the pending zip could not be read back: {e}")
+        with stream:
+            return effect.check(stream)
 
     def _fetch(
         self, effect: FetchUpstream | FetchDirect, pending: Pending, relay: Relay | None

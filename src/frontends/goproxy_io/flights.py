@@ -4,7 +4,10 @@ The first request for a (source, pending-write) pair leads: it fetches, and its 
 its small body is in hand, or, for a streamed blob, when the core commits or aborts the write.
 Followers wait for the flight's event, then take the leader's small body (bytes are immutable),
 or the leader's committed blob from the store (each follower opens its own reader): they never
-share one stream. If the leader's blob was refused, followers fetch for themselves.
+share one stream. If the leader's blob was refused for bad data (``AbortBlob.refused``),
+followers share that refusal rather than fetch the same bad blob again; if it was dropped for
+any other reason (the store failed, the checksum database could not be asked), they fetch for
+themselves.
 
 Every server carries out fetches on threads (:mod:`goproxy_io.executor`), so a follower
 waits on a ``threading.Event``.
@@ -36,11 +39,14 @@ class Flight:
         self.done = threading.Event()
         self.result: UpstreamResult | None = None
         self.stored: BlobInfo | None = None
+        self.refused = ""
 
     def follower_result(self) -> UpstreamResult | None:
         """What a follower answers the core once ``done`` is set; None: fetch yourself."""
         if self.stored is not None:
             return UpstreamResult(status=200, stored=self.stored)
+        if self.refused:
+            return UpstreamResult(status=200, refused=self.refused)
         return self.result
 
 
@@ -67,10 +73,13 @@ class Flights:
             flight.result = result
         self.finish(effect, flight)
 
-    def finish(self, effect: Fetch, flight: Flight, stored: BlobInfo | None = None) -> None:
-        """End the flight (after commit, with ``stored``; after abort, without)."""
+    def finish(
+        self, effect: Fetch, flight: Flight, stored: BlobInfo | None = None, refused: str = ""
+    ) -> None:
+        """End the flight (after commit, with ``stored``; after abort, with why if refused)."""
         if stored is not None:
             flight.stored = stored
+        flight.refused = refused
         with self._lock:
             key = _key(effect)
             if self._flights.get(key) is flight:

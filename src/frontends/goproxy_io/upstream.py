@@ -226,7 +226,12 @@ class Fetcher:
                         return UpstreamResult(status=0, error="response too large"), None
                     return UpstreamResult(status=200, body=body, content_type=ctype), None
                 writer = store.writer(effect.into)
-                if relay is not None and length is not None and length.isdigit():
+                if (
+                    relay is not None
+                    and length is not None
+                    and length.isdigit()
+                    and int(length) > effect.relay_above
+                ):
                     relay.start(int(length))
                 return self._stream_into(r.iter_bytes(_CHUNK), writer, effect, ctype, relay)
         except (httpx.HTTPError, OSError) as e:

@@ -17,7 +17,7 @@ The connection's state machine is public for callers and tests that check it:
 
 from __future__ import annotations
 
-from .config import CompiledConfig, ProxyConfig, RetractedPolicy, compile_config
+from .config import CompiledConfig, ProxyConfig, RetractedPolicy, SumdbConfig, compile_config
 from .connection import AccessRecord, ProxyConnection
 from .effects import (
     NEED_DATA,
@@ -37,6 +37,7 @@ from .effects import (
     SendBytes,
     StatBlob,
     UpstreamResult,
+    ZipVerdict,
 )
 from .hot import HotReplies
 from .info import BadUpstreamError, VersionInfo, encode_info, validate_info
@@ -129,6 +130,7 @@ __all__ = [
     "SendBlob",
     "SendBytes",
     "StatBlob",
+    "SumdbConfig",
     "SumdbKind",
     "SumdbReq",
     "Upstream",
@@ -136,6 +138,7 @@ __all__ = [
     "UpstreamResult",
     "VersionInfo",
     "VersionReq",
+    "ZipVerdict",
     "compile_config",
     "encode_info",
     "error_reply",

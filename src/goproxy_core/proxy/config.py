@@ -8,9 +8,20 @@ import functools
 import msgspec
 
 from ..module.paths import PrefixPatterns
+from ..sumdb.note import NoteError, Verifier, new_verifier
 from .proxylist import ConfigError, Upstream, UpstreamKind, parse_upstreams
 
-__all__ = ["CompiledConfig", "ProxyConfig", "RetractedPolicy", "compile_config"]
+__all__ = [
+    "CompiledConfig",
+    "CompiledSumdb",
+    "ProxyConfig",
+    "RetractedPolicy",
+    "SumdbConfig",
+    "compile_config",
+]
+
+VERIFY_BEFORE_SEND = 8 << 20
+"""Zips up to this size are fetched and verified whole before their response head goes out."""
 
 
 class RetractedPolicy(enum.Enum):
@@ -29,6 +40,23 @@ class RetractedPolicy(enum.Enum):
     GONE = "gone"
 
 
+class SumdbConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One checksum database: its name, its verifier key, and optionally where it is.
+
+    Attributes:
+        name: the database name (``host[/path]``), as in ``GOSUMDB``.
+        key: its verifier key, ``name+hash+keydata`` (the ``GOSUMDB`` syntax); its name must
+            be ``name``.
+        url: where to reach it; "" to find the way as the go command does (cmd/go
+            ``modfetch/sumdb.go`` ``dbDial``): through the first upstream answering 200 to
+            ``sumdb/<name>/supported``, or the database itself for ``direct``.
+    """
+
+    name: str
+    key: str
+    url: str = ""
+
+
 class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Settings of the protocol core.
 
@@ -42,8 +70,14 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         base_path: the URL path the proxy is mounted under (``""`` or like ``"/mod"``).
         list_ttl: seconds a ``list``, ``@latest`` or query answer stays fresh.
         negative_ttl: seconds a not-found answer is remembered.
-        sumdb: checksum databases to relay, as ``(name, url)`` pairs; an empty url means
-            ``https://<name>``.
+        sumdb: the checksum databases, each with its verifier key. Every ``.mod`` and
+            ``.zip`` of a canonical version from an upstream is verified against the first
+            one before it is stored; each is relayed under ``/sumdb/<name>/``.
+        nosumdb: GONOSUMDB-style patterns: versions of matching modules are not verified
+            (modules matching ``private`` never are: their names reach no database).
+        verify_before_send: zips up to this many bytes are fetched and verified whole before
+            the response head goes out, so a refusal is a clear 502; larger ones are relayed
+            as they arrive with their tail held back until verified.
         idle_timeout: seconds a connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head.
         max_request_head: the largest request line plus headers accepted, in bytes.
@@ -55,7 +89,9 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_path: str = ""
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
-    sumdb: tuple[tuple[str, str], ...] = ()
+    sumdb: tuple[SumdbConfig, ...] = ()
+    nosumdb: str = ""
+    verify_before_send: int = VERIFY_BEFORE_SEND
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384
@@ -74,9 +110,25 @@ class CompiledConfig:
         self.base_path = base
         self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)
         self.private = PrefixPatterns(config.private)
-        self.sumdb: dict[str, str] = {}
-        for name, url in config.sumdb:
-            self.sumdb[name] = (url or f"https://{name}").rstrip("/")
+        if config.verify_before_send < 0:
+            raise ConfigError("verify-before-send must not be negative")
+        self.sumdb: dict[str, CompiledSumdb] = {}
+        for db in config.sumdb:
+            if db.name in self.sumdb:
+                raise ConfigError(f"sumdb: {db.name} is listed twice")
+            self.sumdb[db.name] = CompiledSumdb(db)
+        self.nosumdb = PrefixPatterns(config.nosumdb)
+        self.verifying: CompiledSumdb | None = next(iter(self.sumdb.values()), None)
+
+    def sumdb_for(self, module: str) -> CompiledSumdb | None:
+        """The database that versions of ``module`` are verified against, or None.
+
+        None when no database is configured, or the module matches ``private`` (its name is
+        never sent to a database) or ``nosumdb`` (as the go command's ``GONOSUMDB``).
+        """
+        if self.verifying is None or self.private.matches(module) or self.nosumdb.matches(module):
+            return None
+        return self.verifying
 
     def upstreams_for(self, module: str) -> tuple[Upstream, ...]:
         """The upstreams that may be asked about ``module``, in order.
@@ -92,6 +144,27 @@ class CompiledConfig:
     def lookups_off(self) -> bool:
         """Whether the list starts with ``off``: a cache-only proxy."""
         return self.upstreams[0].kind is UpstreamKind.OFF
+
+
+class CompiledSumdb:
+    """A :class:`SumdbConfig` with its key parsed."""
+
+    def __init__(self, db: SumdbConfig) -> None:
+        try:
+            verifier = new_verifier(db.key)
+        except NoteError as e:
+            raise ConfigError(
+                f"sumdb: invalid verifier key {db.key!r} for {db.name}: {e} "
+                "(want name+hash+keydata, the GOSUMDB syntax)"
+            ) from None
+        if verifier.name != db.name:
+            raise ConfigError(
+                f"sumdb: verifier key {db.key!r} is for {verifier.name}, not {db.name}"
+            )
+        self.name = db.name
+        self.key = db.key
+        self.url = db.url.rstrip("/")
+        self.verifiers: tuple[Verifier, ...] = (verifier,)
 
 
 _DIRECT_ONLY = (Upstream(url="direct", kind=UpstreamKind.DIRECT),)

@@ -39,6 +39,7 @@ from .effects import (
     SendBlob,
     SendBytes,
     UpstreamResult,
+    ZipVerdict,
 )
 from .engine import http_date, relayed_zip_reply
 from .fastpath import head_bytes, read_request_head
@@ -92,6 +93,8 @@ class AccessRecord(msgspec.Struct, frozen=True):
         started: when the request head was complete, on the caller's monotonic clock
             (subtract it from the same clock for the time taken).
         time: the same moment in seconds since the epoch (for the log line's time stamp).
+        alarm: what went wrong that an operator must see (a checksum database that forked),
+            for an error log line; "" for an ordinary exchange.
     """
 
     method: str
@@ -101,6 +104,7 @@ class AccessRecord(msgspec.Struct, frozen=True):
     cache_status: str
     started: float
     time: float
+    alarm: str = ""
 
 
 class _BlobPlaceholder:
@@ -325,9 +329,9 @@ class ProxyConnection:
         """Answer to ``FetchUpstream`` or ``FetchDirect``."""
         self._answer("upstream_fetched", result)
 
-    def zip_checked(self, problem: str) -> None:
-        """Answer to ``CheckZip``: what ``CheckZip.check`` returned ("" for a good zip)."""
-        self._answer("zip_checked", problem)
+    def zip_checked(self, verdict: ZipVerdict) -> None:
+        """Answer to ``CheckZip``: the :class:`ZipVerdict` that ``CheckZip.check`` returned."""
+        self._answer("zip_checked", verdict)
 
     def blob_committed(self, info: BlobInfo | None) -> None:
         """Answer to ``CommitBlob``: the published blob, or None if it could not be kept."""
@@ -590,7 +594,7 @@ class ProxyConnection:
             data += h.send(h11.EndOfMessage()) or b""
             self._outbox.append(SendBytes(data))
             length = len(reply.body)
-        self._record(status, length, reply.cache_status)
+        self._record(status, length, reply.cache_status, reply.alarm)
 
     def _queue_plain(self, reply: Reply, head: ResponseHead) -> None:
         """The fast path: write the response ourselves and start a fresh h11 connection.
@@ -613,7 +617,7 @@ class ProxyConnection:
                 data += reply.body
                 length = len(reply.body)
             self._outbox.append(SendBytes(data))
-        self._record(head.status, length, reply.cache_status)
+        self._record(head.status, length, reply.cache_status, reply.alarm)
         if self._fast:
             return  # h11 never saw this request: it is still idle
         trailing, closed = self._h11.trailing_data
@@ -636,7 +640,7 @@ class ProxyConnection:
             # The relayed fetch failed part-way (another upstream may have served the blob
             # since): the client has a prefix of a body that will not be completed.
             self._keep_alive = False
-            self._record(reply.status, 0, reply.cache_status)
+            self._record(reply.status, 0, reply.cache_status, reply.alarm)
             return
         if reply.status == 200 and blob is not None and (blob.key, blob.size) == (key, size):
             if self._fast:
@@ -653,9 +657,9 @@ class ProxyConnection:
         # Checked and refused after most of it went out: closing before the last bytes makes
         # the client see a short body, never a complete bad one.
         self._keep_alive = False
-        self._record(reply.status, size - len(held), reply.cache_status)
+        self._record(reply.status, size - len(held), reply.cache_status, reply.alarm)
 
-    def _record(self, status: int, length: int, cache_status: str) -> None:
+    def _record(self, status: int, length: int, cache_status: str, alarm: str = "") -> None:
         self._log.append(
             AccessRecord(
                 method=self._method.decode("ascii", "replace"),
@@ -665,6 +669,7 @@ class ProxyConnection:
                 cache_status=cache_status,
                 started=self._started,
                 time=self._started_at,
+                alarm=alarm,
             )
         )
 

@@ -16,6 +16,7 @@ from typing import BinaryIO, TypeAlias
 import msgspec
 
 from ..errors import ProxyError
+from ..sumdb.dirhash import hash_zip
 from .checks import check_upstream_zip
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "SendBytes",
     "StatBlob",
     "UpstreamResult",
+    "ZipVerdict",
 ]
 
 
@@ -110,13 +112,16 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     ``ProxyConnection.relay_started(length)``, sends the bytes that returns, then sends each
     chunk as it is written, holding back the last one, which it reports as
     ``UpstreamResult.held``. The core releases it only once the blob is checked and stored;
-    a bad blob cuts the connection short, so the client never takes it for complete.
+    a bad blob cuts the connection short, so the client never takes it for complete. Bodies
+    of at most ``relay_above`` bytes are not relayed: they are fetched whole and verified
+    before the response head goes out, so a refused one gets a clear status and text.
     """
 
     url: str
     max_size: int
     into: str | None = None
     relay: bool = False
+    relay_above: int = 0
 
 
 class FetchDirect(msgspec.Struct, frozen=True):
@@ -149,7 +154,10 @@ class CheckZip(msgspec.Struct, frozen=True):
     The rule is the core's (:meth:`check`); running it is the caller's work: it reads a file
     of unknown size (up to 500 MiB) and spends CPU on every byte, so an event-loop server runs
     it in a worker thread. Call ``check`` with a readable, seekable view of the pending write
-    and answer ``zip_checked`` with what it returns: "" when the zip is good, else why not.
+    and answer ``zip_checked`` with the :class:`ZipVerdict` it returns: the problem ("" when
+    the zip is good) and, for a good zip, its ``h1:`` hash (x/mod ``dirhash.HashZip``),
+    computed in the same pass so that the core can compare it with the checksum database
+    without reading the zip on the caller's event loop.
 
     Attributes:
         key: the pending write's key.
@@ -161,13 +169,27 @@ class CheckZip(msgspec.Struct, frozen=True):
     module: str
     version: str
 
-    def check(self, stream: BinaryIO) -> str:
-        """Run the check over ``stream``; "" when the zip is good, else the problem in words."""
+    def check(self, stream: BinaryIO) -> ZipVerdict:
+        """Run the check over ``stream``, then hash it: the verdict for ``zip_checked``."""
         try:
             check_upstream_zip(self.module, self.version, stream)
-        except ProxyError as e:
-            return str(e)
-        return ""
+            stream.seek(0)
+            h1 = hash_zip(stream)
+        except ProxyError as e:  # the rule's words, or dirhash's
+            return ZipVerdict(problem=str(e))
+        return ZipVerdict(h1=h1)
+
+
+class ZipVerdict(msgspec.Struct, frozen=True):
+    """What ``CheckZip.check`` found.
+
+    Attributes:
+        problem: why the zip is refused, in words; "" for a good zip.
+        h1: the zip's ``h1:`` hash (go.sum form) when it is good.
+    """
+
+    problem: str = ""
+    h1: str = ""
 
 
 class CommitBlob(msgspec.Struct, frozen=True):
@@ -182,10 +204,14 @@ class CommitBlob(msgspec.Struct, frozen=True):
 class AbortBlob(msgspec.Struct, frozen=True):
     """Discard the pending write for ``key``; nothing of it may stay visible.
 
-    Answer ``blob_aborted()``.
+    Answer ``blob_aborted()``. ``refused`` says why the upstream's blob was refused (bad
+    data: a broken zip, a checksum mismatch), "" for any other reason: a caller that shares
+    one fetch among concurrent requests hands that refusal to the requests waiting on it
+    (``UpstreamResult.refused``) instead of having each fetch the same bad blob again.
     """
 
     key: str
+    refused: str = ""
 
 
 class CloseConnection(msgspec.Struct, frozen=True):
@@ -242,6 +268,8 @@ class UpstreamResult(msgspec.Struct, frozen=True):
             committed by a concurrent request for the same key (single-flight): the core
             serves it without checking it again.
         held: with ``relay`` after ``relay_started``: the end of the body, not yet sent.
+        refused: with ``into``, a concurrent request fetched this blob and refused it for
+            this reason (``AbortBlob.refused``): the core refuses it the same way.
     """
 
     status: int
@@ -251,3 +279,4 @@ class UpstreamResult(msgspec.Struct, frozen=True):
     timeout: bool = False
     stored: BlobInfo | None = None
     held: bytes = b""
+    refused: str = ""

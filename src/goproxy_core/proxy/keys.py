@@ -27,7 +27,11 @@ __all__ = [
     "latest_key",
     "list_key",
     "negative_key",
+    "proof_key",
     "remaining_ttl",
+    "sumdb_key",
+    "sumdb_route_key",
+    "sumdb_tree_key",
     "version_key",
 ]
 
@@ -50,6 +54,30 @@ def version_key(escaped: str, escaped_version: str, ext: str) -> str:
     return f"{escaped}/@v/{escaped_version}.{ext}"
 
 
+def proof_key(escaped: str, escaped_version: str) -> str:
+    """Key of a version's checksum-database proof: the verified ``/lookup/`` body.
+
+    It sits beside the version's files (``<module>/@v/<version>.lookup``): the record with
+    its go.sum lines, and the signed tree that proved it, kept for a later re-check.
+    """
+    return version_key(escaped, escaped_version, "lookup")
+
+
+def sumdb_key(name: str, path: str) -> str:
+    """Key of a checksum database's file (a tile, ``latest``, a lookup) kept for the relay."""
+    return f"sumdb/{name}/{path}"
+
+
+def sumdb_tree_key(name: str) -> str:
+    """Key of the newest signed tree note of database ``name`` verified here (never shrinks)."""
+    return f"_goproxy/sumdb/{name}/verified-tree"
+
+
+def sumdb_route_key(name: str) -> str:
+    """Key of the remembered way to database ``name`` (its base URL, "" when unreachable)."""
+    return f"_goproxy/sumdb/{name}/route"
+
+
 def key_for(req: ListReq | VersionReq | LatestReq | SumdbReq) -> str:
     """The store key holding the answer to ``req``."""
     if isinstance(req, ListReq):
@@ -58,7 +86,7 @@ def key_for(req: ListReq | VersionReq | LatestReq | SumdbReq) -> str:
         return latest_key(req.escaped)
     if isinstance(req, VersionReq):
         return version_key(req.escaped, req.escaped_version, req.kind.value)
-    return f"sumdb/{req.name}/{req.path}"
+    return sumdb_key(req.name, req.path)
 
 
 def negative_key(key: str) -> str:

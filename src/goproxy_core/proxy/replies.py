@@ -107,6 +107,8 @@ class Reply(msgspec.Struct, frozen=True):
         cache_status: the RFC 9211 ``Cache-Status`` parameters (after our cache's name).
         stale: the answer is older than its TTL because no upstream could be reached.
         allow: for 405, the methods to list in ``Allow``.
+        alarm: what an operator must see in the error log (the access record carries it):
+            a checksum database that forked; "" for an ordinary answer.
     """
 
     status: int
@@ -118,6 +120,7 @@ class Reply(msgspec.Struct, frozen=True):
     cache_status: str = ""
     stale: bool = False
     allow: str = ""
+    alarm: str = ""
 
     @property
     def length(self) -> int:

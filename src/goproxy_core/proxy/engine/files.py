@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from ...errors import ProxyError
 from ...module.escape import escape_version
 from .. import keys as _cache
 from ..checks import (
@@ -22,6 +23,7 @@ from ..effects import (
     CheckZip,
     CommitBlob,
     UpstreamResult,
+    ZipVerdict,
 )
 from ..info import BadUpstreamError, validate_info
 from ..replies import (
@@ -35,6 +37,7 @@ from ..targets import (
     FileKind,
     VersionReq,
 )
+from .checksums import Refusal
 from .versions import VersionsFlow
 from .walk import (
     _CACHE,
@@ -86,10 +89,20 @@ class FilesFlow(VersionsFlow):
         """Check a zip streamed into a pending write; commit it, or abort and raise."""
         if res.stored is not None:
             return res.stored
-        problem = yield CheckZip(key, req.module, req.version)
-        if problem:
+        if res.refused:
+            raise BadUpstreamError(res.refused)  # a concurrent fetch of this blob refused it
+        verdict = cast("ZipVerdict", (yield CheckZip(key, req.module, req.version)))
+        if verdict.problem:
+            yield AbortBlob(key, refused=verdict.problem)
+            raise BadUpstreamError(verdict.problem)
+        try:
+            yield from self.verify_sum(req.module, req.version, verdict.h1, gomod=False)
+        except Refusal:
             yield AbortBlob(key)
-            raise BadUpstreamError(cast("str", problem))
+            raise
+        except ProxyError as e:
+            yield AbortBlob(key, refused=str(e))
+            raise
         committed = yield CommitBlob(key)
         if committed is None:
             raise BadUpstreamError("the store could not keep the zip")

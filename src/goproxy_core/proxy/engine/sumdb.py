@@ -1,12 +1,21 @@
 """The checksum database, relayed: ``supported``, ``lookup``, ``latest`` and tiles.
 
-Only configured databases are relayed (no open relay); tiles never change once they have
-their full size, so they are kept for good; ``latest`` and lookups are kept for ``list_ttl``
-and served stale when the database fails; private modules are never looked up.
+Only configured databases are relayed (no open relay), by the way the go command would reach
+them (``supported`` answers 200 only when this proxy can reach the database: see
+:mod:`.checksums`). Nothing is kept before it is verified with the database's key: tiles
+against a signed tree (then kept for good: they never change), ``latest`` for its signature
+and its consistency with the newest tree verified here, lookups for their proof. ``latest``
+and lookups are kept for ``list_ttl`` and served stale when the database fails; private
+modules are never looked up.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ...sumdb.client import open_tree_note
+from ...sumdb.note import NoteError
+from ...sumdb.tlog import TlogError
 from .. import keys as _cache
 from ..checks import (
     MAX_SUMDB,
@@ -24,6 +33,7 @@ from ..targets import (
     SumdbKind,
     SumdbReq,
 )
+from .checksums import Refusal
 from .walk import (
     _CACHE,
     Flow,
@@ -35,13 +45,16 @@ from .walk import (
     _save,
 )
 
+if TYPE_CHECKING:
+    from ..config import CompiledSumdb
+
 
 class SumdbFlow(FlowBase):
     """``/sumdb/<name>/...``."""
 
     def sumdb(self, req: SumdbReq) -> Flow[Reply]:
-        base = self.cfg.sumdb.get(req.name)
-        if base is None:
+        db = self.cfg.sumdb.get(req.name)
+        if db is None:
             # 404 on "supported" sends the go command to the database directly; refusing
             # other names keeps this from being an open relay (PROTOCOL.md §19.6, §19.7).
             return text_reply(
@@ -49,8 +62,6 @@ class SumdbFlow(FlowBase):
                 f"not found: checksum database {req.name} is not proxied here",
                 cache_control=max_age(3600),
             )
-        if req.kind is SumdbKind.SUPPORTED:
-            return _bytes_reply(b"", CT_TEXT, max_age(3600), f"{_CACHE}; hit")
         if req.kind is SumdbKind.LOOKUP and self.cfg.private.matches(req.module):
             return text_reply(
                 404,
@@ -63,9 +74,30 @@ class SumdbFlow(FlowBase):
             hit = yield from _read(key, MAX_SUMDB, immutable=True)
             if hit is not None:
                 return _bytes_reply(hit.data, ct, IMMUTABLE, f"{_CACHE}; hit")
-        url = f"{base}/{req.path}"
-        res = yield from _fetch(url, MAX_SUMDB)
-        if res.status == 200 and (not req.immutable or tile_ok(req.path, res.body)):
+        # The way there, as the go command finds it (modfetch/sumdb.go dbDial): 200 on
+        # "supported" only when this proxy can reach the database itself.
+        base, why = yield from self.db_base(db)
+        if req.kind is SumdbKind.SUPPORTED:
+            if base:
+                return _bytes_reply(
+                    b"", CT_TEXT, max_age(self.cfg.config.list_ttl), f"{_CACHE}; hit"
+                )
+            return text_reply(
+                404,
+                f"not found: checksum database {req.name} is not reachable through this "
+                f"proxy ({why})",
+                cache_control=max_age(self.cfg.config.list_ttl),
+            )
+        if not base:
+            return text_reply(
+                404, f"not found: checksum database {req.name} is not reachable: {why}"
+            )
+        res = yield from _fetch(f"{base}/{req.path}", MAX_SUMDB)
+        if res.status == 200:
+            try:
+                yield from self._check_relayed(req, db, base, res.body)
+            except Refusal as e:
+                return e.reply
             yield from _save(key, res.body)
             cc = IMMUTABLE if req.immutable else max_age(self.cfg.config.list_ttl)
             return _bytes_reply(res.body, ct, cc, f"{_CACHE}; fwd=miss; stored")
@@ -81,9 +113,34 @@ class SumdbFlow(FlowBase):
                 )
         if res.status in (404, 410):
             return text_reply(res.status, _error_text(res) or "not found")
-        if res.status == 200:
-            return text_reply(502, f"checksum database {req.name} sent a malformed tile")
         return text_reply(
             504 if res.timeout else 502,
             f"checksum database {req.name} failed: {res.error or res.status}",
         )
+
+    def _check_relayed(
+        self, req: SumdbReq, db: CompiledSumdb, base: str, body: bytes
+    ) -> Flow[None]:
+        """Verify what the database sent before it is kept (x/mod ``sumdb/client.go``).
+
+        A tile must agree with a verified tree; ``latest`` must be signed and consistent with
+        the newest tree verified here; a lookup must prove its record.
+        """
+        if req.kind is SumdbKind.TILE:
+            if not tile_ok(req.path, body):
+                raise Refusal(
+                    text_reply(502, f"checksum database {req.name} sent a malformed tile")
+                )
+            yield from self.check_tile(db, base, req.path, body)
+        elif req.kind is SumdbKind.LATEST:
+            try:
+                tree = open_tree_note(body, db.verifiers)
+            except (NoteError, TlogError) as e:
+                raise Refusal(
+                    text_reply(
+                        502, f"checksum database {req.name} sent a latest that does not verify: {e}"
+                    )
+                ) from None
+            yield from self.advance_tree(db, base, tree, body)
+        elif req.kind is SumdbKind.LOOKUP:
+            yield from self.check_lookup(db, base, body, req.path.removeprefix("lookup/"))

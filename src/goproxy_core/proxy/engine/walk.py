@@ -18,6 +18,7 @@ import msgspec
 
 from ...errors import ProxyError
 from ...module.escape import escape_version
+from ...sumdb.dirhash import hash_gomod
 from .. import keys as _cache
 from ..checks import (
     MAX_INFO,
@@ -55,6 +56,7 @@ from ..replies import (
 from ..targets import (
     FileKind,
 )
+from .checksums import ChecksumFlow, Refusal
 
 if TYPE_CHECKING:
     from ..config import CompiledConfig
@@ -105,9 +107,9 @@ def _save(key: str, data: bytes) -> Flow[bool]:
 
 
 def _fetch(
-    url: str, max_size: int, into: str | None = None, *, relay: bool = False
+    url: str, max_size: int, into: str | None = None, *, relay: bool = False, relay_above: int = 0
 ) -> Flow[UpstreamResult]:
-    r = yield FetchUpstream(url, max_size, into, relay)
+    r = yield FetchUpstream(url, max_size, into, relay, relay_above)
     return cast("UpstreamResult", r)
 
 
@@ -186,8 +188,8 @@ def _http_date_of_second(second: int) -> str:
 # --- the flow ----------------------------------------------------------------------------
 
 
-class FlowBase:
-    """One request's flow: its settings, its time, and the walk."""
+class FlowBase(ChecksumFlow):
+    """One request's flow: its settings, its time, the walk, and the checksum database."""
 
     def __init__(self, cfg: CompiledConfig, now: float, relay: bool) -> None:
         self.cfg = cfg
@@ -224,10 +226,19 @@ class FlowBase:
             if up.kind is UpstreamKind.DIRECT:
                 res = yield from _fetch_direct(module, file, max_size, into)
             else:
-                res = yield from _fetch(f"{up.url}/{rel}", max_size, into, relay=relay)
+                res = yield from _fetch(
+                    f"{up.url}/{rel}",
+                    max_size,
+                    into,
+                    relay=relay,
+                    relay_above=self.cfg.config.verify_before_send,
+                )
             if res.status == 200:
                 try:
                     return (yield from validate(res))
+                except Refusal as e:
+                    # The checksum database failed us, not this upstream: stop here.
+                    return _Failed(e.reply, not_found=False)
                 except ProxyError as e:
                     fault = text_reply(
                         502, f"upstream {_describe(up)} sent bad data for {module}: {e}"
@@ -321,6 +332,7 @@ class FlowBase:
                 validate_info(module, res.body, requested=version)
             else:
                 check_mod(res.body)
+                yield from self.verify_sum(module, version, hash_gomod(res.body), gomod=True)
             yield from _save(key, res.body)
             return res.body
 
