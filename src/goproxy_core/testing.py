@@ -142,6 +142,8 @@ class ScriptedUpstream:
 
     URLs not in the table answer 404. ``requests`` lists every URL asked, in order. A
     ``FetchDirect`` is looked up as ``direct:<module>@<file>`` (``direct:example.com/m@list``).
+    An ``UpstreamResult`` with ``stored`` or ``refused`` stands for a concurrent request's
+    fetch of the same blob (single-flight): it is handed to the core as is.
     """
 
     def __init__(self, routes: Mapping[str, Answer] | None = None) -> None:
@@ -203,7 +205,7 @@ def carry_out(
         res = upstream(effect)
         if res.status == 200 and len(res.body) > effect.max_size:
             res = UpstreamResult(status=0, error="response too large")
-        if effect.into is not None and res.status == 200:
+        if effect.into is not None and res.status == 200 and not (res.refused or res.stored):
             w = store.writer(effect.into)
             w.write(res.body)
             pending[effect.into] = w

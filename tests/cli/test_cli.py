@@ -13,7 +13,6 @@ import pytest
 
 from goproxy_cli.settings import SettingsError, go_defaults, go_known_key, load_settings
 from goproxy_core import SumdbConfig
-
 from sumdbfix import FixtureDB
 
 ENV = {"HOME": "/nonexistent"}

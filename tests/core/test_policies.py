@@ -14,8 +14,8 @@ from goproxy_core.proxy import (
     UpstreamResult,
 )
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
-
 from sumdbfix import FixtureDB
+
 from support import parse_responses
 
 UP = "https://up.example"

@@ -50,7 +50,6 @@ from goproxy_core.sumdb import (
     NoteError,
     TlogError,
 )
-
 from sumdbfix import FixtureDB
 
 KEYS = [
@@ -96,7 +95,9 @@ def test_config_checks():
         CompiledConfig(ProxyConfig(verify_before_send=-1))
     cfg = CompiledConfig(
         ProxyConfig(
-            sumdb=(SumdbConfig("sum.example", db.vkey),), private="corp.example", nosumdb="x.example"
+            sumdb=(SumdbConfig("sum.example", db.vkey),),
+            private="corp.example",
+            nosumdb="x.example",
         )
     )
     assert cfg.sumdb_for("corp.example/m") is None

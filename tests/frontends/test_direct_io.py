@@ -25,9 +25,9 @@ from goproxy_core import ProxyConfig, SumdbConfig
 from goproxy_core.testing import MemoryStore
 from goproxy_io import FetchSettings
 from goproxy_io.vcs_settings import VCSSettings
+from sumdbfix import FixtureDB
 
 from conftest import running
-from sumdbfix import FixtureDB
 from support import make_zip
 
 GO = shutil.which("go")

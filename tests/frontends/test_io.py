@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from goproxy_core import BlobData, BlobInfo, FetchUpstream, ReadBlob, UpstreamResult
+from goproxy_core import AbortBlob, BlobData, BlobInfo, FetchUpstream, ReadBlob, UpstreamResult
 from goproxy_core.testing import MemoryStore
 from goproxy_io import Executor, Memo, Pending
 from goproxy_io.flights import Flights
@@ -51,3 +51,26 @@ def test_flights_share_results_and_end_once():
     g, _ = flights.lead_or_follow(z)
     flights.finish(z, g, BlobInfo(size=3, mtime=0.0))
     assert g.follower_result().stored.size == 3
+
+
+def test_followers_share_a_refusal(tmp_path):
+    """A blob the leader's request refused is refused for its followers without a fetch."""
+    import threading
+
+    zipf = tmp_path / "v1.0.0.zip"
+    zipf.write_bytes(b"not a zip")
+    fx = Executor(MemoryStore())
+    leader = Pending()
+    eff = FetchUpstream(zipf.as_uri(), 100, into="k")
+    assert fx.perform(eff, leader).status == 200
+    got: list[UpstreamResult] = []
+    t = threading.Thread(target=lambda: got.append(fx.perform(eff, Pending())))
+    t.start()
+    t.join(0.2)
+    assert t.is_alive()  # waiting on the leader's flight
+    fx.perform(AbortBlob("k", refused="zip: not a valid zip file"), leader)
+    t.join(5)
+    assert got[0].refused == "zip: not a valid zip file"
+    assert fx.store.stat("k") is None
+    # Later requests fetch afresh (the upstream may have healed).
+    assert fx.perform(eff, Pending()).refused == ""
