@@ -85,7 +85,7 @@ def test_config_checks():
     assert list(cfg.sumdb) == ["sum.example"]
     assert cfg.sumdb["sum.example"].url == ""
     assert cfg.sumdb_for("example.com/m") is cfg.sumdb["sum.example"]
-    with pytest.raises(ConfigError, match="is for sum.example, not other.example"):
+    with pytest.raises(ConfigError, match=r"is for sum\.example, not other\.example"):
         CompiledConfig(ProxyConfig(sumdb=(SumdbConfig("other.example", db.vkey),)))
     with pytest.raises(ConfigError, match="invalid verifier key"):
         CompiledConfig(ProxyConfig(sumdb=(SumdbConfig("sum.example", "sum.example+1+x"),)))
