@@ -74,3 +74,20 @@ def test_followers_share_a_refusal(tmp_path):
     assert fx.store.stat("k") is None
     # Later requests fetch afresh (the upstream may have healed).
     assert fx.perform(eff, Pending()).refused == ""
+
+
+def test_an_alarm_gets_an_error_log_line(caplog):
+    """A forked checksum database is logged loudly, whatever the access-log setting."""
+    from goproxy_core import AccessRecord
+    from goproxy_io import log_exchanges
+
+    class Conn:
+        def take_log(self):
+            rec = AccessRecord("GET", "/m/@v/v1.0.0.mod", 502, 10, "", 0.0, 0.0, alarm="forked")
+            return [rec]
+
+    with caplog.at_level("INFO"):
+        log_exchanges(Conn())
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.name for r in errors] == ["goproxy.integrity"]
+    assert "forked" in errors[0].getMessage()
