@@ -15,9 +15,9 @@ import pytest
 from goproxy_core import ProxyConfig, SumdbConfig
 from goproxy_core.testing import MemoryStore
 from goproxy_io import FetchSettings
+from sumdbfix import FixtureDB
 
 from conftest import running
-from sumdbfix import FixtureDB
 from support import make_zip
 
 MOD = "example.com/v"
