@@ -333,3 +333,12 @@ def test_followers_share_a_refusal():
     assert status == 502
     assert b"zip is broken: evil" in body
     assert stored_versions(store) == []
+
+
+def test_a_bad_tile_kept_by_an_older_version_heals():
+    """Tiles used to be kept unverified: one with a flipped byte is fetched again, replaced."""
+    store = MemoryStore()
+    good = DBF.files()["tile/8/0/000.p/4"]
+    store.put(f"sumdb/{NAME}/tile/8/0/000.p/4", good[:5] + bytes([good[5] ^ 1]) + good[6:])
+    assert get(f"/{MOD}/@v/v1.0.0.mod", store, ScriptedUpstream(routes()))[:3:2] == (200, GOMOD)
+    assert store.get(f"sumdb/{NAME}/tile/8/0/000.p/4") == good

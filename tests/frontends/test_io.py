@@ -19,6 +19,9 @@ def test_memo_is_bounded_and_lru():
     assert m.get("big") is None
     m.put("none", None)
     assert m.get("none") is None
+    m.discard("c")
+    m.discard("never")
+    assert m.get("c") is None
 
 
 def test_immutable_reads_are_answered_from_memory():

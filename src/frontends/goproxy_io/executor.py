@@ -134,6 +134,13 @@ class Memo:
         item = self.get(key) if size <= SMALL_BLOB else None
         return item.data if item is not None and len(item.data) == size else None
 
+    def discard(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old.data)
+
     def put(self, key: str, item: BlobData | None) -> None:
         if item is None or len(item.data) > self.max_item:
             return
@@ -224,6 +231,9 @@ class Executor:
                 self.memo.put(effect.key, data)
             return data
         if isinstance(effect, SaveBlob):
+            # A blob saved again replaces what was there (a tile kept unverified by an older
+            # version, healed): never answer the old bytes from memory.
+            self.memo.discard(effect.key)
             return ops.save(store, effect.key, effect.data)
         if isinstance(effect, (FetchUpstream, FetchDirect)):
             return self._fetch(effect, pending, relay)

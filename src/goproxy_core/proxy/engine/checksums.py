@@ -183,32 +183,49 @@ class ChecksumFlow:
     # Tiles ----------------------------------------------------------------------------------
 
     def _tile(
-        self, db: CompiledSumdb, base: str, t: Tile, fetched: dict[Tile, bytes]
-    ) -> _Flow[bytes]:
+        self, db: CompiledSumdb, base: str, t: Tile, fetched: dict[Tile, bytes], *, kept_ok: bool
+    ) -> _Flow[tuple[bytes, bool]]:
+        """Tile ``t``'s bytes, and whether they came from the store."""
         path = tile_path(t)
-        kept = yield from self._load(_cache.sumdb_key(db.name, path), immutable=True)
-        if kept is not None:
-            return kept.data  # checked before it was kept
+        if kept_ok:
+            kept = yield from self._load(_cache.sumdb_key(db.name, path), immutable=True)
+            if kept is not None:
+                return kept.data, True
         res = yield from self._get(f"{base}/{path}")
         if res.status != 200:
             raise _failure(db, path, res)
         fetched[t] = res.body
-        return res.body
+        return res.body, False
 
     def with_tiles(
-        self,
-        db: CompiledSumdb,
-        base: str,
-        check: Callable[[dict[Tile, bytes]], T | NeedTiles],
-        tiles: dict[Tile, bytes] | None = None,
+        self, db: CompiledSumdb, base: str, check: Callable[[dict[Tile, bytes]], T | NeedTiles]
     ) -> _Flow[T]:
         """Run ``check`` until it needs no more tiles; keep the tiles it fetched and proved.
 
         A tile is kept only once a check that read it passed: every tile ``check`` reads is
         checked against the signed tree (x/mod ``tileHashReader``), so a tile with one byte
-        flipped is never kept.
+        flipped is never kept. When a check fails with tiles from the store among those it
+        read, it is run once more with every tile fresh from the database: a store written by
+        a version that kept tiles unverified heals instead of failing for ever.
         """
-        have: dict[Tile, bytes] = dict(tiles or {})
+        kept_used: list[bool] = []
+        try:
+            return (yield from self._with_tiles(db, base, check, kept_used, kept_ok=True))
+        except TlogError:
+            if not any(kept_used):
+                raise
+        return (yield from self._with_tiles(db, base, check, kept_used, kept_ok=False))
+
+    def _with_tiles(
+        self,
+        db: CompiledSumdb,
+        base: str,
+        check: Callable[[dict[Tile, bytes]], T | NeedTiles],
+        kept_used: list[bool],
+        *,
+        kept_ok: bool,
+    ) -> _Flow[T]:
+        have: dict[Tile, bytes] = {}
         fetched: dict[Tile, bytes] = {}
         for _ in range(_MAX_ROUNDS):
             got = check(have)
@@ -217,7 +234,8 @@ class ChecksumFlow:
                     yield from self._keep(_cache.sumdb_key(db.name, tile_path(t)), data)
                 return got
             for t in got.tiles:
-                have[t] = yield from self._tile(db, base, t, fetched)
+                have[t], kept = yield from self._tile(db, base, t, fetched, kept_ok=kept_ok)
+                kept_used.append(kept)
         raise _refuse(502, f"checksum database {db.name}: a proof needs too many tiles")
 
     # Trees ----------------------------------------------------------------------------------
