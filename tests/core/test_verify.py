@@ -342,3 +342,78 @@ def test_a_bad_tile_kept_by_an_older_version_heals():
     store.put(f"sumdb/{NAME}/tile/8/0/000.p/4", good[:5] + bytes([good[5] ^ 1]) + good[6:])
     assert get(f"/{MOD}/@v/v1.0.0.mod", store, ScriptedUpstream(routes()))[:3:2] == (200, GOMOD)
     assert store.get(f"sumdb/{NAME}/tile/8/0/000.p/4") == good
+
+
+OTHER = make_db(seed=b"o" * 32)  # same name, another key
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({f"{MIRROR}/lookup/{MOD}@v1.0.0": (500, b"down")}, 502, "failed on the lookup"),
+        ({f"{MIRROR}/lookup/{MOD}@v1.0.0": UpstreamResult(0, timeout=True)}, 504, "failed"),
+        ({f"{MIRROR}/tile/8/0/000.p/4": (404, b"gone")}, 502, "tile/8/0/000.p/4: answered 404"),
+        (
+            {f"{MIRROR}/lookup/{MOD}@v1.0.0": (200, OTHER.files()[f"lookup/{MOD}@v1.0.0"])},
+            502,
+            "does not verify",
+        ),
+        (
+            {f"{MIRROR}/lookup/{MOD}@v1.0.0": (200, DBF.files()["lookup/example.com/o1@v1.0.0"])},
+            502,
+            "record of another module",
+        ),
+    ],
+)
+def test_a_failing_database_stores_nothing(change, status, words):
+    r = routes()
+    r.update(change)
+    store = MemoryStore()
+    got = get(f"/{MOD}/@v/v1.0.0.mod", store, ScriptedUpstream(r))
+    assert got[0] == status
+    assert words in got[2].decode()
+    assert stored_versions(store) == []
+
+
+def test_state_kept_for_another_key_is_not_trusted():
+    """A proof and a tree kept while another key was configured are looked up afresh."""
+    store = MemoryStore()
+    other_cfg = config(OTHER)
+    assert get(f"/{MOD}/@v/v1.0.0.mod", store, ScriptedUpstream(routes(OTHER)), other_cfg)[0] == 200
+    store.delete(f"{MOD}/@v/v1.0.0.mod")
+    for k in list(store.keys()):
+        if k.startswith(f"sumdb/{NAME}/tile/"):
+            store.delete(k)
+    up = ScriptedUpstream(routes())
+    assert get(f"/{MOD}/@v/v1.0.0.mod", store, up)[0] == 200
+    assert f"{MIRROR}/lookup/{MOD}@v1.0.0" in up.requests
+    assert store.get(f"_goproxy/sumdb/{NAME}/verified-tree") == DBF.note()
+
+
+def test_relayed_latest_that_does_not_verify_and_unreachable_relay():
+    r = routes(OTHER)
+    store = MemoryStore()
+    status, _, body, _ = get(f"/sumdb/{NAME}/latest", store, ScriptedUpstream(r))
+    assert status == 502 and b"does not verify" in body
+    # A tile past the kept tree: a fresh latest is fetched first, and must verify too.
+    status, _, body, _ = get(f"/sumdb/{NAME}/tile/8/0/000.p/4", store, ScriptedUpstream(r))
+    assert status == 502 and b"latest that does not verify" in body
+    r = routes()
+    r[f"{MIRROR}/latest"] = (500, b"down")
+    status, _, body, _ = get(f"/sumdb/{NAME}/tile/8/0/000.p/4", store, ScriptedUpstream(r))
+    assert status == 502 and b"failed on latest" in body
+    r = routes()
+    r[f"{MIRROR}/supported"] = (404, b"")
+    status, _, body, _ = get(f"/sumdb/{NAME}/latest", MemoryStore(), ScriptedUpstream(r))
+    assert status == 404 and b"not reachable" in body
+
+
+def test_a_failing_upstream_on_the_way_is_not_remembered():
+    r = routes()
+    r["https://a.example/sumdb/sumdb.test/supported"] = (500, b"")
+    del r[f"{MIRROR}/supported"]
+    store = MemoryStore()
+    cfg = config(upstream=f"https://a.example|{UP}")
+    status, _, body, _ = get(f"/{MOD}/@v/v1.0.0.mod", store, ScriptedUpstream(r), cfg)
+    assert status == 502 and b"answered sumdb/sumdb.test/supported with 500" in body
+    assert store.get(f"_goproxy/sumdb/{NAME}/route") is None
