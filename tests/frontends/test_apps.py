@@ -89,3 +89,28 @@ def test_app_serves_the_protocol(kind, tmp_path):
         status, headers, body = _get(port, "/Example.com/@v/list")
         assert status == 404 and b"invalid escaped module path" in body
         assert _get(port, "/healthz", method="POST")[0] == 405
+
+
+def test_a_fork_is_logged_by_the_wsgi_app(tmp_path, caplog):
+    """The apps log alarms too: a database serving another history is an ERROR line."""
+    from goproxy_core import SumdbConfig
+    from goproxy_core.testing import MemoryStore
+
+    from sumdbfix import FixtureDB
+
+    kept, fork = FixtureDB(), FixtureDB()
+    kept.add_record("example.com/a@v1.0.0", b"example.com/a v1.0.0 h1:a=\n")
+    kept.publish()
+    fork.add_record("example.com/b@v1.0.0", b"example.com/b v1.0.0 h1:b=\n")
+    fork.publish()
+    fork.write(tmp_path / "sumdb" / fork.name)
+    store = MemoryStore()
+    store.put(f"_goproxy/sumdb/{fork.name}/verified-tree", kept.note())
+    cfg = ProxyConfig(upstream=tmp_path.as_uri(), sumdb=(SumdbConfig(fork.name, fork.vkey),))
+    app = wsgi_app(store, cfg)
+    got: list = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/sumdb/{fork.name}/latest"}
+    with caplog.at_level("ERROR"):
+        body = b"".join(app(environ, lambda status, headers: got.append(status)))
+    assert got[0].startswith("502") and b"misbehavior" in body
+    assert any(r.name == "goproxy.integrity" for r in caplog.records)

@@ -10,7 +10,7 @@ import anyio
 import anyio.to_thread
 
 from goproxy_core import request_flow, response_head
-from goproxy_io import Pending
+from goproxy_io import Pending, log_alarm
 from goproxy_io.server import SEND_CHUNK, AsyncServerBase
 
 if TYPE_CHECKING:
@@ -76,6 +76,12 @@ class ASGIApp(AsyncServerBase):
                 effect = flow.send(await self.effects.perform(effect, pending))
         except StopIteration as stop:
             reply: Reply = stop.value
+            if reply.alarm:
+                log_alarm(
+                    method.decode("ascii", "replace"),
+                    target.decode("ascii", "replace"),
+                    reply.alarm,
+                )
             return reply
         finally:
             self.effects.abandon(pending)

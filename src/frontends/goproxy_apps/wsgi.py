@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from goproxy_core import request_flow, response_head
-from goproxy_io import Pending
+from goproxy_io import Pending, log_alarm
 from goproxy_io.server import SEND_CHUNK, ServerBase
 
 if TYPE_CHECKING:
@@ -79,6 +79,12 @@ class WSGIApp(ServerBase):
                 effect = flow.send(self.executor.perform(effect, pending))
         except StopIteration as stop:
             reply: Reply = stop.value
+            if reply.alarm:
+                log_alarm(
+                    method.decode("ascii", "replace"),
+                    target.decode("ascii", "replace"),
+                    reply.alarm,
+                )
             return reply
         finally:
             self.executor.abandon(pending)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from .access import log_exchanges
+from .access import log_alarm, log_exchanges
 from .executor import (
     MISS,
     SMALL_BLOB,
@@ -37,6 +37,7 @@ __all__ = [
     "Relay",
     "default_vcs_dir",
     "fetch_file",
+    "log_alarm",
     "log_exchanges",
     "read_blob_whole",
 ]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from goproxy_core import ProxyConnection
 
-__all__ = ["log_exchanges"]
+__all__ = ["log_alarm", "log_exchanges"]
 
 access_log = logging.getLogger("goproxy.access")
 integrity_log = logging.getLogger("goproxy.integrity")
@@ -24,7 +24,7 @@ def log_exchanges(conn: ProxyConnection) -> None:
     """
     for rec in conn.take_log():
         if rec.alarm:
-            integrity_log.error("%s %s: %s", rec.method, rec.target, rec.alarm)
+            log_alarm(rec.method, rec.target, rec.alarm)
         access_log.info(
             "%s %s %d %d %s %.1fms",
             rec.method,
@@ -34,3 +34,8 @@ def log_exchanges(conn: ProxyConnection) -> None:
             rec.cache_status or "-",
             (time.monotonic() - rec.started) * 1000,
         )
+
+
+def log_alarm(method: str, target: str, alarm: str) -> None:
+    """An ERROR line on ``goproxy.integrity`` for an answer with an alarm (a forked database)."""
+    integrity_log.error("%s %s: %s", method, target, alarm)
