@@ -95,7 +95,6 @@ def test_a_fork_is_logged_by_the_wsgi_app(tmp_path, caplog):
     """The apps log alarms too: a database serving another history is an ERROR line."""
     from goproxy_core import SumdbConfig
     from goproxy_core.testing import MemoryStore
-
     from sumdbfix import FixtureDB
 
     kept, fork = FixtureDB(), FixtureDB()
