@@ -12,7 +12,8 @@ How the database is reached follows cmd/go ``modfetch/sumdb.go`` ``dbDial``/``in
 configured URL is used as is; otherwise the upstream list is walked asking each proxy for
 ``sumdb/<name>/supported`` (200: use it; 404/410: next; after ``|`` any failure: next),
 ``direct`` means the database's own ``https://<name>``, and ``off`` or the end of the list
-means it is not reachable. The answer is kept for ``list_ttl``.
+means it is not reachable (where the go command would dial the database itself: a proxy
+reaches no further than its upstream list allows). The answer is kept for ``list_ttl``.
 
 Proofs (the verified ``/lookup/`` bodies) are kept beside each version
 (:func:`~goproxy_core.proxy.keys.proof_key`), so the ``.zip`` after its ``.mod`` needs no
