@@ -54,6 +54,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
     sumdb: str = ""
+    own_sumdb: str = ""
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 2
@@ -79,6 +80,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             list_ttl=self.list_ttl,
             negative_ttl=self.negative_ttl,
             sumdb=tuple(self.sumdb_pairs()),
+            own_sumdb=self.own_sumdb,
             idle_timeout=self.idle_timeout,
         )
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 
 import msgspec
 
 from ..module.paths import PrefixPatterns
+from ..sumdb.note import is_valid_name
 from .proxylist import ConfigError, Upstream, UpstreamKind, parse_upstreams
 
-__all__ = ["CompiledConfig", "ProxyConfig", "RetractedPolicy", "compile_config"]
+__all__ = ["CompiledConfig", "ProxyConfig", "RetractedPolicy", "compile_config", "is_sumdb_name"]
 
 
 class RetractedPolicy(enum.Enum):
@@ -44,6 +46,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         negative_ttl: seconds a not-found answer is remembered.
         sumdb: checksum databases to relay, as ``(name, url)`` pairs; an empty url means
             ``https://<name>``.
+        own_sumdb: the name of the proxy's own checksum database, served at
+            ``/sumdb/<name>/`` from its log (``ReadSumdb``, ``AppendSumdb``); "" for none.
         idle_timeout: seconds a connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head.
         max_request_head: the largest request line plus headers accepted, in bytes.
@@ -56,6 +60,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
     sumdb: tuple[tuple[str, str], ...] = ()
+    own_sumdb: str = ""
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384
@@ -77,6 +82,11 @@ class CompiledConfig:
         self.sumdb: dict[str, str] = {}
         for name, url in config.sumdb:
             self.sumdb[name] = (url or f"https://{name}").rstrip("/")
+        if config.own_sumdb and not is_sumdb_name(config.own_sumdb):
+            raise ConfigError(
+                f"own checksum database name {config.own_sumdb!r}: want host[/path], "
+                "as GOSUMDB names a database"
+            )
 
     def upstreams_for(self, module: str) -> tuple[Upstream, ...]:
         """The upstreams that may be asked about ``module``, in order.
@@ -95,6 +105,18 @@ class CompiledConfig:
 
 
 _DIRECT_ONLY = (Upstream(url="direct", kind=UpstreamKind.DIRECT),)
+
+
+_SUMDB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]*(/[A-Za-z0-9.\-_~]+)*")
+
+
+def is_sumdb_name(name: str) -> bool:
+    """Whether ``name`` can name a checksum database: a note key name that is a host[/path].
+
+    cmd/go ``modfetch.dbDial`` takes the name from the verifier key and requires that
+    ``https://<name>`` be a plain URL; the proxy serves it under ``/sumdb/<name>/``.
+    """
+    return bool(is_valid_name(name) and _SUMDB_NAME.fullmatch(name) and ".." not in name)
 
 
 @functools.lru_cache(maxsize=32)

@@ -27,6 +27,7 @@ from ..checks import (
 )
 from ..effects import (
     AbortBlob,
+    AppendSumdb,
     BlobData,
     BlobInfo,
     CheckZip,
@@ -34,6 +35,7 @@ from ..effects import (
     FetchDirect,
     FetchUpstream,
     ReadBlob,
+    ReadSumdb,
     SaveBlob,
     StatBlob,
     UpstreamResult,
@@ -60,7 +62,16 @@ if TYPE_CHECKING:
     from ..config import CompiledConfig
 
 IOEffect: TypeAlias = (
-    StatBlob | ReadBlob | SaveBlob | FetchUpstream | FetchDirect | CheckZip | CommitBlob | AbortBlob
+    StatBlob
+    | ReadBlob
+    | SaveBlob
+    | FetchUpstream
+    | FetchDirect
+    | CheckZip
+    | CommitBlob
+    | AbortBlob
+    | ReadSumdb
+    | AppendSumdb
 )
 T = TypeVar("T")
 Flow: TypeAlias = Generator[IOEffect, object, T]
