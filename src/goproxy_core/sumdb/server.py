@@ -139,7 +139,7 @@ def verifier_key(skey: str) -> str:
         InvalidKeyError: ``skey`` is not a signer key (x/mod ``note.NewSigner``'s texts).
     """
     signer = new_signer(skey)
-    raw = decode_base64(skey.rsplit("+", 1)[1])
+    raw = decode_base64(skey.split("+", 4)[4])  # PRIVATE+KEY+name+hash+base64
     if raw is None:  # new_signer has read it already
         raise InvalidKeyError("malformed verifier id")
     _, vkey = generate_key(signer.name, raw[1:])
