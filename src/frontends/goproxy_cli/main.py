@@ -260,6 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("goproxy.access").disabled = not settings.access_log
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if settings.own_sumdb:
+        from goproxy_io.sumdb_log import LogError
+
+        try:
+            _own_sumdb_key(settings)  # made here once, before any worker starts
+        except (OSError, LogError) as e:
+            print(f"goproxy: own checksum database {settings.own_sumdb}: {e}", file=sys.stderr)
+            return 1
     if settings.workers > 1 and not ns.reuse_port:
         return _serve_workers(settings, argv)
     try:
