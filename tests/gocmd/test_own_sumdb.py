@@ -241,6 +241,13 @@ def test_public_and_private_modules_verify_against_our_database(setup, server, t
         assert line in logged.splitlines(), line
 
 
+def test_the_key_alone_reaches_the_database_through_the_proxy(setup, server, tmp_path):
+    home = tmp_path / "key-only"
+    key_only = Server(server.proc, server.goproxy, server.gosumdb.split()[0])
+    _client_module(setup, key_only, home, "example.com/major/v2@v2.1.0", f"{PRIVATE}@v1.0.0")
+    assert (home / "gopath" / "pkg" / "sumdb" / NAME / "latest").exists()
+
+
 def test_the_proxy_is_the_only_way_in(setup, server, tmp_path):
     # Without the proxy the client's git config reaches nothing: a private module cannot come
     # from anywhere else, so the verification above was of what the proxy served.
