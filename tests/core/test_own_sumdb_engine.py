@@ -226,6 +226,11 @@ def test_other_names_are_still_relayed_or_refused(log, store):
     assert parse_responses(raw)[0][0] == 404
 
 
+def test_an_own_name_is_not_also_relayed():
+    with pytest.raises(ConfigError, match="both relayed"):
+        compile_config(ProxyConfig(own_sumdb=NAME, sumdb=((NAME, ""),)))
+
+
 @pytest.mark.parametrize("name", ["bad name", "a+b", "-x", "a..b", "x/"])
 def test_an_own_name_must_be_a_database_name(name):
     with pytest.raises(ConfigError, match="own checksum database name"):

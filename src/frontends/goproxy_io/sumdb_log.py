@@ -37,6 +37,7 @@ from goproxy_core import AppendSumdb, ReadSumdb, SumdbAnswer, SumdbPart
 from goproxy_core.errors import ProxyError
 from goproxy_core.proxy.checks import MAX_MOD
 from goproxy_core.sumdb import (
+    HashReader,
     Signer,
     TlogError,
     data_tile,
@@ -210,7 +211,7 @@ class SumdbLog:
     # -- reads -----------------------------------------------------------------------------
 
     @staticmethod
-    def _reader(db: sqlite3.Connection):  # type: ignore[no-untyped-def]
+    def _reader(db: sqlite3.Connection) -> HashReader:
         def read(indexes: list[int]) -> list[bytes]:
             found: dict[int, bytes] = {}
             for start in range(0, len(indexes), 500):

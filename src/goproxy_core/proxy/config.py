@@ -87,6 +87,11 @@ class CompiledConfig:
                 f"own checksum database name {config.own_sumdb!r}: want host[/path], "
                 "as GOSUMDB names a database"
             )
+        if config.own_sumdb in self.sumdb:
+            raise ConfigError(
+                f"checksum database {config.own_sumdb} is both relayed (sumdb) and our own "
+                "(own-sumdb): give our own a name of its own"
+            )
 
     def upstreams_for(self, module: str) -> tuple[Upstream, ...]:
         """The upstreams that may be asked about ``module``, in order.
