@@ -52,6 +52,7 @@ from goproxy_core.sumdb import (
     stored_hash_count,
     stored_hashes,
     tile_in_tree,
+    tree_hash,
     verifier_key,
 )
 from goproxy_stores import ops
@@ -190,12 +191,21 @@ class SumdbLog:
             if db.execute("SELECT size FROM tree").fetchone() is None:
                 note = signed_tree(0, self._reader(db), self.signer)
                 db.execute("INSERT INTO tree VALUES (1, 0, ?)", (note,))
+            # Checked in the same transaction: another process may be appending meanwhile.
+            self._check(db)
+
+    def _check(self, db: sqlite3.Connection) -> None:
+        """The signed tree verifies under our key and agrees with the records and hashes."""
         size, note = self._tree(db)
-        # The stored tree must verify under our key and match what is stored beside it.
-        open_tree_note(note, [new_verifier(self.vkey)])
+        tree = open_tree_note(note, [new_verifier(self.vkey)])
         records = db.execute("SELECT count(*) FROM records").fetchone()[0]
         hashes = db.execute("SELECT count(*) FROM hashes").fetchone()[0]
-        if records != size or hashes != stored_hash_count(size):
+        if (
+            size != tree.N
+            or records != size
+            or hashes != stored_hash_count(size)
+            or tree.hash != tree_hash(size, self._reader(db))
+        ):
             raise LogError(
                 f"{self.path} is inconsistent: tree size {size}, {records} records, "
                 f"{hashes} stored hashes"
