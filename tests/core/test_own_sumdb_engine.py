@@ -7,6 +7,8 @@ core's client checks, as the go command checks them.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from goproxy_core.proxy import (
     ConfigError,
@@ -235,3 +237,28 @@ def test_an_own_name_is_not_also_relayed():
 def test_an_own_name_must_be_a_database_name(name):
     with pytest.raises(ConfigError, match="own checksum database name"):
         compile_config(ProxyConfig(own_sumdb=name))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet="abcXYZ.!-_/~@+019", min_size=1, max_size=30),
+    st.text(alphabet="v0123456789.-+abincompatible!", min_size=1, max_size=30),
+)
+def test_any_lookup_target_gets_an_answer_and_logs_only_what_it_serves(path, version):
+    log, store = MemorySumdb(SKEY), MemoryStore()
+    status, _, body = get(f"lookup/{path}@{version}", log=log, store=store)
+    assert status in (200, 400, 404, 410, 502), body
+    if status == 200:
+        assert (path, version) == ("example.com/m", "v1.0.0")
+    assert len(log.records) == (status == 200)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="tile/0123456789.pdatx", min_size=1, max_size=30))
+def test_any_tile_target_gets_an_answer(path):
+    log, store = MemorySumdb(SKEY), MemoryStore()
+    get("lookup/example.com/m@v1.0.0", log=log, store=store)
+    status, _, body = get(path, log=log, store=store)
+    assert status in (200, 400, 404), body
+    if status == 200:
+        assert path in ("tile/8/0/000.p/1", "tile/8/data/000.p/1")
