@@ -4,6 +4,8 @@
   test sets (``store.now``), optionally bounded by bytes (least recently used blobs go first).
 * :class:`ScriptedUpstream`: answers ``FetchUpstream`` effects from a table of URLs and records
   every URL asked.
+* :class:`MemorySumdb`: the log of the proxy's own checksum database in memory; answers
+  ``ReadSumdb`` and ``AppendSumdb``.
 * :func:`carry_out`: carries out one effect against a store and an upstream, as every server
   does; :func:`exchange` drives a connection through whole requests.
 
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from .proxy.effects import (
     NEED_DATA,
     AbortBlob,
+    AppendSumdb,
     BlobData,
     BlobInfo,
     CheckZip,
@@ -34,12 +37,25 @@ from .proxy.effects import (
     FetchDirect,
     FetchUpstream,
     ReadBlob,
+    ReadSumdb,
     SaveBlob,
     SendBlob,
     SendBytes,
     StatBlob,
+    SumdbAnswer,
+    SumdbPart,
     UpstreamResult,
 )
+from .sumdb.note import new_signer
+from .sumdb.server import (
+    append_hashes,
+    data_tile,
+    hash_tile,
+    lookup_body,
+    signed_tree,
+    tile_in_tree,
+)
+from .sumdb.tile import parse_tile_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -47,7 +63,14 @@ if TYPE_CHECKING:
     from .proxy.connection import ProxyConnection
     from .storage import BlobStore, BlobWriter
 
-__all__ = ["MemoryStore", "ScriptedUpstream", "carry_out", "check_blob_store", "exchange"]
+__all__ = [
+    "MemoryStore",
+    "MemorySumdb",
+    "ScriptedUpstream",
+    "carry_out",
+    "check_blob_store",
+    "exchange",
+]
 
 
 class _MemoryWriter:
@@ -163,6 +186,71 @@ class ScriptedUpstream:
         return UpstreamResult(status=answer[0], body=answer[1], content_type=ctype)
 
 
+class MemorySumdb:
+    """The log of an own checksum database, in memory (``goproxy_io.sumdb_log`` on disk).
+
+    Args:
+        signer_key: the database's signer key (``PRIVATE+KEY+<name>+...``).
+
+    Attributes:
+        records: the logged records, by id; ``index`` maps ``(module, version)`` to its id.
+        error: when set, every answer fails with it (a log that cannot be read).
+    """
+
+    def __init__(self, signer_key: str) -> None:
+        self.signer = new_signer(signer_key)
+        self.records: list[bytes] = []
+        self.index: dict[tuple[str, str], int] = {}
+        self.hashes: dict[int, bytes] = {}
+        self.error = ""
+
+    def _read_hashes(self, indexes: list[int]) -> list[bytes]:
+        return [self.hashes[i] for i in indexes]
+
+    def _read_records(self, start: int, count: int) -> list[bytes]:
+        return self.records[start : start + count]
+
+    def latest(self) -> bytes:
+        """The signed note of the latest tree."""
+        return signed_tree(len(self.records), self._read_hashes, self.signer)
+
+    def append(self, module: str, version: str, text: bytes) -> bytes:
+        """Log a version unless logged; its lookup body."""
+        id = self.index.get((module, version))
+        if id is None:
+            id = len(self.records)
+            first, hashes = append_hashes(id, text, self._read_hashes)
+            self.hashes.update((first + i, h) for i, h in enumerate(hashes))
+            self.records.append(text)
+            self.index[module, version] = id
+        return lookup_body(id, self.records[id], self.latest())
+
+    def answer(self, effect: ReadSumdb | AppendSumdb, store: BlobStore) -> SumdbAnswer:
+        """The answer to ``effect``; an ``AppendSumdb`` reads the version's files from ``store``."""
+        if self.error:
+            return SumdbAnswer(found=False, error=self.error)
+        if isinstance(effect, AppendSumdb):
+            mod, zf = _read_all(store, effect.mod_key), store.open(effect.zip_key)
+            if mod is None or zf is None:
+                return SumdbAnswer(found=False, error="the version's files left the store")
+            with zf:
+                text = effect.record(zf, mod)
+            return SumdbAnswer(found=True, body=self.append(effect.module, effect.version, text))
+        if effect.part is SumdbPart.LATEST:
+            return SumdbAnswer(found=True, body=self.latest())
+        if effect.part is SumdbPart.LOOKUP:
+            id = self.index.get((effect.module, effect.version))
+            if id is None:
+                return SumdbAnswer(found=False)
+            return SumdbAnswer(found=True, body=lookup_body(id, self.records[id], self.latest()))
+        tile, n = parse_tile_path(effect.tile), len(self.records)
+        if not tile_in_tree(tile, n):
+            return SumdbAnswer(found=False)
+        if tile.L == -1:
+            return SumdbAnswer(found=True, body=data_tile(tile, n, self._read_records))
+        return SumdbAnswer(found=True, body=hash_tile(tile, n, self._read_hashes))
+
+
 def carry_out(
     conn: ProxyConnection,
     effect: Effect,
@@ -170,9 +258,19 @@ def carry_out(
     upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult],
     pending: dict[str, BlobWriter],
     out: bytearray,
+    sumdb: MemorySumdb | None = None,
 ) -> None:
-    """Carry out one store, upstream or send effect and report its result to ``conn``."""
-    if isinstance(effect, SendBytes):
+    """Carry out one store, upstream or send effect and report its result to ``conn``.
+
+    ``sumdb`` answers the own checksum database's effects (``ReadSumdb``, ``AppendSumdb``);
+    without one they fail as a log that cannot be opened.
+    """
+    if isinstance(effect, (ReadSumdb, AppendSumdb)):
+        if sumdb is None:
+            conn.sumdb_answered(SumdbAnswer(found=False, error="no log"))
+        else:
+            conn.sumdb_answered(sumdb.answer(effect, store))
+    elif isinstance(effect, SendBytes):
         out += effect.data
     elif isinstance(effect, SendBlob):
         f = store.open(effect.key)
@@ -234,6 +332,7 @@ def exchange(
     now: float = 0.0,
     monotonic: float | None = None,
     close: bool = False,
+    sumdb: MemorySumdb | None = None,
 ) -> bytes:
     """Feed ``data`` to ``conn`` and carry out effects until it needs more data or closes.
 
@@ -245,6 +344,7 @@ def exchange(
         now: the wall-clock value passed to the core.
         monotonic: the monotonic-clock value passed to the core (default: ``now``).
         close: after ``data``, signal that the client closed its side.
+        sumdb: the own checksum database's log (see :func:`carry_out`).
 
     A :class:`MemoryStore` is set to the same clock (``store.now = now``), so blobs are
     stamped with the time the core sees.
@@ -269,7 +369,7 @@ def exchange(
             return bytes(out)
         if isinstance(effect, CloseConnection):
             return bytes(out)
-        carry_out(conn, effect, store, up, pending, out)
+        carry_out(conn, effect, store, up, pending, out, sumdb)
 
 
 def _read_all(store: BlobStore, key: str) -> bytes | None:

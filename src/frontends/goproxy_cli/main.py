@@ -1,6 +1,7 @@
 """``goproxy``: the command line.
 
-``goproxy serve`` runs the proxy with one of the three servers; ``goproxy --version``.
+``goproxy serve`` runs the proxy with one of the three servers; ``goproxy sumdb key`` prints
+the verifier key of the proxy's own checksum database; ``goproxy --version``.
 """
 
 from __future__ import annotations
@@ -86,8 +87,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="zips up to this size are verified before the response starts (8388608)",
     )
+    s.add_argument(
+        "--own-sumdb",
+        metavar="NAME",
+        help="serve a checksum database of our own, signed here, at /sumdb/NAME/",
+    )
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     s.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    db = sub.add_parser("sumdb", help="the proxy's own checksum database")
+    dbsub = db.add_subparsers(dest="sumdb_command", required=True)
+    k = dbsub.add_parser(
+        "key", help="print the verifier key for GOSUMDB, making the signer key on first use"
+    )
+    k.add_argument("--cache-dir", metavar="DIR", help="the cache directory of `goproxy serve`")
+    k.add_argument("--name", metavar="NAME", help="the database name (as --own-sumdb)")
+    k.add_argument("--config", metavar="FILE", help="TOML config file")
     return p
 
 
@@ -99,11 +113,26 @@ def _client_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _own_sumdb_key(settings: Settings) -> str:
+    """The verifier key of the own checksum database, making its signer key on first use."""
+    from goproxy_core.sumdb import verifier_key
+    from goproxy_io.sumdb_log import signer_key
+
+    directory = os.path.join(settings.cache_dir, "sumdb", settings.own_sumdb)
+    return verifier_key(signer_key(directory, settings.own_sumdb))
+
+
+def _gosumdb_line(settings: Settings, vkey: str, host: str, port: int) -> str:
+    base = settings.base_path.rstrip("/")
+    return f"GOSUMDB={vkey} http://{_client_host(host)}:{port}{base}/sumdb/{settings.own_sumdb}"
+
+
 def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
     store = DiskStore(settings.cache_dir)
     store.sweep()
     config = settings.proxy_config()
     host, port = settings.host_port()
+    vkey = _own_sumdb_key(settings) if settings.own_sumdb else ""
 
     def ready(bound: int) -> None:
         if announce:
@@ -114,6 +143,8 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
             )
             print(settings.verification_summary(), flush=True)
         print(f"GOPROXY=http://{_client_host(host)}:{bound}", flush=True)
+        if announce and vkey:
+            print(_gosumdb_line(settings, vkey, host, bound), flush=True)
 
     from goproxy_io import Fetcher, FetchSettings
     from goproxy_io.vcs_settings import VCSSettings
@@ -181,6 +212,8 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
     )
     print(settings.verification_summary(), flush=True)
     print(f"GOPROXY=http://{_client_host(host)}:{port}", flush=True)
+    if settings.own_sumdb:
+        print(_gosumdb_line(settings, _own_sumdb_key(settings), host, port), flush=True)
 
     def forward(sig: int, _: object) -> None:
         for proc in procs:
@@ -206,10 +239,33 @@ def _without(argv: Sequence[str], *names: str) -> list[str]:
     return out
 
 
+def _sumdb_key(ns: argparse.Namespace) -> int:
+    """``goproxy sumdb key``: print the verifier key, making the signer key on first use."""
+    flags = {"cache_dir": ns.cache_dir, "own_sumdb": ns.name, "upstream": "off", "sumdb": "off"}
+    try:
+        settings = load_settings(flags, config_file=ns.config)
+    except SettingsError as e:
+        print(f"goproxy: {e}", file=sys.stderr)
+        return 2
+    if not settings.own_sumdb:
+        print("goproxy: sumdb key: give the database name (--name NAME)", file=sys.stderr)
+        return 2
+    from goproxy_io.sumdb_log import LogError
+
+    try:
+        print(_own_sumdb_key(settings), flush=True)
+    except (OSError, LogError) as e:
+        print(f"goproxy: sumdb key: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = _parser().parse_args(argv)
+    if ns.command == "sumdb":
+        return _sumdb_key(ns)
     flags = {k: v for k, v in vars(ns).items() if k not in ("command", "config", "reuse_port")}
     try:
         settings = load_settings(flags, config_file=ns.config)
@@ -223,6 +279,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("goproxy.access").disabled = not settings.access_log
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if settings.own_sumdb:
+        from goproxy_io.sumdb_log import LogError
+
+        try:
+            _own_sumdb_key(settings)  # made here once, before any worker starts
+        except (OSError, LogError) as e:
+            print(f"goproxy: own checksum database {settings.own_sumdb}: {e}", file=sys.stderr)
+            return 1
     if settings.workers > 1 and not ns.reuse_port:
         return _serve_workers(settings, argv)
     try:

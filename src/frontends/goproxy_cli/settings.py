@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     sumdb: str = ""
     nosumdb: str = ""
     verify_before_send: int = 8 << 20
+    own_sumdb: str = ""
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 2
@@ -86,6 +87,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             sumdb=self.sumdb_databases(),
             nosumdb=self.nosumdb,
             verify_before_send=self.verify_before_send,
+            own_sumdb=self.own_sumdb,
             idle_timeout=self.idle_timeout,
         )
 

@@ -5,6 +5,7 @@
 * :mod:`goproxy_io.server`: the server base: settings, listeners, signals, draining.
 * :mod:`goproxy_io.upstream`: fetching from upstreams (httpx for http(s), and file:// trees).
 * :mod:`goproxy_io.vcs`: direct mode, answering from git repositories.
+* :mod:`goproxy_io.sumdb_log`: the log and signer key of the proxy's own checksum database.
 * :mod:`goproxy_io.flights`: single-flight for concurrent misses.
 * :mod:`goproxy_io.access`: the access log.
 """
@@ -22,6 +23,7 @@ from .executor import (
     Pending,
     read_blob_whole,
 )
+from .sumdb_log import SumdbLog, SumdbLogs
 from .upstream import Fetcher, FetchSettings, Relay, default_vcs_dir, fetch_file
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "Memo",
     "Pending",
     "Relay",
+    "SumdbLog",
+    "SumdbLogs",
     "default_vcs_dir",
     "fetch_file",
     "log_alarm",

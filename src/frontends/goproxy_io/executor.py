@@ -2,7 +2,8 @@
 
 Theory of operation: :class:`Executor` is written once, blocking and thread-safe.
 ``perform(effect, pending, relay)`` carries out a ``StatBlob``, ``ReadBlob``, ``SaveBlob``,
-``FetchUpstream``, ``CheckZip``, ``CommitBlob`` or ``AbortBlob`` and returns the result the core
+``FetchUpstream``, ``CheckZip``, ``CommitBlob``, ``AbortBlob``, or the own checksum database's
+``ReadSumdb`` and ``AppendSumdb`` (:mod:`goproxy_io.sumdb_log`), and returns the result the core
 expects. The plain-socket server and the WSGI app call it on their own threads; the trio and
 asyncio servers and the ASGI app call it through :class:`AsyncExecutor`, which answers what
 needs no I/O on the spot (an immutable small blob already in :class:`Memo`) and runs the rest in
@@ -35,20 +36,25 @@ import anyio.to_thread
 
 from goproxy_core import (
     AbortBlob,
+    AppendSumdb,
     BlobData,
     CheckZip,
     CommitBlob,
     FetchDirect,
     FetchUpstream,
     ReadBlob,
+    ReadSumdb,
     SaveBlob,
     StatBlob,
+    SumdbAnswer,
     UpstreamResult,
     ZipVerdict,
 )
+from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
 
 from .flights import Fetch, Flight, Flights
+from .sumdb_log import SumdbLogs
 from .upstream import Fetcher, Relay
 
 if TYPE_CHECKING:
@@ -188,15 +194,24 @@ class Executor:
         store: where blobs are kept.
         fetcher: upstream fetching (default: a new :class:`~goproxy_io.upstream.Fetcher`).
         memo: small immutable blobs kept in memory (default: a new :class:`Memo`).
+        sumdb_logs: the logs of the proxy's own checksum database (``ReadSumdb``,
+            ``AppendSumdb``); default: under ``sumdb/`` in a local store's directory.
     """
 
     def __init__(
-        self, store: BlobStore, fetcher: Fetcher | None = None, memo: Memo | None = None
+        self,
+        store: BlobStore,
+        fetcher: Fetcher | None = None,
+        memo: Memo | None = None,
+        sumdb_logs: SumdbLogs | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher or Fetcher()
         self.memo = memo if memo is not None else Memo()
         self.flights = Flights()
+        if sumdb_logs is None and isinstance(store, LocalBlobStore):
+            sumdb_logs = SumdbLogs(store.local_path("sumdb"))
+        self.sumdb_logs = sumdb_logs
 
     def close(self) -> None:
         """Close the fetcher's pooled connections."""
@@ -239,6 +254,13 @@ class Executor:
             return self._fetch(effect, pending, relay)
         if isinstance(effect, CheckZip):
             return self._check(effect, pending)
+        if isinstance(effect, (ReadSumdb, AppendSumdb)):
+            logs = self.sumdb_logs
+            if logs is None:
+                return SumdbAnswer(False, error="the store keeps no local files for a log")
+            if isinstance(effect, ReadSumdb):
+                return logs.read(effect)
+            return logs.append(effect, store)
         if isinstance(effect, CommitBlob):
             writer, fetch, flight = pending.pop(effect.key)
             info = ops.commit_or_none(writer, effect.key)
@@ -323,8 +345,8 @@ class AsyncExecutor:
             kind = "fetch"
         elif isinstance(effect, FetchDirect):
             kind = "direct"
-        elif isinstance(effect, CheckZip):
-            kind = "check"
+        elif isinstance(effect, (CheckZip, AppendSumdb)):
+            kind = "check"  # CPU-bound: AppendSumdb hashes a whole zip
         else:
             return None  # store calls: anyio's default pool
         limiter = self._limiters.get(kind)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 
 import msgspec
 
 from ..module.paths import PrefixPatterns
-from ..sumdb.note import NoteError, Verifier, new_verifier
+from ..sumdb.note import NoteError, Verifier, is_valid_name, new_verifier
 from .proxylist import ConfigError, Upstream, UpstreamKind, parse_upstreams
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "RetractedPolicy",
     "SumdbConfig",
     "compile_config",
+    "is_sumdb_name",
 ]
 
 VERIFY_BEFORE_SEND = 8 << 20
@@ -78,6 +80,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         verify_before_send: zips up to this many bytes are fetched and verified whole before
             the response head goes out, so a refusal is a clear 502; larger ones are relayed
             as they arrive with their tail held back until verified.
+        own_sumdb: the name of the proxy's own checksum database, served at
+            ``/sumdb/<name>/`` from its log (``ReadSumdb``, ``AppendSumdb``); "" for none.
         idle_timeout: seconds a connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head.
         max_request_head: the largest request line plus headers accepted, in bytes.
@@ -92,6 +96,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sumdb: tuple[SumdbConfig, ...] = ()
     nosumdb: str = ""
     verify_before_send: int = VERIFY_BEFORE_SEND
+    own_sumdb: str = ""
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384
@@ -119,6 +124,16 @@ class CompiledConfig:
             self.sumdb[db.name] = CompiledSumdb(db)
         self.nosumdb = PrefixPatterns(config.nosumdb)
         self.verifying: CompiledSumdb | None = next(iter(self.sumdb.values()), None)
+        if config.own_sumdb and not is_sumdb_name(config.own_sumdb):
+            raise ConfigError(
+                f"own checksum database name {config.own_sumdb!r}: want host[/path], "
+                "as GOSUMDB names a database"
+            )
+        if config.own_sumdb in self.sumdb:
+            raise ConfigError(
+                f"checksum database {config.own_sumdb} is both relayed (sumdb) and our own "
+                "(own-sumdb): give our own a name of its own"
+            )
 
     def sumdb_for(self, module: str) -> CompiledSumdb | None:
         """The database that versions of ``module`` are verified against, or None.
@@ -168,6 +183,18 @@ class CompiledSumdb:
 
 
 _DIRECT_ONLY = (Upstream(url="direct", kind=UpstreamKind.DIRECT),)
+
+
+_SUMDB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]*(/[A-Za-z0-9.\-_~]+)*")
+
+
+def is_sumdb_name(name: str) -> bool:
+    """Whether ``name`` can name a checksum database: a note key name that is a host[/path].
+
+    cmd/go ``modfetch.dbDial`` takes the name from the verifier key and requires that
+    ``https://<name>`` be a plain URL; the proxy serves it under ``/sumdb/<name>/``.
+    """
+    return bool(is_valid_name(name) and _SUMDB_NAME.fullmatch(name) and ".." not in name)
 
 
 @functools.lru_cache(maxsize=32)

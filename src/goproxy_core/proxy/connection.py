@@ -38,6 +38,7 @@ from .effects import (
     FetchUpstream,
     SendBlob,
     SendBytes,
+    SumdbAnswer,
     UpstreamResult,
     ZipVerdict,
 )
@@ -340,6 +341,10 @@ class ProxyConnection:
     def blob_aborted(self) -> None:
         """Answer to ``AbortBlob``."""
         self._answer("blob_aborted", None)
+
+    def sumdb_answered(self, answer: SumdbAnswer) -> None:
+        """Answer to ``ReadSumdb`` or ``AppendSumdb`` (the own checksum database)."""
+        self._answer("sumdb_answered", answer)
 
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.

@@ -17,11 +17,13 @@ import msgspec
 
 from ..errors import ProxyError
 from ..sumdb.dirhash import hash_zip
+from ..sumdb.server import hash_record
 from .checks import check_upstream_zip
 
 __all__ = [
     "NEED_DATA",
     "AbortBlob",
+    "AppendSumdb",
     "BlobData",
     "BlobInfo",
     "CheckZip",
@@ -32,10 +34,13 @@ __all__ = [
     "FetchUpstream",
     "NeedData",
     "ReadBlob",
+    "ReadSumdb",
     "SaveBlob",
     "SendBlob",
     "SendBytes",
     "StatBlob",
+    "SumdbAnswer",
+    "SumdbPart",
     "UpstreamResult",
     "ZipVerdict",
 ]
@@ -214,6 +219,73 @@ class AbortBlob(msgspec.Struct, frozen=True):
     refused: str = ""
 
 
+class SumdbPart(enum.Enum):
+    """What :class:`ReadSumdb` reads from the proxy's own checksum database."""
+
+    LATEST = "latest"
+    LOOKUP = "lookup"
+    TILE = "tile"
+
+
+class ReadSumdb(msgspec.Struct, frozen=True):
+    """Read an answer of the proxy's own checksum database ``name`` from its log.
+
+    Compute it with :mod:`goproxy_core.sumdb.server` over the log's records, stored hashes
+    and latest signed tree (``goproxy_io.sumdb_log`` is the reference log), and answer
+    ``sumdb_answered(SumdbAnswer)``: ``found`` False for a version not in the log, or a tile
+    not (yet) in the tree.
+
+    Attributes:
+        name: the database name (``ProxyConfig.own_sumdb``).
+        part: ``LATEST`` (the signed tree note), ``LOOKUP`` (``lookup_body`` of
+            ``module``@``version``) or ``TILE`` (``hash_tile``/``data_tile`` of ``tile``).
+        module: for ``LOOKUP``, the module path.
+        version: for ``LOOKUP``, the version.
+        tile: for ``TILE``, the tile path (``tile/8/0/000.p/3``), already parsed once.
+    """
+
+    name: str
+    part: SumdbPart
+    module: str = ""
+    version: str = ""
+    tile: str = ""
+
+
+class AppendSumdb(msgspec.Struct, frozen=True):
+    """Append ``module``@``version`` to the own checksum database ``name``; answer its lookup.
+
+    The version's zip and ``.mod`` are stored (under ``zip_key`` and ``mod_key``). Hash them
+    with :meth:`record`, off your event loop (it reads the whole zip), then append the record
+    in one transaction with its stored hashes and a newly signed tree, unless the version is
+    in the log already (a record, once published, never changes: the one logged is kept).
+    Answer ``sumdb_answered(SumdbAnswer)`` with the version's lookup body.
+    """
+
+    name: str
+    module: str
+    version: str
+    zip_key: str
+    mod_key: str
+
+    def record(self, zip_file: BinaryIO, gomod: bytes) -> bytes:
+        """The version's record: the go.sum lines of the zip (read through) and of ``gomod``."""
+        return hash_record(self.module, self.version, zip_file, gomod)
+
+
+class SumdbAnswer(msgspec.Struct, frozen=True):
+    """The answer to :class:`ReadSumdb` or :class:`AppendSumdb`.
+
+    Attributes:
+        found: the answer exists (False: not in the log, or not yet).
+        body: the answer's bytes.
+        error: the log could not be read or written: what went wrong, for the log and a 500.
+    """
+
+    found: bool
+    body: bytes = b""
+    error: str = ""
+
+
 class CloseConnection(msgspec.Struct, frozen=True):
     """Close the client connection (after writing everything sent so far)."""
 
@@ -230,6 +302,8 @@ Effect: TypeAlias = (
     | CheckZip
     | CommitBlob
     | AbortBlob
+    | ReadSumdb
+    | AppendSumdb
     | CloseConnection
 )
 

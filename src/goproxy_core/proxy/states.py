@@ -45,11 +45,13 @@ from typing import TYPE_CHECKING, Final
 
 from .effects import (
     AbortBlob,
+    AppendSumdb,
     CheckZip,
     CommitBlob,
     FetchDirect,
     FetchUpstream,
     ReadBlob,
+    ReadSumdb,
     SaveBlob,
     StatBlob,
 )
@@ -104,6 +106,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "zip_checked": (CheckZip,),
         "blob_committed": (CommitBlob,),
         "blob_aborted": (AbortBlob,),
+        "sumdb_answered": (ReadSumdb, AppendSumdb),
     }
 )
 """Each past-tense answer method and the effect types it answers; ``resolve`` answers any."""

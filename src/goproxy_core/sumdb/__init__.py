@@ -7,6 +7,9 @@
   (``tile.go``), tree heads and lookup records (``tlog/note.go``), and the I/O-free checks of
   what a checksum database sends (after ``sumdb/client.go``): :func:`open_tree_note`,
   :func:`verify_lookup`, :func:`verify_tile`.
+* Serving a checksum database of one's own from its log (after ``sumdb/server.go``):
+  :func:`gosum_record`, :func:`append_hashes`, :func:`signed_tree`, :func:`lookup_body`,
+  :func:`hash_tile`, :func:`data_tile`, :func:`verifier_key`.
 
 Two empty hashes share Go's name ``EMPTY_HASH``; here they are :data:`EMPTY_H1` (the ``h1:`` of
 no files) and :data:`EMPTY_TREE_HASH` (the hash of the empty log).
@@ -58,6 +61,19 @@ from .note import (
     open_note,
     sign,
 )
+from .server import (
+    TILE_HEIGHT,
+    RecordReader,
+    append_hashes,
+    data_tile,
+    gosum_record,
+    hash_record,
+    hash_tile,
+    lookup_body,
+    signed_tree,
+    tile_in_tree,
+    verifier_key,
+)
 from .tile import (
     Tile,
     hash_from_tile,
@@ -94,6 +110,7 @@ __all__ = [
     "EMPTY_H1",
     "EMPTY_TREE_HASH",
     "HASH_SIZE",
+    "TILE_HEIGHT",
     "AmbiguousVerifierError",
     "DirHashError",
     "FileHasher",
@@ -106,6 +123,7 @@ __all__ = [
     "NeedTiles",
     "Note",
     "NoteError",
+    "RecordReader",
     "Signature",
     "Signer",
     "Tile",
@@ -116,20 +134,26 @@ __all__ = [
     "Verifier",
     "VerifierList",
     "Verifiers",
+    "append_hashes",
     "check_record",
     "check_tree",
     "check_tree_consistency",
+    "data_tile",
     "decode_base64",
     "format_record",
     "format_tree",
     "generate_key",
+    "gosum_record",
     "hash1",
     "hash1_contents",
     "hash_from_tile",
     "hash_gomod",
+    "hash_record",
+    "hash_tile",
     "hash_zip",
     "is_valid_name",
     "key_hash",
+    "lookup_body",
     "new_ed25519_verifier_key",
     "new_signer",
     "new_tiles",
@@ -148,14 +172,17 @@ __all__ = [
     "record_hash",
     "sha256_stream",
     "sign",
+    "signed_tree",
     "split_stored_hash_index",
     "stored_hash_count",
     "stored_hash_index",
     "stored_hashes",
     "stored_hashes_for_record_hash",
     "tile_for_index",
+    "tile_in_tree",
     "tile_path",
     "tree_hash",
+    "verifier_key",
     "verify_lookup",
     "verify_tile",
 ]

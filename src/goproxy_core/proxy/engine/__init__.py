@@ -24,7 +24,8 @@ The decisions, in order, for a module request:
 
 The flows live where their part of the protocol does: :mod:`.walk` (the upstream walk and
 caching), :mod:`.versions` (lists, ``@latest``, retractions), :mod:`.files` (version files and
-queries), :mod:`.sumdb` (the checksum database), :mod:`.health` (health and the index).
+queries), :mod:`.sumdb` (checksum databases relayed), :mod:`.ownsumdb` (the proxy's own
+checksum database), :mod:`.health` (health and the index).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 from ..targets import HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
 from .files import FilesFlow
 from .health import HealthFlow
+from .ownsumdb import OwnSumdbFlow
 from .sumdb import SumdbFlow
 from .walk import IOEffect, http_date, relayed_zip_reply
 
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["IOEffect", "handle_request", "http_date", "relayed_zip_reply"]
 
 
-class _RequestFlow(FilesFlow, SumdbFlow, HealthFlow):
+class _RequestFlow(OwnSumdbFlow, FilesFlow, SumdbFlow, HealthFlow):
     """Every flow, for one request."""
 
 
@@ -76,6 +78,8 @@ def handle_request(
     if isinstance(req, LatestReq):
         return (yield from flow.latest(req))
     if isinstance(req, SumdbReq):
+        if req.name == cfg.config.own_sumdb:
+            return (yield from flow.own_sumdb(req))
         return (yield from flow.sumdb(req))
     if isinstance(req, HealthReq):
         return (yield from flow.health(req))

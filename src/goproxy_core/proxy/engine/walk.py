@@ -28,6 +28,7 @@ from ..checks import (
 )
 from ..effects import (
     AbortBlob,
+    AppendSumdb,
     BlobData,
     BlobInfo,
     CheckZip,
@@ -35,6 +36,7 @@ from ..effects import (
     FetchDirect,
     FetchUpstream,
     ReadBlob,
+    ReadSumdb,
     SaveBlob,
     StatBlob,
     UpstreamResult,
@@ -62,7 +64,16 @@ if TYPE_CHECKING:
     from ..config import CompiledConfig
 
 IOEffect: TypeAlias = (
-    StatBlob | ReadBlob | SaveBlob | FetchUpstream | FetchDirect | CheckZip | CommitBlob | AbortBlob
+    StatBlob
+    | ReadBlob
+    | SaveBlob
+    | FetchUpstream
+    | FetchDirect
+    | CheckZip
+    | CommitBlob
+    | AbortBlob
+    | ReadSumdb
+    | AppendSumdb
 )
 T = TypeVar("T")
 Flow: TypeAlias = Generator[IOEffect, object, T]
