@@ -8,10 +8,12 @@ servers call it through their thread offload; a natively async backend may add a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from .proxy.effects import BlobInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["BlobInfo", "BlobStore", "BlobWriter", "LocalBlobStore"]
 

@@ -25,8 +25,8 @@ import msgspec
 
 __all__ = [
     "MAX_RECORD",
-    "UNVERIFIED_NO_DATABASE",
     "UNVERIFIED_NOSUMDB",
+    "UNVERIFIED_NO_DATABASE",
     "UNVERIFIED_PRIVATE",
     "FileRecord",
     "VersionRecord",
@@ -59,6 +59,9 @@ class FileRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         sumdb: the checksum database whose proof holds ``h1``; "" when not verified.
         unverified: why it was not verified (``private``, ``nosumdb``, ``no database``); ""
             when ``sumdb`` is set.
+        stored: the store's time of storing it (``BlobInfo.mtime``; 0 when not known). A
+            zip's ETag is taken from ``sha256`` only while the stored zip has this time and
+            ``size``: a zip replaced behind the proxy's back is not described by the record.
     """
 
     h1: str
@@ -68,6 +71,7 @@ class FileRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     time: float
     sumdb: str = ""
     unverified: str = ""
+    stored: float = 0.0
 
 
 class VersionRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

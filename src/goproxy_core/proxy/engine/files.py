@@ -94,11 +94,14 @@ class FilesFlow(VersionsFlow):
         """The stored zip's SHA-256 from its version's record, "" if unknown.
 
         One small read per zip answer that runs the engine (repeated answers come from the
-        hot table, which keeps the head with its ETag). The record's size must match the
-        stored zip's, so a record left from a zip since replaced is not believed.
+        hot table, which keeps the head with its ETag). The record's size and time of storing
+        must match the stored zip's, so a record left from a zip since replaced is not
+        believed (the ETag then names the key, size and time: still a new one).
         """
         record = yield from self.read_record(req.escaped, req.escaped_version)
-        if record is None or record.zip is None or record.zip.size != info.size:
+        if record is None or record.zip is None:
+            return ""
+        if (record.zip.size, record.zip.stored) != (info.size, info.mtime):
             return ""
         return record.zip.sha256
 
@@ -133,7 +136,14 @@ class FilesFlow(VersionsFlow):
             raise BadUpstreamError("the store could not keep the zip")
         info = cast("BlobInfo", committed)
         rec = FileRecord(
-            verdict.h1, verdict.size, verdict.sha256, self.source, self.now, sumdb, why
+            verdict.h1,
+            verdict.size,
+            verdict.sha256,
+            self.source,
+            self.now,
+            sumdb,
+            why,
+            stored=info.mtime,
         )
         yield from self.record_file(req.module, req.escaped, req.version, zip=rec)
         return info, verdict.sha256
