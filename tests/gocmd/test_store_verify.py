@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,33 @@ def test_repair_that_cannot_fetch_exits_3(world, tmp_path):
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"not repaired {ZIP}: 502 " in r.stdout and "checksum mismatch" in r.stdout
     assert not (cache / ZIP).exists()
+
+
+def _get(proxy: str, path: str, etag: str = "") -> tuple[int, str, bytes]:
+    req = urllib.request.Request(f"{proxy}/{path}", headers={"If-None-Match": etag} if etag else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers.get("ETag", ""), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("ETag", ""), e.read()
+
+
+def test_a_same_size_replaced_zip_gets_a_new_etag(world, tmp_path):
+    cache = _filled_cache(world, tmp_path)
+    vkey = world["db"].vkey
+    proc, proxy, _ = _serve(world["tree"], cache, vkey)
+    try:
+        status, etag, body = _get(proxy, ZIP)
+        assert status == 200 and etag
+        assert _get(proxy, ZIP, etag)[0] == 304
+    finally:
+        _stop(proc)
+    _flip_zip_content(cache / ZIP)
+    assert len((cache / ZIP).read_bytes()) == len(body)
+    proc, proxy, _ = _serve(world["tree"], cache, vkey)
+    try:
+        status, new, got = _get(proxy, ZIP, etag)
+        assert status == 200 and new and new != etag
+        assert got == (cache / ZIP).read_bytes()
+    finally:
+        _stop(proc)
