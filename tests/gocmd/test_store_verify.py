@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -122,7 +123,8 @@ def test_flipped_bytes_are_quarantined_and_fetched_again_on_the_next_request(wor
     assert f"quarantined {MOD}: " in r.stdout, r.stdout
     assert "2 failed (2 files quarantined" in r.stdout, r.stdout
     assert not (cache / ZIP).exists() and not (cache / MOD).exists()
-    (run,) = (cache / "_goproxy" / "quarantine").iterdir()
+    (run,) = (p for p in (cache / "_goproxy" / "quarantine").iterdir() if p.is_dir())
+    assert (cache / "_goproxy" / "quarantine" / "generation").exists()  # servers watch it
     kept = run / ZIP
     assert kept.exists(), "kept for inspection"
     why = (run / (ZIP + ".why")).read_text()
@@ -220,5 +222,26 @@ def test_a_same_size_replaced_zip_gets_a_new_etag(world, tmp_path):
         status, new, got = _get(proxy, ZIP, etag)
         assert status == 200 and new and new != etag
         assert got == (cache / ZIP).read_bytes()
+    finally:
+        _stop(proc)
+
+
+def test_a_running_server_never_answers_a_quarantined_file_from_memory(world, tmp_path):
+    cache = _filled_cache(world, tmp_path)
+    good = (cache / MOD).read_bytes()
+    (cache / MOD).write_bytes(good.replace(b"go 1.21", b"go 1.22"))  # bad on disk
+    vkey = world["db"].vkey
+    proc, proxy, _ = _serve(world["tree"], cache, vkey)
+    try:
+        for _ in range(3):  # read once, then kept in memory and in the hot table
+            assert _get(proxy, MOD)[2] == good.replace(b"go 1.21", b"go 1.22")
+        r = _verify(cache, world)
+        assert r.returncode == 1 and f"quarantined {MOD}" in r.stdout, r.stdout + r.stderr
+        deadline = time.monotonic() + 10
+        while (got := _get(proxy, MOD))[2] != good:
+            assert time.monotonic() < deadline, got
+            time.sleep(0.2)
+        assert got[0] == 200
+        assert (cache / MOD).read_bytes() == good  # fetched again, verified, stored
     finally:
         _stop(proc)

@@ -322,6 +322,9 @@ class VerifyRun:
                         print(f"repaired {key}: fetched again and verified", file=out)
         took = time.monotonic() - started
         quarantined = sum(len(o.quarantined) for o in outcomes)
+        if quarantined:
+            # Running servers watch this mark and forget the files they keep in memory.
+            ops.save(self.store, keys.QUARANTINE_MARK, f"{self.stamp} {time.time()}\n".encode())
         summary = (
             f"verify: {len(outcomes)} versions in {took:.1f}s: {len(outcomes) - failed} good, "
             f"{failed} failed ({quarantined} files quarantined under "
@@ -330,13 +333,6 @@ class VerifyRun:
         if self.repair and keys_out:
             summary += f"; repaired {len(keys_out) - len(refetch_failed)} of {len(keys_out)}"
         print(summary, file=out, flush=True)
-        if quarantined and not self.repair:
-            print(
-                "verify: quarantined files are fetched again, verified, on their next request; "
-                "restart running servers so that none answers one from memory",
-                file=out,
-                flush=True,
-            )
         if refetch_failed:
             return EXIT_REPAIR_FAILED
         return EXIT_QUARANTINED if failed else EXIT_OK

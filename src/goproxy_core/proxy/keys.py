@@ -75,6 +75,9 @@ def record_key(escaped: str, escaped_version: str) -> str:
 
 
 QUARANTINE_PREFIX = "_goproxy/quarantine/"
+QUARANTINE_MARK = QUARANTINE_PREFIX + "generation"
+"""Rewritten by ``goproxy verify`` after it quarantined something: running servers watch it
+and forget the stored files they keep in memory, so none is answered from there again."""
 
 
 def quarantine_key(stamp: str, key: str) -> str:
