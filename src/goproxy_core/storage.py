@@ -8,9 +8,12 @@ servers call it through their thread offload; a natively async backend may add a
 
 from __future__ import annotations
 
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from .proxy.effects import BlobInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["BlobInfo", "BlobStore", "BlobWriter", "LocalBlobStore"]
 
@@ -50,6 +53,21 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the blob if present."""
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every stored key that starts with ``prefix``, in no particular order.
+
+        Pending writes are not keys. Used by maintenance (``goproxy verify``), never by a
+        request.
+        """
+
+    def move(self, key: str, to: str) -> bool:
+        """Move the blob ``key`` to ``to`` (replacing what is there); False if absent.
+
+        Afterwards ``key`` is absent. Atomic where the store can be (a rename on one file
+        system); otherwise a copy then a delete, so a reader sees the blob under one key or
+        the other, never a part.
+        """
 
 
 @runtime_checkable

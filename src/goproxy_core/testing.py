@@ -58,7 +58,7 @@ from .sumdb.server import (
 from .sumdb.tile import parse_tile_path
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from .proxy.connection import ProxyConnection
     from .storage import BlobStore, BlobWriter
@@ -155,6 +155,17 @@ class MemoryStore:
         entry = self._blobs.pop(key, None)
         if entry is not None:
             self._size -= len(entry[0])
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        return iter([k for k in self._blobs if k.startswith(prefix)])
+
+    def move(self, key: str, to: str) -> bool:
+        entry = self._blobs.get(key)
+        if entry is None:
+            return False
+        self.delete(key)
+        self.put(to, entry[0], entry[1])
+        return True
 
 
 Answer = UpstreamResult | tuple[int, bytes] | tuple[int, bytes, str]
@@ -435,6 +446,14 @@ def check_blob_store(store: BlobStore, *, prefix: str = "_check/") -> None:
     w.commit()
     assert _read_all(store, k + ".mod") == b"module example.com/M // v2\n", "overwrite"
 
-    for key in (k + ".mod", k + ".zip"):
+    assert sorted(store.list_keys(k)) == [k + ".mod", k + ".zip"], "list_keys"
+    assert store.move(k + ".mod", prefix + "moved/v1.0.0.mod"), "move"
+    assert store.open(k + ".mod") is None, "move must leave the old key absent"
+    assert _read_all(store, prefix + "moved/v1.0.0.mod") == b"module example.com/M // v2\n"
+    assert not store.move(k + ".mod", prefix + "moved/again"), "moving an absent key"
+    assert sorted(store.list_keys(prefix + "moved/")) == [prefix + "moved/v1.0.0.mod"]
+
+    for key in (k + ".zip", prefix + "moved/v1.0.0.mod"):
         store.delete(key)
         assert store.open(key) is None, "delete"
+    assert list(store.list_keys(prefix)) == [], "list_keys after delete"

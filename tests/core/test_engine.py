@@ -373,6 +373,9 @@ def _drive_relay(zip_bytes, *, method="GET"):
             conn.blob_statted(None)
         elif isinstance(eff, ReadBlob):
             conn.blob_read(None)
+        elif type(eff).__name__ == "SaveBlob":  # the version's record, after the commit
+            store.put(eff.key, eff.data)
+            conn.blob_saved(True)
         elif isinstance(eff, FetchUpstream):
             assert eff.relay is (method == "GET")
             writer = store.writer(eff.into)

@@ -230,8 +230,8 @@ def test_other_names_are_still_relayed_or_refused(log, store):
 
 
 def test_an_own_name_is_not_also_relayed():
+    vkey = generate_key(NAME, b"r" * 32)[1]
     with pytest.raises(ConfigError, match="both relayed"):
-        vkey = generate_key(NAME, b"r" * 32)[1]
         compile_config(ProxyConfig(own_sumdb=NAME, sumdb=(SumdbConfig(NAME, vkey),)))
 
 

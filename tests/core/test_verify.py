@@ -7,6 +7,8 @@ mirrored by the upstream under ``sumdb/<name>/`` as a proxy mirrors one.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 
 import pytest
@@ -18,7 +20,8 @@ from goproxy_core import (
     SumdbConfig,
     UpstreamResult,
 )
-from goproxy_core.sumdb import hash_gomod
+from goproxy_core.proxy.record import FileRecord, decode_record
+from goproxy_core.sumdb import hash_gomod, hash_zip
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 from sumdbfix import FixtureDB
 
@@ -85,8 +88,20 @@ def test_good_version_is_verified_and_stored_with_its_proof():
     assert stored_versions(store) == [
         f"{MOD}/@v/v1.0.0.lookup",
         f"{MOD}/@v/v1.0.0.mod",
+        f"{MOD}/@v/v1.0.0.record",
         f"{MOD}/@v/v1.0.0.zip",
     ]
+    # The record: both files' hashes, sizes, digests, where from, when, proven by whom.
+    rec = decode_record(store.get(f"{MOD}/@v/v1.0.0.record") or b"")
+    assert rec is not None
+    assert (rec.module, rec.version) == (MOD, "v1.0.0")
+    assert rec.mod == FileRecord(
+        hash_gomod(GOMOD), len(GOMOD), hashlib.sha256(GOMOD).hexdigest(), UP, 10.0, NAME, ""
+    )
+    assert rec.zip is not None
+    assert (rec.zip.h1, rec.zip.size) == (hash_zip(io.BytesIO(ZIP)), len(ZIP))
+    assert rec.zip.sha256 == hashlib.sha256(ZIP).hexdigest()
+    assert (rec.zip.upstream, rec.zip.sumdb, rec.zip.unverified) == (UP, NAME, "")
     # The proof is the lookup body; the zip after the .mod needed no second lookup.
     assert store.get(f"{MOD}/@v/v1.0.0.lookup") == DBF.files()[f"lookup/{MOD}@v1.0.0"]
     assert sum("/lookup/" in u for u in up.requests) == 1

@@ -94,3 +94,27 @@ def test_an_alarm_gets_an_error_log_line(caplog):
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert [r.name for r in errors] == ["goproxy.integrity"]
     assert "forked" in errors[0].getMessage()
+
+
+def test_servers_forget_what_they_keep_in_memory_once_verify_quarantined_something():
+    import time as _time
+
+    from goproxy_core import BlobData, ProxyConfig
+    from goproxy_core.proxy.hot import HotReply
+    from goproxy_core.proxy.keys import QUARANTINE_MARK
+    from goproxy_core.testing import MemoryStore
+    from goproxy_io.server import ServerBase
+
+    store = MemoryStore()
+    server = ServerBase(store, ProxyConfig(upstream="off"))
+    try:
+        server.executor.memo.put("example.com/m/@v/v1.0.0.mod", BlobData(b"module m\n", 0.0))
+        server.hot.put(b"GET", b"/x", HotReply(b"", b"", 200, 0, "goproxy; hit"))
+        _time.sleep(0.1)
+        store.put(QUARANTINE_MARK, b"run 1\n", mtime=1.0)
+        deadline = _time.monotonic() + 10
+        while len(server.hot) or server.executor.memo.get("example.com/m/@v/v1.0.0.mod"):
+            assert _time.monotonic() < deadline, "the watch did not forget"
+            _time.sleep(0.05)
+    finally:
+        server.close()

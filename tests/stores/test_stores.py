@@ -80,3 +80,18 @@ def test_disk_absent_keys_under_a_file(tmp_path):
     assert s.open("a/b") is None
     assert s.stat("a/b") is None
     s.delete("a/b")
+
+
+def test_disk_list_keys_skips_pending_writes_and_hidden_dirs(tmp_path):
+    s = DiskStore(tmp_path)
+    w = s.writer("example.com/m/@v/v1.0.0.zip")
+    w.write(b"pending")
+    (tmp_path / ".vcs").mkdir()
+    (tmp_path / ".vcs" / "x").write_bytes(b"mirror")
+    check = s.writer("example.com/m/@v/v1.0.0.mod")
+    check.write(b"module example.com/m\n")
+    check.commit()
+    assert list(s.list_keys()) == ["example.com/m/@v/v1.0.0.mod"]
+    assert list(s.list_keys("example.com/m/@v/v1.0.0.m")) == ["example.com/m/@v/v1.0.0.mod"]
+    assert list(s.list_keys("example.org/")) == []
+    w.abort()

@@ -1,7 +1,8 @@
 """``goproxy``: the command line.
 
-``goproxy serve`` runs the proxy with one of the three servers; ``goproxy sumdb key`` prints
-the verifier key of the proxy's own checksum database; ``goproxy --version``.
+``goproxy serve`` runs the proxy with one of the three servers; ``goproxy verify`` checks
+the store (:mod:`goproxy_cli.verify`); ``goproxy sumdb key`` prints the verifier key of the
+proxy's own checksum database; ``goproxy --version``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from goproxy_io import Fetcher
 
 __all__ = ["main"]
 
@@ -102,6 +105,34 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--cache-dir", metavar="DIR", help="the cache directory of `goproxy serve`")
     k.add_argument("--name", metavar="NAME", help="the database name (as --own-sumdb)")
     k.add_argument("--config", metavar="FILE", help="TOML config file")
+    v = sub.add_parser(
+        "verify",
+        help="re-hash the stored modules against their records and the checksum database; "
+        "quarantine what fails",
+        description="Check every stored .mod and .zip: its hashes against the version's "
+        "record, and the record's proof against the checksum database's key. What fails is "
+        "moved to _goproxy/quarantine/ under the cache dir, with a note of why, and is "
+        "fetched again (verified) on its next request. Exit status: 0 nothing failed, 1 "
+        "something was quarantined, 3 --repair could not fetch something again, 2 bad "
+        "settings.",
+    )
+    v.add_argument("--cache-dir", metavar="DIR", help="the cache to check")
+    v.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
+    v.add_argument("--sumdb", metavar="KEYS", help="checksum databases, as for serve")
+    v.add_argument("--nosumdb", metavar="PATTERNS", help="as for serve")
+    v.add_argument("--private", metavar="PATTERNS", help="as for serve")
+    v.add_argument("--upstream", metavar="LIST", help="where --repair fetches, as for serve")
+    v.add_argument("--vcs-dir", metavar="DIR", help="as for serve (--repair, direct mode)")
+    v.add_argument(
+        "--jobs", type=int, metavar="N", help="versions checked at once (the number of CPUs)"
+    )
+    v.add_argument(
+        "--repair",
+        action="store_true",
+        help="also fetch quarantined files again now (verified), and write records for "
+        "versions stored before records existed",
+    )
+    v.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     return p
 
 
@@ -127,6 +158,44 @@ def _gosumdb_line(settings: Settings, vkey: str, host: str, port: int) -> str:
     return f"GOSUMDB={vkey} http://{_client_host(host)}:{port}{base}/sumdb/{settings.own_sumdb}"
 
 
+def _fetcher(settings: Settings) -> Fetcher:
+    from goproxy_io import Fetcher, FetchSettings
+    from goproxy_io.vcs_settings import VCSSettings
+
+    return Fetcher(
+        FetchSettings(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            retries=settings.retries,
+            user_agent=f"goproxy-core/{_version()}",
+            vcs=VCSSettings(
+                settings.vcs_dir,
+                timeout=settings.vcs_timeout,
+                jobs=settings.vcs_jobs,
+                refs_ttl=min(30.0, settings.list_ttl),
+                insecure=settings.insecure,
+            ),
+        )
+    )
+
+
+def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
+    from goproxy_core import compile_config
+    from goproxy_io import Executor
+
+    from .verify import VerifyRun
+
+    store = DiskStore(settings.cache_dir)
+    cfg = compile_config(settings.proxy_config())
+    executor = Executor(store, _fetcher(settings)) if repair else None
+    try:
+        run = VerifyRun(store, cfg, repair=repair, executor=executor)
+        return run.run(jobs or os.cpu_count() or 1, sys.stdout, sys.stderr)
+    finally:
+        if executor is not None:
+            executor.close()
+
+
 def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
     store = DiskStore(settings.cache_dir)
     store.sweep()
@@ -146,26 +215,10 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
         if announce and vkey:
             print(_gosumdb_line(settings, vkey, host, bound), flush=True)
 
-    from goproxy_io import Fetcher, FetchSettings
-    from goproxy_io.vcs_settings import VCSSettings
-
-    fetch = FetchSettings(
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        retries=settings.retries,
-        user_agent=f"goproxy-core/{_version()}",
-        vcs=VCSSettings(
-            settings.vcs_dir,
-            timeout=settings.vcs_timeout,
-            jobs=settings.vcs_jobs,
-            refs_ttl=min(30.0, settings.list_ttl),
-            insecure=settings.insecure,
-        ),
-    )
     from goproxy_io.server import Listen
 
     listen = Listen(host, port, reuse_port=reuse_port, ready=ready, grace=settings.grace)
-    fetcher = Fetcher(fetch)
+    fetcher = _fetcher(settings)
     if settings.frontend == "sockets":
         import goproxy_sockets
 
@@ -266,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     if ns.command == "sumdb":
         return _sumdb_key(ns)
-    flags = {k: v for k, v in vars(ns).items() if k not in ("command", "config", "reuse_port")}
+    local = ("command", "config", "reuse_port", "jobs", "repair")
+    flags = {k: v for k, v in vars(ns).items() if k not in local}
     try:
         settings = load_settings(flags, config_file=ns.config)
     except SettingsError as e:
@@ -279,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("goproxy.access").disabled = not settings.access_log
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if ns.command == "verify":
+        if ns.jobs is not None and ns.jobs < 1:
+            print("goproxy: jobs: must be at least 1", file=sys.stderr)
+            return 2
+        return _verify(settings, jobs=ns.jobs, repair=ns.repair)
     if settings.own_sumdb:
         from goproxy_io.sumdb_log import LogError
 

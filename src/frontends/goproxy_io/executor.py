@@ -140,6 +140,12 @@ class Memo:
         item = self.get(key) if size <= SMALL_BLOB else None
         return item.data if item is not None and len(item.data) == size else None
 
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
     def discard(self, key: str) -> None:
         """Forget ``key``."""
         with self._lock:

@@ -16,12 +16,15 @@ import logging
 import os
 import signal
 import socket
+import threading
 from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
 
 from goproxy_core import CompiledConfig, HotReplies, ProxyConfig, ProxyConnection, compile_config
+from goproxy_core.proxy.keys import QUARANTINE_MARK
 from goproxy_core.storage import LocalBlobStore
+from goproxy_stores import ops
 
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
 
@@ -47,6 +50,9 @@ log = logging.getLogger("goproxy.server")
 
 SEND_CHUNK = 256 * 1024
 """Bytes read and sent at a time when a stored blob cannot go out with ``sendfile``."""
+
+QUARANTINE_WATCH = 1.0
+"""Seconds between looks at ``goproxy verify``'s quarantine mark."""
 
 _NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 
@@ -96,7 +102,32 @@ class ServerBase:
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
+        self._stop_watch = threading.Event()
+        threading.Thread(
+            target=self._watch_quarantine, name="goproxy-quarantine-watch", daemon=True
+        ).start()
         self.init_state()
+
+    def _watch_quarantine(self) -> None:
+        """Forget what is kept in memory once ``goproxy verify`` quarantined something.
+
+        The memo and the hot-answer table hold stored files (``.info``, ``.mod``, small zips)
+        as they were read; a file quarantined since must not be answered from there. The
+        mark (``keys.QUARANTINE_MARK``) is looked at every :data:`QUARANTINE_WATCH` seconds,
+        in this thread, never on a request's path.
+        """
+        seen = ops.stat(self.store, QUARANTINE_MARK)
+        while not self._stop_watch.wait(QUARANTINE_WATCH):
+            now = ops.stat(self.store, QUARANTINE_MARK)
+            if now != seen:
+                seen = now
+                self.forget()
+
+    def forget(self) -> None:
+        """Drop every stored file kept in memory (the memo and the hot answers)."""
+        self.hot.clear()
+        self.executor.memo.clear()
+        log.info("stored files were quarantined: answers kept in memory forgotten")
 
     def init_state(self) -> None:
         """Set up a subclass's own state (called last by ``__init__``)."""
@@ -123,7 +154,8 @@ class ServerBase:
             return None
 
     def close(self) -> None:
-        """Release the upstream connections."""
+        """Release the upstream connections; stop watching for quarantines."""
+        self._stop_watch.set()
         self.executor.close()
 
 

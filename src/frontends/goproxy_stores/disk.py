@@ -18,9 +18,12 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from goproxy_core.storage import BlobInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["DiskStore"]
 
@@ -148,6 +151,33 @@ class DiskStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(self.path(key))
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every stored key under ``prefix`` (hidden files and directories are not keys)."""
+        head, _, _ = prefix.rpartition("/")
+        start = self.root.joinpath(*head.split("/")) if head else self.root
+        for dirpath, dirs, files in os.walk(start):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            base = "" if rel == "." else rel + "/"
+            for name in files:
+                key = base + name
+                if not name.startswith(".") and key.startswith(prefix):
+                    yield key
+
+    def move(self, key: str, to: str) -> bool:
+        """Rename ``key``'s file to ``to``'s (atomic: one file system)."""
+        src, dst = self.path(key), self.path(to)
+        if not src.is_file():
+            return False
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(src, dst)
+        except FileNotFoundError:
+            return False  # moved or deleted by another process meanwhile
+        _fsync_dir(src.parent)
+        _fsync_dir(dst.parent)
+        return True
 
     def sweep(self, older_than: float = 3600.0, *, now: float | None = None) -> int:
         """Remove temporary files left by crashed writers; returns how many."""

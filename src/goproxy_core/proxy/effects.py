@@ -19,6 +19,7 @@ from ..errors import ProxyError
 from ..sumdb.dirhash import hash_zip
 from ..sumdb.server import hash_record
 from .checks import check_upstream_zip
+from .record import sha256_stream
 
 __all__ = [
     "NEED_DATA",
@@ -182,7 +183,9 @@ class CheckZip(msgspec.Struct, frozen=True):
             h1 = hash_zip(stream)
         except ProxyError as e:  # the rule's words, or dirhash's
             return ZipVerdict(problem=str(e))
-        return ZipVerdict(h1=h1)
+        stream.seek(0)
+        sha256, size = sha256_stream(stream)
+        return ZipVerdict(h1=h1, sha256=sha256, size=size)
 
 
 class ZipVerdict(msgspec.Struct, frozen=True):
@@ -191,10 +194,14 @@ class ZipVerdict(msgspec.Struct, frozen=True):
     Attributes:
         problem: why the zip is refused, in words; "" for a good zip.
         h1: the zip's ``h1:`` hash (go.sum form) when it is good.
+        sha256: the SHA-256 of its bytes (hex) when it is good: its ETag, and its record's.
+        size: its length in bytes when it is good.
     """
 
     problem: str = ""
     h1: str = ""
+    sha256: str = ""
+    size: int = 0
 
 
 class CommitBlob(msgspec.Struct, frozen=True):

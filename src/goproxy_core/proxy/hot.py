@@ -70,6 +70,11 @@ class HotReplies:
         """The answer kept for ``method`` and ``target``, or None."""
         return self._items.get((method, target))
 
+    def clear(self) -> None:
+        """Forget every answer (stored files were moved away behind the server's back)."""
+        self._items = {}
+        self._size = 0
+
     def drop(self, method: bytes, target: bytes) -> None:
         """Forget the answer for ``method`` and ``target`` (its blob may be gone)."""
         self._items.pop((method, target), None)

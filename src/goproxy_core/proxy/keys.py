@@ -28,6 +28,8 @@ __all__ = [
     "list_key",
     "negative_key",
     "proof_key",
+    "quarantine_key",
+    "record_key",
     "remaining_ttl",
     "sumdb_key",
     "sumdb_route_key",
@@ -61,6 +63,30 @@ def proof_key(escaped: str, escaped_version: str) -> str:
     its go.sum lines, and the signed tree that proved it, kept for a later re-check.
     """
     return version_key(escaped, escaped_version, "lookup")
+
+
+def record_key(escaped: str, escaped_version: str) -> str:
+    """Key of a version's record (:mod:`goproxy_core.proxy.record`): hashes, sizes, origin.
+
+    Beside the version's files (``<module>/@v/<version>.record``), written after each of its
+    ``.mod`` and ``.zip`` is committed, read back by ``goproxy verify``.
+    """
+    return version_key(escaped, escaped_version, "record")
+
+
+QUARANTINE_PREFIX = "_goproxy/quarantine/"
+QUARANTINE_MARK = QUARANTINE_PREFIX + "generation"
+"""Rewritten by ``goproxy verify`` after it quarantined something: running servers watch it
+and forget the stored files they keep in memory, so none is answered from there again."""
+
+
+def quarantine_key(stamp: str, key: str) -> str:
+    """Where a stored file that failed verification is moved, out of the served tree.
+
+    ``stamp`` names the verification run (a UTC time), so a file quarantined twice keeps
+    both copies; ``_goproxy/`` is no module path, so nothing there is ever served.
+    """
+    return f"{QUARANTINE_PREFIX}{stamp}/{key}"
 
 
 def sumdb_key(name: str, path: str) -> str:

@@ -154,10 +154,15 @@ def etag_for_bytes(data: bytes) -> str:
     return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
 
 
-def etag_for_blob(key: str, size: int) -> str:
-    """A strong ETag for a stored immutable blob: its key and size name its content."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-    return f'"{digest}-{size:x}"'
+def etag_for_blob(key: str, size: int, mtime: float) -> str:
+    """An ETag for a stored blob whose content digest is not known (no version record).
+
+    Its key, size and time of storing: a file replaced by another of the same size is
+    stored at another time, so it never revalidates as unchanged. A blob with a record
+    takes its content's ETag (:func:`goproxy_core.proxy.record.etag_for_digest`).
+    """
+    seed = f"{key}\0{size}\0{mtime!r}".encode()
+    return '"' + hashlib.blake2b(seed, digest_size=12).hexdigest() + '"'
 
 
 # The status for each error type; a subclass not named here takes its nearest base's.

@@ -44,6 +44,7 @@ from ..checks import MAX_SUMDB
 from ..effects import BlobData, FetchUpstream, ReadBlob, SaveBlob, UpstreamResult
 from ..info import BadUpstreamError
 from ..proxylist import UpstreamKind
+from ..record import UNVERIFIED_NO_DATABASE, UNVERIFIED_NOSUMDB, UNVERIFIED_PRIVATE
 from ..replies import Reply, text_reply
 
 if TYPE_CHECKING:
@@ -349,11 +350,17 @@ class ChecksumFlow:
         yield from self._keep(key, res.body)
         return got.text
 
-    def verify_sum(self, module: str, version: str, h1: str, *, gomod: bool) -> _Flow[None]:
+    def verify_sum(
+        self, module: str, version: str, h1: str, *, gomod: bool
+    ) -> _Flow[tuple[str, str]]:
         """Check a ``.mod`` (``gomod``) or ``.zip`` hash against the checksum database.
 
         Mirrors cmd/go ``modfetch/fetch.go`` ``checkSumDB``: a version of a module matching
         ``private`` or ``nosumdb`` is not looked up.
+
+        Returns:
+            For the version's record: (the database that verified it, "") or ("", why it
+            was not verified: ``private``, ``nosumdb``, ``no database``).
 
         Raises:
             ChecksumMismatchError: the hash differs from the database's line.
@@ -362,14 +369,18 @@ class ChecksumFlow:
         """
         db = self.cfg.sumdb_for(module)
         if db is None:
-            return
+            if self.cfg.verifying is None:
+                return "", UNVERIFIED_NO_DATABASE
+            if self.cfg.private.matches(module):
+                return "", UNVERIFIED_PRIVATE
+            return "", UNVERIFIED_NOSUMDB
         text = yield from self.record_of(db, module, version)
         name = f"{module} {version}/go.mod" if gomod else f"{module} {version}"
         lines = [
             ln for ln in text.decode("utf-8", "replace").split("\n") if ln.startswith(name + " ")
         ]
         if f"{name} {h1}" in lines:
-            return
+            return db.name, ""
         theirs = ", ".join(ln[len(name) + 1 :] for ln in lines) or "no line for it"
         raise ChecksumMismatchError(
             f"verifying {name.replace(' ', '@')}: checksum mismatch: downloaded {h1}, "

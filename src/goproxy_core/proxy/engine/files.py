@@ -26,6 +26,7 @@ from ..effects import (
     ZipVerdict,
 )
 from ..info import BadUpstreamError, validate_info
+from ..record import FileRecord
 from ..replies import (
     CT_JSON,
     CT_ZIP,
@@ -68,7 +69,8 @@ class FilesFlow(VersionsFlow):
         key = _cache.version_key(req.escaped, req.escaped_version, "zip")
         info = yield from _stat(key)
         if info is not None:
-            return _blob_reply(key, info, CT_ZIP, f"{_CACHE}; hit")
+            sha256 = yield from self.zip_digest(req, info)
+            return _blob_reply(key, info, CT_ZIP, f"{_CACHE}; hit", sha256)
         neg = yield from self.remembered_not_found(key)
         if neg is not None:
             return neg
@@ -83,12 +85,36 @@ class FilesFlow(VersionsFlow):
         )
         if isinstance(zipped, _Failed):
             return (yield from self.failed(key, zipped))
-        return _blob_reply(key, zipped, CT_ZIP, ZIP_MISS)
+        stored, sha256 = zipped
+        if not sha256:
+            sha256 = yield from self.zip_digest(req, stored)
+        return _blob_reply(key, stored, CT_ZIP, ZIP_MISS, sha256)
 
-    def validate_zip(self, req: VersionReq, key: str, res: UpstreamResult) -> Flow[BlobInfo]:
-        """Check a zip streamed into a pending write; commit it, or abort and raise."""
+    def zip_digest(self, req: VersionReq, info: BlobInfo) -> Flow[str]:
+        """The stored zip's SHA-256 from its version's record, "" if unknown.
+
+        One small read per zip answer that runs the engine (repeated answers come from the
+        hot table, which keeps the head with its ETag). The record's size and time of storing
+        must match the stored zip's, so a record left from a zip since replaced is not
+        believed (the ETag then names the key, size and time: still a new one).
+        """
+        record = yield from self.read_record(req.escaped, req.escaped_version)
+        if record is None or record.zip is None:
+            return ""
+        if (record.zip.size, record.zip.stored) != (info.size, info.mtime):
+            return ""
+        return record.zip.sha256
+
+    def validate_zip(
+        self, req: VersionReq, key: str, res: UpstreamResult
+    ) -> Flow[tuple[BlobInfo, str]]:
+        """Check a zip streamed into a pending write; commit it, or abort and raise.
+
+        Returns the stored zip's info and the SHA-256 of its bytes ("" when a concurrent
+        request stored it: its record has it).
+        """
         if res.stored is not None:
-            return res.stored
+            return res.stored, ""
         if res.refused:
             raise BadUpstreamError(res.refused)  # a concurrent fetch of this blob refused it
         verdict = cast("ZipVerdict", (yield CheckZip(key, req.module, req.version)))
@@ -96,7 +122,9 @@ class FilesFlow(VersionsFlow):
             yield AbortBlob(key, refused=verdict.problem)
             raise BadUpstreamError(verdict.problem)
         try:
-            yield from self.verify_sum(req.module, req.version, verdict.h1, gomod=False)
+            sumdb, why = yield from self.verify_sum(
+                req.module, req.version, verdict.h1, gomod=False
+            )
         except Refusal:
             yield AbortBlob(key)
             raise
@@ -106,7 +134,19 @@ class FilesFlow(VersionsFlow):
         committed = yield CommitBlob(key)
         if committed is None:
             raise BadUpstreamError("the store could not keep the zip")
-        return cast("BlobInfo", committed)
+        info = cast("BlobInfo", committed)
+        rec = FileRecord(
+            verdict.h1,
+            verdict.size,
+            verdict.sha256,
+            self.source,
+            self.now,
+            sumdb,
+            why,
+            stored=info.mtime,
+        )
+        yield from self.record_file(req.module, req.escaped, req.version, zip=rec)
+        return info, verdict.sha256
 
     def query(self, req: VersionReq) -> Flow[Reply]:
         """An ``.info`` query (branch, ``v1.2``, commit prefix): mutable, cached for a TTL."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import hashlib
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
@@ -43,6 +44,14 @@ from ..effects import (
 )
 from ..info import validate_info
 from ..proxylist import Upstream, UpstreamKind
+from ..record import (
+    MAX_RECORD,
+    FileRecord,
+    VersionRecord,
+    decode_record,
+    encode_record,
+    etag_for_digest,
+)
 from ..replies import (
     CT_JSON,
     CT_TEXT,
@@ -149,13 +158,16 @@ def _bytes_reply(
     )
 
 
-def _blob_reply(key: str, info: BlobInfo, content_type: str, cache_status: str) -> Reply:
+def _blob_reply(
+    key: str, info: BlobInfo, content_type: str, cache_status: str, sha256: str = ""
+) -> Reply:
+    """A stored blob's reply; its ETag from its content's digest when known (the record)."""
     return Reply(
         status=200,
         content_type=content_type,
         blob=BlobBody(key, info.size),
         cache_control=IMMUTABLE,
-        etag=etag_for_blob(key, info.size),
+        etag=etag_for_digest(sha256) if sha256 else etag_for_blob(key, info.size, info.mtime),
         cache_status=cache_status,
     )
 
@@ -164,8 +176,17 @@ ZIP_MISS = f"{_CACHE}; fwd=miss; stored"
 
 
 def relayed_zip_reply(key: str, size: int) -> Reply:
-    """The reply whose head goes out when a zip is relayed while it is fetched."""
-    return _blob_reply(key, BlobInfo(size=size, mtime=0.0), CT_ZIP, ZIP_MISS)
+    """The reply whose head goes out when a zip is relayed while it is fetched.
+
+    No ETag: the content is not known before it has all arrived and been checked.
+    """
+    return Reply(
+        status=200,
+        content_type=CT_ZIP,
+        blob=BlobBody(key, size),
+        cache_control=IMMUTABLE,
+        cache_status=ZIP_MISS,
+    )
 
 
 def _error_text(result: UpstreamResult) -> str:
@@ -207,6 +228,7 @@ class FlowBase(ChecksumFlow):
         self.now = now
         self.relay = relay
         self.policy = cfg.config.retracted
+        self.source = ""  # the upstream whose answer is being validated (for records)
 
     # Upstream walk ------------------------------------------------------------------------
 
@@ -245,6 +267,7 @@ class FlowBase(ChecksumFlow):
                     relay_above=self.cfg.config.verify_before_send,
                 )
             if res.status == 200:
+                self.source = _describe(up)
                 try:
                     return (yield from validate(res))
                 except Refusal as e:
@@ -341,16 +364,53 @@ class FlowBase(ChecksumFlow):
         def validate(res: UpstreamResult) -> Flow[bytes]:
             if kind is FileKind.INFO:
                 validate_info(module, res.body, requested=version)
-            else:
-                check_mod(res.body)
-                yield from self.verify_sum(module, version, hash_gomod(res.body), gomod=True)
-            yield from _save(key, res.body)
+                yield from _save(key, res.body)
+                return res.body
+            check_mod(res.body)
+            h1 = hash_gomod(res.body)
+            sumdb, why = yield from self.verify_sum(module, version, h1, gomod=True)
+            if (yield from _save(key, res.body)):
+                digest = hashlib.sha256(res.body).hexdigest()
+                rec = FileRecord(h1, len(res.body), digest, self.source, self.now, sumdb, why)
+                yield from self.record_file(module, escaped, version, mod=rec)
             return res.body
 
         got = yield from self.walk(module, key, f"{version}.{kind.value}", max_size, validate)
         if isinstance(got, _Failed):
             return (yield from self.failed(key, got))
         return got, f"{_CACHE}; fwd=miss; stored"
+
+    # Version records ---------------------------------------------------------------------
+
+    def read_record(self, escaped: str, escaped_version: str) -> Flow[VersionRecord | None]:
+        """The version's record, if one is stored and readable."""
+        kept = yield from _read(_cache.record_key(escaped, escaped_version), MAX_RECORD)
+        return None if kept is None else decode_record(kept.data)
+
+    def record_file(
+        self,
+        module: str,
+        escaped: str,
+        version: str,
+        *,
+        mod: FileRecord | None = None,
+        zip: FileRecord | None = None,
+    ) -> Flow[None]:
+        """Add a just committed ``.mod`` or ``.zip`` to its version's record.
+
+        Read, amend, save: the other file's entry is kept. Two processes storing the two
+        files of one version at the same moment may each save a record without the other's
+        entry; ``goproxy verify`` checks such a file against its proof and, with ``--repair``,
+        writes the entry again.
+        """
+        ev = escape_version(version)
+        old = yield from self.read_record(escaped, ev)
+        if old is None or old.module != module or old.version != version:
+            old = VersionRecord(module, version)
+        new = msgspec.structs.replace(
+            old, mod=mod if mod is not None else old.mod, zip=zip if zip is not None else old.zip
+        )
+        yield from _save(_cache.record_key(escaped, ev), encode_record(new))
 
     # Mutable answers ---------------------------------------------------------------------
 
