@@ -208,3 +208,20 @@ def test_health():
     store.fail_writes = True
     assert sget("/readyz", up, store)[0] == 503
     assert sget("/", up)[0] == 200
+
+
+@pytest.mark.parametrize("policy", ["hide", "gone"])
+def test_hide_drops_only_retracted_lines_byte_for_byte(policy):
+    """Under hide/gone only the retracted versions' lines go; every other byte of the
+    upstream's list stays (cmd/go modfetch/proxy.go ``Versions`` reads the rest itself)."""
+    routes = retract_routes()
+    routes[P + "list"] = (
+        200,
+        b"v1.0.0 2024-01-01T00:00:00Z\r\nv1.0.1\n\njunk line\nv1.1.0\tx\n"
+        b"v0.0.0-20240101000000-abcdefabcdef 2024-01-01T00:00:00Z\nv1.2.0\nv1.2.1",
+    )
+    got = get(f"/{MOD}/@v/list", policy, ScriptedUpstream(routes))[2]
+    assert got == (
+        b"v1.0.0 2024-01-01T00:00:00Z\r\n\njunk line\nv1.1.0\tx\n"
+        b"v0.0.0-20240101000000-abcdefabcdef 2024-01-01T00:00:00Z"
+    )

@@ -15,7 +15,13 @@ import msgspec
 from ..errors import InvalidPathError, InvalidVersionError, ProxyError
 from ..module.paths import canonical_version, check
 
-__all__ = ["BadUpstreamError", "VersionInfo", "encode_info", "validate_info"]
+__all__ = [
+    "BadUpstreamError",
+    "VersionInfo",
+    "encode_info",
+    "names_a_version",
+    "validate_info",
+]
 
 
 class BadUpstreamError(ProxyError):
@@ -48,35 +54,55 @@ def validate_info(module: str, body: bytes, *, requested: str | None) -> Version
     Args:
         module: the module path asked for.
         body: the JSON bytes.
-        requested: the canonical version asked for, whose answer must name exactly it (the go
-            command rejects anything else: "proxy returned info for version X instead of
-            requested version"); None for queries and ``@latest``.
+        requested: the version asked for; when it is canonical and valid for the module, the
+            answer must name exactly it (the go command rejects anything else: "proxy
+            returned info for version X instead of requested version"), and no other rule
+            applies to its version. None for queries and ``@latest``.
 
     Returns:
         The decoded fields.
 
     Raises:
-        BadUpstreamError: not a JSON object with a valid, canonical ``Version`` for the module,
-            or a ``Time`` that is not RFC 3339.
+        BadUpstreamError: not a JSON object with a string ``Version`` (for a query or
+            ``@latest``: valid and canonical for the module), or a ``Time`` that is not
+            RFC 3339.
     """
     try:
         info = _info_decoder.decode(body)
     except msgspec.DecodeError as e:
         raise BadUpstreamError(f"invalid .info JSON: {e}") from None
     v = info.Version
-    if requested is not None and v != requested:
-        raise BadUpstreamError(f"info for version {v} instead of requested version {requested}")
-    if canonical_version(v) != v:
-        raise BadUpstreamError(f"info names non-canonical version {v!r}")
-    try:
-        check(module, v)
-    except (InvalidVersionError, InvalidPathError) as e:
-        raise BadUpstreamError(f"info names a version invalid for the module: {e}") from None
+    if requested is not None:
+        # cmd/go modfetch/proxy.go ``Stat``: only a canonical version that is valid for the
+        # module must be answered with exactly itself; for any other, whatever the proxy
+        # says is taken as said.
+        if v != requested and names_a_version(module, requested):
+            raise BadUpstreamError(f"info for version {v} instead of requested version {requested}")
+    else:
+        # @latest's answer names the version it resolves to, which is then asked for under
+        # its own name (cmd/go modload/query.go): it must be one.
+        if canonical_version(v) != v:
+            raise BadUpstreamError(f"info names non-canonical version {v!r}")
+        try:
+            check(module, v)
+        except (InvalidVersionError, InvalidPathError) as e:
+            raise BadUpstreamError(f"info names a version invalid for the module: {e}") from None
     if info.Time is not None:
         m = _RFC3339.match(info.Time)
         if m is None or not _valid_instant(info.Time):
             raise BadUpstreamError(f"info has a Time that is not RFC 3339: {info.Time!r}")
     return info
+
+
+def names_a_version(module: str, version: str) -> bool:
+    """Whether ``version`` is canonical and valid for ``module``: a fixed version, not a query."""
+    if canonical_version(version) != version:
+        return False
+    try:
+        check(module, version)
+    except (InvalidVersionError, InvalidPathError):
+        return False
+    return True
 
 
 def _valid_instant(t: str) -> bool:
