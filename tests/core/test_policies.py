@@ -225,3 +225,18 @@ def test_hide_drops_only_retracted_lines_byte_for_byte(policy):
         b"v1.0.0 2024-01-01T00:00:00Z\r\n\njunk line\nv1.1.0\tx\n"
         b"v0.0.0-20240101000000-abcdefabcdef 2024-01-01T00:00:00Z"
     )
+
+
+def test_untagged_module_without_latest_takes_retractions_from_the_lists_latest():
+    """No tags and no @latest upstream: the go command's latest is the list's newest line
+    (cmd/go modfetch/proxy.go ``latestFromList``), and its go.mod holds the retractions."""
+    old, new = "v0.0.0-20240101000000-aaaaaaaaaaaa", "v0.0.0-20240202000000-bbbbbbbbbbbb"
+    listing = f"{old} 2024-01-01T00:00:00Z\n{new} 2024-02-02T00:00:00Z\n".encode()
+    r = {
+        P + "list": (200, listing),
+        P + f"{new}.mod": (200, f"module example.com/r\nretract {old}\n".encode()),
+    }
+    got = get(f"/{MOD}/@v/list", "hide", ScriptedUpstream(r))
+    assert got[:3:2] == (200, f"{new} 2024-02-02T00:00:00Z\n".encode())
+    status, _, body = get(f"/{MOD}/@v/{old}.info", "gone", ScriptedUpstream(r))
+    assert status == 410 and b"retracted" in body

@@ -19,14 +19,16 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from .. import semver as _semver
+from ..errors import InvalidVersionError
 from ..modfile.rule import ModFileError, parse_gomod, short_message
-from ..module.pseudo import is_pseudo_version
+from ..module.pseudo import is_pseudo_version, pseudo_version_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +38,8 @@ __all__ = [
     "compatible_to_check",
     "drop_lines",
     "first_field",
+    "go_fields",
+    "latest_from_list",
     "parse_list",
     "retractions_from_gomod",
     "select_latest",
@@ -64,12 +68,82 @@ class Retraction(msgspec.Struct, frozen=True):
 _GO_SPACE = re.compile("[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
 
 
+def go_fields(line: bytes) -> list[str]:
+    """A list line's fields as cmd/go reads them (``strings.Fields``)."""
+    return [f for f in _GO_SPACE.split(line.decode("utf-8", "replace")) if f]
+
+
 def first_field(line: bytes) -> str:
     """A list line's first field as cmd/go reads it (``strings.Fields(line)[0]``), or ""."""
-    for field in _GO_SPACE.split(line.decode("utf-8", "replace")):
-        if field:
-            return field
-    return ""
+    fields = go_fields(line)
+    return fields[0] if fields else ""
+
+
+# time.Parse(time.RFC3339, …), its generic path included (time/format.go ``parse``): a
+# fractional second of any length (after "." or ",", read to the nanosecond) is accepted even
+# though the layout has none; the zone is "Z" or ±hh:mm with hh <= 24 and mm <= 60.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,](\d+))?(?:Z|([+-])(\d\d):(\d\d))"
+)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def _instant(t: datetime.datetime, nanos: int = 0) -> tuple[int, int]:
+    return (int((t - _EPOCH).total_seconds()), nanos)
+
+
+# Go's zero time.Time, which ``latestFromList`` starts from: only later times count.
+_ZERO_TIME = _instant(datetime.datetime(1, 1, 1, tzinfo=datetime.UTC))
+
+
+def _rfc3339(text: str) -> tuple[int, int] | None:
+    """(seconds since the epoch, nanoseconds) of an RFC 3339 time, or None if it is not one."""
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        return None
+    y, mo, d, h, mi, sec, frac, sign, oh, om = m.groups()
+    try:
+        t = datetime.datetime(
+            int(y), int(mo), int(d), int(h), int(mi), int(sec), tzinfo=datetime.UTC
+        )
+    except ValueError:
+        return None
+    offset = 0
+    if sign is not None:
+        if int(oh) > 24 or int(om) > 60:
+            return None
+        offset = (int(oh) * 60 + int(om)) * 60 * (1 if sign == "+" else -1)
+    secs, _ = _instant(t)
+    return secs - offset, int(frac[:9].ljust(9, "0")) if frac else 0
+
+
+def latest_from_list(body: bytes) -> str | None:
+    """The version a list names as latest for a module without a usable tag, or None.
+
+    As cmd/go ``modfetch/proxy.go`` ``latestFromList``: among lines whose first field is valid
+    semver, the one with the latest time, read from the line's second field (RFC 3339) or,
+    where there is none, from the pseudo-version itself; a tagged version without a time is
+    skipped, and of equal times the first line wins.
+    """
+    best: str | None = None
+    best_time = _ZERO_TIME
+    for line in body.split(b"\n"):
+        fields = go_fields(line)
+        if not fields or not _semver.is_valid(fields[0]):
+            continue
+        t: tuple[int, int] | None
+        if len(fields) >= 2:
+            t = _rfc3339(fields[1])
+        elif is_pseudo_version(fields[0]):
+            try:
+                t = _instant(pseudo_version_time(fields[0]))
+            except InvalidVersionError:
+                t = None
+        else:
+            continue
+        if t is not None and t > best_time:
+            best, best_time = fields[0], t
+    return best
 
 
 def parse_list(body: bytes) -> list[str]:

@@ -34,6 +34,7 @@ from ..versions import (
     Retraction,
     compatible_to_check,
     drop_lines,
+    latest_from_list,
     parse_list,
     retraction_for,
     retractions_from_gomod,
@@ -55,13 +56,18 @@ if TYPE_CHECKING:
 class VersionsFlow(FlowBase):
     """Lists, ``@latest`` and the retractions in force."""
 
-    def versions(self, req_module: str, escaped: str) -> Flow[list[str] | Reply]:
-        got = yield from self.mutable(
-            req_module, _cache.list_key(escaped), "list", MAX_LIST, _as_sent
-        )
+    def list_body(self, module: str, escaped: str) -> Flow[bytes | Reply]:
+        """The module's list, as the upstream sent it."""
+        got = yield from self.mutable(module, _cache.list_key(escaped), "list", MAX_LIST, _as_sent)
         if isinstance(got, Reply):
             return got
-        return parse_list(got[0])
+        return got[0]
+
+    def versions(self, req_module: str, escaped: str) -> Flow[list[str] | Reply]:
+        body = yield from self.list_body(req_module, escaped)
+        if isinstance(body, Reply):
+            return body
+        return parse_list(body)
 
     def has_real_gomod(self, module: str, escaped: str, version: str) -> Flow[bool]:
         got = yield from self.small_version_file(module, escaped, version, FileKind.MOD)
@@ -84,9 +90,15 @@ class VersionsFlow(FlowBase):
         latest = yield from self.latest_of(module, escaped, versions, lambda v: True)
         if latest is None:
             got = yield from self.upstream_latest(LatestReq(module=module, escaped=escaped))
-            if isinstance(got, Reply):
-                return []
-            latest = validate_info(module, got[0], requested=None).Version
+            if not isinstance(got, Reply):
+                latest = validate_info(module, got[0], requested=None).Version
+            else:
+                # No @latest: the go command derives it from the list (cmd/go
+                # modfetch/proxy.go ``Latest`` falls back to ``latestFromList``).
+                body = yield from self.list_body(module, escaped)
+                latest = None if isinstance(body, Reply) else latest_from_list(body)
+                if latest is None:
+                    return []
         mod = yield from self.small_version_file(module, escaped, latest, FileKind.MOD)
         if isinstance(mod, Reply):
             return []
