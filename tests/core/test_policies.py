@@ -240,3 +240,18 @@ def test_untagged_module_without_latest_takes_retractions_from_the_lists_latest(
     assert got[:3:2] == (200, f"{new} 2024-02-02T00:00:00Z\n".encode())
     status, _, body = get(f"/{MOD}/@v/{old}.info", "gone", ScriptedUpstream(r))
     assert status == 410 and b"retracted" in body
+
+
+@pytest.mark.parametrize("policy", ["hide", "gone"])
+def test_latest_gomod_that_does_not_parse_retracts_nothing(policy):
+    """A go.mod the proxy cannot read for its own features declares no retractions; it is
+    served as sent all the same (cmd/go modfetch/proxy.go ``GoMod``)."""
+    routes = retract_routes()
+    routes[P + "v1.2.1.mod"] = (200, b"module example.com/r\nretract (\n")
+    up = ScriptedUpstream(routes)
+    store = MemoryStore()
+    assert get(f"/{MOD}/@v/list", policy, up, store)[2] == routes[P + "list"][1]
+    assert json.loads(get(f"/{MOD}/@latest", policy, up, store)[2])["Version"] == "v1.2.1"
+    assert (
+        get(f"/{MOD}/@v/v1.2.1.mod", policy, up, store)[2] == b"module example.com/r\nretract (\n"
+    )

@@ -85,6 +85,7 @@ P2 = "v0.0.0-20240202000000-bbbbbbbbbbbb"
         (f"{P1} 2024-01-01T00:00:00Z\n{P2} 2024-01-01T00:00:00Z\n", P1),
         # A second field that is no RFC 3339 time, or a zero time, counts for nothing.
         (f"{P2} yesterday\n{P1}\n", P1),
+        ("v0.0.0-20241301000000-aaaaaaaaaaaa\n", None),
         (f"{P2} 2024-13-01T00:00:00Z\n{P2} 2024-01-01T00:00:00+25:00\n", None),
         (f"{P2} 2024-01-01T00:00:60Z\n{P2} 2024-01-01 00:00:00Z\n", None),
         # Go's generic parse takes a +24:00 zone and any number of fractional digits.
