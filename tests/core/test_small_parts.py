@@ -151,10 +151,20 @@ INFO_OK = [
     b'{"Version":"v1.0.0"}',
     b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03-07:00"}',
     b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03.123456789Z","Origin":{"VCS":"git"}}',
+    # What Go's time.Parse(time.RFC3339, …) takes beyond the RFC, and time.Time's
+    # UnmarshalJSON with it: a one-digit hour, a comma, more than nine digits, a 24-hour zone.
+    b'{"Version":"v1.0.0","Time":"2019-05-07T7:31:03Z"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03,5Z"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03.1234567891234Z"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03+24:00"}',
 ]
 INFO_BAD = [
     (b'{"Version":"v1.0.0","Time":"2019-13-07T07:31:03Z"}', "RFC 3339"),
     (b'{"Version":"v1.0.0","Time":"2019-05-07 07:31:03"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-02-29T07:31:03Z"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:60Z"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03+25:00"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03z"}', "RFC 3339"),
     (b'{"Version":"v2.0.0"}', "invalid for the module"),
     (b'{"Version":"v1.0.0+meta"}', "non-canonical"),
 ]

@@ -29,6 +29,7 @@ from .. import semver as _semver
 from ..errors import InvalidVersionError
 from ..modfile.rule import ModFileError, parse_gomod, short_message
 from ..module.pseudo import is_pseudo_version, pseudo_version_time
+from .info import rfc3339_instant
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -79,42 +80,9 @@ def first_field(line: bytes) -> str:
     return fields[0] if fields else ""
 
 
-# time.Parse(time.RFC3339, …), its generic path included (time/format.go ``parse``): a
-# fractional second of any length (after "." or ",", read to the nanosecond) is accepted even
-# though the layout has none; the zone is "Z" or ±hh:mm with hh <= 24 and mm <= 60.
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:[.,](\d+))?(?:Z|([+-])(\d\d):(\d\d))"
-)
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-
-
-def _instant(t: datetime.datetime, nanos: int = 0) -> tuple[int, int]:
-    return (int((t - _EPOCH).total_seconds()), nanos)
-
-
 # Go's zero time.Time, which ``latestFromList`` starts from: only later times count.
-_ZERO_TIME = _instant(datetime.datetime(1, 1, 1, tzinfo=datetime.UTC))
-
-
-def _rfc3339(text: str) -> tuple[int, int] | None:
-    """(seconds since the epoch, nanoseconds) of an RFC 3339 time, or None if it is not one."""
-    m = _RFC3339.fullmatch(text)
-    if m is None:
-        return None
-    y, mo, d, h, mi, sec, frac, sign, oh, om = m.groups()
-    try:
-        t = datetime.datetime(
-            int(y), int(mo), int(d), int(h), int(mi), int(sec), tzinfo=datetime.UTC
-        )
-    except ValueError:
-        return None
-    offset = 0
-    if sign is not None:
-        if int(oh) > 24 or int(om) > 60:
-            return None
-        offset = (int(oh) * 60 + int(om)) * 60 * (1 if sign == "+" else -1)
-    secs, _ = _instant(t)
-    return secs - offset, int(frac[:9].ljust(9, "0")) if frac else 0
+_ZERO_TIME = (int((datetime.datetime(1, 1, 1, tzinfo=datetime.UTC) - _EPOCH).total_seconds()), 0)
 
 
 def latest_from_list(body: bytes) -> str | None:
@@ -133,10 +101,10 @@ def latest_from_list(body: bytes) -> str | None:
             continue
         t: tuple[int, int] | None
         if len(fields) >= 2:
-            t = _rfc3339(fields[1])
+            t = rfc3339_instant(fields[1])
         elif is_pseudo_version(fields[0]):
             try:
-                t = _instant(pseudo_version_time(fields[0]))
+                t = (int((pseudo_version_time(fields[0]) - _EPOCH).total_seconds()), 0)
             except InvalidVersionError:
                 t = None
         else:
