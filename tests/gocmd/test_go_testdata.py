@@ -61,7 +61,9 @@ def _testdata() -> Path:
         timeout=60,
         env={**os.environ, "GOTOOLCHAIN": "local", "GOENV": "off"},
     ).stdout.strip()
-    return Path(root) / "src" / "cmd" / "go" / "testdata" / "mod"
+    testdata = Path(root) / "src" / "cmd" / "go" / "testdata" / "mod"
+    assert testdata.is_dir(), f"no {testdata}: the go command's test modules ship with its source"
+    return testdata
 
 
 def read_mod_list(testdata: Path) -> list[tuple[str, str, Path]]:
