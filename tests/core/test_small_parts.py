@@ -165,8 +165,9 @@ INFO_BAD = [
     (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:60Z"}', "RFC 3339"),
     (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03+25:00"}', "RFC 3339"),
     (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03z"}', "RFC 3339"),
-    (b'{"Version":"v2.0.0"}', "invalid for the module"),
     (b'{"Version":"v1.0.0+meta"}', "non-canonical"),
+    (b'{"Version":"master"}', "non-canonical"),
+    (b'{"Version":""}', "non-canonical"),
 ]
 
 
@@ -179,6 +180,14 @@ def test_info_ok(body):
 def test_info_bad(body, err):
     with pytest.raises(BadUpstreamError, match=err):
         validate_info("example.com/m", body, requested=None)
+
+
+def test_latest_info_may_name_a_version_the_path_does_not_allow():
+    """The go command takes @latest's v2.0.0 for a path without /v2 as said (checked with
+    go1.26 over a file:// tree); only a non-canonical version fails it."""
+    assert (
+        validate_info("example.com/m", b'{"Version":"v2.0.0"}', requested=None).Version == "v2.0.0"
+    )
 
 
 def test_encode_info():

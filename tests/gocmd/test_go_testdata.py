@@ -352,7 +352,10 @@ def test_two_upstreams_and_odd_files_as_the_go_command_reads_them(tmp_path):
     _add(b, "example.com/onlyb", "v1.1.0", latest=True)
     (b / "example.com/onlyb/@v/list").write_text("v1.1.0\n")
     batches: list[tuple[str, ...]] = []
-    modules = ("untagged", "empty", "onlyb", "badmod", "oddlist")
+    # No tags; @latest names a version its path does not allow, which the go command takes.
+    _add(a, "example.com/latestv2", "v2.0.0", latest=True)
+    (a / "example.com/latestv2/@v/list").write_text("")
+    modules = ("untagged", "empty", "onlyb", "badmod", "oddlist", "latestv2")
     for m in (f"example.com/{m}" for m in modules):
         batches.append(("list", "-m", "-e", "-json", "-versions", m))
         batches.append(("list", "-m", "-e", "-json", f"{m}@latest"))

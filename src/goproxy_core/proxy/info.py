@@ -70,9 +70,8 @@ def validate_info(module: str, body: bytes, *, requested: str | None) -> Version
         The decoded fields.
 
     Raises:
-        BadUpstreamError: not a JSON object with a string ``Version`` (for a query or
-            ``@latest``: valid and canonical for the module), or a ``Time`` that is not
-            RFC 3339.
+        BadUpstreamError: not a JSON object with a string ``Version`` (for ``@latest``: a
+            canonical one), or a ``Time`` that is not RFC 3339.
     """
     try:
         info = _info_decoder.decode(body)
@@ -85,15 +84,12 @@ def validate_info(module: str, body: bytes, *, requested: str | None) -> Version
         # says is taken as said.
         if v != requested and names_a_version(module, requested):
             raise BadUpstreamError(f"info for version {v} instead of requested version {requested}")
-    else:
-        # @latest's answer names the version it resolves to, which is then asked for under
-        # its own name (cmd/go modload/query.go): it must be one.
-        if canonical_version(v) != v:
-            raise BadUpstreamError(f"info names non-canonical version {v!r}")
-        try:
-            check(module, v)
-        except (InvalidVersionError, InvalidPathError) as e:
-            raise BadUpstreamError(f"info names a version invalid for the module: {e}") from None
+    elif not v or canonical_version(v) != v:
+        # @latest's answer names the version it resolves to, which the go command then asks
+        # for by that name (cmd/go modload/query.go): a version that is no canonical semver
+        # fails there ("no matching versions", "unexpected invalid semantic version"). One the
+        # module path does not allow (v2.0.0 of a path without /v2) it takes as said.
+        raise BadUpstreamError(f"info names non-canonical version {v!r}")
     # cmd/go modfetch/proxy.go ``Stat`` unmarshals Time into a time.Time.
     if info.Time is not None and rfc3339_instant(info.Time) is None:
         raise BadUpstreamError(f"info has a Time that is not RFC 3339: {info.Time!r}")
