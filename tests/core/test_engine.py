@@ -86,21 +86,22 @@ def test_list_revalidates_after_ttl(store, upstream):
     assert "fwd=stale; stored" in headers["cache-status"]
 
 
-def test_list_drops_pseudo_versions_and_junk(store):
-    body = (
+@pytest.mark.parametrize(
+    "body",
+    [
         b"v1.0.0 2019-01-01T00:00:00Z\nv0.0.0-20190101000000-abcdefabcdef\n\n"
-        b"not-a-version\nv1.0.0\nv2.0.0+incompatible\n"
-    )
+        b"not-a-version\nv1.0.0\nv2.0.0+incompatible\n",
+        b"v1.0.0\r\n\xff\xfe not UTF-8\nv1.1.0",
+    ],
+    ids=["pseudo-and-junk", "not-utf8"],
+)
+def test_list_passes_through_as_sent(store, body):
+    """cmd/go modfetch/proxy.go ``Versions`` reads the lines itself; ``latestFromList`` needs
+    the pseudo-versions and their times: the list is stored and served byte for byte."""
     up = ScriptedUpstream({f"{UP}/{MOD}/@v/list": (200, body)})
     status, _, got = get(f"/{MOD}/@v/list", store=store, upstream=up)
-    assert (status, got) == (200, b"v1.0.0\nv2.0.0+incompatible\n")
-
-
-def test_list_not_utf8_is_not_stored(store):
-    up = ScriptedUpstream({f"{UP}/{MOD}/@v/list": (200, b"v1.0.0\n\xff\n")})
-    status, _, body = get(f"/{MOD}/@v/list", store=store, upstream=up)
-    assert status == 502 and b"not UTF-8" in body
-    assert store.keys() == []
+    assert (status, got) == (200, body)
+    assert store.get(f"{MOD}/@v/list") == body
 
 
 def test_empty_list_for_known_module(store):
@@ -131,6 +132,19 @@ def test_info_for_another_version_is_refused(store):
     assert status == 502
     assert b"instead of requested version v1.0.0" in body
     assert store.keys() == []
+
+
+@pytest.mark.parametrize(
+    ("version", "info"),
+    [("v2.0.0", b'{"Version":"v2.0.0"}'), ("v2.0.0", b'{"Version":"v1.0.0"}')],
+    ids=["same", "other"],
+)
+def test_info_for_a_version_invalid_for_the_module_is_served(store, version, info):
+    """cmd/go modfetch/proxy.go ``Stat`` holds only a canonical version valid for the module
+    to its own name; v2.0.0 of a path without /v2 gets whatever the upstream says."""
+    up = ScriptedUpstream({f"{UP}/{MOD}/@v/{version}.info": (200, info)})
+    status, _, body = get(f"/{MOD}/@v/{version}.info", store=store, upstream=up)
+    assert (status, body) == (200, info)
 
 
 @pytest.mark.parametrize(
@@ -178,11 +192,22 @@ def test_mod_naming_another_module_is_relayed_unchanged(store):
     assert headers["content-type"] == "text/plain; charset=utf-8"
 
 
-def test_mod_that_does_not_parse_is_refused(store):
+def test_mod_that_does_not_parse_is_served_as_sent(store):
+    """cmd/go modfetch/proxy.go ``GoMod`` returns the bytes unparsed."""
     up = ScriptedUpstream({f"{UP}/{MOD}/@v/v1.0.0.mod": (200, b"module (\n")})
     status, _, body = get(f"/{MOD}/@v/v1.0.0.mod", store=store, upstream=up)
-    assert status == 502 and b"go.mod does not parse" in body
-    assert store.keys() == []
+    assert (status, body) == (200, b"module (\n")
+    assert store.get(f"{MOD}/@v/v1.0.0.mod") == b"module (\n"
+
+
+def test_mod_of_a_version_the_path_does_not_allow_is_asked_for(store):
+    """cmd/go modfetch/proxy.go ``GoMod`` asks for v2.0.0 of a path without /v2 too (the
+    go command's test modules have such a version): the proxy asks the upstream as well."""
+    mod = b"module example.com/m\n"
+    up = ScriptedUpstream({f"{UP}/{MOD}/@v/v2.0.0.mod": (200, mod)})
+    status, headers, body = get(f"/{MOD}/@v/v2.0.0.mod", store=store, upstream=up)
+    assert (status, body) == (200, mod)
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
 def test_zip_miss_streams_into_store(store, upstream):
@@ -435,3 +460,37 @@ def test_relay_started_out_of_turn():
     conn = ProxyConnection(ProxyConfig(upstream=UP))
     with pytest.raises(LocalProtocolError):
         conn.relay_started(10)
+
+
+PSEUDO = "v0.0.0-20240102030405-abcdefabcdef"
+
+
+@pytest.mark.parametrize(
+    ("first_list", "answer"),
+    [((200, f"{PSEUDO} 2024-01-02T03:04:05Z\n".encode()), 404), ((404, b"no"), 200)],
+    ids=["first-has-list", "first-has-nothing"],
+)
+def test_latest_stays_with_the_upstream_that_has_the_list(store, first_list, answer):
+    """cmd/go modfetch/proxy.go ``Latest``: a proxy without @latest but with a list gives
+    latest from that list (``latestFromList``) and no further proxy is asked. The proxy
+    answers 404 there, so the client derives it from the list, which comes from the same
+    upstream; only a proxy without the module lets the walk go on."""
+    up = ScriptedUpstream(
+        {
+            f"{UP}/{MOD}/@latest": (404, b"not found"),
+            f"{UP}/{MOD}/@v/list": first_list,
+            f"{UP2}/{MOD}/@latest": (200, b'{"Version":"v1.9.0"}'),
+            f"{UP2}/{MOD}/@v/list": (200, b"v1.9.0\n"),
+        }
+    )
+    cfg = ProxyConfig(upstream=f"{UP},{UP2}")
+    status, _, body = get(f"/{MOD}/@latest", store=store, upstream=up, config=cfg)
+    assert status == answer, body
+    status, _, body = get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
+    assert body == (first_list[1] if answer == 404 else b"v1.9.0\n")
+
+
+def test_latest_of_the_last_upstream_asks_no_list(store):
+    up = ScriptedUpstream({f"{UP}/{MOD}/@latest": (404, b"not found")})
+    assert get(f"/{MOD}/@latest", store=store, upstream=up)[0] == 404
+    assert up.requests == [f"{UP}/{MOD}/@latest"]

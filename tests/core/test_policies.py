@@ -223,3 +223,50 @@ def test_health():
     store.fail_writes = True
     assert sget("/readyz", up, store)[0] == 503
     assert sget("/", up)[0] == 200
+
+
+@pytest.mark.parametrize("policy", ["hide", "gone"])
+def test_hide_drops_only_retracted_lines_byte_for_byte(policy):
+    """Under hide/gone only the retracted versions' lines go; every other byte of the
+    upstream's list stays (cmd/go modfetch/proxy.go ``Versions`` reads the rest itself)."""
+    routes = retract_routes()
+    routes[P + "list"] = (
+        200,
+        b"v1.0.0 2024-01-01T00:00:00Z\r\nv1.0.1\n\njunk line\nv1.1.0\tx\n"
+        b"v0.0.0-20240101000000-abcdefabcdef 2024-01-01T00:00:00Z\nv1.2.0\nv1.2.1",
+    )
+    got = get(f"/{MOD}/@v/list", policy, ScriptedUpstream(routes))[2]
+    assert got == (
+        b"v1.0.0 2024-01-01T00:00:00Z\r\n\njunk line\nv1.1.0\tx\n"
+        b"v0.0.0-20240101000000-abcdefabcdef 2024-01-01T00:00:00Z"
+    )
+
+
+def test_untagged_module_without_latest_takes_retractions_from_the_lists_latest():
+    """No tags and no @latest upstream: the go command's latest is the list's newest line
+    (cmd/go modfetch/proxy.go ``latestFromList``), and its go.mod holds the retractions."""
+    old, new = "v0.0.0-20240101000000-aaaaaaaaaaaa", "v0.0.0-20240202000000-bbbbbbbbbbbb"
+    listing = f"{old} 2024-01-01T00:00:00Z\n{new} 2024-02-02T00:00:00Z\n".encode()
+    r = {
+        P + "list": (200, listing),
+        P + f"{new}.mod": (200, f"module example.com/r\nretract {old}\n".encode()),
+    }
+    got = get(f"/{MOD}/@v/list", "hide", ScriptedUpstream(r))
+    assert got[:3:2] == (200, f"{new} 2024-02-02T00:00:00Z\n".encode())
+    status, _, body = get(f"/{MOD}/@v/{old}.info", "gone", ScriptedUpstream(r))
+    assert status == 410 and b"retracted" in body
+
+
+@pytest.mark.parametrize("policy", ["hide", "gone"])
+def test_latest_gomod_that_does_not_parse_retracts_nothing(policy):
+    """A go.mod the proxy cannot read for its own features declares no retractions; it is
+    served as sent all the same (cmd/go modfetch/proxy.go ``GoMod``)."""
+    routes = retract_routes()
+    routes[P + "v1.2.1.mod"] = (200, b"module example.com/r\nretract (\n")
+    up = ScriptedUpstream(routes)
+    store = MemoryStore()
+    assert get(f"/{MOD}/@v/list", policy, up, store)[2] == routes[P + "list"][1]
+    assert json.loads(get(f"/{MOD}/@latest", policy, up, store)[2])["Version"] == "v1.2.1"
+    assert (
+        get(f"/{MOD}/@v/v1.2.1.mod", policy, up, store)[2] == b"module example.com/r\nretract (\n"
+    )

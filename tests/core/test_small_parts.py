@@ -174,12 +174,23 @@ INFO_OK = [
     b'{"Version":"v1.0.0"}',
     b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03-07:00"}',
     b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03.123456789Z","Origin":{"VCS":"git"}}',
+    # What Go's time.Parse(time.RFC3339, …) takes beyond the RFC, and time.Time's
+    # UnmarshalJSON with it: a one-digit hour, a comma, more than nine digits, a 24-hour zone.
+    b'{"Version":"v1.0.0","Time":"2019-05-07T7:31:03Z"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03,5Z"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03.1234567891234Z"}',
+    b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03+24:00"}',
 ]
 INFO_BAD = [
     (b'{"Version":"v1.0.0","Time":"2019-13-07T07:31:03Z"}', "RFC 3339"),
     (b'{"Version":"v1.0.0","Time":"2019-05-07 07:31:03"}', "RFC 3339"),
-    (b'{"Version":"v2.0.0"}', "invalid for the module"),
+    (b'{"Version":"v1.0.0","Time":"2019-02-29T07:31:03Z"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:60Z"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03+25:00"}', "RFC 3339"),
+    (b'{"Version":"v1.0.0","Time":"2019-05-07T07:31:03z"}', "RFC 3339"),
     (b'{"Version":"v1.0.0+meta"}', "non-canonical"),
+    (b'{"Version":"master"}', "non-canonical"),
+    (b'{"Version":""}', "non-canonical"),
 ]
 
 
@@ -192,6 +203,14 @@ def test_info_ok(body):
 def test_info_bad(body, err):
     with pytest.raises(BadUpstreamError, match=err):
         validate_info("example.com/m", body, requested=None)
+
+
+def test_latest_info_may_name_a_version_the_path_does_not_allow():
+    """The go command takes @latest's v2.0.0 for a path without /v2 as said (checked with
+    go1.26 over a file:// tree); only a non-canonical version fails it."""
+    assert (
+        validate_info("example.com/m", b'{"Version":"v2.0.0"}', requested=None).Version == "v2.0.0"
+    )
 
 
 def test_encode_info():

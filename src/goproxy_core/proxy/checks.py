@@ -1,21 +1,19 @@
 """The checks an upstream's answer passes before it is stored, and how large it may be.
 
-Each answer is checked once, as it arrives, before anything of it is kept: a version list must
-be UTF-8 text (cmd/go ``modfetch/proxy.go`` ``versions`` reads it as lines), a ``.mod`` must
-parse (``modfile.ParseLax`` in ``modfetch``), a checksum-database tile must have its size, and a
-zip must follow x/mod ``zip.CheckZip``. A zip is checked by :class:`~.effects.CheckZip`, an
-effect: reading a file of unknown size is the caller's work, done off its event loop, while the
-rule itself stays here.
+Only what the go command itself refuses is refused. A version list and a ``.mod`` are kept as
+the upstream sent them, unparsed: cmd/go ``modfetch/proxy.go`` ``Versions`` reads the list's
+lines itself and skips what it cannot use, and ``GoMod`` returns the ``.mod``'s bytes, which
+only ``checkGoMod`` hashes (``.info`` answers are checked in :mod:`.info`). A checksum-database
+tile must have its size, and a zip must follow x/mod ``zip.CheckZip``. A zip is checked by
+:class:`~.effects.CheckZip`, an effect: reading a file of unknown size is the caller's work,
+done off its event loop, while the rule itself stays here.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..modfile.rule import ModFileError, parse_gomod
 from ..zip import check_zip
-from .info import BadUpstreamError
-from .versions import format_list, parse_list
 
 if TYPE_CHECKING:
     from typing import BinaryIO
@@ -27,9 +25,7 @@ __all__ = [
     "MAX_NEGATIVE",
     "MAX_SUMDB",
     "MAX_ZIP",
-    "check_mod",
     "check_upstream_zip",
-    "normalise_list",
     "tile_ok",
 ]
 
@@ -39,23 +35,6 @@ MAX_MOD = 16 << 20
 MAX_ZIP = 500 << 20
 MAX_SUMDB = 4 << 20
 MAX_NEGATIVE = 4096
-
-
-def check_mod(body: bytes) -> None:
-    """A ``.mod`` from an upstream must parse."""
-    try:
-        parse_gomod(body)
-    except ModFileError as e:
-        raise BadUpstreamError(f"go.mod does not parse: {e}") from None
-
-
-def normalise_list(body: bytes) -> bytes:
-    """A version list from an upstream: UTF-8 text, one version per line."""
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadUpstreamError("version list is not UTF-8 text") from None
-    return format_list(parse_list(body))
 
 
 def tile_ok(path: str, body: bytes) -> bool:

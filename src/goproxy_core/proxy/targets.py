@@ -69,9 +69,12 @@ class VersionReq(msgspec.Struct, frozen=True):
         kind: info, mod or zip.
         escaped: the escaped module path.
         escaped_version: the escaped version.
-        canonical: ``version`` is canonical and valid for ``module``: its answer can never
-            change. Otherwise (only for ``.info``) it is a query such as a branch name,
-            ``v1.2`` or a commit hash, whose answer may change.
+        canonical: ``version`` is canonical (for ``.info``, also valid for ``module``): its
+            answer can never change. Otherwise (only for ``.info``) it is a query such as a
+            branch name, ``v1.2`` or a commit hash, whose answer may change. A ``.mod`` or
+            ``.zip`` of a canonical version the module path does not allow (v2.0.0 of a
+            path without /v2) is still asked for as the go command asks for it (cmd/go
+            modfetch/proxy.go ``GoMod``, ``Zip`` only escape the version).
     """
 
     module: str
@@ -230,16 +233,15 @@ def _parse_version_file(module: str, escaped: str, file: str) -> VersionReq:
     escaped_version = file[:dot]
     version = unescape_version(escaped_version)
     canonical = canonical_version(version) == version
-    if canonical:
+    if canonical and kind is FileKind.INFO:
         try:
             check(module, version)
         except InvalidVersionError:
-            if kind is not FileKind.INFO:
-                raise
             # An .info query like m@v2.0.0 for a path without /v2 may resolve upstream to
             # v2.0.0+incompatible (PROTOCOL.md §8): a query, not a fixed answer.
             canonical = False
-    elif kind is not FileKind.INFO:
+    elif not canonical and kind is not FileKind.INFO:
+        # The go command asks for a .mod or .zip only by the canonical name of a version.
         want = canonical_version(version)
         reason = "not canonical"
         if want:

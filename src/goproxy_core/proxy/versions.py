@@ -1,27 +1,35 @@
 """Version lists, "latest", and retractions, as the go command judges them.
 
-* A list body is one version per line; the go command takes the first field of each line,
-  keeps valid semver that is not a pseudo-version, and ignores the rest (golang/go
-  ``modfetch/proxy.go`` ``Versions``). We normalise upstream lists the same way before storing
-  them, so a relay never lists pseudo-versions (PROTOCOL.md §9, §19.1).
+* A list body is stored and served as the upstream sent it. The go command splits it at
+  ``\n``, takes the first whitespace-separated field of each line, keeps valid semver that is
+  not a pseudo-version, and ignores the rest (golang/go ``modfetch/proxy.go`` ``Versions``);
+  the pseudo-versions and the RFC 3339 time in a line's second field are what ``latestFromList``
+  reads for a module without tags, so no line is dropped or rewritten. :func:`parse_list` reads
+  the versions the same way for the proxy's own decisions; :func:`drop_lines` leaves out the
+  lines of retracted versions (``hide``/``gone``), keeping every other byte.
 * "latest" (golang/go ``modload/query.go`` ``filterVersions``): walk the sorted versions;
   ``+incompatible`` versions above a compatible version whose go.mod is real (not the
   synthesized ``module path`` line) are ignored; then the highest release, else the highest
   prerelease (PROTOCOL.md §8, §13).
 * Retractions are read from the go.mod of the version "latest" resolves to when retractions
   are ignored; a version is retracted when ``low <= v <= high`` for one of its intervals
-  (semver order) (PROTOCOL.md §14, x/mod ``modfile/rule.go``).
+  (semver order) (PROTOCOL.md §14, x/mod ``modfile/rule.go``). A go.mod that does not parse
+  declares no retractions.
 """
 
 from __future__ import annotations
 
+import datetime
+import re
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from .. import semver as _semver
+from ..errors import InvalidVersionError
 from ..modfile.rule import ModFileError, parse_gomod, short_message
-from ..module.pseudo import is_pseudo_version
+from ..module.pseudo import is_pseudo_version, pseudo_version_time
+from .info import rfc3339_instant
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +37,10 @@ if TYPE_CHECKING:
 __all__ = [
     "Retraction",
     "compatible_to_check",
-    "format_list",
+    "drop_lines",
+    "first_field",
+    "go_fields",
+    "latest_from_list",
     "parse_list",
     "retractions_from_gomod",
     "select_latest",
@@ -53,15 +64,66 @@ class Retraction(msgspec.Struct, frozen=True):
         return short_message(self.rationale, "retracted by module author")
 
 
+# The runes Go's ``unicode.IsSpace`` accepts, which ``strings.Fields`` splits at (Python's
+# ``str.split`` also splits at U+001C..U+001F, which Go does not).
+_GO_SPACE = re.compile("[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
+
+
+def go_fields(line: bytes) -> list[str]:
+    """A list line's fields as cmd/go reads them (``strings.Fields``)."""
+    return [f for f in _GO_SPACE.split(line.decode("utf-8", "replace")) if f]
+
+
+def first_field(line: bytes) -> str:
+    """A list line's first field as cmd/go reads it (``strings.Fields(line)[0]``), or ""."""
+    fields = go_fields(line)
+    return fields[0] if fields else ""
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+# Go's zero time.Time, which ``latestFromList`` starts from: only later times count.
+_ZERO_TIME = (int((datetime.datetime(1, 1, 1, tzinfo=datetime.UTC) - _EPOCH).total_seconds()), 0)
+
+
+def latest_from_list(body: bytes) -> str | None:
+    """The version a list names as latest for a module without a usable tag, or None.
+
+    As cmd/go ``modfetch/proxy.go`` ``latestFromList``: among lines whose first field is valid
+    semver, the one with the latest time, read from the line's second field (RFC 3339) or,
+    where there is none, from the pseudo-version itself; a tagged version without a time is
+    skipped, and of equal times the first line wins.
+    """
+    best: str | None = None
+    best_time = _ZERO_TIME
+    for line in body.split(b"\n"):
+        fields = go_fields(line)
+        if not fields or not _semver.is_valid(fields[0]):
+            continue
+        t: tuple[int, int] | None
+        if len(fields) >= 2:
+            t = rfc3339_instant(fields[1])
+        elif is_pseudo_version(fields[0]):
+            try:
+                t = (int((pseudo_version_time(fields[0]) - _EPOCH).total_seconds()), 0)
+            except InvalidVersionError:
+                t = None
+        else:
+            continue
+        if t is not None and t > best_time:
+            best, best_time = fields[0], t
+    return best
+
+
 def parse_list(body: bytes) -> list[str]:
-    """The versions a go command would take from a list body, first seen first, no repeats."""
+    """The versions a go command takes from a list body, first seen first, no repeats.
+
+    As cmd/go ``modfetch/proxy.go`` ``Versions``: lines split at ``\n`` only, each line's
+    first field, kept when it is valid semver and not a pseudo-version.
+    """
     seen: set[str] = set()
     out: list[str] = []
-    for line in body.decode("utf-8", "replace").splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        v = fields[0]
+    for line in body.split(b"\n"):
+        v = first_field(line)
         if v in seen or not _semver.is_valid(v) or is_pseudo_version(v):
             continue
         seen.add(v)
@@ -69,9 +131,16 @@ def parse_list(body: bytes) -> list[str]:
     return out
 
 
-def format_list(versions: Iterable[str]) -> bytes:
-    """A list body: one version per line, each ending in a newline."""
-    return "".join(v + "\n" for v in versions).encode()
+def drop_lines(body: bytes, drop: Callable[[str], bool]) -> bytes:
+    """``body`` without the lines whose first field is a valid version ``drop`` is true for.
+
+    Every other line is kept byte for byte, its ``\n`` included.
+    """
+    lines = body.split(b"\n")
+    kept = [
+        line for line in lines if not ((v := first_field(line)) and _semver.is_valid(v) and drop(v))
+    ]
+    return body if len(kept) == len(lines) else b"\n".join(kept)
 
 
 def _allowed_sorted(versions: Iterable[str], allowed: Callable[[str], bool]) -> list[str]:

@@ -25,7 +25,7 @@ from ..effects import (
     UpstreamResult,
     ZipVerdict,
 )
-from ..info import BadUpstreamError, validate_info
+from ..info import BadUpstreamError, names_a_version, validate_info
 from ..record import FileRecord
 from ..replies import (
     CT_JSON,
@@ -153,7 +153,8 @@ class FilesFlow(VersionsFlow):
         key = _cache.version_key(req.escaped, req.escaped_version, "info")
 
         def transform(body: bytes) -> bytes:
-            validate_info(req.module, body, requested=None)
+            # cmd/go modfetch/proxy.go ``Stat`` of a query takes the version named as said.
+            validate_info(req.module, body, requested=req.version)
             return body
 
         got = yield from self.mutable(req.module, key, f"{req.version}.info", MAX_INFO, transform)
@@ -161,11 +162,14 @@ class FilesFlow(VersionsFlow):
             return got
         data, cache_status, stale, ttl = got
         if not stale and "stored" in cache_status:
-            info = validate_info(req.module, data, requested=None)
+            info = validate_info(req.module, data, requested=req.version)
             # The resolved version's own .info never changes: keep it under its own name,
             # unless its ``Origin`` names the ref the query went through (a branch, say);
-            # the version's own .info names its tag, as the go command's does.
-            if info.Origin is None or not info.Origin.Ref:
+            # the version's own .info names its tag, as the go command's does. Only a
+            # canonical version valid for the module has a name of its own.
+            if (info.Origin is None or not info.Origin.Ref) and names_a_version(
+                req.module, info.Version
+            ):
                 yield from _save(
                     _cache.version_key(req.escaped, escape_version(info.Version), "info"), data
                 )

@@ -14,7 +14,6 @@ from .. import keys as _cache
 from ..checks import (
     MAX_INFO,
     MAX_LIST,
-    normalise_list,
 )
 from ..config import RetractedPolicy
 from ..info import validate_info
@@ -34,7 +33,8 @@ from ..targets import (
 from ..versions import (
     Retraction,
     compatible_to_check,
-    format_list,
+    drop_lines,
+    latest_from_list,
     parse_list,
     retraction_for,
     retractions_from_gomod,
@@ -44,22 +44,30 @@ from .walk import (
     Flow,
     FlowBase,
     _bytes_reply,
+    _fetch,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ..proxylist import Upstream
+
 
 class VersionsFlow(FlowBase):
     """Lists, ``@latest`` and the retractions in force."""
 
-    def versions(self, req_module: str, escaped: str) -> Flow[list[str] | Reply]:
-        got = yield from self.mutable(
-            req_module, _cache.list_key(escaped), "list", MAX_LIST, normalise_list
-        )
+    def list_body(self, module: str, escaped: str) -> Flow[bytes | Reply]:
+        """The module's list, as the upstream sent it."""
+        got = yield from self.mutable(module, _cache.list_key(escaped), "list", MAX_LIST, _as_sent)
         if isinstance(got, Reply):
             return got
-        return parse_list(got[0])
+        return got[0]
+
+    def versions(self, req_module: str, escaped: str) -> Flow[list[str] | Reply]:
+        body = yield from self.list_body(req_module, escaped)
+        if isinstance(body, Reply):
+            return body
+        return parse_list(body)
 
     def has_real_gomod(self, module: str, escaped: str, version: str) -> Flow[bool]:
         got = yield from self.small_version_file(module, escaped, version, FileKind.MOD)
@@ -81,12 +89,16 @@ class VersionsFlow(FlowBase):
         """The retractions in force: those in the go.mod of latest-ignoring-retractions."""
         latest = yield from self.latest_of(module, escaped, versions, lambda v: True)
         if latest is None:
-            got = yield from self.mutable(
-                module, _cache.latest_key(escaped), "latest", MAX_INFO, _latest_transform(module)
-            )
-            if isinstance(got, Reply):
-                return []
-            latest = validate_info(module, got[0], requested=None).Version
+            got = yield from self.upstream_latest(LatestReq(module=module, escaped=escaped))
+            if not isinstance(got, Reply):
+                latest = validate_info(module, got[0], requested=None).Version
+            else:
+                # No @latest: the go command derives it from the list (cmd/go
+                # modfetch/proxy.go ``Latest`` falls back to ``latestFromList``).
+                body = yield from self.list_body(module, escaped)
+                latest = None if isinstance(body, Reply) else latest_from_list(body)
+                if latest is None:
+                    return []
         mod = yield from self.small_version_file(module, escaped, latest, FileKind.MOD)
         if isinstance(mod, Reply):
             return []
@@ -96,15 +108,14 @@ class VersionsFlow(FlowBase):
 
     def list_(self, req: ListReq) -> Flow[Reply]:
         got = yield from self.mutable(
-            req.module, _cache.list_key(req.escaped), "list", MAX_LIST, normalise_list
+            req.module, _cache.list_key(req.escaped), "list", MAX_LIST, _as_sent
         )
         if isinstance(got, Reply):
             return got
         data, cache_status, stale, ttl = got
         if self.policy is not RetractedPolicy.SERVE:
-            versions = parse_list(data)
-            retracted = yield from self.retractions(req.module, req.escaped, versions)
-            data = format_list(v for v in versions if retraction_for(v, retracted) is None)
+            retracted = yield from self.retractions(req.module, req.escaped, parse_list(data))
+            data = drop_lines(data, lambda v: retraction_for(v, retracted) is not None)
         return _bytes_reply(data, CT_TEXT, max_age(ttl), cache_status, stale=stale)
 
     def latest(self, req: LatestReq) -> Flow[Reply]:
@@ -126,6 +137,7 @@ class VersionsFlow(FlowBase):
             "latest",
             MAX_INFO,
             _latest_transform(req.module),
+            _lists(req.escaped),
         )
 
     def latest_honouring_retractions(self, req: LatestReq) -> Flow[Reply | None]:
@@ -182,6 +194,26 @@ class VersionsFlow(FlowBase):
             f"({hit.message}); {instead}",
             cache_control=max_age(self.cfg.config.list_ttl),
         )
+
+
+def _lists(escaped: str) -> Callable[[Upstream], Flow[bool]]:
+    """Whether a proxy without ``@latest`` has the module's list: then the go command derives
+    latest from that list and asks no further proxy (cmd/go modfetch/proxy.go ``Latest``
+    falls back to ``latestFromList`` of the same proxy), and the walk ends there too. The
+    client then derives it from the list the proxy serves, which came from the same upstream.
+    """
+
+    def has_list(up: Upstream) -> Flow[bool]:
+        res = yield from _fetch(f"{up.url}/{_cache.list_key(escaped)}", MAX_LIST)
+        return res.status == 200
+
+    return has_list
+
+
+def _as_sent(body: bytes) -> bytes:
+    """A version list is kept as the upstream sent it (cmd/go modfetch/proxy.go ``Versions``
+    reads the lines itself and skips what it cannot use; its size is limited by the fetch)."""
+    return body
 
 
 def _latest_transform(module: str) -> Callable[[bytes], bytes]:

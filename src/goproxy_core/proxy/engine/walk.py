@@ -25,7 +25,6 @@ from ..checks import (
     MAX_INFO,
     MAX_MOD,
     MAX_NEGATIVE,
-    check_mod,
 )
 from ..effects import (
     AbortBlob,
@@ -242,17 +241,20 @@ class FlowBase(ChecksumFlow):
         into: str | None = None,
         *,
         relay: bool = False,
+        final_not_found: Callable[[Upstream], Flow[bool]] | None = None,
     ) -> Flow[T | _Failed]:
         """Ask the upstreams in order for ``rel``; the first validated 200 wins.
 
         ``file`` names the same file for direct mode, unescaped: ``list``, ``latest``, or a
         version or query with its suffix (``v1.0.0.zip``, ``main.info``).
+        ``final_not_found``, when given, is asked about a proxy that answered 404 or 410 and
+        is not the last upstream: True ends the walk there, with that not-found.
         """
         not_found: list[tuple[Upstream, UpstreamResult]] = []
         fault: Reply | None = None
         upstreams = self.cfg.upstreams_for(module)
         stopped_by_off = False
-        for up in upstreams:
+        for i, up in enumerate(upstreams):
             if up.kind is UpstreamKind.OFF:
                 stopped_by_off = True
                 break
@@ -282,6 +284,13 @@ class FlowBase(ChecksumFlow):
                     break
             if res.status in (404, 410):
                 not_found.append((up, res))
+                if (
+                    final_not_found is not None
+                    and up.kind is not UpstreamKind.DIRECT
+                    and i + 1 < len(upstreams)
+                    and (yield from final_not_found(up))
+                ):
+                    break
                 continue
             fault = self._fault(up, module, res)
             if not up.fall_through_on_error:
@@ -362,11 +371,13 @@ class FlowBase(ChecksumFlow):
         max_size = MAX_INFO if kind is FileKind.INFO else MAX_MOD
 
         def validate(res: UpstreamResult) -> Flow[bytes]:
+            # A .mod is kept as sent: cmd/go modfetch/proxy.go ``GoMod`` returns the bytes
+            # unparsed (only ``checkGoMod`` hashes them); what the proxy reads of it for its
+            # own features copes with one that does not parse.
             if kind is FileKind.INFO:
                 validate_info(module, res.body, requested=version)
                 yield from _save(key, res.body)
                 return res.body
-            check_mod(res.body)
             h1 = hash_gomod(res.body)
             sumdb, why = yield from self.verify_sum(module, version, h1, gomod=True)
             if (yield from _save(key, res.body)):
@@ -421,10 +432,12 @@ class FlowBase(ChecksumFlow):
         file: str,
         max_size: int,
         transform: Callable[[bytes], bytes],
+        final_not_found: Callable[[Upstream], Flow[bool]] | None = None,
     ) -> Flow[tuple[bytes, str, bool, int] | Reply]:
         """A list, ``@latest`` or query answer: (bytes, cache status, stale, max-age) or a reply.
 
-        ``transform`` validates and normalises an upstream body (raising ``ProxyError``).
+        ``transform`` checks an upstream body and returns what to keep (raising ``ProxyError``);
+        ``final_not_found`` is :meth:`walk`'s.
         """
         ttl = self.cfg.config.list_ttl
         cached = yield from _read(key, max_size)
@@ -441,7 +454,9 @@ class FlowBase(ChecksumFlow):
             yield from _save(key, data)
             return data
 
-        got = yield from self.walk(module, key, file, max_size, validate)
+        got = yield from self.walk(
+            module, key, file, max_size, validate, final_not_found=final_not_found
+        )
         if not isinstance(got, _Failed):
             fwd = "stale" if cached is not None else "miss"
             return got, f"{_CACHE}; fwd={fwd}; stored", False, int(ttl)
