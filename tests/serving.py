@@ -87,6 +87,30 @@ def run_go(
     return r.returncode, r.stdout, r.stderr
 
 
+def goproxy_env(args: Sequence[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``goproxy`` command's environment: this process's without ``GOPROXY_CORE_*``
+    settings, with the checksum database off unless ``args`` name one, and ``env`` added."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("GOPROXY_CORE_")}
+    if "--sumdb" not in args:
+        full["GOPROXY_CORE_SUMDB"] = "off"
+    full.update(env or {})
+    return full
+
+
+def goproxy(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``goproxy args...`` to its end (``sumdb key``, ``verify``, a bad flag)."""
+    return subprocess.run(
+        [sys.executable, "-m", "goproxy_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=goproxy_env(args, env),
+    )
+
+
 @dataclass
 class Served:
     """A running ``goproxy serve``: its process, the URL it printed, the lines before it, and
@@ -149,14 +173,9 @@ def serve(
 
     Waits for the ``GOPROXY=`` line and, where ``args`` name ``--own-sumdb``, the
     ``GOSUMDB=`` line right after it; a server that has not printed them within ``timeout``
-    is killed. The environment is this process's without ``GOPROXY_CORE_*`` settings, with the
-    checksum database off unless ``args`` name one, and ``env`` added. stderr goes to
+    is killed. The environment is ``goproxy_env(args, env)``. stderr goes to
     ``stderr`` (a pipe, ``subprocess.DEVNULL``) or, with ``log``, is appended to that file.
     """
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GOPROXY_CORE_")}
-    if "--sumdb" not in args:
-        full["GOPROXY_CORE_SUMDB"] = "off"
-    full.update(env or {})
     cmd = [sys.executable, "-m", "goproxy_cli", "serve", "--listen", "127.0.0.1:0"]
     if cache is not None:
         cmd += ["--cache-dir", str(cache)]
@@ -167,7 +186,7 @@ def serve(
             stdout=subprocess.PIPE,
             stderr=err_to,
             text=True,
-            env=full,
+            env=goproxy_env(args, env),
             start_new_session=True,
         )
     served = Served(proc, "", log=log)
