@@ -39,7 +39,10 @@ def world(tmp_path_factory):
     return {"db": db, "tree": tree}
 
 
-def _verify(cache: Path, world, *extra: str) -> subprocess.CompletedProcess[str]:
+def _verify(
+    cache: Path, world, *extra: str, upstream: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``goproxy verify`` of ``cache`` against the world's database and tree (or ``upstream``)."""
     return goproxy(
         "verify",
         "--cache-dir",
@@ -47,7 +50,7 @@ def _verify(cache: Path, world, *extra: str) -> subprocess.CompletedProcess[str]
         "--sumdb",
         world["db"].vkey,
         "--upstream",
-        world["tree"].as_uri(),
+        (upstream or world["tree"]).as_uri(),
         "--jobs",
         "2",
         *extra,
@@ -156,16 +159,7 @@ def test_repair_that_cannot_fetch_exits_3(world, tmp_path):
     tree = tmp_path / "broken"
     shutil.copytree(world["tree"], tree)
     _flip_zip_content(tree / ZIP)  # the upstream is bad too: the database refuses it
-    r = goproxy(
-        "verify",
-        "--cache-dir",
-        str(cache),
-        "--sumdb",
-        world["db"].vkey,
-        "--upstream",
-        tree.as_uri(),
-        "--repair",
-    )
+    r = _verify(cache, world, "--repair", upstream=tree)
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"not repaired {ZIP}: 502 " in r.stdout and "checksum mismatch" in r.stdout
     assert not (cache / ZIP).exists()
