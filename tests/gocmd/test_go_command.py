@@ -2,8 +2,9 @@
 reading the same module tree with GOPROXY=file://.
 
 Fixture modules are built here (upper-case paths, no go.mod, +incompatible, /v2, pseudo-only,
-a self-retracting latest, a deprecation, a dependency graph); every go call sets GOPROXY,
-GOSUMDB, GOFLAGS, GOPATH, GOMODCACHE, GOCACHE and GOTOOLCHAIN itself and has a timeout.
+a self-retracting latest, a deprecation, a dependency graph); every go call has its own
+GOPROXY, GOSUMDB, GOFLAGS, GOPATH, GOMODCACHE, GOCACHE and GOTOOLCHAIN=local
+(``serving.go_env``) and a timeout.
 """
 
 from __future__ import annotations
