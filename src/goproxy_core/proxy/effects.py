@@ -16,10 +16,9 @@ from typing import BinaryIO, TypeAlias
 import msgspec
 
 from ..errors import ProxyError
-from ..sumdb.dirhash import hash_zip
+from ..sumdb.dirhash import hash_zip, sha256_stream
 from ..sumdb.server import hash_record
 from .checks import check_upstream_zip
-from .record import sha256_stream
 
 __all__ = [
     "NEED_DATA",
@@ -33,6 +32,7 @@ __all__ = [
     "Effect",
     "FetchDirect",
     "FetchUpstream",
+    "IOEffect",
     "NeedData",
     "ReadBlob",
     "ReadSumdb",
@@ -297,11 +297,8 @@ class CloseConnection(msgspec.Struct, frozen=True):
     """Close the client connection (after writing everything sent so far)."""
 
 
-Effect: TypeAlias = (
-    NeedData
-    | SendBytes
-    | SendBlob
-    | StatBlob
+IOEffect: TypeAlias = (
+    StatBlob
     | ReadBlob
     | SaveBlob
     | FetchUpstream
@@ -311,8 +308,10 @@ Effect: TypeAlias = (
     | AbortBlob
     | ReadSumdb
     | AppendSumdb
-    | CloseConnection
 )
+"""The effects a request's flow yields: store, upstream, check and own-database I/O."""
+
+Effect: TypeAlias = NeedData | SendBytes | SendBlob | IOEffect | CloseConnection
 
 
 class BlobInfo(msgspec.Struct, frozen=True):

@@ -18,9 +18,6 @@ can (the zip's rules, the proof if kept) and, asked to repair, writes one.
 
 from __future__ import annotations
 
-import hashlib
-from typing import BinaryIO
-
 import msgspec
 
 __all__ = [
@@ -33,7 +30,6 @@ __all__ = [
     "decode_record",
     "encode_record",
     "etag_for_digest",
-    "sha256_stream",
 ]
 
 MAX_RECORD = 64 * 1024
@@ -103,13 +99,3 @@ def decode_record(data: bytes) -> VersionRecord | None:
 def etag_for_digest(sha256: str) -> str:
     """The strong ETag of a stored file whose bytes hash to ``sha256`` (hex)."""
     return f'"{sha256[:32]}"'
-
-
-def sha256_stream(f: BinaryIO, chunk: int = 1 << 20) -> tuple[str, int]:
-    """The SHA-256 (hex) and length of what ``f`` holds from its current position."""
-    h = hashlib.sha256()
-    n = 0
-    while block := f.read(chunk):
-        h.update(block)
-        n += len(block)
-    return h.hexdigest(), n

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..effects import IOEffect
 from ..targets import HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
 from .files import FilesFlow
 from .health import HealthFlow
 from .ownsumdb import OwnSumdbFlow
 from .sumdb import SumdbFlow
-from .walk import IOEffect, http_date, relayed_zip_reply
+from .walk import http_date, relayed_zip_reply
 
 if TYPE_CHECKING:
     from ..config import CompiledConfig

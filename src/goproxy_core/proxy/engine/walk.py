@@ -27,16 +27,12 @@ from ..checks import (
     MAX_NEGATIVE,
 )
 from ..effects import (
-    AbortBlob,
-    AppendSumdb,
     BlobData,
     BlobInfo,
-    CheckZip,
-    CommitBlob,
     FetchDirect,
     FetchUpstream,
+    IOEffect,
     ReadBlob,
-    ReadSumdb,
     SaveBlob,
     StatBlob,
     UpstreamResult,
@@ -71,18 +67,6 @@ from .checksums import ChecksumFlow, Refusal
 if TYPE_CHECKING:
     from ..config import CompiledConfig
 
-IOEffect: TypeAlias = (
-    StatBlob
-    | ReadBlob
-    | SaveBlob
-    | FetchUpstream
-    | FetchDirect
-    | CheckZip
-    | CommitBlob
-    | AbortBlob
-    | ReadSumdb
-    | AppendSumdb
-)
 T = TypeVar("T")
 Flow: TypeAlias = Generator[IOEffect, object, T]
 
