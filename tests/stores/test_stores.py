@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import subprocess
 import sys
@@ -95,3 +97,42 @@ def test_disk_list_keys_skips_pending_writes_and_hidden_dirs(tmp_path):
     assert list(s.list_keys("example.com/m/@v/v1.0.0.m")) == ["example.com/m/@v/v1.0.0.mod"]
     assert list(s.list_keys("example.org/")) == []
     w.abort()
+
+
+class _NoSpace(io.RawIOBase):
+    """A file on a full disk: every write fails with ENOSPC (buffered writes fail at flush)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b):  # type: ignore[override]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _fill_disk(writer) -> None:
+    writer._f.close()
+    writer._f = io.BufferedWriter(_NoSpace())
+
+
+def _leftovers(root) -> list[str]:
+    return [os.path.join(d, n) for d, _, names in os.walk(root) for n in names]
+
+
+def test_disk_failed_commit_on_a_full_disk_leaves_nothing(tmp_path):
+    s = DiskStore(tmp_path)
+    w = s.writer("example.com/m/@v/v1.0.0.zip")
+    _fill_disk(w)
+    w.write(b"x" * 100)  # buffered: the disk's refusal comes at flush
+    with pytest.raises(OSError, match="No space"):
+        w.commit()
+    w.abort()  # safe after a failed commit
+    assert _leftovers(tmp_path) == []
+
+
+def test_disk_abort_on_a_full_disk_leaves_nothing(tmp_path):
+    s = DiskStore(tmp_path)
+    w = s.writer("example.com/m/@v/v1.0.0.zip")
+    _fill_disk(w)
+    w.write(b"x" * 100)
+    w.abort()  # closing flushes and fails again: the temporary file goes all the same
+    assert _leftovers(tmp_path) == []

@@ -71,7 +71,10 @@ class _DiskWriter:
             f.close()
             os.replace(self._tmp, self._target)
         except BaseException:
-            f.close()
+            # Closing flushes what is buffered, which fails again on a full disk: the temporary
+            # file is removed whatever closing says.
+            with contextlib.suppress(OSError):
+                f.close()
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
             raise
@@ -83,7 +86,10 @@ class _DiskWriter:
         self._close_readers()
         f, self._f = self._f, None
         if f is not None:
-            f.close()
+            # Closing flushes the buffer, which raises again on a full disk (ENOSPC) or a
+            # failed device (EIO): the file goes whatever closing says.
+            with contextlib.suppress(OSError):
+                f.close()
         with contextlib.suppress(OSError):
             os.unlink(self._tmp)
 
