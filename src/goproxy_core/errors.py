@@ -20,6 +20,9 @@ __all__ = [
     "InvalidVersionError",
     "LocalProtocolError",
     "ProxyError",
+    "StoreError",
+    "StoreFullError",
+    "StoreNameError",
     "go_quote",
 ]
 
@@ -89,3 +92,16 @@ class InvalidVersionError(ProxyError):
         else:
             message = f"{path}@{version}: invalid {noun}: {reason}"
         super().__init__(message)
+
+
+class StoreError(ProxyError):
+    """The proxy's own cache failed to keep or give back a file (an I/O error, not the data's
+    fault nor the upstream's); its text names the cache (``cache /var/cache/goproxy: ...``)."""
+
+
+class StoreFullError(StoreError):
+    """The cache has no space left (ENOSPC, or a quota: EDQUOT)."""
+
+
+class StoreNameError(StoreError):
+    """The cache's file system cannot hold the file's name (an element over its name limit)."""

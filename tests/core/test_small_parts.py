@@ -219,3 +219,18 @@ def test_encode_info():
     )
     assert encode_info("v1.0.0", t) == b'{"Version":"v1.0.0","Time":"2024-01-02T01:04:05Z"}'
     assert encode_info("v1.0.0", None) == b'{"Version":"v1.0.0"}'
+
+
+def test_store_failures_are_named_as_the_cache_s():
+    from goproxy_core.errors import StoreError, StoreFullError, StoreNameError
+    from goproxy_core.proxy.replies import REASONS, error_status, store_error
+
+    for kind, cls, status in [
+        ("full", StoreFullError, 507),
+        ("name", StoreNameError, 414),
+        ("failed", StoreError, 503),
+    ]:
+        e = store_error("cache /c: why", kind)
+        assert type(e) is cls
+        assert error_status(e) == status
+        assert status in REASONS

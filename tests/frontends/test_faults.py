@@ -5,7 +5,10 @@ served and lists go stale."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import http.client
+import io
+import os
 import socket
 import socketserver
 import threading
@@ -139,3 +142,79 @@ def test_upstream_down_serves_stored_versions_and_stale_lists(frontend, upstream
         assert (r.status, r.read()) == (200, b"v1.0.0\n")
         assert r.getheader("Warning") == '110 - "Response is Stale"'
         c.close()
+
+
+ZIP11 = make_zip(MOD, "v1.1.0", {"go.mod": GOMOD, "f.go": b"package fault\n" * 500})
+GOOD[P + "v1.1.0.mod"] = GOMOD
+GOOD[P + "v1.1.0.zip"] = ZIP11
+
+
+class _FailingFile(io.RawIOBase):
+    """A file on a failing disk: every write fails with ``errno`` (buffered: at flush)."""
+
+    def __init__(self, err: int) -> None:
+        self.err = err
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b):  # type: ignore[override]
+        raise OSError(self.err, os.strerror(self.err))
+
+
+class FailingDiskStore(DiskStore):
+    """A disk store whose new writes fail with ``fail`` (an errno) once it is set.
+
+    The temporary file is created (as on a real full disk: the inode fits, the data does
+    not), so a writer left unaborted would show as a leftover.
+    """
+
+    fail = 0
+
+    def writer(self, key):
+        w = super().writer(key)
+        if self.fail:
+            w._f.close()
+            w._f = io.BufferedWriter(_FailingFile(self.fail))
+        return w
+
+
+def _get_full(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read(), r.getheader("Cache-Status") or ""
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize(("err", "status"), [(errno.ENOSPC, 507), (errno.EIO, 503)])
+def test_failing_disk_is_named_leaves_nothing_and_keeps_serving(
+    frontend, upstream, tmp_path, err, status
+):
+    root = tmp_path / "cache"
+    store = FailingDiskStore(root)
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    with running(frontend, store, config, FAST) as port:
+        assert _get(port, P + "v1.0.0.mod") == (200, GOMOD)
+        assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+        store.fail = err
+        # A zip that cannot be stored: the cache's failure, named as such, not the upstream's.
+        got, text, _ = _get_full(port, P + "v1.1.0.zip")
+        cause = os.strerror(err).lower()
+        assert (got, text.decode()) == (status, f"cache {store.root}: {cause}\n")
+        # A small file is still served (serving beats failing), marked as not stored.
+        got, text, cache_status = _get_full(port, P + "v1.1.0.mod")
+        assert (got, text) == (200, GOMOD)
+        assert "stored" not in cache_status.replace("cache write failed", "")
+        assert 'detail="cache write failed"' in cache_status
+        # Cached content is served as before.
+        assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+        assert _get(port, P + "v1.0.0.mod") == (200, GOMOD)
+        assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+        assert store.stat(f"{MOD}/@v/v1.1.0.zip") is None
+        # Room again: the next request stores it.
+        store.fail = 0
+        assert _get(port, P + "v1.1.0.zip") == (200, ZIP11)
+        assert (root / MOD / "@v" / "v1.1.0.zip").read_bytes() == ZIP11

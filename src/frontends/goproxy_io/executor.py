@@ -17,9 +17,11 @@ from separate pools per kind (store calls; upstream fetches; direct-mode git; zi
 hung upstream or a burst of zip checks never takes the threads a cache hit needs.
 
 Store calls never raise into a connection (an I/O failure counts as absent or not saved, and
-is logged). Pending writes are tracked per connection in a :class:`Pending`, and aborted if the
-connection ends first. Concurrent misses for one upstream file share one fetch
-(:mod:`goproxy_io.flights`).
+is logged as one warning line; a failed ``CommitBlob`` or a fetch whose body the store could not
+take answers a ``StoreFailure`` naming the cache, which the core answers 507 or 503). A failed
+write is always aborted, so it leaves no temporary file. Pending writes are tracked per
+connection in a :class:`Pending`, and aborted if the connection ends first. Concurrent misses
+for one upstream file share one fetch (:mod:`goproxy_io.flights`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from goproxy_core import (
     AbortBlob,
     AppendSumdb,
     BlobData,
+    BlobInfo,
     CheckZip,
     CommitBlob,
     FetchDirect,
@@ -269,10 +272,11 @@ class Executor:
             return logs.append(effect, store)
         if isinstance(effect, CommitBlob):
             writer, fetch, flight = pending.pop(effect.key)
-            info = ops.commit_or_none(writer, effect.key)
+            committed = ops.commit(store, writer, effect.key)
+            info = committed if isinstance(committed, BlobInfo) else None
             if flight is not None:
                 self.flights.finish(fetch, flight, info)
-            return info
+            return committed
         if isinstance(effect, AbortBlob):
             writer, fetch, flight = pending.pop(effect.key)
             with contextlib.suppress(OSError):
@@ -294,7 +298,8 @@ class Executor:
         try:
             stream = pending.get(effect.key).reader()
         except OSError as e:
-            return ZipVerdict(problem=f"the pending zip could not be read back: {e}")
+            # Flushing the pending write failed (a full disk): the cache's fault, not the zip's.
+            return ZipVerdict(store_failure=ops.failure(self.store, e))
         with stream:
             return effect.check(stream)
 

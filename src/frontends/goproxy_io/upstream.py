@@ -15,6 +15,7 @@ the client as it arrives where the core allows it (:class:`Relay`).
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -26,6 +27,7 @@ from urllib.parse import unquote
 import httpx
 
 from goproxy_core import FetchDirect, FetchUpstream, UpstreamResult
+from goproxy_stores import ops
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -42,6 +44,8 @@ __all__ = [
     "default_vcs_dir",
     "fetch_file",
 ]
+
+log = logging.getLogger("goproxy.store")
 
 _ERROR_BODY_MAX = 64 * 1024
 _RETRY_STATUS = frozenset({502, 503, 504})
@@ -144,14 +148,46 @@ def fetch_file(effect: FetchUpstream, store: BlobStore) -> tuple[UpstreamResult,
             return UpstreamResult(status=0, error=f"{effect.url} is larger than allowed"), None
         if effect.into is None:
             return UpstreamResult(status=200, body=f.read(effect.max_size + 1)), None
-        writer = store.writer(effect.into)
         try:
-            while chunk := f.read(_CHUNK):
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
+            writer = _open_writer(store, effect.into)
+            try:
+                while chunk := f.read(_CHUNK):
+                    _write(writer, chunk)
+            except BaseException:
+                writer.abort()
+                raise
+        except _StoreFault as e:
+            return _store_failed(store, effect.into, e), None
     return UpstreamResult(status=200), writer
+
+
+class _StoreFault(Exception):
+    """The store, not the upstream, failed while a body was written into it."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _open_writer(store: BlobStore, key: str) -> BlobWriter:
+    try:
+        return store.writer(key)
+    except OSError as e:
+        raise _StoreFault(e) from e
+
+
+def _write(writer: BlobWriter, chunk: bytes) -> None:
+    try:
+        writer.write(chunk)
+    except OSError as e:
+        raise _StoreFault(e) from e
+
+
+def _store_failed(store: BlobStore, key: str, fault: _StoreFault) -> UpstreamResult:
+    """A fetch whose body the store could not take: the cache's failure, named as such."""
+    log.warning("store write failed for %s: %s", key, fault.error)
+    failure = ops.failure(store, fault.error)
+    return UpstreamResult(status=0, error=failure.message, store_failure=failure)
 
 
 def _failure(e: Exception) -> UpstreamResult:
@@ -201,6 +237,8 @@ class Fetcher:
             result, writer = self._once(effect, store, relay_now)
             if relay_now is not None and relay_now.started:
                 return result, writer  # bytes went to the client: no second attempt
+            if result.store_failure is not None:
+                return result, writer  # the cache failed, not the upstream: asking again won't help
             retry = result.status == 0 or result.status in _RETRY_STATUS
             if not retry or attempt >= self.settings.retries:
                 return result, writer
@@ -225,7 +263,7 @@ class Fetcher:
                     if len(body) > effect.max_size:
                         return UpstreamResult(status=0, error="response too large"), None
                     return UpstreamResult(status=200, body=body, content_type=ctype), None
-                writer = store.writer(effect.into)
+                writer = _open_writer(store, effect.into)
                 if (
                     relay is not None
                     and length is not None
@@ -234,6 +272,10 @@ class Fetcher:
                 ):
                     relay.start(int(length))
                 return self._stream_into(r.iter_bytes(_CHUNK), writer, effect, ctype, relay)
+        except _StoreFault as e:
+            if writer is not None:
+                writer.abort()
+            return _store_failed(store, effect.into or "", e), None
         except (httpx.HTTPError, OSError) as e:
             if writer is not None:
                 writer.abort()
@@ -255,7 +297,7 @@ class Fetcher:
             if total > effect.max_size:
                 writer.abort()
                 return UpstreamResult(status=0, error="response too large"), None
-            writer.write(chunk)
+            _write(writer, chunk)
             if relay is not None and relay.started:
                 if held:
                     relay.send(held)

@@ -40,6 +40,7 @@ __all__ = [
     "SendBlob",
     "SendBytes",
     "StatBlob",
+    "StoreFailure",
     "SumdbAnswer",
     "SumdbPart",
     "UpstreamResult",
@@ -188,6 +189,20 @@ class CheckZip(msgspec.Struct, frozen=True):
         return ZipVerdict(h1=h1, sha256=sha256, size=size)
 
 
+class StoreFailure(msgspec.Struct, frozen=True):
+    """The store failed to keep a blob: an answer to ``CommitBlob``, or in ``UpstreamResult``.
+
+    Attributes:
+        message: the cache's own words, naming it (``cache /var/cache/goproxy: no space left
+            on device``).
+        kind: ``"full"`` (no space or quota left), ``"name"`` (the file system cannot hold
+            the key's name) or ``"failed"`` (any other I/O failure).
+    """
+
+    message: str
+    kind: str = "failed"
+
+
 class ZipVerdict(msgspec.Struct, frozen=True):
     """What ``CheckZip.check`` found.
 
@@ -196,18 +211,22 @@ class ZipVerdict(msgspec.Struct, frozen=True):
         h1: the zip's ``h1:`` hash (go.sum form) when it is good.
         sha256: the SHA-256 of its bytes (hex) when it is good: its ETag, and its record's.
         size: its length in bytes when it is good.
+        store_failure: the pending write could not be read back (a flush failed on a full
+            disk): the cache's failure, not the zip's; ``problem`` is then "".
     """
 
     problem: str = ""
     h1: str = ""
     sha256: str = ""
     size: int = 0
+    store_failure: StoreFailure | None = None
 
 
 class CommitBlob(msgspec.Struct, frozen=True):
     """Publish the pending write for ``key`` (from ``FetchUpstream(into=key)``).
 
-    Answer ``blob_committed(BlobInfo | None)``: the stored blob's info, None if it failed.
+    Answer ``blob_committed(BlobInfo | StoreFailure | None)``: the stored blob's info, or why
+    the store could not keep it (None: it failed, no reason given).
     """
 
     key: str
@@ -350,6 +369,8 @@ class UpstreamResult(msgspec.Struct, frozen=True):
         held: with ``relay`` after ``relay_started``: the end of the body, not yet sent.
         refused: with ``into``, a concurrent request fetched this blob and refused it for
             this reason (``AbortBlob.refused``): the core refuses it the same way.
+        store_failure: with ``into``, the body could not be written into the store (status
+            0): the cache's fault, not the upstream's.
     """
 
     status: int
@@ -360,3 +381,4 @@ class UpstreamResult(msgspec.Struct, frozen=True):
     stored: BlobInfo | None = None
     held: bytes = b""
     refused: str = ""
+    store_failure: StoreFailure | None = None

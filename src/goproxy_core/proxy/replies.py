@@ -4,7 +4,9 @@ Policy (go.dev/ref/mod "GOPROXY protocol", PROTOCOL.md §2, STYLE.md §4): 404 a
 "not here": with ``,`` in GOPROXY the go command then tries the next entry, but any other 4xx or
 5xx stops it. So: unknown module or version, or a path that can never be valid → 404; known but
 withheld (a retracted version under the ``gone`` policy) → 410; an upstream's veto (403) is
-passed on; an upstream fault → 502 (504 for a timeout). Error bodies are short
+passed on; an upstream fault → 502 (504 for a timeout); the proxy's own cache failing → 507 when
+it is full, 503 for any other store failure, 414 for a name its file system cannot hold (never
+blamed on the upstream). Error bodies are short
 ``text/plain; charset=utf-8`` lines, which the go command shows its user after
 ``server response:`` (it keeps at most 8 lines).
 
@@ -27,7 +29,14 @@ from ..direct.codehost import RepoFileError
 from ..direct.coderepo import CodeRepoError
 from ..direct.flow import DirectError
 from ..direct.vcs import RepoResolveError, UnsupportedVCSError
-from ..errors import InvalidPathError, InvalidVersionError, ProxyError
+from ..errors import (
+    InvalidPathError,
+    InvalidVersionError,
+    ProxyError,
+    StoreError,
+    StoreFullError,
+    StoreNameError,
+)
 from ..modfile.read import ModFileError
 from ..sumdb.dirhash import DirHashError
 from ..sumdb.note import InvalidKeyError, NoteError
@@ -49,6 +58,7 @@ __all__ = [
     "error_reply",
     "error_status",
     "max_age",
+    "store_error",
     "text_reply",
 ]
 
@@ -76,6 +86,7 @@ REASONS: dict[int, str] = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
     505: "HTTP Version Not Supported",
+    507: "Insufficient Storage",
 }
 
 # The go command drops a server response longer than 8 lines of ~81 bytes; keep well inside.
@@ -188,6 +199,11 @@ _ERROR_STATUS: Final[dict[type[ProxyError], int]] = {
     RepoFileError: 404,
     CodeRepoError: 404,
     DirectError: 404,
+    # The proxy's own cache: full (RFC 4918's 507), a name its file system cannot hold, or
+    # any other I/O failure (503: the cache, not the upstream, is unavailable).
+    StoreFullError: 507,
+    StoreNameError: 414,
+    StoreError: 503,
     # The server's own configuration (upstream lists, checksum database keys).
     ConfigError: 500,
     InvalidKeyError: 500,
@@ -207,3 +223,12 @@ def error_status(e: ProxyError) -> int:
 def error_reply(e: ProxyError, *, cache_control: str = NO_STORE) -> Reply:
     """The ``text/plain`` reply for a request ended by ``e``: its status and its text."""
     return text_reply(error_status(e), str(e), cache_control=cache_control)
+
+
+def store_error(message: str, kind: str) -> StoreError:
+    """The error for a ``StoreFailure`` of ``kind`` (``full``, ``name`` or ``failed``)."""
+    if kind == "full":
+        return StoreFullError(message)
+    if kind == "name":
+        return StoreNameError(message)
+    return StoreError(message)

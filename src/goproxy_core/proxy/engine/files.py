@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from ...errors import ProxyError
+from ...errors import ProxyError, StoreError
 from ...module.escape import escape_version
 from .. import keys as _cache
 from ..checks import (
@@ -22,6 +22,7 @@ from ..effects import (
     BlobInfo,
     CheckZip,
     CommitBlob,
+    StoreFailure,
     UpstreamResult,
     ZipVerdict,
 )
@@ -33,6 +34,7 @@ from ..replies import (
     IMMUTABLE,
     Reply,
     max_age,
+    store_error,
 )
 from ..targets import (
     FileKind,
@@ -118,6 +120,9 @@ class FilesFlow(VersionsFlow):
         if res.refused:
             raise BadUpstreamError(res.refused)  # a concurrent fetch of this blob refused it
         verdict = cast("ZipVerdict", (yield CheckZip(key, req.module, req.version)))
+        if verdict.store_failure is not None:
+            yield AbortBlob(key)  # not refused: a follower may find room and fetch for itself
+            raise store_error(verdict.store_failure.message, verdict.store_failure.kind)
         if verdict.problem:
             yield AbortBlob(key, refused=verdict.problem)
             raise BadUpstreamError(verdict.problem)
@@ -132,8 +137,10 @@ class FilesFlow(VersionsFlow):
             yield AbortBlob(key, refused=str(e))
             raise
         committed = yield CommitBlob(key)
+        if isinstance(committed, StoreFailure):
+            raise store_error(committed.message, committed.kind)
         if committed is None:
-            raise BadUpstreamError("the store could not keep the zip")
+            raise StoreError("cache: the store could not keep the zip")
         info = cast("BlobInfo", committed)
         rec = FileRecord(
             verdict.h1,

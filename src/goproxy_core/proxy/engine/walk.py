@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
 import msgspec
 
-from ...errors import ProxyError
+from ...errors import ProxyError, StoreError
 from ...module.escape import escape_version
 from ...sumdb.dirhash import hash_gomod
 from .. import keys as _cache
@@ -54,9 +54,11 @@ from ..replies import (
     IMMUTABLE,
     BlobBody,
     Reply,
+    error_reply,
     etag_for_blob,
     etag_for_bytes,
     max_age,
+    store_error,
     text_reply,
 )
 from ..targets import (
@@ -156,6 +158,13 @@ def _blob_reply(
 
 
 ZIP_MISS = f"{_CACHE}; fwd=miss; stored"
+NOT_STORED = 'detail="cache write failed"'
+"""Cache-Status detail of an answer fetched and served but that the store failed to keep."""
+
+
+def _miss_status(fwd: str, saved: bool) -> str:
+    """Cache-Status of a fetched answer: ``stored`` if the store kept it, else it says not."""
+    return f"{_CACHE}; fwd={fwd}; " + ("stored" if saved else NOT_STORED)
 
 
 def relayed_zip_reply(key: str, size: int) -> Reply:
@@ -252,6 +261,13 @@ class FlowBase(ChecksumFlow):
                     relay=relay,
                     relay_above=self.cfg.config.verify_before_send,
                 )
+            if res.store_failure is not None:
+                # The cache could not take the body: its fault, not this upstream's, and the
+                # next upstream's body would not fit either.
+                failure = res.store_failure
+                return _Failed(
+                    error_reply(store_error(failure.message, failure.kind)), not_found=False
+                )
             if res.status == 200:
                 self.source = _describe(up)
                 try:
@@ -259,6 +275,9 @@ class FlowBase(ChecksumFlow):
                 except Refusal as e:
                     # The checksum database failed us, not this upstream: stop here.
                     return _Failed(e.reply, not_found=False)
+                except StoreError as e:
+                    # The cache failed to keep a checked file: named as the cache's failure.
+                    return _Failed(error_reply(e), not_found=False)
                 except ProxyError as e:
                     fault = text_reply(
                         502, f"upstream {_describe(up)} sent bad data for {module}: {e}"
@@ -353,6 +372,7 @@ class FlowBase(ChecksumFlow):
         if neg is not None:
             return neg
         max_size = MAX_INFO if kind is FileKind.INFO else MAX_MOD
+        saved = [False]  # a failed save still serves the fetched bytes (serving beats failing)
 
         def validate(res: UpstreamResult) -> Flow[bytes]:
             # A .mod is kept as sent: cmd/go modfetch/proxy.go ``GoMod`` returns the bytes
@@ -360,11 +380,12 @@ class FlowBase(ChecksumFlow):
             # own features copes with one that does not parse.
             if kind is FileKind.INFO:
                 validate_info(module, res.body, requested=version)
-                yield from _save(key, res.body)
+                saved[0] = yield from _save(key, res.body)
                 return res.body
             h1 = hash_gomod(res.body)
             sumdb, why = yield from self.verify_sum(module, version, h1, gomod=True)
-            if (yield from _save(key, res.body)):
+            saved[0] = yield from _save(key, res.body)
+            if saved[0]:
                 digest = hashlib.sha256(res.body).hexdigest()
                 rec = FileRecord(h1, len(res.body), digest, self.source, self.now, sumdb, why)
                 yield from self.record_file(module, escaped, version, mod=rec)
@@ -373,7 +394,7 @@ class FlowBase(ChecksumFlow):
         got = yield from self.walk(module, key, f"{version}.{kind.value}", max_size, validate)
         if isinstance(got, _Failed):
             return (yield from self.failed(key, got))
-        return got, f"{_CACHE}; fwd=miss; stored"
+        return got, _miss_status("miss", saved[0])
 
     # Version records ---------------------------------------------------------------------
 
@@ -433,9 +454,11 @@ class FlowBase(ChecksumFlow):
             if neg is not None:
                 return neg
 
+        saved = [False]  # a failed save still serves the answer (serving beats failing)
+
         def validate(res: UpstreamResult) -> Flow[bytes]:
             data = transform(res.body)
-            yield from _save(key, data)
+            saved[0] = yield from _save(key, data)
             return data
 
         got = yield from self.walk(
@@ -443,7 +466,7 @@ class FlowBase(ChecksumFlow):
         )
         if not isinstance(got, _Failed):
             fwd = "stale" if cached is not None else "miss"
-            return got, f"{_CACHE}; fwd={fwd}; stored", False, int(ttl)
+            return got, _miss_status(fwd, saved[0]), False, int(ttl)
         if cached is not None:
             # Every upstream failed: an old answer beats none (PROTOCOL.md §19.8).
             return cached.data, f'{_CACHE}; hit; fwd=stale; detail="upstream failed"', True, 0
