@@ -136,3 +136,59 @@ def test_disk_abort_on_a_full_disk_leaves_nothing(tmp_path):
     w.write(b"x" * 100)
     w.abort()  # closing flushes and fails again: the temporary file goes all the same
     assert _leftovers(tmp_path) == []
+
+
+def _child_writer(root, then: str) -> subprocess.Popen:
+    code = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        from goproxy_stores import DiskStore
+        w = DiskStore({str(root)!r}).writer("example.com/m/@v/v1.0.0.zip")
+        w.write(b"x" * 100000)
+        w._f.flush()
+        print("writing", flush=True)
+        {then}
+        """
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    assert p.stdout is not None
+    assert p.stdout.readline() == b"writing\n"
+    return p
+
+
+def test_sweep_removes_a_killed_writer_s_temp_file_whatever_its_age(tmp_path):
+    p = _child_writer(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
+    p.wait(10)
+    p.stdout.close()
+    assert [f for _, _, fs in os.walk(tmp_path) for f in fs if f.endswith(".tmp")]
+    # A fresh file (seconds old, not an hour): its writer is gone, so a new start removes it.
+    assert DiskStore(tmp_path).sweep() == 1
+    assert [f for _, _, fs in os.walk(tmp_path) for f in fs] == []
+
+
+def test_sweep_keeps_a_live_writer_s_temp_file_whatever_its_age(tmp_path):
+    p = _child_writer(tmp_path, "__import__('time').sleep(30)")
+    try:
+        (tmp, *_) = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs]
+        os.utime(tmp, (1, 1))  # older than any age rule
+        own = DiskStore(tmp_path).writer("example.com/m/@v/v1.0.0.mod")
+        own.write(b"module example.com/m\n")
+        assert DiskStore(tmp_path).sweep(older_than=0) == 0  # a concurrent start
+        assert os.path.exists(tmp)
+        own.commit()
+    finally:
+        p.kill()
+        p.wait(10)
+        p.stdout.close()
+    assert DiskStore(tmp_path).sweep() == 1
+
+
+def test_sweep_judges_foreign_names_by_age(tmp_path):
+    d = tmp_path / "example.com" / "m" / "@v"
+    d.mkdir(parents=True)
+    old, new = d / ".v1.0.0.zip.0123456789ab.tmp", d / ".v1.0.0.mod.otherhost-1-2-ab.tmp"
+    for f in (old, new):
+        f.write_bytes(b"x")
+    os.utime(old, (1, 1))
+    assert DiskStore(tmp_path).sweep() == 1
+    assert not old.exists() and new.exists()

@@ -9,13 +9,28 @@ is fsynced. Readers see the old blob or the new one, never a part. A crash leave
 hidden ``.*.tmp`` file, which no GOPROXY path can name and which :meth:`DiskStore.sweep`
 removes. Several processes may share one directory: the last complete rename wins, and every
 writer of an immutable key writes the same bytes.
+
+A temporary file's name says whose it is: ``.<name>.<host>-<pid>-<start>-<random>.tmp``, the
+writer's host (a short hash of its name), process id and the process's start time (clock ticks
+since boot, from ``/proc``; 0 where unknown). ``sweep`` removes at once, whatever their age, the
+files of this host whose process is gone (or whose pid now names a later process); a live
+writer's file is kept, and a name it cannot judge (another host's, an older layout's) is
+removed only once it is older than an hour.
+
+Faults: a write that fails (ENOSPC, EIO) is aborted by its caller, and aborting removes the
+temporary file even when closing it fails again. The store never follows a symbolic link: a
+key whose file or any directory under the root is a link is absent (so a link planted in the
+cache dir is never served), and writes refuse to go through one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import secrets
+import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -28,13 +43,66 @@ if TYPE_CHECKING:
 __all__ = ["DiskStore"]
 
 _TMP_SUFFIX = ".tmp"
+_HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=3).hexdigest()
+_WRITER = re.compile(r"\.([0-9a-f]{6})-(\d+)-(\d+)-[0-9a-f]+\.tmp\Z")
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and start time (clock ticks since boot), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold anything: split after it.
+    fields = text[text.rfind(")") + 2 :].split()
+    try:
+        return fields[0], int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+_own: dict[int, str] = {}
+
+
+def _own_tag() -> str:
+    """This process's part of a temporary file's name (recomputed in a forked child)."""
+    pid = os.getpid()
+    tag = _own.get(pid)
+    if tag is None:
+        st = _proc_stat(pid)
+        tag = _own[pid] = f"{_HOST}-{pid}-{st[1] if st else 0}"
+    return tag
+
+
+def _writer_gone(name: str) -> bool | None:
+    """Whether a temporary file's writer is dead; None if the name is not this host's."""
+    m = _WRITER.search(name)
+    if m is None or m.group(1) != _HOST:
+        return None  # not ours to judge: the age rule decides
+    pid, start = int(m.group(2)), int(m.group(3))
+    if pid == os.getpid():
+        return _own_tag() != f"{_HOST}-{pid}-{start}"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        pass  # alive, another user's (EPERM)
+    st = _proc_stat(pid)
+    if st is None:
+        return False
+    state, started = st
+    # A zombie writes no more; a pid with another start time is a later process.
+    return state == "Z" or (start != 0 and started != start)
 
 
 class _DiskWriter:
     def __init__(self, target: Path) -> None:
         self._target = target
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}{_TMP_SUFFIX}"
+        unique = f"{_own_tag()}-{secrets.token_hex(4)}"
+        self._tmp = target.parent / f".{target.name}.{unique}{_TMP_SUFFIX}"
         self._f: BinaryIO | None = open(self._tmp, "w+b")  # noqa: SIM115 - closed in commit/abort
         self._readers: list[BinaryIO] = []
 
@@ -186,7 +254,12 @@ class DiskStore:
         return True
 
     def sweep(self, older_than: float = 3600.0, *, now: float | None = None) -> int:
-        """Remove temporary files left by crashed writers; returns how many."""
+        """Remove temporary files left by crashed writers; returns how many.
+
+        A file of this host's goes when its writer's process is gone, whatever its age, and
+        stays while it lives; a name it cannot judge (another host's, an older layout's) goes
+        when older than ``older_than`` seconds.
+        """
         cutoff = (time.time() if now is None else now) - older_than
         removed = 0
         for dirpath, dirs, files in os.walk(self.root):
@@ -196,7 +269,8 @@ class DiskStore:
                 if name.startswith(".") and name.endswith(_TMP_SUFFIX):
                     p = os.path.join(dirpath, name)
                     with contextlib.suppress(OSError):
-                        if os.stat(p).st_mtime < cutoff:
+                        gone = _writer_gone(name)
+                        if gone or (gone is None and os.lstat(p).st_mtime < cutoff):
                             os.unlink(p)
                             removed += 1
         return removed
