@@ -8,6 +8,7 @@ import contextlib
 import errno
 import http.client
 import io
+import logging
 import os
 import socket
 import socketserver
@@ -218,3 +219,32 @@ def test_failing_disk_is_named_leaves_nothing_and_keeps_serving(
         store.fail = 0
         assert _get(port, P + "v1.1.0.zip") == (200, ZIP11)
         assert (root / MOD / "@v" / "v1.1.0.zip").read_bytes() == ZIP11
+
+
+def test_a_link_planted_in_the_cache_dir_is_not_served(frontend, tmp_path):
+    root = tmp_path / "cache"
+    (root / "example.com" / "m" / "@v").mkdir(parents=True)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"root:x:0:0:secret\n")
+    (root / "example.com" / "m" / "@v" / "v1.0.0.mod").symlink_to(secret)
+    (root / "example.com" / "m" / "@v" / "list").symlink_to(secret)
+    config = ProxyConfig(upstream="off", negative_ttl=0)
+    with running(frontend, DiskStore(root), config, FAST) as port:
+        for path in ("/example.com/m/@v/v1.0.0.mod", "/example.com/m/@v/list"):
+            status, body = _get(port, path)
+            assert status == 404
+            assert b"secret" not in body
+
+
+def test_a_name_too_long_for_the_cache_is_a_clear_4xx(frontend, upstream, tmp_path, caplog):
+    long = "a" * 300
+    GOOD[f"/example.com/{long}/@v/v1.0.0.zip"] = ZIP
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    with running(frontend, store, config, FAST) as port:
+        status, body = _get(port, f"/example.com/{long}/@v/v1.0.0.zip")
+    assert (status, body.decode()) == (
+        414,
+        f"cache {store.root}: path element too long for the cache\n",
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -192,3 +192,47 @@ def test_sweep_judges_foreign_names_by_age(tmp_path):
     os.utime(old, (1, 1))
     assert DiskStore(tmp_path).sweep() == 1
     assert not old.exists() and new.exists()
+
+
+def _plant_links(tmp_path):
+    """A cache with a file link and a directory link, both pointing out of it."""
+    root, outside = tmp_path / "cache", tmp_path / "outside"
+    (outside / "@v").mkdir(parents=True)
+    secret = outside / "@v" / "v1.0.0.mod"
+    secret.write_bytes(b"secret\n")
+    (root / "example.com" / "m" / "@v").mkdir(parents=True)
+    (root / "example.com" / "m" / "@v" / "v1.0.0.mod").symlink_to(secret)
+    (root / "example.com" / "d").symlink_to(outside)
+    return root, secret
+
+
+def test_disk_never_follows_a_link_out_of_the_cache_dir(tmp_path):
+    root, secret = _plant_links(tmp_path)
+    s = DiskStore(root)
+    for key in ("example.com/m/@v/v1.0.0.mod", "example.com/d/@v/v1.0.0.mod"):
+        assert s.open(key) is None
+        assert s.stat(key) is None
+        assert not s.move(key, "example.com/x/@v/v1.0.0.mod")
+        s.delete(key)
+    assert secret.read_bytes() == b"secret\n"  # deleting removed the link, not its target
+    assert list(s.list_keys()) == []
+    # A write through a linked directory is refused; over a linked file, it replaces the link.
+    with pytest.raises(OSError, match="symbolic link"):
+        s.writer("example.com/d/@v/v2.0.0.mod")
+    (root / "example.com" / "m" / "@v" / "v1.0.0.mod").symlink_to(secret)
+    w = s.writer("example.com/m/@v/v1.0.0.mod")
+    w.write(b"module example.com/m\n")
+    w.commit()
+    assert secret.read_bytes() == b"secret\n"
+    with s.open("example.com/m/@v/v1.0.0.mod") as f:
+        assert f.read() == b"module example.com/m\n"
+
+
+def test_disk_names_too_long_for_the_file_system_are_absent(tmp_path):
+    s = DiskStore(tmp_path)
+    key = "example.com/" + "a" * 300 + "/@v/list"
+    assert s.open(key) is None
+    assert s.stat(key) is None
+    with pytest.raises(OSError) as e:
+        s.writer(key)
+    assert e.value.errno == errno.ENAMETOOLONG

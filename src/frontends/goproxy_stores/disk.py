@@ -26,11 +26,13 @@ cache dir is never served), and writes refuse to go through one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import secrets
 import socket
+import stat as _stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -97,13 +99,36 @@ def _writer_gone(name: str) -> bool | None:
     return state == "Z" or (start != 0 and started != start)
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# What a key that cannot be a file here raises: a name too long, a link met with O_NOFOLLOW.
+_ABSENT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP})
+
+
+def _no_links_above(path: Path) -> bool:
+    """Whether no directory between the (resolved) root and ``path`` is a symbolic link.
+
+    The root is resolved once, so a directory of ``path`` that resolves elsewhere is, or goes
+    through, a link planted in the cache dir.
+    """
+    parent = str(path.parent)
+    return os.path.realpath(parent) == parent
+
+
+def _links_refused(path: Path) -> OSError:
+    return OSError(errno.ELOOP, "a symbolic link in the cache dir is not followed", str(path))
+
+
 class _DiskWriter:
     def __init__(self, target: Path) -> None:
         self._target = target
         target.parent.mkdir(parents=True, exist_ok=True)
+        if not _no_links_above(target):
+            raise _links_refused(target.parent)
         unique = f"{_own_tag()}-{secrets.token_hex(4)}"
         self._tmp = target.parent / f".{target.name}.{unique}{_TMP_SUFFIX}"
-        self._f: BinaryIO | None = open(self._tmp, "w+b")  # noqa: SIM115 - closed in commit/abort
+        fd = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o666)
+        self._f: BinaryIO | None = os.fdopen(fd, "w+b")
         self._readers: list[BinaryIO] = []
 
     def write(self, data: bytes) -> None:
@@ -205,17 +230,41 @@ class DiskStore:
         return str(self.path(key))
 
     def open(self, key: str) -> BinaryIO | None:
+        """The blob's file, or None: absent, not a regular file, or reached through a link."""
+        p = self.path(key)
         try:
-            return open(self.path(key), "rb")
+            if not _no_links_above(p):
+                return None
+            fd = os.open(p, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        except OSError as e:
+            if e.errno in _ABSENT_ERRNOS:
+                return None
+            raise
+        try:
+            if not _stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb")
 
     def stat(self, key: str) -> BlobInfo | None:
+        """Size and time of storing, or None (absent, not a regular file, or a link)."""
+        p = self.path(key)
         try:
-            st = os.stat(self.path(key))
+            if not _no_links_above(p):
+                return None
+            st = os.lstat(p)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not os.path.isfile(self.path(key)):
+        except OSError as e:
+            if e.errno in _ABSENT_ERRNOS:
+                return None
+            raise
+        if not _stat.S_ISREG(st.st_mode):
             return None
         return BlobInfo(size=st.st_size, mtime=st.st_mtime)
 
@@ -223,8 +272,11 @@ class DiskStore:
         return _DiskWriter(self.path(key))
 
     def delete(self, key: str) -> None:
+        p = self.path(key)
+        if not _no_links_above(p):
+            return  # through a link: not the store's file
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            os.unlink(self.path(key))
+            os.unlink(p)  # a link itself is removed, never what it names
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Every stored key under ``prefix`` (hidden files and directories are not keys)."""
@@ -236,15 +288,21 @@ class DiskStore:
             base = "" if rel == "." else rel + "/"
             for name in files:
                 key = base + name
-                if not name.startswith(".") and key.startswith(prefix):
+                if (
+                    not name.startswith(".")
+                    and key.startswith(prefix)
+                    and not os.path.islink(os.path.join(dirpath, name))
+                ):
                     yield key
 
     def move(self, key: str, to: str) -> bool:
         """Rename ``key``'s file to ``to``'s (atomic: one file system)."""
         src, dst = self.path(key), self.path(to)
-        if not src.is_file():
+        if self.stat(key) is None:
             return False
         dst.parent.mkdir(parents=True, exist_ok=True)
+        if not _no_links_above(dst):
+            raise _links_refused(dst.parent)
         try:
             os.replace(src, dst)
         except FileNotFoundError:
