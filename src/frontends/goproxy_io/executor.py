@@ -299,6 +299,7 @@ class Executor:
             stream = pending.get(effect.key).reader()
         except OSError as e:
             # Flushing the pending write failed (a full disk): the cache's fault, not the zip's.
+            ops.log.warning("store write failed for %s: %s", effect.key, e)
             return ZipVerdict(store_failure=ops.failure(self.store, e))
         with stream:
             return effect.check(stream)
