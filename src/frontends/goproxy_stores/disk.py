@@ -105,14 +105,21 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _ABSENT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP})
 
 
-def _no_links_above(path: Path) -> bool:
-    """Whether no directory between the (resolved) root and ``path`` is a symbolic link.
+def _no_links_above(root: Path, path: Path) -> bool:
+    """Whether no directory between the (resolved) ``root`` and ``path`` is a symbolic link.
 
-    The root is resolved once, so a directory of ``path`` that resolves elsewhere is, or goes
-    through, a link planted in the cache dir.
+    One ``lstat`` per directory below the root (the root itself is resolved once, at start);
+    a directory that does not exist is no link (the open or stat then finds nothing).
     """
-    parent = str(path.parent)
-    return os.path.realpath(parent) == parent
+    d = str(root)
+    for part in str(path)[len(d) + 1 :].split(os.sep)[:-1]:
+        d += os.sep + part
+        try:
+            if _stat.S_ISLNK(os.lstat(d).st_mode):
+                return False
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+    return True
 
 
 def _links_refused(path: Path) -> OSError:
@@ -120,10 +127,10 @@ def _links_refused(path: Path) -> OSError:
 
 
 class _DiskWriter:
-    def __init__(self, target: Path) -> None:
+    def __init__(self, root: Path, target: Path) -> None:
         self._target = target
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not _no_links_above(target):
+        if not _no_links_above(root, target):
             raise _links_refused(target.parent)
         unique = f"{_own_tag()}-{secrets.token_hex(4)}"
         self._tmp = target.parent / f".{target.name}.{unique}{_TMP_SUFFIX}"
@@ -233,7 +240,7 @@ class DiskStore:
         """The blob's file, or None: absent, not a regular file, or reached through a link."""
         p = self.path(key)
         try:
-            if not _no_links_above(p):
+            if not _no_links_above(self.root, p):
                 return None
             fd = os.open(p, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -255,7 +262,7 @@ class DiskStore:
         """Size and time of storing, or None (absent, not a regular file, or a link)."""
         p = self.path(key)
         try:
-            if not _no_links_above(p):
+            if not _no_links_above(self.root, p):
                 return None
             st = os.lstat(p)
         except (FileNotFoundError, NotADirectoryError):
@@ -269,11 +276,11 @@ class DiskStore:
         return BlobInfo(size=st.st_size, mtime=st.st_mtime)
 
     def writer(self, key: str) -> _DiskWriter:
-        return _DiskWriter(self.path(key))
+        return _DiskWriter(self.root, self.path(key))
 
     def delete(self, key: str) -> None:
         p = self.path(key)
-        if not _no_links_above(p):
+        if not _no_links_above(self.root, p):
             return  # through a link: not the store's file
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(p)  # a link itself is removed, never what it names
@@ -301,7 +308,7 @@ class DiskStore:
         if self.stat(key) is None:
             return False
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if not _no_links_above(dst):
+        if not _no_links_above(self.root, dst):
             raise _links_refused(dst.parent)
         try:
             os.replace(src, dst)
