@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h11
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -339,6 +340,10 @@ def test_hot_answers_are_bounded_and_off_under_gone():
         b"GET http://p/healthz HTTP/1.1\r\nHost: p\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHost: p\r\nBad Name: x\r\n\r\n",
         b"HEAD /healthz HTTP/1.1\r\nHost: p\r\nConnection: keep-alive\r\n\r\n",
+        b"GET /healthz HTTP/1.1\nHost: p\n\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\n\r\n",
+        b"GET /healthz HTTP/1.1\nHost: p\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\n\n",
     ],
 )
 def test_fast_path_answers_as_h11_does(head):
@@ -376,3 +381,41 @@ def test_repeated_zip_hits_go_straight_to_the_blob_and_a_lost_blob_is_forgotten(
     assert isinstance(blob, SendBlob) and blob.size == len(b"PK-zip-bytes")  # no StatBlob
     conn.send_failed()  # say the store lost it: ask the engine next time
     assert len(hot) == 0
+
+
+BARE_LF_HEADS = [
+    b"GET /healthz HTTP/1.1\nHost: p\n\n",
+    b"GET /healthz HTTP/1.1\r\nHost: p\nUser-Agent: x\r\n\n",
+    b"HEAD /healthz HTTP/1.1\nHost: p\r\n\r\n",
+    b"GET /healthz HTTP/1.1\nHost: p\nX: a\n b\n\n",
+    b"GET /healthz HTTP/1.1\nBad Name: x\n\n",
+]
+
+
+@pytest.mark.parametrize("hot", [False, True])
+@pytest.mark.parametrize("head", BARE_LF_HEADS)
+def test_bare_lf_heads_are_read_as_h11_reads_them(head, hot):
+    """Lines ended by a bare LF: answered at once, exactly when and as h11 itself accepts them."""
+    ref = h11.Connection(h11.SERVER)
+    ref.receive_data(head)
+    try:
+        event = ref.next_event()
+    except h11.RemoteProtocolError:
+        event = None
+    conn = _hot_conn(HotReplies()) if hot else _conn()
+    for _ in range(2):  # the second time round from the hot table
+        raw = exchange(conn, head, store=_store(), now=1e9)
+        [(status, headers, body)] = parse_responses(raw, head=head.startswith(b"HEAD"))
+        if isinstance(event, h11.Request):
+            assert status == 200 and body == (b"" if event.method == b"HEAD" else b"ok\n")
+        else:
+            assert status == 400 and headers["connection"] == "close"
+            break
+
+
+def test_bare_lf_head_in_pieces_is_answered_when_complete():
+    conn = _hot_conn(HotReplies(), request_timeout=5.0, idle_timeout=60.0)
+    assert exchange(conn, b"GET /healthz HTTP/1.1\nHost: p\n", store=_store()) == b""
+    assert conn.deadline() == 5.0  # part-way through a head
+    raw = exchange(conn, b"\n", store=_store())
+    assert parse_responses(raw)[0][0] == 200
