@@ -21,6 +21,7 @@ from goproxy_core.proxy import (
     SendBlob,
     SendBytes,
 )
+from goproxy_core.proxy.replies import REASONS
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 
 from support import parse_responses
@@ -188,11 +189,25 @@ def test_misuse_raises_local_protocol_error_and_the_connection_is_done():
 
 def test_idle_and_request_timeouts():
     # Deadlines run on the monotonic clock (the second argument), whatever the wall clock says.
+    # A fresh connection that sends nothing gets request_timeout, and is closed without a 408.
     conn = _conn(idle_timeout=30.0, request_timeout=5.0)
     assert conn.next_effect(1e9, 100.0) is NEED_DATA
-    assert conn.deadline() == 130.0
+    assert conn.deadline() == 105.0
     conn.timed_out()
-    assert isinstance(conn.next_effect(1e9, 131.0), CloseConnection)
+    assert isinstance(conn.next_effect(1e9, 106.0), CloseConnection)
+    assert conn.take_log() == []
+
+    # Between requests on a kept-alive connection: idle_timeout from the last response.
+    conn = _conn(idle_timeout=30.0, request_timeout=5.0)
+    assert conn.next_effect(1e9, 100.0) is NEED_DATA
+    conn.receive_data(_req("/healthz"))
+    eff = conn.next_effect(1e9, 101.0)
+    assert isinstance(eff, SendBytes) and eff.data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert conn.next_effect(1e9, 102.0) is NEED_DATA
+    assert conn.deadline() == 131.0
+    conn.receive_data(b"GET /hea")  # part-way through the next head: request_timeout again
+    assert conn.next_effect(1e9, 140.0) is NEED_DATA
+    assert conn.deadline() == 145.0
 
     conn = _conn(idle_timeout=30.0, request_timeout=5.0)
     conn.receive_data(b"GET /healthz HTTP/1.1\r\n")
@@ -205,7 +220,7 @@ def test_idle_and_request_timeouts():
 
 
 def test_wall_clock_jump_moves_no_deadline():
-    conn = _conn(idle_timeout=30.0)
+    conn = _conn(request_timeout=30.0)
     assert conn.next_effect(1_700_000_000.0, 50.0) is NEED_DATA
     assert conn.deadline() == 80.0
     # The wall clock steps back a day (NTP, a VM resumed): the deadline stays put.
@@ -226,6 +241,59 @@ def test_malformed_request_is_timed_from_its_arrival():
     exchange(conn, b"GET / HTTP/1.1\r\nbad header\r\n\r\n", store=_store(), now=1e9, monotonic=7.0)
     [rec] = conn.take_log()
     assert rec.status == 400 and (rec.started, rec.time) == (7.0, 1e9)
+
+
+@pytest.mark.parametrize("hot", [False, True])
+@pytest.mark.parametrize(
+    ("raw", "method", "target", "status"),
+    [
+        (
+            b"GET /a/b HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "GET",
+            "/a/b",
+            501,
+        ),
+        (b"HEAD /q\x01 HTTP/1.1\r\nHost: p\r\n\r\n", "HEAD", "/q%01", 400),
+        (b"GET /x HTTP/1.1\r\nbad header\r\n\r\n", "GET", "/x", 400),
+        (b"PUT /" + b"a" * 20000, "PUT", "/" + "a" * 511, 414),
+        (b"\x16\x03\x01\x00", "%16%03%01%00", "", 400),
+        (b"HEAD /x HTTP/1.1\r\nHost: p\r\nX: " + b"a" * 20000, "HEAD", "/x", 431),
+    ],
+)
+def test_malformed_request_logs_what_was_read_and_closes(raw, method, target, status, hot):
+    """Method and target as far as they came, timed from arrival; the connection then closes."""
+    conn = _hot_conn(HotReplies()) if hot else _conn()
+    assert exchange(conn, _req("/healthz"), store=_store(), now=1e9, monotonic=1.0)
+    conn.take_log()
+    out = exchange(conn, raw[:5], store=_store(), now=1e9 + 1, monotonic=2.0)
+    if raw[5:]:  # the rest later: timed from the first bytes all the same
+        assert out == b""
+        out = exchange(conn, raw[5:], store=_store(), now=1e9 + 3, monotonic=4.0)
+    [(got, headers, body)] = parse_responses(out)
+    assert got == status and headers["connection"] == "close"
+    assert out.startswith(b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status].encode()))
+    assert body.startswith(REASONS[status].lower().encode() + b": ")
+    [rec] = conn.take_log()
+    assert (rec.method, rec.target, rec.status) == (method, target, status)
+    assert (rec.started, rec.time) == (2.0, 1e9 + 1)
+    assert isinstance(conn.next_effect(1e9, 5.0), CloseConnection)
+
+
+def test_limit_refusals_close_the_connection():
+    """A head h11 reads whole but over the limits gets its 431 and the connection closes."""
+    conn = _conn(max_request_head=2000)
+    extra = "".join(f"X-{i}: {'v' * 50}\r\n" for i in range(60))
+    out = exchange(conn, _req("/healthz", extra=extra) + _req("/healthz"), store=_store())
+    [(status, headers, _)] = parse_responses(out)
+    assert (status, headers["connection"]) == (431, "close")
+
+
+def test_every_status_has_its_standard_reason_phrase():
+    assert REASONS[501] == "Not Implemented" and REASONS[507] == "Insufficient Storage"
+    assert REASONS[413] == "Content Too Large" and REASONS[414] == "URI Too Long"
+    req = _req("/healthz", extra="Transfer-Encoding: gzip, chunked\r\n")
+    raw = exchange(_conn(), req, store=_store())
+    assert raw.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
 
 
 def test_access_log():

@@ -134,6 +134,39 @@ def test_slow_request_head_gets_408(served):
     assert [r[0] for r in got] == [408]
 
 
+def test_bare_lf_request_is_answered(served):
+    """Lines ended by a bare LF are read as h11 reads them: answered at once, not a 408."""
+    port, _, _ = served
+    s = connect(port)
+    s.sendall(f"GET /{ESC}/@v/v1.0.0.mod HTTP/1.1\nHost: x\nConnection: close\n\n".encode())
+    got = parse_responses(recv_all(s))
+    s.close()
+    assert [(r[0], r[2]) for r in got] == [(200, GOMOD)]
+
+
+def test_fresh_connection_gets_the_request_timeout_and_keepalive_the_idle_one(
+    frontend, tree, tmp_path
+):
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=tree.as_uri(), idle_timeout=30.0, request_timeout=1.0)
+    with running(frontend, store, config) as port:
+        s = connect(port)
+        t0 = time.monotonic()
+        assert recv_all(s) == b""  # no byte sent: closed after request_timeout, no 408
+        assert time.monotonic() - t0 < 10
+        s.close()
+        s = connect(port)
+        req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        s.sendall(req)
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        time.sleep(2.0)  # past request_timeout, within idle_timeout: still open
+        s.sendall(req.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        got = parse_responses(recv_all(s))
+        s.close()
+        assert [r[0] for r in got] == [200]
+
+
 class _SlowUpstream(http.server.BaseHTTPRequestHandler):
     hits: dict[str, int]
     files: dict[str, bytes]
