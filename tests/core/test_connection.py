@@ -487,3 +487,42 @@ def test_bare_lf_head_in_pieces_is_answered_when_complete():
     assert conn.deadline() == 5.0  # part-way through a head
     raw = exchange(conn, b"\n", store=_store())
     assert parse_responses(raw)[0][0] == 200
+
+
+class _NameLimitedStore(MemoryStore):
+    """A store on a file system whose names are at most 255 bytes: such keys are never held."""
+
+    @staticmethod
+    def _too_long(key: str) -> bool:
+        return any(len(part.encode()) > 255 for part in key.split("/"))
+
+    def stat(self, key):
+        return None if self._too_long(key) else super().stat(key)
+
+    def open(self, key):
+        return None if self._too_long(key) else super().open(key)
+
+    def writer(self, key):
+        if self._too_long(key):
+            raise OSError(36, "File name too long")
+        return super().writer(key)
+
+
+@pytest.mark.parametrize("file", ["list", "v1.0.0.info", "v1.0.0.mod", "@latest"])
+def test_a_path_element_over_255_bytes_is_passed_on(file):
+    """Go's module path rules (x/mod module.CheckPath) set no element length: the core asks
+    the upstream and passes its answer on even when the store cannot hold the key."""
+    mod = "example.com/" + "a" * 300
+    at = "" if file == "@latest" else "@v/"
+    up = "https://up.example"
+    body = {"list": b"v1.0.0\n", "v1.0.0.mod": b"module " + mod.encode() + b"\n"}.get(
+        file, b'{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}'
+    )
+    upstream = ScriptedUpstream({f"{up}/{mod}/{at}{file}": (200, body)})
+    conn = ProxyConnection(ProxyConfig(upstream=up))
+    raw = exchange(conn, _req(f"/{mod}/{at}{file}"), store=_NameLimitedStore(), upstream=upstream)
+    [(status, _, got)] = parse_responses(raw)
+    assert (status, got) == (200, body)
+    missing = exchange(conn, _req(f"/{mod}x/@v/list"), store=_NameLimitedStore(), upstream=upstream)
+    [(status, headers, text)] = parse_responses(missing)
+    assert status == 404 and headers["content-type"].startswith("text/plain"), text
