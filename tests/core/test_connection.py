@@ -208,6 +208,27 @@ def test_idle_and_request_timeouts():
     conn.receive_data(b"GET /hea")  # part-way through the next head: request_timeout again
     assert conn.next_effect(1e9, 140.0) is NEED_DATA
     assert conn.deadline() == 145.0
+    conn.receive_data(b"lthz HT")  # a trickle moves no deadline: the head must be whole in time
+    assert conn.next_effect(1e9, 144.0) is NEED_DATA
+    assert conn.deadline() == 145.0
+    conn.timed_out()
+    eff = conn.next_effect(1e9, 145.5)
+    assert isinstance(eff, SendBytes) and eff.data.startswith(b"HTTP/1.1 408 Request Timeout")
+    [_, rec] = conn.take_log()
+    assert (rec.method, rec.target, rec.status, rec.started) == ("GET", "/healthz", 408, 140.0)
+
+
+def test_a_fresh_connection_has_request_timeout_for_its_first_head_however_it_trickles():
+    conn = _conn(idle_timeout=30.0, request_timeout=5.0)
+    assert conn.next_effect(1e9, 100.0) is NEED_DATA
+    for mono in (102.0, 104.0):
+        conn.receive_data(b"G")
+        assert conn.next_effect(1e9, mono) is NEED_DATA
+        assert conn.deadline() == 105.0
+    conn.timed_out()
+    eff = conn.next_effect(1e9, 105.0)
+    assert isinstance(eff, SendBytes) and b" 408 " in eff.data
+    assert isinstance(conn.next_effect(1e9, 105.0), CloseConnection)
 
     conn = _conn(idle_timeout=30.0, request_timeout=5.0)
     conn.receive_data(b"GET /healthz HTTP/1.1\r\n")

@@ -90,13 +90,16 @@ class AccessRecord(msgspec.Struct, frozen=True):
     """One finished exchange, for the access log.
 
     Attributes:
-        method: the request method.
+        method: the request method. For a request h11 could not read (answered 400, 408,
+            414, 431, 501 ...), the method and target as far as they were received, bytes
+            outside printable ASCII as ``%XX``, each cut at 512 bytes.
         target: the request target as sent.
         status: the response status.
         length: the response body length (0 for HEAD and 304).
         cache_status: the ``Cache-Status`` parameters, or "".
-        started: when the request head was complete, on the caller's monotonic clock
-            (subtract it from the same clock for the time taken).
+        started: when the request head was complete (for a request h11 could not read: when
+            its first bytes arrived), on the caller's monotonic clock (subtract it from the
+            same clock for the time taken).
         time: the same moment in seconds since the epoch (for the log line's time stamp).
         alarm: what went wrong that an operator must see (a checksum database that forked),
             for an error log line; "" for an ordinary exchange.
@@ -166,6 +169,7 @@ class ProxyConnection:
         # request_timeout, not idle_timeout, for its first head (see ``deadline``).
         self._arrived: tuple[float, float] | None = None
         self._fresh = True
+        self._opened: float | None = None  # the first next_effect's monotonic time
         self._last_activity: float | None = None
         self._body_bytes = 0
         self._log: list[AccessRecord] = []
@@ -233,6 +237,8 @@ class ProxyConnection:
         self._mono = monotonic
         if self._last_activity is None:
             self._last_activity = monotonic
+            if self._opened is None:
+                self._opened = monotonic
         if state is _SENDING:
             out = self._outbox.popleft()
             if type(out) is SendBlob:
@@ -258,19 +264,22 @@ class ProxyConnection:
     def deadline(self) -> float:
         """When, on the monotonic clock, the client must have sent more (after ``NEED_DATA``).
 
-        A client between requests on a kept-alive connection gets ``idle_timeout``; one
-        part-way through a request head (or body), and a fresh connection that has yet to send
-        a whole first head, get ``request_timeout``. Past it, call :meth:`timed_out`.
+        A request head must be whole within ``request_timeout`` of its first byte, and a fresh
+        connection's first head within ``request_timeout`` of the connection's start, however
+        the bytes trickle in; a request body gets ``request_timeout`` from its last bytes; a
+        client between requests on a kept-alive connection gets ``idle_timeout``. Past it,
+        call :meth:`timed_out`.
         """
-        base = self._last_activity if self._last_activity is not None else 0.0
-        if (
-            self._fresh
-            or self._inbuf
-            or self._h11.trailing_data[0]
-            or self._h11.their_state is h11.SEND_BODY
-        ):
-            return base + self._cfg.config.request_timeout
-        return base + self._cfg.config.idle_timeout
+        cfg = self._cfg.config
+        last = self._last_activity if self._last_activity is not None else 0.0
+        if self._h11.their_state is h11.SEND_BODY:
+            return last + cfg.request_timeout
+        if self._fresh and self._opened is not None:
+            return self._opened + cfg.request_timeout
+        if self._inbuf or self._h11.trailing_data[0]:
+            start = self._arrived[0] if self._arrived is not None else last
+            return start + cfg.request_timeout
+        return last + cfg.idle_timeout
 
     @property
     def between_requests(self) -> bool:
