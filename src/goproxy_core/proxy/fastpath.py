@@ -47,12 +47,12 @@ def read_request_head(
         malformed). ``buf`` is left as it was unless a head is taken.
     """
     end = buf.find(b"\r\n\r\n")
-    # A line ended by a bare LF (h11 accepts it, as RFC 9112 §2.2 allows) is h11's to read:
-    # every LF up to the head's end must follow a CR.
-    scan = len(buf) if end < 0 else end + 4
-    if buf.count(b"\n", 0, scan) != buf.count(b"\r\n", 0, scan):
-        return False
     if end < 0:
+        # A line ended by a bare LF (h11 accepts it, as RFC 9112 §2.2 allows) is h11's to
+        # read: its head may end without a CRLFCRLF. (Before a CRLFCRLF, the expressions
+        # below refuse a bare LF.)
+        if buf.count(b"\n") != buf.count(b"\r\n"):
+            return False
         return len(buf) <= max_head and buf[0] in b"GH"
     end += 4
     if end > max_head:
