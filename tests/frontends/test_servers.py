@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import select
 import socket
 import threading
 import time
@@ -165,6 +166,21 @@ def test_fresh_connection_gets_the_request_timeout_and_keepalive_the_idle_one(
         got = parse_responses(recv_all(s))
         s.close()
         assert [r[0] for r in got] == [200]
+
+
+def test_a_trickled_head_gets_408_at_request_timeout(served):
+    """A byte now and then does not renew the deadline: the head must be whole in time."""
+    port, _, _ = served
+    s = connect(port)
+    t0 = time.monotonic()
+    for b in b"GET /heal":
+        if select.select([s], [], [], 0.25)[0]:
+            break  # the answer is in: sending more could only reset the connection
+        s.sendall(bytes((b,)))
+    got = parse_responses(recv_all(s))
+    s.close()
+    assert [r[0] for r in got] == [408]
+    assert time.monotonic() - t0 < 4  # request_timeout is 1 s; 9 bytes would take 2.25 s
 
 
 class _SlowUpstream(http.server.BaseHTTPRequestHandler):
