@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h11
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from goproxy_core.proxy import (
     SendBlob,
     SendBytes,
 )
+from goproxy_core.proxy.replies import REASONS
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 
 from support import parse_responses
@@ -187,11 +189,46 @@ def test_misuse_raises_local_protocol_error_and_the_connection_is_done():
 
 def test_idle_and_request_timeouts():
     # Deadlines run on the monotonic clock (the second argument), whatever the wall clock says.
+    # A fresh connection that sends nothing gets request_timeout, and is closed without a 408.
     conn = _conn(idle_timeout=30.0, request_timeout=5.0)
     assert conn.next_effect(1e9, 100.0) is NEED_DATA
-    assert conn.deadline() == 130.0
+    assert conn.deadline() == 105.0
     conn.timed_out()
-    assert isinstance(conn.next_effect(1e9, 131.0), CloseConnection)
+    assert isinstance(conn.next_effect(1e9, 106.0), CloseConnection)
+    assert conn.take_log() == []
+
+    # Between requests on a kept-alive connection: idle_timeout from the last response.
+    conn = _conn(idle_timeout=30.0, request_timeout=5.0)
+    assert conn.next_effect(1e9, 100.0) is NEED_DATA
+    conn.receive_data(_req("/healthz"))
+    eff = conn.next_effect(1e9, 101.0)
+    assert isinstance(eff, SendBytes) and eff.data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert conn.next_effect(1e9, 102.0) is NEED_DATA
+    assert conn.deadline() == 131.0
+    conn.receive_data(b"GET /hea")  # part-way through the next head: request_timeout again
+    assert conn.next_effect(1e9, 140.0) is NEED_DATA
+    assert conn.deadline() == 145.0
+    conn.receive_data(b"lthz HT")  # a trickle moves no deadline: the head must be whole in time
+    assert conn.next_effect(1e9, 144.0) is NEED_DATA
+    assert conn.deadline() == 145.0
+    conn.timed_out()
+    eff = conn.next_effect(1e9, 145.5)
+    assert isinstance(eff, SendBytes) and eff.data.startswith(b"HTTP/1.1 408 Request Timeout")
+    [_, rec] = conn.take_log()
+    assert (rec.method, rec.target, rec.status, rec.started) == ("GET", "/healthz", 408, 140.0)
+
+
+def test_a_fresh_connection_has_request_timeout_for_its_first_head_however_it_trickles():
+    conn = _conn(idle_timeout=30.0, request_timeout=5.0)
+    assert conn.next_effect(1e9, 100.0) is NEED_DATA
+    for mono in (102.0, 104.0):
+        conn.receive_data(b"G")
+        assert conn.next_effect(1e9, mono) is NEED_DATA
+        assert conn.deadline() == 105.0
+    conn.timed_out()
+    eff = conn.next_effect(1e9, 105.0)
+    assert isinstance(eff, SendBytes) and b" 408 " in eff.data
+    assert isinstance(conn.next_effect(1e9, 105.0), CloseConnection)
 
     conn = _conn(idle_timeout=30.0, request_timeout=5.0)
     conn.receive_data(b"GET /healthz HTTP/1.1\r\n")
@@ -204,7 +241,7 @@ def test_idle_and_request_timeouts():
 
 
 def test_wall_clock_jump_moves_no_deadline():
-    conn = _conn(idle_timeout=30.0)
+    conn = _conn(request_timeout=30.0)
     assert conn.next_effect(1_700_000_000.0, 50.0) is NEED_DATA
     assert conn.deadline() == 80.0
     # The wall clock steps back a day (NTP, a VM resumed): the deadline stays put.
@@ -225,6 +262,59 @@ def test_malformed_request_is_timed_from_its_arrival():
     exchange(conn, b"GET / HTTP/1.1\r\nbad header\r\n\r\n", store=_store(), now=1e9, monotonic=7.0)
     [rec] = conn.take_log()
     assert rec.status == 400 and (rec.started, rec.time) == (7.0, 1e9)
+
+
+@pytest.mark.parametrize("hot", [False, True])
+@pytest.mark.parametrize(
+    ("raw", "method", "target", "status"),
+    [
+        (
+            b"GET /a/b HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "GET",
+            "/a/b",
+            501,
+        ),
+        (b"HEAD /q\x01 HTTP/1.1\r\nHost: p\r\n\r\n", "HEAD", "/q%01", 400),
+        (b"GET /x HTTP/1.1\r\nbad header\r\n\r\n", "GET", "/x", 400),
+        (b"PUT /" + b"a" * 20000, "PUT", "/" + "a" * 511, 414),
+        (b"\x16\x03\x01\x00", "%16%03%01%00", "", 400),
+        (b"HEAD /x HTTP/1.1\r\nHost: p\r\nX: " + b"a" * 20000, "HEAD", "/x", 431),
+    ],
+)
+def test_malformed_request_logs_what_was_read_and_closes(raw, method, target, status, hot):
+    """Method and target as far as they came, timed from arrival; the connection then closes."""
+    conn = _hot_conn(HotReplies()) if hot else _conn()
+    assert exchange(conn, _req("/healthz"), store=_store(), now=1e9, monotonic=1.0)
+    conn.take_log()
+    out = exchange(conn, raw[:5], store=_store(), now=1e9 + 1, monotonic=2.0)
+    if raw[5:]:  # the rest later: timed from the first bytes all the same
+        assert out == b""
+        out = exchange(conn, raw[5:], store=_store(), now=1e9 + 3, monotonic=4.0)
+    [(got, headers, body)] = parse_responses(out)
+    assert got == status and headers["connection"] == "close"
+    assert out.startswith(b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status].encode()))
+    assert body.startswith(REASONS[status].lower().encode() + b": ")
+    [rec] = conn.take_log()
+    assert (rec.method, rec.target, rec.status) == (method, target, status)
+    assert (rec.started, rec.time) == (2.0, 1e9 + 1)
+    assert isinstance(conn.next_effect(1e9, 5.0), CloseConnection)
+
+
+def test_limit_refusals_close_the_connection():
+    """A head h11 reads whole but over the limits gets its 431 and the connection closes."""
+    conn = _conn(max_request_head=2000)
+    extra = "".join(f"X-{i}: {'v' * 50}\r\n" for i in range(60))
+    out = exchange(conn, _req("/healthz", extra=extra) + _req("/healthz"), store=_store())
+    [(status, headers, _)] = parse_responses(out)
+    assert (status, headers["connection"]) == (431, "close")
+
+
+def test_every_status_has_its_standard_reason_phrase():
+    assert REASONS[501] == "Not Implemented" and REASONS[507] == "Insufficient Storage"
+    assert REASONS[413] == "Content Too Large" and REASONS[414] == "URI Too Long"
+    req = _req("/healthz", extra="Transfer-Encoding: gzip, chunked\r\n")
+    raw = exchange(_conn(), req, store=_store())
+    assert raw.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
 
 
 def test_access_log():
@@ -339,6 +429,10 @@ def test_hot_answers_are_bounded_and_off_under_gone():
         b"GET http://p/healthz HTTP/1.1\r\nHost: p\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHost: p\r\nBad Name: x\r\n\r\n",
         b"HEAD /healthz HTTP/1.1\r\nHost: p\r\nConnection: keep-alive\r\n\r\n",
+        b"GET /healthz HTTP/1.1\nHost: p\n\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\n\r\n",
+        b"GET /healthz HTTP/1.1\nHost: p\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: p\r\n\n",
     ],
 )
 def test_fast_path_answers_as_h11_does(head):
@@ -376,3 +470,80 @@ def test_repeated_zip_hits_go_straight_to_the_blob_and_a_lost_blob_is_forgotten(
     assert isinstance(blob, SendBlob) and blob.size == len(b"PK-zip-bytes")  # no StatBlob
     conn.send_failed()  # say the store lost it: ask the engine next time
     assert len(hot) == 0
+
+
+BARE_LF_HEADS = [
+    b"GET /healthz HTTP/1.1\nHost: p\n\n",
+    b"GET /healthz HTTP/1.1\r\nHost: p\nUser-Agent: x\r\n\n",
+    b"HEAD /healthz HTTP/1.1\nHost: p\r\n\r\n",
+    b"GET /healthz HTTP/1.1\nHost: p\nX: a\n b\n\n",
+    b"GET /healthz HTTP/1.1\nBad Name: x\n\n",
+]
+
+
+@pytest.mark.parametrize("hot", [False, True])
+@pytest.mark.parametrize("head", BARE_LF_HEADS)
+def test_bare_lf_heads_are_read_as_h11_reads_them(head, hot):
+    """Lines ended by a bare LF: answered at once, exactly when and as h11 itself accepts them."""
+    ref = h11.Connection(h11.SERVER)
+    ref.receive_data(head)
+    try:
+        event = ref.next_event()
+    except h11.RemoteProtocolError:
+        event = None
+    conn = _hot_conn(HotReplies()) if hot else _conn()
+    for _ in range(2):  # the second time round from the hot table
+        raw = exchange(conn, head, store=_store(), now=1e9)
+        [(status, headers, body)] = parse_responses(raw, head=head.startswith(b"HEAD"))
+        if isinstance(event, h11.Request):
+            assert status == 200 and body == (b"" if event.method == b"HEAD" else b"ok\n")
+        else:
+            assert status == 400 and headers["connection"] == "close"
+            break
+
+
+def test_bare_lf_head_in_pieces_is_answered_when_complete():
+    conn = _hot_conn(HotReplies(), request_timeout=5.0, idle_timeout=60.0)
+    assert exchange(conn, b"GET /healthz HTTP/1.1\nHost: p\n", store=_store()) == b""
+    assert conn.deadline() == 5.0  # part-way through a head
+    raw = exchange(conn, b"\n", store=_store())
+    assert parse_responses(raw)[0][0] == 200
+
+
+class _NameLimitedStore(MemoryStore):
+    """A store on a file system whose names are at most 255 bytes: such keys are never held."""
+
+    @staticmethod
+    def _too_long(key: str) -> bool:
+        return any(len(part.encode()) > 255 for part in key.split("/"))
+
+    def stat(self, key):
+        return None if self._too_long(key) else super().stat(key)
+
+    def open(self, key):
+        return None if self._too_long(key) else super().open(key)
+
+    def writer(self, key):
+        if self._too_long(key):
+            raise OSError(36, "File name too long")
+        return super().writer(key)
+
+
+@pytest.mark.parametrize("file", ["list", "v1.0.0.info", "v1.0.0.mod", "@latest"])
+def test_a_path_element_over_255_bytes_is_passed_on(file):
+    """Go's module path rules (x/mod module.CheckPath) set no element length: the core asks
+    the upstream and passes its answer on even when the store cannot hold the key."""
+    mod = "example.com/" + "a" * 300
+    at = "" if file == "@latest" else "@v/"
+    up = "https://up.example"
+    body = {"list": b"v1.0.0\n", "v1.0.0.mod": b"module " + mod.encode() + b"\n"}.get(
+        file, b'{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}'
+    )
+    upstream = ScriptedUpstream({f"{up}/{mod}/{at}{file}": (200, body)})
+    conn = ProxyConnection(ProxyConfig(upstream=up))
+    raw = exchange(conn, _req(f"/{mod}/{at}{file}"), store=_NameLimitedStore(), upstream=upstream)
+    [(status, _, got)] = parse_responses(raw)
+    assert (status, got) == (200, body)
+    missing = exchange(conn, _req(f"/{mod}x/@v/list"), store=_NameLimitedStore(), upstream=upstream)
+    [(status, headers, text)] = parse_responses(missing)
+    assert status == 404 and headers["content-type"].startswith("text/plain"), text

@@ -414,6 +414,30 @@ def test_timeout_part_way_answers_408_then_closes():
     assert checked.conn.state is S.CLOSED
 
 
+def test_timeout_of_a_silent_fresh_connection_closes_without_a_response():
+    """IDLE, no byte yet: the deadline is request_timeout from the start; then just close."""
+    checked = Checked(ProxyConnection(ProxyConfig(idle_timeout=30.0, request_timeout=5.0)))
+    assert checked.next_effect(NOW, 100.0) is NEED_DATA
+    assert checked.conn.deadline() == 105.0
+    checked.timed_out()
+    assert checked.conn.state is S.CLOSING
+    assert isinstance(checked.next_effect(NOW, 105.0), CloseConnection)
+    assert checked.conn.state is S.CLOSED and checked.conn.take_log() == []
+
+
+def test_a_request_h11_cannot_frame_is_answered_then_closed():
+    """IDLE → SENDING → CLOSING → CLOSED, even with a well-formed request pipelined behind."""
+    checked = Checked(_conn())
+    checked.receive_data(
+        b"GET /x HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + HEALTH_REQ
+    )
+    eff = checked.next_effect(NOW, NOW)
+    assert isinstance(eff, SendBytes) and eff.data.startswith(b"HTTP/1.1 501 Not Implemented")
+    assert checked.conn.state is S.CLOSING
+    assert isinstance(checked.next_effect(NOW, NOW), CloseConnection)
+    assert checked.conn.state is S.CLOSED
+
+
 def test_send_failed_on_a_blob_closes():
     conn, _ = _sending_blob()
     conn.send_failed()

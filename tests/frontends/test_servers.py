@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import select
 import socket
 import threading
 import time
@@ -132,6 +133,54 @@ def test_slow_request_head_gets_408(served):
     got = parse_responses(recv_all(s))
     s.close()
     assert [r[0] for r in got] == [408]
+
+
+def test_bare_lf_request_is_answered(served):
+    """Lines ended by a bare LF are read as h11 reads them: answered at once, not a 408."""
+    port, _, _ = served
+    s = connect(port)
+    s.sendall(f"GET /{ESC}/@v/v1.0.0.mod HTTP/1.1\nHost: x\nConnection: close\n\n".encode())
+    got = parse_responses(recv_all(s))
+    s.close()
+    assert [(r[0], r[2]) for r in got] == [(200, GOMOD)]
+
+
+def test_fresh_connection_gets_the_request_timeout_and_keepalive_the_idle_one(
+    frontend, tree, tmp_path
+):
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=tree.as_uri(), idle_timeout=30.0, request_timeout=1.0)
+    with running(frontend, store, config) as port:
+        s = connect(port)
+        t0 = time.monotonic()
+        assert recv_all(s) == b""  # no byte sent: closed after request_timeout, no 408
+        assert time.monotonic() - t0 < 10
+        s.close()
+        s = connect(port)
+        req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        s.sendall(req)
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 ")
+        time.sleep(2.0)  # past request_timeout, within idle_timeout: still open
+        s.sendall(req.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        got = parse_responses(recv_all(s))
+        s.close()
+        assert [r[0] for r in got] == [200]
+
+
+def test_a_trickled_head_gets_408_at_request_timeout(served):
+    """A byte now and then does not renew the deadline: the head must be whole in time."""
+    port, _, _ = served
+    s = connect(port)
+    t0 = time.monotonic()
+    for b in b"GET /heal":
+        if select.select([s], [], [], 0.25)[0]:
+            break  # the answer is in: sending more could only reset the connection
+        s.sendall(bytes((b,)))
+    got = parse_responses(recv_all(s))
+    s.close()
+    assert [r[0] for r in got] == [408]
+    assert time.monotonic() - t0 < 4  # request_timeout is 1 s; 9 bytes would take 2.25 s
 
 
 class _SlowUpstream(http.server.BaseHTTPRequestHandler):

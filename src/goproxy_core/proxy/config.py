@@ -82,8 +82,9 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             as they arrive with their tail held back until verified.
         own_sumdb: the name of the proxy's own checksum database, served at
             ``/sumdb/<name>/`` from its log (``ReadSumdb``, ``AppendSumdb``); "" for none.
-        idle_timeout: seconds a connection may wait for its next request.
-        request_timeout: seconds a client has to send a whole request head.
+        idle_timeout: seconds a kept-alive connection may wait for its next request.
+        request_timeout: seconds a client has to send a whole request head, counted from
+            its first byte, or for a fresh connection from the connection's start.
         max_request_head: the largest request line plus headers accepted, in bytes.
     """
 

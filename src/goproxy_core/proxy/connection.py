@@ -44,7 +44,7 @@ from .effects import (
 )
 from .engine import http_date, relayed_zip_reply
 from .fastpath import head_bytes, read_request_head
-from .replies import Reply, error_reply, text_reply
+from .replies import REASONS, Reply, error_reply, text_reply
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
 from .states import ANSWERS, ConnectionState, allowed_in
 
@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 __all__ = ["AccessRecord", "ProxyConnection"]
 
 _MAX_REQUEST_BODY = 64 * 1024
+# How much of a request h11 could not read is kept for the access log's method and target.
+_PEEK = 1024
+# Bytes of a method or target that the access log shows of a request h11 could not read.
+_LOGGED_TARGET = 512
 
 # The states as module globals (an Enum member read through its class is slower), and for each
 # input the states that accept it, straight from the table.
@@ -86,13 +90,16 @@ class AccessRecord(msgspec.Struct, frozen=True):
     """One finished exchange, for the access log.
 
     Attributes:
-        method: the request method.
+        method: the request method. For a request h11 could not read (answered 400, 408,
+            414, 431, 501 ...), the method and target as far as they were received, bytes
+            outside printable ASCII as ``%XX``, each cut at 512 bytes.
         target: the request target as sent.
         status: the response status.
         length: the response body length (0 for HEAD and 304).
         cache_status: the ``Cache-Status`` parameters, or "".
-        started: when the request head was complete, on the caller's monotonic clock
-            (subtract it from the same clock for the time taken).
+        started: when the request head was complete (for a request h11 could not read: when
+            its first bytes arrived), on the caller's monotonic clock (subtract it from the
+            same clock for the time taken).
         time: the same moment in seconds since the epoch (for the log line's time stamp).
         alarm: what went wrong that an operator must see (a checksum database that forked),
             for an error log line; "" for an ordinary exchange.
@@ -154,6 +161,15 @@ class ProxyConnection:
         self._if_none_match = b""
         self._started = 0.0
         self._started_at = 0.0
+        # The next request's first bytes as h11 holds them (up to its request line, at most
+        # _PEEK), kept while h11 reads it: the access log's method and target if h11 cannot.
+        self._peek: bytes | None = None
+        # When the first bytes of a request head not yet complete were seen (monotonic, wall),
+        # and whether any request head was ever complete: a fresh connection gets
+        # request_timeout, not idle_timeout, for its first head (see ``deadline``).
+        self._arrived: tuple[float, float] | None = None
+        self._fresh = True
+        self._opened: float | None = None  # the first next_effect's monotonic time
         self._last_activity: float | None = None
         self._body_bytes = 0
         self._log: list[AccessRecord] = []
@@ -221,6 +237,8 @@ class ProxyConnection:
         self._mono = monotonic
         if self._last_activity is None:
             self._last_activity = monotonic
+            if self._opened is None:
+                self._opened = monotonic
         if state is _SENDING:
             out = self._outbox.popleft()
             if type(out) is SendBlob:
@@ -246,13 +264,22 @@ class ProxyConnection:
     def deadline(self) -> float:
         """When, on the monotonic clock, the client must have sent more (after ``NEED_DATA``).
 
-        A client between requests gets ``idle_timeout``; one part-way through a request head
-        gets ``request_timeout``. Past it, call :meth:`timed_out`.
+        A request head must be whole within ``request_timeout`` of its first byte, and a fresh
+        connection's first head within ``request_timeout`` of the connection's start, however
+        the bytes trickle in; a request body gets ``request_timeout`` from its last bytes; a
+        client between requests on a kept-alive connection gets ``idle_timeout``. Past it,
+        call :meth:`timed_out`.
         """
-        base = self._last_activity if self._last_activity is not None else 0.0
-        if self._inbuf or self._h11.trailing_data[0] or self._h11.their_state is h11.SEND_BODY:
-            return base + self._cfg.config.request_timeout
-        return base + self._cfg.config.idle_timeout
+        cfg = self._cfg.config
+        last = self._last_activity if self._last_activity is not None else 0.0
+        if self._h11.their_state is h11.SEND_BODY:
+            return last + cfg.request_timeout
+        if self._fresh and self._opened is not None:
+            return self._opened + cfg.request_timeout
+        if self._inbuf or self._h11.trailing_data[0]:
+            start = self._arrived[0] if self._arrived is not None else last
+            return start + cfg.request_timeout
+        return last + cfg.idle_timeout
 
     @property
     def between_requests(self) -> bool:
@@ -276,8 +303,11 @@ class ProxyConnection:
         self._flush_inbuf()
         partial = bool(self._h11.trailing_data[0]) or self._h11.their_state is h11.SEND_BODY
         if partial and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            self._started, self._started_at = self._mono, self._now
-            self._queue_reply(text_reply(408, "request timeout: the request was not sent in time"))
+            reply = text_reply(408, "request timeout: the request was not sent in time")
+            if self._h11.their_state is h11.SEND_BODY:
+                self._queue_reply(reply)
+            else:
+                self._answer_unread(reply, self._h11.trailing_data[0][:_PEEK])
         self._keep_alive = False
         self._settle()
 
@@ -462,6 +492,8 @@ class ProxyConnection:
             if self._inbuf and self._h11_idle():
                 got = self._fast_request()
                 if got is True:
+                    if self._arrived is None:
+                        self._arrived = (self._mono, self._now)
                     return NEED_DATA
                 if got is not False:
                     assert not isinstance(got, bool)
@@ -478,12 +510,16 @@ class ProxyConnection:
                 self._keep_alive = False
                 self._state = _CLOSED
                 return CloseConnection()
+            if self._peek is None and h.their_state is h11.IDLE:
+                self._peek_request()
             try:
                 event = h.next_event()
             except h11.RemoteProtocolError as e:
                 self._protocol_error(e)
                 return self.next_effect(self._now, self._mono)
             if event is h11.NEED_DATA:
+                if self._arrived is None and h.trailing_data[0]:
+                    self._arrived = (self._mono, self._now)
                 return NEED_DATA
             if isinstance(event, h11.Request):
                 self._start(event)
@@ -501,7 +537,19 @@ class ProxyConnection:
                 return CloseConnection()
             # EndOfMessage: loop to start the next cycle.
 
+    def _peek_request(self) -> None:
+        """Keep the first bytes h11 holds of the next request until its request line is in."""
+        data = self._h11.trailing_data[0]
+        if b"\n" in data or len(data) >= _PEEK:
+            self._peek = data[:_PEEK]
+
     def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
+        """h11 could not frame the request: answer its status (h11's hint) and close.
+
+        Nothing after a request that cannot be framed can be trusted to start a request
+        (RFC 9112 §9.6 lets a server close after such a response), so every answer here
+        closes the connection.
+        """
         self._fast = False
         self._keep_alive = False
         if self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
@@ -509,10 +557,30 @@ class ProxyConnection:
             if status == 431 and not self._h11.trailing_data[0].count(b"\n"):
                 status = 414  # the request line alone was too long
             reason = str(e) or "malformed HTTP request"
-            self._method = b"GET"
-            self._started, self._started_at = self._mono, self._now
-            self._queue_reply(text_reply(status, f"bad request: {reason}"))
+            phrase = REASONS.get(status, "bad request").lower()
+            reply = text_reply(status, f"{phrase}: {reason}")
+            if self._h11.our_state is h11.IDLE:  # no request was read: log what there is
+                self._answer_unread(reply, self._peek or self._h11.trailing_data[0][:_PEEK])
+            else:
+                self._queue_reply(reply)
+        self._peek = None
         self._settle()
+
+    def _answer_unread(self, reply: Reply, data: bytes) -> None:
+        """Queue ``reply`` to a request h11 could not read, whose first bytes are ``data``.
+
+        The access log shows its method and target as far as they were received (bytes
+        outside printable ASCII percent-encoded, each cut at ``_LOGGED_TARGET``), timed from
+        the arrival of its first bytes. The reply is framed as to a GET (h11 read no method).
+        """
+        parts = data.split(b"\n", 1)[0].rstrip(b"\r").split(b" ", 2)
+        self._method = b"GET"
+        self._target = _printable(parts[1]) if len(parts) > 1 else b""
+        self._started, self._started_at = self._arrived or (self._mono, self._now)
+        self._arrived = None
+        self._queue_reply(reply)
+        method = (_printable(parts[0]) or b"-").decode("ascii")
+        self._log[-1] = msgspec.structs.replace(self._log[-1], method=method)
 
     def _start(self, event: h11.Request) -> None:
         headers = list(event.headers)
@@ -539,6 +607,8 @@ class ProxyConnection:
         self._target = target
         self._started = self._mono
         self._started_at = now
+        self._peek = self._arrived = None
+        self._fresh = False
         self._body_bytes = 0
         self._if_none_match = b""
         for name, value in headers:
@@ -558,8 +628,14 @@ class ProxyConnection:
                 self._record(hot.status, hot.length, hot.cache_status)
                 self._state = _SENDING
                 return
-        if len(target) > MAX_TARGET or len(headers) > MAX_HEADERS:
-            self._keep_alive = False  # a client this far off is not worth keeping
+        if (
+            len(target) > MAX_TARGET
+            or len(headers) > MAX_HEADERS
+            or (not fast and _head_size(headers) > self._cfg.config.max_request_head)
+        ):
+            # Refused by the request limits (414, 431): like a request h11 cannot frame, a
+            # client this far off is not worth keeping.
+            self._keep_alive = False
         self._flow = request_flow(self._cfg, method, target, headers, now, relay=True)
         self._advance(None)
 
@@ -681,3 +757,16 @@ class ProxyConnection:
     def _send_head(self, head: ResponseHead) -> bytes:
         event = h11.Response(status_code=head.status, headers=head.headers, reason=head.reason)
         return self._h11.send(event) or b""
+
+
+def _head_size(headers: list[tuple[bytes, bytes]]) -> int:
+    """The header fields' size as ``request_flow`` counts it against ``max_request_head``."""
+    return sum(len(n) + len(v) + 4 for n, v in headers)
+
+
+def _printable(data: bytes) -> bytes:
+    """``data`` cut at ``_LOGGED_TARGET`` bytes, every byte outside ``!``-``~`` as ``%XX``."""
+    cut = data[:_LOGGED_TARGET]
+    if all(0x21 <= b <= 0x7E for b in cut):
+        return cut
+    return b"".join(bytes((b,)) if 0x21 <= b <= 0x7E else b"%%%02X" % b for b in cut)

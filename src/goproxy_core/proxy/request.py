@@ -120,4 +120,4 @@ def response_head(
         headers.append((b"allow", reply.allow.encode()))
     if closing:
         headers.append((b"connection", b"close"))
-    return ResponseHead(status, REASONS.get(status, "Unknown").encode(), headers, body)
+    return ResponseHead(status, REASONS.get(status, "").encode(), headers, body)
