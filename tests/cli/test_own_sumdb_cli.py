@@ -44,7 +44,7 @@ def test_sumdb_key_errors(tmp_path):
     r = goproxy("sumdb", "key", "--cache-dir", str(tmp_path))
     assert r.returncode == 2 and "--name" in r.stderr
     r = goproxy("sumdb", "key", "--cache-dir", str(tmp_path), "--name", "not a name")
-    assert r.returncode == 2 and "own checksum database name" in r.stderr
+    assert r.returncode == 2 and "own-sumdb: not a checksum database name" in r.stderr
     (tmp_path / "sumdb").write_text("a file where a directory goes")
     r = goproxy("sumdb", "key", "--cache-dir", str(tmp_path), "--name", NAME)
     assert r.returncode == 1 and "sumdb key" in r.stderr

@@ -8,19 +8,24 @@ proxy's own checksum database; ``goproxy --version``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
+import netrc
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
-from .settings import ENV_PREFIX, Settings, SettingsError, load_settings
+from . import _early
+from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -97,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     s.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    s.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
     db = sub.add_parser("sumdb", help="the proxy's own checksum database")
     dbsub = db.add_subparsers(dest="sumdb_command", required=True)
     k = dbsub.add_parser(
@@ -153,6 +159,11 @@ def _own_sumdb_key(settings: Settings) -> str:
     return verifier_key(signer_key(directory, settings.own_sumdb))
 
 
+def _goproxy_line(settings: Settings, host: str, port: int) -> str:
+    """The exact ``GOPROXY`` value for clients, base path included."""
+    return f"GOPROXY=http://{_client_host(host)}:{port}{settings.base_path.rstrip('/')}"
+
+
 def _gosumdb_line(settings: Settings, vkey: str, host: str, port: int) -> str:
     base = settings.base_path.rstrip("/")
     return f"GOSUMDB={vkey} http://{_client_host(host)}:{port}{base}/sumdb/{settings.own_sumdb}"
@@ -177,6 +188,98 @@ def _fetcher(settings: Settings) -> Fetcher:
             ),
         )
     )
+
+
+def _check_dir(key: str, path: str, *, create: bool) -> None:
+    """``path`` is a directory this process can write: made if missing (``create``), then a
+    file is written in it and removed. Found here, before listening, a bad directory is one
+    line naming the setting, not a failure on every request later.
+
+    Raises:
+        SettingsError: naming the setting, the path and what is wrong with it.
+    """
+    want = "a directory this user can create files in"
+    if not create and not os.path.lexists(path):
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise bad(key, "not a directory", path, want) from None
+    except OSError as e:
+        raise bad(key, f"cannot be created: {e.strerror}", path, want) from None
+    if not os.path.isdir(path):
+        raise bad(key, "not a directory", path, want)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".goproxy-write-check.", dir=path)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        raise bad(key, f"cannot be written: {e.strerror}", path, want) from None
+
+
+def _check_netrc() -> None:
+    """The netrc file the fetcher will read (``$NETRC`` or ``~/.netrc``), parsed now.
+
+    Raises:
+        SettingsError: ``netrc: <what> (got <file>; want ...)``, the line named.
+    """
+    path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    if not os.path.isfile(path):
+        return
+    want = "a netrc file: machine HOST login NAME password SECRET"
+    try:
+        netrc.netrc(path)
+    except netrc.NetrcParseError as e:
+        raise bad("netrc", f"malformed at line {e.lineno}: {e.msg}", path, want) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise bad("netrc", f"cannot be read: {e}", path, want) from None
+
+
+def _check_before_listening(settings: Settings) -> None:
+    """Everything that can be found wrong before listening (:class:`SettingsError`)."""
+    _check_dir("cache-dir", settings.cache_dir, create=True)
+    _check_dir("vcs-dir", settings.vcs_dir, create=False)
+    _check_netrc()
+
+
+def _watch_supervisor(supervisor: int) -> None:
+    """A worker ends (drains, as on SIGTERM) when its supervisor dies, however it dies.
+
+    On Linux the kernel sends SIGTERM when the parent dies (``PR_SET_PDEATHSIG``); everywhere
+    a thread waits for the end of stdin, a pipe whose only writer is the supervisor, and
+    notices a changed parent pid, and then sends the SIGTERM itself. A parent that died
+    before this ran is caught by the first pid check.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+    def parent_gone() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if os.getppid() != supervisor:
+        parent_gone()
+        return
+
+    def wait_for_eof() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        parent_gone()
+
+    def poll_parent() -> None:
+        while os.getppid() == supervisor:
+            threading.Event().wait(0.5)
+        parent_gone()
+
+    threading.Thread(target=wait_for_eof, name="supervisor-pipe", daemon=True).start()
+    threading.Thread(target=poll_parent, name="supervisor-pid", daemon=True).start()
 
 
 def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
@@ -211,9 +314,10 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
                 flush=True,
             )
             print(settings.verification_summary(), flush=True)
-        print(f"GOPROXY=http://{_client_host(host)}:{bound}", flush=True)
+        print(_goproxy_line(settings, host, bound), flush=True)
         if announce and vkey:
             print(_gosumdb_line(settings, vkey, host, bound), flush=True)
+        _early.replay()  # the server catches signals by now: an early SIGTERM drains
 
     from goproxy_io.server import Listen
 
@@ -239,24 +343,59 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
 
 
 def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
-    """Run ``workers`` processes on one port (SO_REUSEPORT), forwarding signals to them."""
+    """Run ``workers`` processes on one port (SO_REUSEPORT), forwarding signals to them.
+
+    Each worker gets a pipe on stdin that only this process writes to, and its pid: when
+    this process dies, even by SIGKILL, the workers see it and stop (:func:`_watch_supervisor`).
+    A worker that exits before it listens ends the start-up: the others are stopped, its own
+    one-line error is on stderr, and its status is returned.
+    """
     host, port = settings.host_port()
     holder = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    holder.bind((host, port))
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((host, port))
+    except OSError as e:
+        holder.close()
+        print(f"goproxy: {_listen_error(settings, e)}", file=sys.stderr)
+        return 1
     port = holder.getsockname()[1]
     env = dict(os.environ)
     env[ENV_PREFIX + "WORKERS"] = "1"
     env[ENV_PREFIX + "LISTEN"] = f"{host}:{port}"
     args = [sys.executable, "-m", "goproxy_cli", *_without(argv, "--workers", "--listen")]
-    procs = [
-        subprocess.Popen([*args, "--reuse-port"], env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(settings.workers)
-    ]
+    args += ["--reuse-port", "--supervisor", str(os.getpid())]
+    procs: list[subprocess.Popen[str]] = []
+
+    def forward(sig: int, _: object) -> None:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+
+    try:
+        for _ in range(settings.workers):
+            procs.append(
+                subprocess.Popen(
+                    args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+                )
+            )
+    finally:
+        # From here a signal goes to the workers, which hold it until they serve.
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        for sig in _early.held:
+            forward(sig, None)
+        _early.held.clear()
     for proc in procs:
         assert proc.stdout is not None
-        proc.stdout.readline()  # each worker announces its port once it listens
+        if not proc.stdout.readline():  # each worker announces its port once it listens
+            code = proc.wait()
+            forward(signal.SIGTERM, None)
+            for other in procs:
+                other.wait()
+            holder.close()
+            return code or 1
     holder.close()
     print(
         f"goproxy-core {_version()}: {settings.workers} {settings.frontend} workers, "
@@ -264,18 +403,22 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
         flush=True,
     )
     print(settings.verification_summary(), flush=True)
-    print(f"GOPROXY=http://{_client_host(host)}:{port}", flush=True)
+    print(_goproxy_line(settings, host, port), flush=True)
     if settings.own_sumdb:
         print(_gosumdb_line(settings, _own_sumdb_key(settings), host, port), flush=True)
-
-    def forward(sig: int, _: object) -> None:
-        for proc in procs:
-            proc.send_signal(sig)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
     codes = [proc.wait() for proc in procs]
     return max(codes)
+
+
+def _listen_error(settings: Settings, e: OSError) -> str:
+    return str(
+        bad(
+            "listen",
+            f"cannot listen: {e.strerror or e}",
+            settings.listen,
+            "an address of this host that is free and this user may bind",
+        )
+    )
 
 
 def _without(argv: Sequence[str], *names: str) -> list[str]:
@@ -316,13 +459,20 @@ def _sumdb_key(ns: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _early.hold()  # again, for callers that did not come through goproxy_cli.main
     ns = _parser().parse_args(argv)
+    if ns.command != "serve":
+        _early.release()
     if ns.command == "sumdb":
         return _sumdb_key(ns)
-    local = ("command", "config", "reuse_port", "jobs", "repair")
+    local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor")
     flags = {k: v for k, v in vars(ns).items() if k not in local}
+    if getattr(ns, "supervisor", None):
+        _watch_supervisor(ns.supervisor)
     try:
         settings = load_settings(flags, config_file=ns.config)
+        if ns.command == "serve":
+            _check_before_listening(settings)
     except SettingsError as e:
         print(f"goproxy: {e}", file=sys.stderr)
         return 2
@@ -332,10 +482,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("goproxy.access").disabled = not settings.access_log
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The HTTP client's libraries log every frame at debug: they stay at warning always.
+    for noisy in ("httpx", "httpcore", "h2", "hpack"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if ns.command == "verify":
         if ns.jobs is not None and ns.jobs < 1:
-            print("goproxy: jobs: must be at least 1", file=sys.stderr)
+            print(f"goproxy: {bad('jobs', 'too small', ns.jobs, '1 or more')}", file=sys.stderr)
             return 2
         return _verify(settings, jobs=ns.jobs, repair=ns.repair)
     if settings.own_sumdb:
@@ -351,6 +503,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _serve(settings, reuse_port=ns.reuse_port, announce=not ns.reuse_port)
     except OSError as e:
-        print(f"goproxy: cannot listen on {settings.listen}: {e.strerror or e}", file=sys.stderr)
+        print(f"goproxy: {_listen_error(settings, e)}", file=sys.stderr)
         return 1
     return 0

@@ -13,17 +13,21 @@ import os
 import re
 import shutil
 import subprocess
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
 from goproxy_core import ConfigError, ProxyConfig, RetractedPolicy, SumdbConfig
+from goproxy_core.module.paths import path_match
+from goproxy_core.proxy.config import is_sumdb_name
 
 __all__ = [
     "ENV_PREFIX",
     "Settings",
     "SettingsError",
+    "bad",
     "default_cache_dir",
     "go_defaults",
     "go_known_key",
@@ -36,7 +40,17 @@ Frontend = Literal["trio", "asyncio", "sockets"]
 
 
 class SettingsError(Exception):
-    """A setting is missing, misspelt or invalid; the message says which and why."""
+    """A setting is missing, misspelt or invalid; the message says which and why.
+
+    Its text is one line, ``key: what is wrong (got VALUE; want WHAT)``, so that
+    ``goproxy: <text>`` on stderr tells the operator which setting to fix and how.
+    """
+
+
+def bad(key: str, what: str, got: object, want: str) -> SettingsError:
+    """The one-line error for setting ``key``: what is wrong, the value, what is expected."""
+    shown = got if isinstance(got, str) and got.startswith("<") else repr(got)
+    return SettingsError(f"{key}: {what} (got {shown}; want {want})")
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="kebab"):
@@ -70,9 +84,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
 
     def host_port(self) -> tuple[str, int]:
         """The listen address split into host and port."""
+        want = "HOST:PORT, PORT 1-65535 (0: any free port)"
         host, sep, port = self.listen.rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise SettingsError(f"listen: want HOST:PORT, got {self.listen!r}")
+        if not sep or not host or not host.strip("[]"):
+            raise bad("listen", "not HOST:PORT", self.listen, want)
+        if not port.isascii() or not port.isdigit():
+            raise bad("listen", "the port is not a number", self.listen, want)
+        if int(port) > 65535:
+            raise bad("listen", "the port is out of range", self.listen, want)
         return host.strip("[]"), int(port)
 
     def proxy_config(self) -> ProxyConfig:
@@ -126,18 +145,20 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
                 continue
             m = _SUMDB_ITEM.fullmatch(item)
             if m is None:
-                raise SettingsError(
-                    f"sumdb: {item!r}: want name+hash+key, optionally =URL (GOSUMDB syntax)"
-                )
+                raise bad("sumdb", "not a checksum database", item, _SUMDB_WANT)
             key, url = m.group("key"), m.group("url") or ""
             name = key.split("+", 1)[0]
+            if not is_sumdb_name(name):
+                raise bad("sumdb", "not a checksum database name", name, _SUMDB_WANT)
             if "+" not in key:
                 known = go_known_key(name)
                 if known is None:
-                    raise SettingsError(
-                        f"sumdb: no verifier key for {name!r}: the local go installation "
-                        f"({_KEY_FILE}) knows none for it; want name+hash+key, optionally "
-                        "=URL (GOSUMDB syntax)"
+                    raise bad(
+                        "sumdb",
+                        f"no verifier key known for this name (the local go installation's "
+                        f"{_KEY_FILE} has none)",
+                        name,
+                        _SUMDB_WANT,
                     )
                 key = known
             out.append(SumdbConfig(name=name, key=key, url=url))
@@ -194,6 +215,7 @@ def go_defaults() -> tuple[str, str]:
     return upstream, sumdb
 
 
+_SUMDB_WANT = "name+hash+key, optionally =URL, the GOSUMDB syntax; or off"
 _SUMDB_ITEM = re.compile(r"(?P<key>[^\s=]+)(?:(?:=|\s+)(?P<url>(?:https?|file)://\S+))?")
 _KEY_FILE = "$GOROOT/src/cmd/go/internal/modfetch/key.go"
 _KNOWN_KEY = re.compile(r'"([^"\s]+)"\s*:\s*"([^"\s]+)"')
@@ -232,7 +254,7 @@ def _coerce(name: str, raw: str) -> Any:
             return True
         if low in ("0", "false", "no", "off"):
             return False
-        raise SettingsError(f"{name.replace('_', '-')}: want true or false, got {raw!r}")
+        raise bad(name.replace("_", "-"), "not a boolean", raw, "true or false")
     if field.type is int:
         return _number(name, raw, int)
     if field.type is float:
@@ -244,7 +266,122 @@ def _number(name: str, raw: str, kind: type[Any]) -> Any:
     try:
         return kind(raw)
     except ValueError:
-        raise SettingsError(f"{name.replace('_', '-')}: not a number: {raw!r}") from None
+        want = "a whole number" if kind is int else "a number"
+        raise bad(name.replace("_", "-"), "not a number", raw, want) from None
+
+
+def _validation_error(e: msgspec.ValidationError, where: str) -> SettingsError:
+    """msgspec's ``Expected `int`, got `str` - at `$.workers``` as the one-line form."""
+    text = str(e)
+    m = re.search(r"at `\$\.([\w-]+)`", text)
+    key = m.group(1) if m else "config"
+    field = next((f for f in msgspec.structs.fields(Settings) if f.encode_name == key), None)
+    got = re.search(r"value '([^']*)'|got `(\w+)`", text)
+    shown: object = (
+        (got.group(1) if got.group(1) is not None else f"<{got.group(2)}>") if got else ""
+    )
+    if field is not None and typing.get_origin(field.type) is Literal:
+        want = "one of " + ", ".join(typing.get_args(field.type))
+        return bad(key, f"not a known value{where}", shown, want)
+    if field is not None:
+        kind = getattr(field.type, "__name__", str(field.type))
+        want = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(
+            kind, "a string"
+        )
+        return bad(key, f"wrong type{where}", shown, want)
+    if text.startswith("Object contains unknown field"):
+        unknown = re.search(r"field `([^`]*)`", text)
+        name = unknown.group(1) if unknown else "?"
+        return bad(name, f"unknown setting{where}", name, "a setting of docs/configuration.md")
+    return SettingsError(f"{key}: {text}{where}")
+
+
+def _expand(path: str) -> str:
+    """``~`` and ``~user`` at the start of a path value, as a shell would."""
+    return os.path.expanduser(path) if path.startswith("~") else path
+
+
+_SCHEME_TYPO = re.compile(r"(?i)(https?|file)//")
+
+
+def _check_upstream(upstream: str) -> None:
+    """The upstream list, entry by entry, before the core parses it (GOPROXY syntax).
+
+    The core follows cmd/go modfetch/proxy.go ``proxyList``: an entry without ``://`` is a
+    host to reach over https, and ``direct``/``off`` end the walk. So ``http//host`` would
+    quietly mean ``https://http//host`` and an entry after ``direct`` or ``off`` would never
+    be asked; both are mistakes, refused here by name.
+    """
+    want_url = "scheme://host[:port][/path] with scheme https, http or file, or direct, or off"
+    rest = upstream
+    ended = ""
+    while rest:
+        i = min((j for j in (rest.find(","), rest.find("|")) if j >= 0), default=-1)
+        entry, rest = (rest[:i], rest[i + 1 :]) if i >= 0 else (rest, "")
+        entry = entry.strip()
+        if not entry:
+            continue
+        if ended:
+            raise bad(
+                "upstream",
+                f"an entry after {ended!r} is never asked",
+                upstream,
+                f"the list to end at {ended!r}",
+            )
+        if entry in ("direct", "off"):
+            ended = entry
+            continue
+        if _SCHEME_TYPO.match(entry):
+            raise bad("upstream", "URL without ':' after its scheme", entry, want_url)
+        netloc = entry.split("://", 1)[1] if "://" in entry else entry
+        hostport = netloc.split("/", 1)[0].rsplit("@", 1)[-1]
+        port = hostport.rsplit(":", 1)[1] if ":" in hostport.lstrip("[").split("]")[-1] else ""
+        if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
+            raise bad("upstream", "URL port out of range 1-65535", entry, want_url)
+    try:
+        from goproxy_core.proxy.proxylist import parse_upstreams
+
+        parse_upstreams(upstream)
+    except ConfigError as e:
+        raise bad("upstream", str(e), upstream, want_url) from None
+
+
+def _check_patterns(key: str, patterns: str) -> None:
+    """GOPRIVATE-style lists: each comma-separated glob must be a valid Go ``path.Match``
+    pattern. The go command (x/mod module ``MatchPrefixPatterns``) skips a malformed glob,
+    which then matches nothing: for a proxy that would send private names upstream."""
+    for glob in patterns.split(","):
+        glob = glob.strip()
+        if not glob:
+            continue
+        try:
+            path_match(glob.removesuffix("/"), "x")
+        except ValueError:
+            raise bad(
+                key,
+                "malformed pattern",
+                glob,
+                "comma-separated path.Match globs such as *.corp.example,example.com/team",
+            ) from None
+
+
+_NON_NEGATIVE = ("list_ttl", "negative_ttl", "verify_before_send", "retries", "grace")
+_POSITIVE = ("connect_timeout", "read_timeout", "idle_timeout", "vcs_timeout")
+
+
+def _check_numbers(settings: Settings) -> None:
+    for name in _NON_NEGATIVE:
+        value = getattr(settings, name)
+        if value < 0:
+            raise bad(name.replace("_", "-"), "negative", value, "0 or more")
+    for name in _POSITIVE:
+        value = getattr(settings, name)
+        if value <= 0:
+            raise bad(name.replace("_", "-"), "not positive", value, "more than 0")
+    for name in ("vcs_jobs", "workers"):
+        value = getattr(settings, name)
+        if value < 1:
+            raise bad(name.replace("_", "-"), "too small", value, "1 or more")
 
 
 def load_settings(
@@ -255,33 +392,37 @@ def load_settings(
     Args:
         flags: values given on the command line (None = not given), by field name.
         environ: the environment (default: ``os.environ``).
-        config_file: a TOML file (default: ``$GOPROXY_CORE_CONFIG`` if set).
+        config_file: a TOML file (default: ``$GOPROXY_CORE_CONFIG`` if set); ``~`` expanded.
 
     Raises:
-        SettingsError: naming the bad key or value.
+        SettingsError: one line naming the bad key, its value and what is expected.
     """
     env = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
-    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    path = _expand(config_file or env.get(ENV_PREFIX + "CONFIG") or "")
     if path:
         try:
             data = Path(path).read_bytes()
         except OSError as e:
-            raise SettingsError(f"config: cannot read {path}: {e.strerror}") from None
+            raise bad(
+                "config", f"cannot read the file: {e.strerror}", path, "a TOML file"
+            ) from None
         try:
             values.update(msgspec.structs.asdict(msgspec.toml.decode(data, type=Settings)))
             given = msgspec.toml.decode(data)
         except msgspec.ValidationError as e:
-            raise SettingsError(f"config {path}: {e}") from None
+            raise _validation_error(e, f" in {path}") from None
         except msgspec.DecodeError as e:
-            raise SettingsError(f"config {path}: not valid TOML: {e}") from None
+            raise bad("config", f"not valid TOML: {e}", path, "a TOML file") from None
         values = {k: v for k, v in values.items() if k.replace("_", "-") in given}
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name.replace("_", "-") not in _FIELDS:
-            raise SettingsError(f"unknown environment variable {key}")
+            raise bad(
+                key, "unknown environment variable", raw, "a setting of docs/configuration.md"
+            )
         values[name] = _coerce(name, raw)
     values.update({k: v for k, v in flags.items() if v is not None})
     try:
@@ -289,18 +430,24 @@ def load_settings(
             {k.replace("_", "-"): v for k, v in values.items()}, Settings, strict=False
         )
     except msgspec.ValidationError as e:
-        raise SettingsError(str(e)) from None
+        raise _validation_error(e, "") from None
+    settings = msgspec.structs.replace(
+        settings, cache_dir=_expand(settings.cache_dir), vcs_dir=_expand(settings.vcs_dir)
+    )
     if not settings.cache_dir:
         settings = msgspec.structs.replace(settings, cache_dir=default_cache_dir())
     if not settings.vcs_dir:
         settings = msgspec.structs.replace(
             settings, vcs_dir=os.path.join(settings.cache_dir, ".vcs")
         )
-    if settings.vcs_timeout <= 0 or settings.vcs_jobs < 1:
-        raise SettingsError("vcs-timeout: must be positive; vcs-jobs: must be at least 1")
-    if settings.workers < 1:
-        raise SettingsError("workers: must be at least 1")
+    _check_numbers(settings)
     settings.host_port()
+    if settings.base_path and not settings.base_path.startswith("/"):
+        raise bad("base-path", "not an absolute URL path", settings.base_path, "/PATH")
+    for key in ("private", "insecure", "nosumdb"):
+        _check_patterns(key, getattr(settings, key))
+    if settings.upstream:
+        _check_upstream(settings.upstream)
     if not settings.upstream or not settings.sumdb:
         up, sumdb = go_defaults() if not (settings.upstream and settings.sumdb) else ("", "")
         settings = msgspec.structs.replace(
@@ -308,11 +455,18 @@ def load_settings(
             upstream=settings.upstream or up or "off",
             sumdb=settings.sumdb or sumdb,
         )
+    if settings.own_sumdb and not is_sumdb_name(settings.own_sumdb):
+        raise bad(
+            "own-sumdb",
+            "not a checksum database name",
+            settings.own_sumdb,
+            "host[/path], as GOSUMDB names a database",
+        )
     try:
-        settings.proxy_config()
         from goproxy_core import compile_config
 
         compile_config(settings.proxy_config())
-    except ConfigError as e:
-        raise SettingsError(str(e)) from None
+    except ConfigError as e:  # what only the core checks: the sumdb keys, names twice
+        text = str(e)
+        raise SettingsError(text if text.startswith("sumdb:") else f"own-sumdb: {text}") from None
     return settings
