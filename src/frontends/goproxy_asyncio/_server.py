@@ -44,6 +44,8 @@ from goproxy_core import (
 from goproxy_io import MISS, AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
+    TOO_MANY,
+    AcceptErrors,
     AsyncServerBase,
     open_socket,
     run_until_signalled,
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
     from goproxy_core import CompiledConfig, ProxyConfig
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
-    from goproxy_io.server import Listen
+    from goproxy_io.server import Listen, Slot
 
 __all__ = ["Server", "open_listener", "run", "serve"]
 
@@ -69,6 +71,8 @@ _INBOX_LOW = 64 * 1024
 _CLOSE_LINGER = 30.0
 # How long a shutdown waits for cancelled connection tasks to clean up.
 _ABORT_WAIT = 5.0
+# Connections taken from the listener's queue per readiness callback (asyncio's own: 100).
+_ACCEPT_BATCH = 100
 _IO_EFFECTS = (
     StatBlob,
     ReadBlob,
@@ -128,6 +132,7 @@ class _Protocol(asyncio.Protocol):
         self.relay = AsyncRelay(self._relay_start, self._relay_send)
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        self.slot: Slot | None = None
         self.inbox: collections.deque[bytes] = collections.deque()
         self.inbox_size = 0
         self.reading_paused = False
@@ -153,7 +158,12 @@ class _Protocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             tune_socket(sock)
+        self.slot = self.server.limit.admit(self.close)
         self.server._begin(self)
+        if self.slot is None:  # over max-connections, none idle to close
+            transport.write(TOO_MANY)
+            self.close()
+            return
         self._pump()  # arms the idle timer (or closes at once while draining)
 
     def data_received(self, data: bytes) -> None:
@@ -223,6 +233,8 @@ class _Protocol(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         server = self.server
+        slot = self.slot
+        assert slot is not None
         try:
             while True:
                 effect = conn.next_effect(time.time(), time.monotonic())
@@ -240,8 +252,11 @@ class _Protocol(asyncio.Protocol):
                         self.close()
                         return
                     self.waiting = True
+                    slot.idle()
                     self._arm(conn.deadline())
                     return
+                if slot.is_idle:
+                    slot.busy()
                 if isinstance(effect, SendBytes):
                     transport.write(effect.data)
                     if self.write_paused:
@@ -437,6 +452,8 @@ class _Protocol(asyncio.Protocol):
         if self.finished:
             return
         self.finished = True
+        if self.slot is not None:
+            self.slot.release()
         try:
             self.server.effects.abandon(self.pending)
         except Exception:
@@ -453,11 +470,73 @@ async def open_listener(host: str, port: int, *, reuse_port: bool = False) -> so
     return sock
 
 
-async def _start(server: Server, sock: socket.socket) -> asyncio.Server:
+class _Acceptor:
+    """Accepts connections on a listening socket: the loop's own accepting, minus its logging.
+
+    ``loop.create_server`` reports every accept that fails for want of descriptors or memory
+    through the loop's exception handler, a traceback each time, retrying ten times a second
+    (``_accept_connection`` in asyncio's selector_events.py): a minute out of descriptors wrote
+    tens of megabytes of log. Here a failure stops watching the socket for a pause that doubles
+    (10 ms to 1 s) and is logged once per interval with a count (:class:`AcceptErrors`).
+    """
+
+    def __init__(self, server: Server, sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self.errors = AcceptErrors(log)
+        self.retry: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.loop.add_reader(sock.fileno(), self._ready)
+
+    def _ready(self) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            if self.closed:
+                return
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue  # gone before it was taken: nothing to do
+            except OSError as e:
+                self.loop.remove_reader(self.sock.fileno())
+                self.retry = self.loop.call_later(self.errors.failed(e), self._resume)
+                return
+            self.errors.succeeded()
+            conn.setblocking(False)
+            task = self.loop.create_task(self._connect(conn))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _resume(self) -> None:
+        self.retry = None
+        if not self.closed:
+            self.loop.add_reader(self.sock.fileno(), self._ready)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(self.server.protocol, conn)
+        except Exception:
+            log.debug("setting up an accepted connection failed", exc_info=True)
+            conn.close()
+
+    def close(self) -> None:
+        """Stop accepting and close the listening socket; connections go on."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.retry is not None:
+            self.retry.cancel()
+        else:
+            self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+async def _start(server: Server, sock: socket.socket) -> _Acceptor:
     try:
-        return await asyncio.get_running_loop().create_server(
-            server.protocol, sock=sock, backlog=1024
-        )
+        return _Acceptor(server, sock)
     except BaseException:
         sock.close()
         raise
@@ -471,10 +550,14 @@ async def serve(
     host: str = "127.0.0.1",
     fetcher: Fetcher | None = None,
     reuse_port: bool = False,
+    max_connections: int | None = None,
+    raise_limit: bool = True,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the proxy on ``host:port`` until cancelled; ``task_status`` gets the bound port."""
-    server = Server(store, config, fetcher)
+    server = Server(
+        store, config, fetcher, max_connections=max_connections, raise_limit=raise_limit
+    )
     try:
         sock = await open_listener(host, port, reuse_port=reuse_port)
         listening = await _start(server, sock)
@@ -500,9 +583,16 @@ async def run(
 
     Run it on asyncio: ``anyio.run(functools.partial(run, store, config, listen))``.
     """
-    server = Server(store, config, fetcher)
+    # Listening first: a port in use is the only line a failed start prints.
+    sock = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
+    server = Server(
+        store,
+        config,
+        fetcher,
+        max_connections=listen.max_connections,
+        raise_limit=listen.raise_limit,
+    )
     try:
-        sock = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
         listening = await _start(server, sock)
 
         async def stop_accepting() -> None:

@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--retracted", choices=["serve", "hide", "gone"], help="retraction policy")
     s.add_argument("--workers", type=int, metavar="N", help="processes sharing the port (1)")
     s.add_argument("--config", metavar="FILE", help="TOML config file")
+    s.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="open client connections per process; at the limit the longest-idle one is "
+        "closed for a new one (0: from the open-file limit)",
+    )
     s.add_argument("--base-path", metavar="PATH", help="URL path the proxy is mounted under")
     s.add_argument(
         "--sumdb",
@@ -321,7 +328,14 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
 
     from goproxy_io.server import Listen
 
-    listen = Listen(host, port, reuse_port=reuse_port, ready=ready, grace=settings.grace)
+    listen = Listen(
+        host,
+        port,
+        reuse_port=reuse_port,
+        ready=ready,
+        grace=settings.grace,
+        max_connections=settings.max_connections or None,
+    )
     fetcher = _fetcher(settings)
     if settings.frontend == "sockets":
         import goproxy_sockets

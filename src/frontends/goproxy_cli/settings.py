@@ -79,6 +79,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     retries: int = 2
     idle_timeout: float = 60.0
     grace: float = 30.0
+    max_connections: int = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
 
@@ -382,6 +383,13 @@ def _check_numbers(settings: Settings) -> None:
         value = getattr(settings, name)
         if value < 1:
             raise bad(name.replace("_", "-"), "too small", value, "1 or more")
+    if settings.max_connections < 0:
+        raise bad(
+            "max-connections",
+            "negative",
+            settings.max_connections,
+            "1 or more, or 0: from the open-file limit",
+        )
 
 
 def load_settings(

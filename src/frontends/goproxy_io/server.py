@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING, BinaryIO
 
 import anyio
@@ -38,10 +39,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SEND_CHUNK",
+    "TOO_MANY",
+    "AcceptErrors",
     "AsyncServerBase",
+    "ConnectionLimit",
     "Listen",
     "ServerBase",
+    "Slot",
+    "default_max_connections",
     "open_socket",
+    "raise_open_file_limit",
     "run_until_signalled",
     "tune_socket",
 ]
@@ -72,6 +79,8 @@ class Listen:
         ready: called with the bound port once the server accepts connections (and, for
             the async servers, catches signals).
         grace: seconds in-flight requests get to finish after SIGINT or SIGTERM.
+        max_connections: open client connections at most (see :class:`ServerBase`).
+        raise_limit: raise the soft open-file limit to the hard one (see :class:`ServerBase`).
     """
 
     host: str
@@ -79,6 +88,8 @@ class Listen:
     reuse_port: bool = False
     ready: Callable[[int], None] = _no_report
     grace: float = 30.0
+    max_connections: int | None = None
+    raise_limit: bool = True
 
 
 class ServerBase:
@@ -88,6 +99,10 @@ class ServerBase:
         store: where blobs are kept.
         config: the core's settings (compiled once here).
         fetcher: upstream fetching (default: a new :class:`~goproxy_io.upstream.Fetcher`).
+        max_connections: open client connections at most (:class:`ConnectionLimit`); None:
+            :func:`default_max_connections` of the open-file limit.
+        raise_limit: raise the process's soft open-file limit to its hard limit first
+            (:func:`raise_open_file_limit`); an embedder that manages it itself says False.
     """
 
     def __init__(
@@ -95,7 +110,16 @@ class ServerBase:
         store: BlobStore,
         config: ProxyConfig | CompiledConfig,
         fetcher: Fetcher | None = None,
+        *,
+        max_connections: int | None = None,
+        raise_limit: bool = True,
     ) -> None:
+        open_files = raise_open_file_limit() if raise_limit else _soft_open_file_limit()
+        if max_connections is None:
+            max_connections = default_max_connections(open_files)
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be 1 or more, got {max_connections}")
+        self.limit = ConnectionLimit(max_connections)
         self.store = store
         self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
         self.executor = Executor(store, fetcher)
@@ -247,3 +271,253 @@ async def run_until_signalled(
         server.drain()
         with anyio.move_on_after(listen.grace):
             await server.wait_idle()
+
+
+# -- open files, connection counts, accept failures -------------------------------------------
+
+_FD_RESERVE = 64
+"""Descriptors kept back from client connections: the listener, logs, the store's own files,
+the upstream pool's first sockets, libraries (see :func:`default_max_connections`)."""
+
+_limit_logged = False
+_limit_lock = threading.Lock()
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit; return the soft limit now.
+
+    Logged once per process at INFO. Never fails: where the limit cannot be read or raised (no
+    ``resource`` module, a sandbox that refuses), the soft limit stays as it was and that is
+    logged instead. An infinite hard limit is taken as 1,048,576 (Linux's usual ``nr_open``).
+    """
+    global _limit_logged
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return 0
+    with _limit_lock:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        message = ""
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            message = f"open-file limit {soft} (the hard limit)"
+        else:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (OSError, ValueError) as e:
+                message = f"open-file limit {soft}: could not raise it to {target}: {e}"
+            else:
+                message = f"open-file limit raised from {soft} to {target} (the hard limit)"
+                soft = target
+        if not _limit_logged:
+            _limit_logged = True
+            log.info("%s", message)
+        return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def _soft_open_file_limit() -> int:
+    """The soft ``RLIMIT_NOFILE`` as it is (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return 0
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def default_max_connections(open_files: int) -> int:
+    """How many client connections a process with ``open_files`` descriptors keeps open.
+
+    Half of what is left after :data:`_FD_RESERVE`: each connection may hold a second
+    descriptor while it is served (a stored file going out with ``sendfile``, a fetch's
+    upstream socket, a file being written to the store). 1024 gives 480. Without a known
+    limit (0), 10,000.
+    """
+    if open_files <= 0:
+        return 10_000
+    return max(1, (open_files - _FD_RESERVE) // 2)
+
+
+TOO_MANY = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 62\r\n"
+    b"Retry-After: 1\r\n"
+    b"Connection: close\r\n\r\n"
+    b"too many open connections (max-connections), none idle: retry\n"
+)
+"""The answer to a connection over ``max-connections`` when no other one can be closed."""
+
+
+class Slot:
+    """One admitted connection's place in a :class:`ConnectionLimit`.
+
+    The connection calls :meth:`idle` each time it waits for a request head (between requests,
+    or a head not yet whole) and :meth:`busy` once a request is under way; :meth:`release`
+    when it ends. Only idle connections are closed to make room.
+    """
+
+    __slots__ = ("_limit", "evict", "is_idle")
+
+    def __init__(self, limit: ConnectionLimit, evict: Callable[[], None]) -> None:
+        self._limit = limit
+        self.evict = evict
+        self.is_idle = False
+
+    def idle(self) -> None:
+        """Waiting for a request head: may be closed for a newer connection. Keeps its age."""
+        if not self.is_idle:
+            self._limit._mark(self, idle=True)
+
+    def busy(self) -> None:
+        """A request is under way (or its response going out): never closed for room."""
+        if self.is_idle:
+            self._limit._mark(self, idle=False)
+
+    def release(self) -> None:
+        """The connection ended (call before its socket is closed)."""
+        self._limit._release(self)
+
+
+class ConnectionLimit:
+    """At most ``maximum`` open client connections; the longest-idle one makes room.
+
+    :meth:`admit` takes each accepted connection: under the maximum it just counts it; at the
+    maximum it closes the connection that has been idle longest (waiting for a request head
+    the longest: ``evict`` shuts its socket, so its own loop ends it) and admits the new one,
+    or, with none idle, refuses it (None: the caller answers :data:`TOO_MANY` and closes).
+    Thread safe. Closings and refusals are logged at WARNING at most once per ``interval``
+    seconds, with counts.
+    """
+
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.maximum = maximum
+        self._lock = threading.RLock()
+        self._open: set[Slot] = set()
+        self._idle: dict[Slot, None] = {}  # oldest first: a dict keeps insertion order
+        self._interval = interval
+        self._clock = clock
+        self._next_log = 0.0
+        self._closed = 0
+        self._refused = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def admit(self, evict: Callable[[], None]) -> Slot | None:
+        """A slot for a new connection (``evict`` closes it for room), or None: refuse it."""
+        with self._lock:
+            if len(self._open) >= self.maximum:
+                victim = next(iter(self._idle), None)
+                if victim is None:
+                    self._refused += 1
+                    self._report()
+                    return None
+                self._release(victim)
+                self._closed += 1
+                # Under the lock: the victim's own loop releases (under it) before closing its
+                # socket, so the socket is still its own here, never a reused descriptor.
+                try:
+                    victim.evict()
+                except Exception:
+                    log.exception("closing an idle connection failed")
+                self._report()
+            slot = Slot(self, evict)
+            self._open.add(slot)
+            return slot
+
+    def _mark(self, slot: Slot, *, idle: bool) -> None:
+        with self._lock:
+            if idle:
+                if slot in self._open:
+                    self._idle[slot] = None
+                    slot.is_idle = True
+            else:
+                self._idle.pop(slot, None)
+                slot.is_idle = False
+
+    def _release(self, slot: Slot) -> None:
+        with self._lock:
+            self._open.discard(slot)
+            self._idle.pop(slot, None)
+            slot.is_idle = False
+
+    def _report(self) -> None:
+        now = self._clock()
+        if now < self._next_log:
+            return
+        self._next_log = now + self._interval
+        log.warning(
+            "max-connections (%d) reached: closed %d idle connections, refused %d "
+            "(none idle) in the last %.0f s",
+            self.maximum,
+            self._closed,
+            self._refused,
+            self._interval,
+        )
+        self._closed = self._refused = 0
+
+
+class AcceptErrors:
+    """How an accept loop waits after ``accept`` fails, and its rate-limited log line.
+
+    Each failure in a row doubles the pause (``first`` up to ``longest`` seconds); a success
+    resets it. Failures are logged at most once per ``interval`` seconds, one line with the
+    count and the last error, never a traceback: out of descriptors (EMFILE, ENFILE) or memory
+    (ENOBUFS, ENOMEM) fails every accept until something closes, and the log must not drown.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        first: float = 0.01,
+        longest: float = 1.0,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = logger
+        self._first = first
+        self._longest = longest
+        self._interval = interval
+        self._clock = clock
+        self._pause = 0.0
+        self._count = 0
+        self._last: OSError | None = None
+        self._next_log = 0.0
+
+    def failed(self, error: OSError) -> float:
+        """Count a failed accept; return how long to wait before the next one."""
+        self._count += 1
+        self._last = error
+        self._pause = min(self._longest, self._pause * 2) if self._pause else self._first
+        self._flush()
+        return self._pause
+
+    def succeeded(self) -> None:
+        """An accept worked: the next failure waits the shortest pause again."""
+        if self._pause:
+            self._pause = 0.0
+            if self._count:
+                self._flush()
+
+    def _flush(self) -> None:
+        now = self._clock()
+        if now < self._next_log:
+            return
+        self._next_log = now + self._interval
+        times = "time" if self._count == 1 else "times"
+        self._log.warning(
+            "accept failed %d %s in the last %.0f s: %s",
+            self._count,
+            times,
+            self._interval,
+            self._last,
+        )
+        self._count = 0

@@ -8,24 +8,31 @@ go out with ``socket.sendfile``; concurrent misses for one upstream file share o
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import selectors
 import signal
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
 from goproxy_io import Pending, Relay, log_exchanges
-from goproxy_io.server import SEND_CHUNK, ServerBase, open_socket, tune_socket
+from goproxy_io.server import (
+    SEND_CHUNK,
+    TOO_MANY,
+    AcceptErrors,
+    ServerBase,
+    open_socket,
+    tune_socket,
+)
 
 if TYPE_CHECKING:
-    import socket
-
     from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
-    from goproxy_io.server import Listen
+    from goproxy_io.server import Listen, Slot
 
 __all__ = ["Server", "open_listener", "run"]
 
@@ -49,22 +56,41 @@ class Server(ServerBase):
     # -- accepting ----------------------------------------------------------------------
 
     def serve_forever(self, listener: socket.socket, stop: threading.Event) -> None:
-        """Accept connections until ``stop`` is set; each gets a thread."""
+        """Accept connections until ``stop`` is set; each gets a thread.
+
+        A failed accept (out of descriptors or memory: it fails again at once) pauses the
+        loop, 10 ms doubling to a second, and is logged once per interval with a count.
+        """
         sel = selectors.DefaultSelector()
         sel.register(listener, selectors.EVENT_READ)
+        errors = AcceptErrors(log)
         try:
             while not stop.is_set():
                 if not sel.select(timeout=0.2):
                     continue
                 try:
                     sock, _ = listener.accept()
-                except OSError:
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue
+                except OSError as e:
+                    stop.wait(errors.failed(e))
+                    continue
+                errors.succeeded()
+                slot = self.limit.admit(functools.partial(_shut, sock))
+                if slot is None:
+                    _refuse(sock)
                     continue
                 tune_socket(sock)
-                t = threading.Thread(target=self.handle, args=(sock,), daemon=True)
+                t = threading.Thread(target=self.handle, args=(sock, slot), daemon=True)
                 with self._lock:
                     self._threads.add(t)
-                t.start()
+                try:
+                    t.start()
+                except RuntimeError:  # no thread to be had: as if over max-connections
+                    with self._lock:
+                        self._threads.discard(t)
+                    slot.release()
+                    _refuse(sock)
         finally:
             sel.close()
 
@@ -79,23 +105,26 @@ class Server(ServerBase):
 
     # -- one connection -------------------------------------------------------------------
 
-    def handle(self, sock: socket.socket) -> None:
+    def handle(self, sock: socket.socket, slot: Slot) -> None:
         """Serve one connection until it closes; never raises (errors are logged)."""
         pending = Pending()
         try:
-            self._loop(self.connection(), sock, pending)
+            self._loop(self.connection(), sock, pending, slot)
         except (ConnectionError, TimeoutError):
             pass
         except Exception:
             log.exception("connection failed")
         finally:
             self.executor.abandon(pending)
+            slot.release()  # before the socket closes: see ConnectionLimit.admit
             with contextlib.suppress(OSError):
                 sock.close()
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
-    def _loop(self, conn: ProxyConnection, sock: socket.socket, pending: Pending) -> None:
+    def _loop(
+        self, conn: ProxyConnection, sock: socket.socket, pending: Pending, slot: Slot
+    ) -> None:
         send_timeout = self.config.config.idle_timeout
 
         def start_relay(size: int) -> None:
@@ -106,6 +135,7 @@ class Server(ServerBase):
         while True:
             effect = conn.next_effect(time.time(), time.monotonic())
             if effect is NEED_DATA:
+                slot.idle()
                 data = self._receive(conn, sock)
                 if data is None:
                     return
@@ -114,14 +144,17 @@ class Server(ServerBase):
             elif isinstance(effect, CloseConnection):
                 return
             elif isinstance(effect, SendBytes):
+                slot.busy()
                 sock.settimeout(send_timeout)
                 sock.sendall(effect.data)
             elif isinstance(effect, SendBlob):
+                slot.busy()
                 if self._send_blob(sock, effect):
                     conn.blob_sent()
                 else:
                     conn.send_failed()
             else:
+                slot.busy()
                 conn.resolve(self.executor.perform(effect, pending, relay))
             log_exchanges(conn)
 
@@ -165,6 +198,20 @@ class Server(ServerBase):
             return False
 
 
+def _shut(sock: socket.socket) -> None:
+    """Close an idle connection for room: its thread's ``recv`` sees the end and it ends."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _refuse(sock: socket.socket) -> None:
+    """Over ``max-connections`` with none idle: a 503 if it goes out at once, then close."""
+    with contextlib.suppress(OSError):
+        sock.setblocking(False)
+        sock.send(TOO_MANY)  # a fresh socket's send buffer takes it whole
+    sock.close()
+
+
 def open_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A listening TCP socket; ``reuse_port`` lets several worker processes share the port."""
     return open_socket(host, port, reuse_port=reuse_port)
@@ -178,8 +225,15 @@ def run(
     fetcher: Fetcher | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then finish in-flight requests and return."""
-    server = Server(store, config, fetcher)
+    # Listening first: a port in use is the only line a failed start prints.
     listener = open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
+    server = Server(
+        store,
+        config,
+        fetcher,
+        max_connections=listen.max_connections,
+        raise_limit=listen.raise_limit,
+    )
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)

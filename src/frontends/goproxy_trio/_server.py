@@ -7,9 +7,12 @@ goes to the socket with ``os.sendfile`` when the store keeps local files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import logging
 import os
+import socket
 import time
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -17,13 +20,20 @@ import trio
 
 from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
 from goproxy_io import AsyncRelay, Pending, log_exchanges
-from goproxy_io.server import SEND_CHUNK, AsyncServerBase, open_socket, run_until_signalled
+from goproxy_io.server import (
+    SEND_CHUNK,
+    TOO_MANY,
+    AcceptErrors,
+    AsyncServerBase,
+    open_socket,
+    run_until_signalled,
+)
 
 if TYPE_CHECKING:
     from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
-    from goproxy_io.server import Listen
+    from goproxy_io.server import Listen, Slot
 
 __all__ = ["Server", "open_listener", "run", "serve"]
 
@@ -48,22 +58,47 @@ class Server(AsyncServerBase):
 
     async def handle(self, stream: trio.SocketStream) -> None:
         """Serve one connection until it closes; never raises (errors are logged)."""
+        slot = self.limit.admit(functools.partial(_shut, stream.socket))
+        if slot is None:
+            await _refuse(stream)
+            return
         self.started()
         pending = Pending()
         try:
-            await self._loop(self.connection(), stream, pending)
+            await self._loop(self.connection(), stream, pending, slot)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
             pass
         except Exception:
             log.exception("connection failed")
         finally:
             self.effects.abandon(pending)
+            slot.release()  # before the socket closes: see ConnectionLimit.admit
             with trio.CancelScope(shield=True):
                 await stream.aclose()
             self.finished()
 
+    async def accept(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
+        """Accept connections until the listener closes (closed here on the way out, too).
+
+        Each connection is handled in ``handlers``. Not ``trio.serve_listeners``: that logs a traceback for every failed accept, ten a
+        second while the process is out of descriptors. Here failures pause the loop
+        (doubling, up to a second) and are logged once per interval with a count.
+        """
+        errors = AcceptErrors(log)
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    return
+                except OSError as e:
+                    await trio.sleep(errors.failed(e))
+                    continue
+                errors.succeeded()
+                handlers.start_soon(self.handle, stream)
+
     async def _loop(
-        self, conn: ProxyConnection, stream: trio.SocketStream, pending: Pending
+        self, conn: ProxyConnection, stream: trio.SocketStream, pending: Pending, slot: Slot
     ) -> None:
         async def start_relay(size: int) -> None:
             await stream.send_all(conn.relay_started(size))
@@ -74,6 +109,7 @@ class Server(AsyncServerBase):
             if effect is NEED_DATA:
                 if self.draining:
                     return
+                slot.idle()
                 idle = conn.between_requests
                 deadline = conn.deadline()
                 with trio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
@@ -92,13 +128,16 @@ class Server(AsyncServerBase):
             elif isinstance(effect, CloseConnection):
                 return
             elif isinstance(effect, SendBytes):
+                slot.busy()
                 await stream.send_all(effect.data)
             elif isinstance(effect, SendBlob):
+                slot.busy()
                 if await self._send_blob(stream, effect):
                     conn.blob_sent()
                 else:
                     conn.send_failed()
             else:
+                slot.busy()
                 conn.resolve(await self.effects.perform(effect, pending, relay))
             log_exchanges(conn)
 
@@ -122,6 +161,20 @@ class Server(AsyncServerBase):
                 await stream.send_all(chunk)
                 sent += len(chunk)
             return True
+
+
+def _shut(sock: trio.socket.SocketType) -> None:
+    """Close an idle connection for room: its pending receive sees the end and it ends."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+async def _refuse(stream: trio.SocketStream) -> None:
+    """Over ``max-connections`` with none idle: a 503 (one second at most to send it), close."""
+    with trio.move_on_after(1.0), contextlib.suppress(trio.BrokenResourceError, OSError):
+        await stream.send_all(TOO_MANY)
+    with trio.CancelScope(shield=True):
+        await stream.aclose()
 
 
 async def _sendfile(sock: Any, fd: int, size: int) -> bool:
@@ -161,6 +214,8 @@ async def serve(
     host: str = "127.0.0.1",
     fetcher: Fetcher | None = None,
     reuse_port: bool = False,
+    max_connections: int | None = None,
+    raise_limit: bool = True,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the proxy on ``host:port`` until cancelled.
@@ -168,12 +223,14 @@ async def serve(
     ``task_status.started`` reports the listeners, so ``port=0`` picks a free port:
     ``listeners = await nursery.start(serve, store, 0, config=config)``.
     """
-    server = Server(store, config, fetcher)
+    server = Server(
+        store, config, fetcher, max_connections=max_connections, raise_limit=raise_limit
+    )
     try:
         listener = await open_listener(host, port, reuse_port=reuse_port)
         async with trio.open_nursery() as nursery:
             task_status.started([listener])
-            await trio.serve_listeners(server.handle, [listener], handler_nursery=nursery)
+            await server.accept(listener, nursery)
     finally:
         server.close()
 
@@ -186,14 +243,21 @@ async def run(
     fetcher: Fetcher | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then drain: finish in-flight requests, close, return."""
-    server = Server(store, config, fetcher)
+    # Listening first: a port in use is the only line a failed start prints.
+    listener = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
+    server = Server(
+        store,
+        config,
+        fetcher,
+        max_connections=listen.max_connections,
+        raise_limit=listen.raise_limit,
+    )
     try:
-        listener = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
         accepting = trio.CancelScope()
 
         async def accept(handlers: trio.Nursery) -> None:
             with accepting:
-                await trio.serve_listeners(server.handle, [listener], handler_nursery=handlers)
+                await server.accept(listener, handlers)
 
         async def stop_accepting() -> None:
             accepting.cancel()
