@@ -15,7 +15,9 @@ own fetches) on this machine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -180,6 +182,7 @@ def serve(
     stderr: int | None = subprocess.PIPE,
     log: Path | None = None,
     timeout: float = 30,
+    open_files: tuple[int, int] | None = None,
 ) -> Served:
     """Start ``goproxy serve --listen 127.0.0.1:0 [--cache-dir cache] args...``.
 
@@ -187,6 +190,7 @@ def serve(
     ``GOSUMDB=`` line right after it; a server that has not printed them within ``timeout``
     is killed. The environment is ``goproxy_env(args, env)``. stderr goes to
     ``stderr`` (a pipe, ``subprocess.DEVNULL``) or, with ``log``, is appended to that file.
+    ``open_files`` (soft, hard) sets the server's ``RLIMIT_NOFILE`` before it starts.
     """
     cmd = [sys.executable, "-m", "goproxy_cli", "serve", "--listen", "127.0.0.1:0"]
     if cache is not None:
@@ -200,6 +204,7 @@ def serve(
             text=True,
             env=goproxy_env(args, env),
             start_new_session=True,
+            preexec_fn=None if open_files is None else functools.partial(_nofile, open_files),
         )
     served = Served(proc, "", log=log)
     assert proc.stdout is not None
@@ -233,6 +238,10 @@ def serve(
             f"goproxy serve did not start (exit {proc.returncode}): {served.lines} {err}"
         )
     return served
+
+
+def _nofile(limits: tuple[int, int]) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
 
 
 @contextlib.contextmanager
