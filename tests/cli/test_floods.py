@@ -40,7 +40,9 @@ def _upstream(root: Path) -> str:
     d = root / "example.com" / "m" / "@v"
     d.mkdir(parents=True)
     (d / "list").write_text("v1.0.0\n")
-    (d / "v1.0.0.info").write_text(json.dumps({"Version": "v1.0.0", "Time": "2020-01-01T00:00:00Z"}))
+    (d / "v1.0.0.info").write_text(
+        json.dumps({"Version": "v1.0.0", "Time": "2020-01-01T00:00:00Z"})
+    )
     (d / "v1.0.0.mod").write_text("module example.com/m\n")
     return f"file://{root}"
 

@@ -15,17 +15,20 @@ FRONTENDS = ["trio", "asyncio", "sockets"]
 
 
 @contextlib.contextmanager
-def running(frontend: str, store, config, fetch=None) -> Iterator[int]:
+def running(frontend: str, store, config, fetch=None, max_connections=None) -> Iterator[int]:
     """Serve ``store`` with ``frontend``; yields the port; stops the server afterwards.
 
-    ``fetch`` is a ``goproxy_io.FetchSettings`` for the server's upstream client.
+    ``fetch`` is a ``goproxy_io.FetchSettings`` for the server's upstream client;
+    ``max_connections`` the server's connection limit (None: from the open-file limit).
     """
     from goproxy_io import Fetcher
 
     if frontend == "sockets":
         import goproxy_sockets
 
-        server = goproxy_sockets.Server(store, config, Fetcher(fetch))
+        server = goproxy_sockets.Server(
+            store, config, Fetcher(fetch), max_connections=max_connections
+        )
         listener = goproxy_sockets.open_listener("127.0.0.1", 0)
         stop = threading.Event()
         t = threading.Thread(target=server.serve_forever, args=(listener, stop), daemon=True)
@@ -45,7 +48,12 @@ def running(frontend: str, store, config, fetch=None) -> Iterator[int]:
         with anyio.from_thread.start_blocking_portal("trio") as portal:
             fut, listeners = portal.start_task(
                 functools.partial(
-                    goproxy_trio.serve, store, 0, config=config, fetcher=Fetcher(fetch)
+                    goproxy_trio.serve,
+                    store,
+                    0,
+                    config=config,
+                    fetcher=Fetcher(fetch),
+                    max_connections=max_connections,
                 )
             )
             try:
@@ -58,7 +66,12 @@ def running(frontend: str, store, config, fetch=None) -> Iterator[int]:
     with anyio.from_thread.start_blocking_portal("asyncio") as portal:
         fut, port = portal.start_task(
             functools.partial(
-                goproxy_asyncio.serve, store, 0, config=config, fetcher=Fetcher(fetch)
+                goproxy_asyncio.serve,
+                store,
+                0,
+                config=config,
+                fetcher=Fetcher(fetch),
+                max_connections=max_connections,
             )
         )
         try:
