@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving import serving
+from serving import serving
 
 FRONTENDS = ["trio", "asyncio", "sockets"]
 FLOOD = 1500
@@ -91,16 +91,18 @@ def _closed_by_server(s: socket.socket) -> bool:
 def test_silent_flood_leaves_requests_answered(tmp_path, frontend):
     log = tmp_path / "server.log"
     args = ("--frontend", frontend, "--upstream", _upstream(tmp_path / "up"))
-    with serving(*args, cache=tmp_path / "cache", log=log, open_files=LIMIT) as s:
-        with _flood(s.port, FLOOD) as socks:
-            assert len(socks) == FLOOD
-            status, body, took = _info(s.port)
-            assert status == 200, body
-            assert json.loads(body)["Version"] == "v1.0.0"
-            assert took < 5, f"the .info took {took:.1f} s under the flood"
-            # The oldest silent sockets were closed to make room; the newest are still open.
-            assert _closed_by_server(socks[0])
-            assert not _closed_by_server(socks[-1])
+    with (
+        serving(*args, cache=tmp_path / "cache", log=log, open_files=LIMIT) as s,
+        _flood(s.port, FLOOD) as socks,
+    ):
+        assert len(socks) == FLOOD
+        status, body, took = _info(s.port)
+        assert status == 200, body
+        assert json.loads(body)["Version"] == "v1.0.0"
+        assert took < 5, f"the .info took {took:.1f} s under the flood"
+        # The oldest silent sockets were closed to make room; the newest are still open.
+        assert _closed_by_server(socks[0])
+        assert not _closed_by_server(socks[-1])
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
     assert "open-file limit 1024" in text
@@ -117,12 +119,14 @@ def test_out_of_descriptors_backs_off_quietly(tmp_path, frontend):
         *("--frontend", frontend, "--upstream", _upstream(tmp_path / "up")),
         *("--max-connections", "5000"),
     )
-    with serving(*args, cache=tmp_path / "cache", log=log, open_files=LIMIT) as s:
-        with _flood(s.port, 1100):
-            time.sleep(1.0)  # the server is out of descriptors for a while
-            status, body, took = _info(s.port)
-            assert status == 200, body
-            assert took < 15  # the silent sockets get their 408 after request-timeout (10 s)
+    with (
+        serving(*args, cache=tmp_path / "cache", log=log, open_files=LIMIT) as s,
+        _flood(s.port, 1100),
+    ):
+        time.sleep(1.0)  # the server is out of descriptors for a while
+        status, body, took = _info(s.port)
+        assert status == 200, body
+        assert took < 15  # the silent sockets get their 408 after request-timeout (10 s)
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
     failed = [line for line in text.splitlines() if "accept failed" in line]

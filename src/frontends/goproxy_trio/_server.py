@@ -80,9 +80,10 @@ class Server(AsyncServerBase):
     async def accept(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
         """Accept connections until the listener closes (closed here on the way out, too).
 
-        Each connection is handled in ``handlers``. Not ``trio.serve_listeners``: that logs a traceback for every failed accept, ten a
-        second while the process is out of descriptors. Here failures pause the loop
-        (doubling, up to a second) and are logged once per interval with a count.
+        Each connection is handled in ``handlers``. Not ``trio.serve_listeners``: that logs a
+        traceback for every failed accept, ten a second while the process is out of
+        descriptors. Here failures pause the loop (doubling, up to a second) and are logged
+        once per interval with a count.
         """
         errors = AcceptErrors(log)
         async with listener:
