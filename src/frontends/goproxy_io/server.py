@@ -6,6 +6,11 @@ style; everything else is here once. :class:`ServerBase` holds the compiled sett
 :class:`AsyncServerBase` adds counting connections, draining and waiting for idle with anyio
 (so one version serves trio and asyncio). :func:`open_socket` binds a listener for all three,
 and :func:`run_until_signalled` is the shutdown sequence of the async ones.
+
+Floods of connections: :func:`raise_open_file_limit` lifts the soft ``RLIMIT_NOFILE`` to the
+hard one when a server is made; :class:`ConnectionLimit` caps open client connections
+(``max-connections``), closing the longest-idle one for a new one; :class:`AcceptErrors` is
+how each server's own accept loop pauses and logs when ``accept`` fails (out of descriptors).
 """
 
 from __future__ import annotations
