@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from serving import serving
+from goproxy_cli.settings import SettingsError, load_settings
+from serving import goproxy, serving
 
 FRONTENDS = ["trio", "asyncio", "sockets"]
 FLOOD = 1500
@@ -139,3 +140,22 @@ def test_soft_limit_is_raised_to_the_hard_one(tmp_path):
     with serving("--upstream", "off", cache=tmp_path / "cache", log=log, open_files=(256, 4096)):
         pass
     assert "open-file limit raised from 256 to 4096 (the hard limit)" in log.read_text()
+
+
+def test_max_connections_setting():
+    env = {"HOME": "/nonexistent"}
+    flags = {"upstream": "off", "sumdb": "off"}
+    assert load_settings(flags, environ=env).max_connections == 0
+    got = load_settings(flags, environ={**env, "GOPROXY_CORE_MAX_CONNECTIONS": "100"})
+    assert got.max_connections == 100
+    with pytest.raises(SettingsError) as e:
+        load_settings({**flags, "max_connections": -1}, environ=env)
+    assert str(e.value) == (
+        "max-connections: negative (got -1; want 1 or more, or 0: from the open-file limit)"
+    )
+    out = goproxy("serve", "--upstream", "off", "--max-connections", "-5")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "goproxy: max-connections: negative (got -5; want 1 or more, or 0: from the open-file "
+        "limit)"
+    )
