@@ -276,3 +276,17 @@ def test_a_new_connection_is_refused_when_none_is_idle(frontend, tmp_path):
         handler.release.set()
         upstream.shutdown()
         upstream.server_close()
+
+
+def test_asyncio_accepts_through_the_public_call_too(tmp_path, monkeypatch):
+    """A loop without the selector loop's transport maker: ``connect_accepted_socket``."""
+    import goproxy_asyncio._server as server_module
+
+    monkeypatch.setattr(server_module, "_MAKE_TRANSPORT", "_no_such_method")
+    config = ProxyConfig(upstream="off")
+    with running("asyncio", DiskStore(tmp_path / "cache"), config) as port:
+        for _ in range(3):
+            s = connect(port)
+            s.sendall(HEALTH)
+            assert _response(s).startswith(b"HTTP/1.1 200")
+            s.close()
