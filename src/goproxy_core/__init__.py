@@ -80,6 +80,7 @@ from .proxy import (
     response_head,
     text_reply,
 )
+from .proxy.breaker import Breaker, BreakerState, Transition
 from .semver import canonical, compare_versions, is_valid, sort_versions
 from .sumdb import hash_gomod, hash_zip
 from .zip import ZipError, check_zip, create_zip
@@ -93,6 +94,8 @@ __all__ = [
     "BadUpstreamError",
     "BlobData",
     "BlobInfo",
+    "Breaker",
+    "BreakerState",
     "CheckZip",
     "CloseConnection",
     "CommitBlob",
@@ -126,6 +129,7 @@ __all__ = [
     "SumdbAnswer",
     "SumdbConfig",
     "SumdbPart",
+    "Transition",
     "UpstreamResult",
     "ZipError",
     "ZipVerdict",
