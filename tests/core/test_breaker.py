@@ -61,9 +61,7 @@ def test_rejects_negative_settings() -> None:
         Breaker(1, -1.0)
 
 
-events = st.lists(
-    st.tuples(st.sampled_from(["allow", "ok", "fail"]), st.floats(0, 5)), max_size=60
-)
+events = st.lists(st.tuples(st.sampled_from(["allow", "ok", "fail"]), st.floats(0, 5)), max_size=60)
 
 
 @given(st.integers(0, 4), st.floats(0, 10), events)

@@ -17,8 +17,9 @@ import time
 
 import pytest
 
-from goproxy_core import ProxyConfig
-from goproxy_io import FetchSettings
+from goproxy_core import FetchUpstream, ProxyConfig
+from goproxy_core.testing import MemoryStore
+from goproxy_io import Fetcher, FetchSettings
 from goproxy_stores import DiskStore
 
 from conftest import running
@@ -40,6 +41,7 @@ class Scripted(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.modes: dict[str, str] = {}
         self.hits: dict[str, int] = {}
+        self.hang = 3.0  # seconds mode "hang" sleeps before answering
 
     @property
     def url(self) -> str:
@@ -58,9 +60,14 @@ class _Handler(socketserver.StreamRequestHandler):
         srv: Scripted = self.server  # type: ignore[assignment]
         srv.hits[path] = srv.hits.get(path, 0) + 1
         mode = srv.modes.get(path, "ok")
-        body = GOOD.get(path)
+        body = GOOD.get(path, b"ok\n" if path == "/" else None)
         w = self.wfile
-        if body is None or mode == "404":
+        if mode == "hang":
+            time.sleep(srv.hang)
+            mode = "ok"
+        if mode == "503":
+            w.write(b"HTTP/1.1 503 Busy\r\nContent-Length: 5\r\n\r\nbusy\n")
+        elif body is None or mode == "404":
             w.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found")
         elif mode == "500":
             w.write(b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\noops")
@@ -248,3 +255,150 @@ def test_a_name_too_long_for_the_cache_is_a_clear_4xx(frontend, upstream, tmp_pa
         f"cache {store.root}: path element too long for the cache\n",
     )
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+# --- bounded fetches and the circuit breaker ------------------------------------------------
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _fetch(fetcher, url, upstream="", max_size=1 << 20):
+    return fetcher.fetch(FetchUpstream(url, max_size, upstream=upstream), MemoryStore())[0]
+
+
+def _fetcher(**kw):
+    base = {"read_timeout": 1.0, "connect_timeout": 1.0, "backoff": 0.01, "netrc": False}
+    return Fetcher(FetchSettings(**(base | kw)))
+
+
+def test_read_timeout_is_not_retried(upstream):
+    upstream.modes[P + "list"] = "hang"
+    f = _fetcher(retries=2, breaker_failures=0)
+    t0 = time.monotonic()
+    res = _fetch(f, upstream.url + P + "list")
+    assert res.status == 0 and res.timeout
+    assert time.monotonic() - t0 < 2.5
+    assert upstream.hits[P + "list"] == 1
+    f.close()
+
+
+def test_503_is_retried_up_to_retries(upstream):
+    upstream.modes[P + "list"] = "503"
+    f = _fetcher(retries=2, breaker_failures=0)
+    assert _fetch(f, upstream.url + P + "list").status == 503
+    assert upstream.hits[P + "list"] == 3
+    f.close()
+
+
+def test_reset_before_head_is_retried(upstream):
+    upstream.modes[P + "list"] = "reset"
+    f = _fetcher(retries=2, breaker_failures=0)
+    assert _fetch(f, upstream.url + P + "list").status == 0
+    assert upstream.hits[P + "list"] == 3
+    f.close()
+
+
+def test_deadline_stops_retries(upstream):
+    upstream.modes[P + "list"] = "503"
+    f = _fetcher(retries=50, backoff=0.2, fetch_deadline=0.5, breaker_failures=0)
+    t0 = time.monotonic()
+    assert _fetch(f, upstream.url + P + "list").status == 503
+    assert time.monotonic() - t0 < 1.5
+    assert 1 < upstream.hits[P + "list"] < 6
+    f.close()
+
+
+def test_refused_is_retried_and_opens_the_breaker(caplog):
+    url = f"http://127.0.0.1:{_closed_port()}"
+    f = _fetcher(retries=1, breaker_failures=2, breaker_cooldown=60)
+    caplog.set_level(logging.INFO, logger="goproxy.upstream")
+    assert _fetch(f, url + P + "list", url).status == 0  # two attempts: two failures
+    t0 = time.monotonic()
+    res = _fetch(f, url + P + "list", url)
+    assert time.monotonic() - t0 < 0.1
+    assert res.status == 0 and res.timeout
+    assert f"upstream {url} skipped: circuit breaker open" in res.error
+    opened = [r for r in caplog.records if "circuit breaker open" in r.getMessage()]
+    assert len(opened) == 1 and opened[0].levelno == logging.WARNING
+    f.close()
+
+
+def test_bad_data_and_404_do_not_count(upstream):
+    # retries=1: the scripted upstream closes each connection, so a pooled one may be stale
+    # (closed before a head: retried).
+    f = _fetcher(retries=1, breaker_failures=1, breaker_cooldown=60)
+    for _ in range(3):
+        assert _fetch(f, upstream.url + P + "nope", upstream.url).status == 404
+    tiny = _fetch(f, upstream.url + P + "list", upstream.url, max_size=2)
+    assert tiny.error == "response too large"
+    assert _fetch(f, upstream.url + P + "list", upstream.url).status == 200
+    f.close()
+
+
+@pytest.fixture
+def good_upstream():
+    srv = Scripted()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp_path, caplog):
+    """A hung upstream answers within read-timeout + 5 s; after K hangs the breaker opens, the
+    next miss fails at once naming it, `|` serves from the next upstream, /readyz names it, and
+    after the cool-down a healed upstream closes it."""
+    caplog.set_level(logging.INFO, logger="goproxy.upstream")
+    fs = FetchSettings(
+        read_timeout=1.0,
+        connect_timeout=1.0,
+        retries=2,
+        backoff=0.01,
+        breaker_failures=2,
+        breaker_cooldown=2.0,
+        netrc=False,
+    )
+    for path in (P + "list", P + "v1.0.0.mod", "/"):
+        upstream.modes[path] = "hang"
+    upstream.hang = 30.0
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    with running(frontend, store, config, fs) as port:
+        for path in (P + "list", P + "v1.0.0.mod"):
+            t0 = time.monotonic()
+            status, body = _get(port, path)
+            assert status == 504, body
+            assert time.monotonic() - t0 < 1.0 + 5
+        t0 = time.monotonic()
+        status, body = _get(port, P + "v1.0.0.zip")
+        assert time.monotonic() - t0 < 0.5
+        assert status == 504
+        assert f"upstream {upstream.url} skipped: circuit breaker open".encode() in body
+        assert upstream.hits.get(P + "v1.0.0.zip", 0) == 0
+        status, body = _get(port, "/readyz")
+        assert status == 503 and upstream.url.encode() in body and b"circuit breaker" in body
+        upstream.modes.clear()
+        time.sleep(2.1)
+        assert _get(port, P + "list") == (200, b"v1.0.0\n")
+        assert _get(port, "/readyz")[0] == 200
+    messages = [r.getMessage() for r in caplog.records if r.name == "goproxy.upstream"]
+    assert sum("breaker open" in m for m in messages) == 1
+    assert sum("breaker closed" in m for m in messages) == 1
+    store2 = DiskStore(tmp_path / "cache2")
+    fs2 = FetchSettings(
+        read_timeout=1.0, connect_timeout=1.0, retries=0, breaker_failures=1, netrc=False
+    )
+    upstream.modes[P + "list"] = "hang"
+    config2 = ProxyConfig(upstream=f"{upstream.url}|{good_upstream.url}", negative_ttl=0)
+    with running(frontend, store2, config2, fs2) as port:
+        assert _get(port, P + "list") == (200, b"v1.0.0\n")  # one hang, then the next
+        t0 = time.monotonic()
+        assert _get(port, P + "list") == (200, b"v1.0.0\n")  # skipped at once
+        assert time.monotonic() - t0 < 0.5

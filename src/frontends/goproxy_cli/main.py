@@ -185,6 +185,9 @@ def _fetcher(settings: Settings) -> Fetcher:
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             retries=settings.retries,
+            fetch_deadline=settings.fetch_deadline,
+            breaker_failures=settings.breaker_failures,
+            breaker_cooldown=settings.breaker_cooldown,
             user_agent=f"goproxy-core/{_version()}",
             vcs=VCSSettings(
                 settings.vcs_dir,

@@ -77,6 +77,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 2
+    fetch_deadline: float = 90.0
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
     idle_timeout: float = 60.0
     grace: float = 30.0
     max_connections: int = 0
@@ -366,8 +369,16 @@ def _check_patterns(key: str, patterns: str) -> None:
             ) from None
 
 
-_NON_NEGATIVE = ("list_ttl", "negative_ttl", "verify_before_send", "retries", "grace")
-_POSITIVE = ("connect_timeout", "read_timeout", "idle_timeout", "vcs_timeout")
+_NON_NEGATIVE = (
+    "list_ttl",
+    "negative_ttl",
+    "verify_before_send",
+    "retries",
+    "grace",
+    "breaker_failures",
+    "breaker_cooldown",
+)
+_POSITIVE = ("connect_timeout", "read_timeout", "fetch_deadline", "idle_timeout", "vcs_timeout")
 
 
 def _check_numbers(settings: Settings) -> None:

@@ -3,7 +3,18 @@
 One small adapter over httpx (see docs/dependencies.md for why httpx): connection pooling and
 keep-alive, HTTP/2 where the upstream offers it, ``HTTPS_PROXY``/``NO_PROXY`` from the
 environment, ``.netrc`` credentials, timeouts, and retries with exponential backoff for the
-idempotent GETs the core asks for (transport errors and 502/503/504 only: a 404 is an answer).
+idempotent GETs the core asks for, only where a retry is cheap: connect errors, a connection
+closed or reset before the response head, and 502/503/504 answers. A read timeout is never
+retried (a hung upstream costs one read timeout, not three), nor is anything after bytes were
+relayed. A total ``fetch_deadline`` bounds the attempts: no attempt or backoff sleep starts
+past it, and sleeps are clipped to it. It does not bound a body that is arriving: once the head
+is in, only the read timeout (no byte for that long) stops a transfer, so a large zip over a
+slow link still succeeds.
+
+A per-upstream circuit breaker (:class:`goproxy_core.Breaker`, keyed by the effect's
+``upstream`` base URL) skips an upstream after ``breaker_failures`` consecutive timeouts or
+connect failures, for ``breaker_cooldown`` seconds: the fetch fails at once with a text naming
+the upstream, why and until when, and the core's walk does what GOPROXY says with it.
 Bodies are bounded by the effect's ``max_size``; with ``into`` they stream into a pending store
 write, so memory stays flat whatever the size of a zip. A body cut short is a failure, never a
 short blob.
@@ -26,7 +37,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from goproxy_core import FetchDirect, FetchUpstream, UpstreamResult
+from goproxy_core import Breaker, FetchDirect, FetchUpstream, UpstreamResult
 from goproxy_stores import ops
 
 if TYPE_CHECKING:
@@ -46,6 +57,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("goproxy.store")
+uplog = logging.getLogger("goproxy.upstream")
 
 _ERROR_BODY_MAX = 64 * 1024
 _RETRY_STATUS = frozenset({502, 503, 504})
@@ -58,8 +70,14 @@ class FetchSettings:
     Args:
         connect_timeout: seconds to open a connection.
         read_timeout: seconds without a byte before a response counts as timed out.
-        retries: extra attempts after a transport error or a 502/503/504.
+        retries: extra attempts after a connect error, a connection closed before the response
+            head, or a 502/503/504 (never after a read timeout).
         backoff: the first retry's delay in seconds; each next one doubles (with jitter).
+        fetch_deadline: seconds from a fetch's start after which no attempt or backoff sleep
+            starts (a body already arriving is bounded by ``read_timeout`` only).
+        breaker_failures: consecutive timeouts or connect failures on one upstream that open
+            its circuit breaker; 0 turns the breaker off.
+        breaker_cooldown: seconds an open breaker skips its upstream before one probe.
         netrc: read credentials from ``$NETRC`` or ``~/.netrc`` when present.
         user_agent: the User-Agent sent upstream.
         vcs: how ``direct`` fetches reach repositories (default: mirrors under
@@ -73,14 +91,21 @@ class FetchSettings:
         read_timeout: float = 60.0,
         retries: int = 2,
         backoff: float = 0.25,
+        fetch_deadline: float = 90.0,
+        breaker_failures: int = 5,
+        breaker_cooldown: float = 30.0,
         netrc: bool = True,
         user_agent: str = "goproxy-core",
         vcs: VCSSettings | None = None,
     ) -> None:
         self.vcs = vcs
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self.connect_timeout = connect_timeout
         self.retries = retries
         self.backoff = backoff
+        self.fetch_deadline = fetch_deadline
+        self.breaker_failures = breaker_failures
+        self.breaker_cooldown = breaker_cooldown
         self.user_agent = user_agent
         self.auth: httpx.Auth | None = None
         if netrc:
@@ -190,7 +215,26 @@ def _store_failed(store: BlobStore, key: str, fault: _StoreFault) -> UpstreamRes
     return UpstreamResult(status=0, error=failure.message, store_failure=failure)
 
 
+class _Attempt:
+    """What one attempt's failure says about retrying it and about the upstream's health."""
+
+    def __init__(self) -> None:
+        self.head = False  # the response head arrived
+        self.retry = False  # cheap to ask again: nothing was waited on but a connect
+        self.down = False  # a timeout or connect failure: counts towards the breaker
+
+    def classify(self, e: Exception) -> None:
+        connect = isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
+        self.down = connect or isinstance(e, httpx.TimeoutException)
+        closed_early = not self.head and isinstance(
+            e, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+        )
+        self.retry = connect or closed_early
+
+
 def _failure(e: Exception) -> UpstreamResult:
+    if isinstance(e, httpx.ConnectTimeout):
+        return UpstreamResult(status=0, error="connect timed out", timeout=True)
     if isinstance(e, httpx.TimeoutException):
         return UpstreamResult(status=0, error="timed out", timeout=True)
     if isinstance(e, httpx.RemoteProtocolError):
@@ -212,6 +256,8 @@ class Fetcher:
             http2=True,
         )
         self._direct = _DirectHolder(self.settings)
+        self._breakers: dict[str, Breaker] = {}
+        self._breakers_mu = threading.Lock()
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -231,26 +277,105 @@ class Fetcher:
             return self._direct.fetch(effect, store)
         if effect.url.startswith("file://"):
             return fetch_file(effect, store)
+        key = effect.upstream or _origin(effect.url)
+        skipped = self._skip(key)
+        if skipped is not None:
+            return skipped, None
+        start = time.monotonic()
+        deadline = start + self.settings.fetch_deadline
         attempt = 0
         while True:
             relay_now = relay if effect.relay else None
-            result, writer = self._once(effect, store, relay_now)
+            left = deadline - time.monotonic()
+            how = _Attempt()
+            result, writer = self._once(effect, store, relay_now, how, left)
+            self._report(key, result, how)
             if relay_now is not None and relay_now.started:
                 return result, writer  # bytes went to the client: no second attempt
             if result.store_failure is not None:
                 return result, writer  # the cache failed, not the upstream: asking again won't help
-            retry = result.status == 0 or result.status in _RETRY_STATUS
+            retry = how.retry if result.status == 0 else result.status in _RETRY_STATUS
             if not retry or attempt >= self.settings.retries:
                 return result, writer
             attempt += 1
-            time.sleep(self.settings.delay(attempt))
+            pause = min(self.settings.delay(attempt), deadline - time.monotonic())
+            if pause <= 0:
+                return result, writer
+            time.sleep(pause)
+            if time.monotonic() >= deadline:
+                return result, writer
+
+    def _breaker(self, key: str) -> Breaker | None:
+        if self.settings.breaker_failures <= 0:
+            return None
+        with self._breakers_mu:
+            b = self._breakers.get(key)
+            if b is None:
+                b = Breaker(self.settings.breaker_failures, self.settings.breaker_cooldown)
+                self._breakers[key] = b
+            return b
+
+    def _skip(self, key: str) -> UpstreamResult | None:
+        """A failure at once while ``key``'s breaker is open, naming it, why and until when."""
+        b = self._breaker(key)
+        if b is None:
+            return None
+        now = time.monotonic()
+        with self._breakers_mu:
+            state = b.allow(now)
+        if state is None:
+            return None
+        wait = max(0.0, state.until - now)
+        return UpstreamResult(
+            status=0,
+            error=(
+                f"upstream {key} skipped: circuit breaker open after {state.failures} "
+                f"consecutive timeouts or connect failures, next try in {wait:.0f}s"
+            ),
+            # Answered as a 504 by the walk (walk.py ``_fault``): the skip stands in for the
+            # timeout the client would otherwise wait out.
+            timeout=True,
+        )
+
+    def _report(self, key: str, result: UpstreamResult, how: _Attempt) -> None:
+        """Tell ``key``'s breaker how the attempt went; log each open and close once."""
+        b = self._breaker(key)
+        if b is None or result.store_failure is not None:
+            return
+        if result.status == 0 and not how.down:
+            return  # bad data (too large, cut short): the upstream is up, the breaker stays
+        with self._breakers_mu:
+            t = b.failure(time.monotonic()) if result.status == 0 else b.success()
+        if t is None:
+            return
+        if t.opened:
+            uplog.warning(
+                "upstream %s: circuit breaker open after %d consecutive timeouts or connect "
+                "failures; skipping it for %gs",
+                key,
+                t.failures,
+                self.settings.breaker_cooldown,
+            )
+        else:
+            uplog.info("upstream %s: circuit breaker closed, the upstream answers again", key)
 
     def _once(
-        self, effect: FetchUpstream, store: BlobStore, relay: Relay | None
+        self,
+        effect: FetchUpstream,
+        store: BlobStore,
+        relay: Relay | None,
+        how: _Attempt,
+        left: float,
     ) -> tuple[UpstreamResult, BlobWriter | None]:
         writer: BlobWriter | None = None
+        timeout = self.settings.timeout
+        if left < self.settings.connect_timeout:
+            # The deadline clips the connect, not the read: a body that keeps arriving is
+            # bounded by the read timeout only.
+            timeout = httpx.Timeout(timeout.read, connect=max(left, 0.001))
         try:
-            with self._client.stream("GET", effect.url) as r:
+            with self._client.stream("GET", effect.url, timeout=timeout) as r:
+                how.head = True
                 ctype = r.headers.get("content-type", "")
                 if r.status_code != 200:
                     body = _read_bounded(r.iter_bytes(), _ERROR_BODY_MAX)
@@ -279,6 +404,7 @@ class Fetcher:
         except (httpx.HTTPError, OSError) as e:
             if writer is not None:
                 writer.abort()
+            how.classify(e)
             return _failure(e), None
 
     @staticmethod
@@ -303,6 +429,13 @@ class Fetcher:
                     relay.send(held)
                 held = chunk
         return UpstreamResult(status=200, content_type=ctype, held=held), writer
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: the breaker's key when the effect names no upstream."""
+    u = httpx.URL(url)
+    port = f":{u.port}" if u.port else ""
+    return f"{u.scheme}://{u.host}{port}"
 
 
 def _read_bounded(chunks: object, limit: int) -> bytes:

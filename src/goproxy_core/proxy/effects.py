@@ -122,6 +122,9 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     a bad blob cuts the connection short, so the client never takes it for complete. Bodies
     of at most ``relay_above`` bytes are not relayed: they are fetched whole and verified
     before the response head goes out, so a refused one gets a clear status and text.
+
+    ``upstream`` is the base URL of the GOPROXY entry the fetch is for ("" when it is not one):
+    the caller keys its per-upstream circuit breaker (:class:`goproxy_core.Breaker`) by it.
     """
 
     url: str
@@ -129,6 +132,7 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     into: str | None = None
     relay: bool = False
     relay_above: int = 0
+    upstream: str = ""
 
 
 class FetchDirect(msgspec.Struct, frozen=True):

@@ -38,7 +38,7 @@ class HealthFlow(FlowBase):
         if first.kind is UpstreamKind.DIRECT:
             return text_reply(200, "ready (direct: modules come from their repositories)")
         # Any HTTP answer means the upstream is reachable; only no answer at all is not.
-        res = yield from _fetch(first.url + "/", 4096)
+        res = yield from _fetch(first.url + "/", 4096, upstream=first.url)
         if res.status == 0:
             return text_reply(503, f"not ready: upstream {first.url} unreachable: {res.error}")
         return text_reply(200, "ready")

@@ -204,7 +204,7 @@ def _lists(escaped: str) -> Callable[[Upstream], Flow[bool]]:
     """
 
     def has_list(up: Upstream) -> Flow[bool]:
-        res = yield from _fetch(f"{up.url}/{_cache.list_key(escaped)}", MAX_LIST)
+        res = yield from _fetch(f"{up.url}/{_cache.list_key(escaped)}", MAX_LIST, upstream=up.url)
         return res.status == 200
 
     return has_list

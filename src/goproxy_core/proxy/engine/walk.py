@@ -112,9 +112,15 @@ def _save(key: str, data: bytes) -> Flow[bool]:
 
 
 def _fetch(
-    url: str, max_size: int, into: str | None = None, *, relay: bool = False, relay_above: int = 0
+    url: str,
+    max_size: int,
+    into: str | None = None,
+    *,
+    relay: bool = False,
+    relay_above: int = 0,
+    upstream: str = "",
 ) -> Flow[UpstreamResult]:
-    r = yield FetchUpstream(url, max_size, into, relay, relay_above)
+    r = yield FetchUpstream(url, max_size, into, relay, relay_above, upstream)
     return cast("UpstreamResult", r)
 
 
@@ -260,6 +266,7 @@ class FlowBase(ChecksumFlow):
                     into,
                     relay=relay,
                     relay_above=self.cfg.config.verify_before_send,
+                    upstream=up.url,
                 )
             if res.store_failure is not None:
                 # The cache could not take the body: its fault, not this upstream's, and the
