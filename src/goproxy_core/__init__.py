@@ -44,6 +44,8 @@ from .proxy import (
     BadUpstreamError,
     BlobData,
     BlobInfo,
+    Breaker,
+    BreakerState,
     CheckZip,
     CloseConnection,
     CommitBlob,
@@ -70,6 +72,7 @@ from .proxy import (
     SumdbAnswer,
     SumdbConfig,
     SumdbPart,
+    Transition,
     UpstreamResult,
     ZipVerdict,
     compile_config,
@@ -80,7 +83,6 @@ from .proxy import (
     response_head,
     text_reply,
 )
-from .proxy.breaker import Breaker, BreakerState, Transition
 from .semver import canonical, compare_versions, is_valid, sort_versions
 from .sumdb import hash_gomod, hash_zip
 from .zip import ZipError, check_zip, create_zip

@@ -17,6 +17,7 @@ The connection's state machine is public for callers and tests that check it:
 
 from __future__ import annotations
 
+from .breaker import Breaker, BreakerState, Transition
 from .config import CompiledConfig, ProxyConfig, RetractedPolicy, SumdbConfig, compile_config
 from .connection import AccessRecord, ProxyConnection
 from .effects import (
@@ -108,6 +109,8 @@ __all__ = [
     "BadUpstreamError",
     "BlobData",
     "BlobInfo",
+    "Breaker",
+    "BreakerState",
     "CheckZip",
     "CloseConnection",
     "CommitBlob",
@@ -143,6 +146,7 @@ __all__ = [
     "SumdbKind",
     "SumdbPart",
     "SumdbReq",
+    "Transition",
     "Upstream",
     "UpstreamKind",
     "UpstreamResult",
