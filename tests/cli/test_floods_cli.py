@@ -159,3 +159,32 @@ def test_max_connections_setting():
         "goproxy: max-connections: negative (got -5; want 1 or more, or 0: from the open-file "
         "limit)"
     )
+
+
+def test_fetch_deadline_and_breaker_settings():
+    env = {"HOME": "/nonexistent"}
+    flags = {"upstream": "off", "sumdb": "off"}
+    got = load_settings(flags, environ=env)
+    assert (got.fetch_deadline, got.breaker_failures, got.breaker_cooldown) == (90.0, 5, 30.0)
+    got = load_settings(
+        flags,
+        environ={
+            **env,
+            "GOPROXY_CORE_FETCH_DEADLINE": "20",
+            "GOPROXY_CORE_BREAKER_FAILURES": "0",
+            "GOPROXY_CORE_BREAKER_COOLDOWN": "5",
+        },
+    )
+    assert (got.fetch_deadline, got.breaker_failures, got.breaker_cooldown) == (20.0, 0, 5.0)
+    for key, value, why, want in [
+        ("fetch_deadline", 0.0, "not positive", "more than 0"),
+        ("breaker_failures", -1, "negative", "0 or more"),
+        ("breaker_cooldown", -1.5, "negative", "0 or more"),
+    ]:
+        with pytest.raises(SettingsError) as e:
+            load_settings({**flags, key: value}, environ=env)
+        name = key.replace("_", "-")
+        assert str(e.value) == f"{name}: {why} (got {value}; want {want})"
+    out = goproxy("serve", "--upstream", "off", "--breaker-failures", "-2")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "goproxy: breaker-failures: negative (got -2; want 0 or more)"

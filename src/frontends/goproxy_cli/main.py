@@ -83,6 +83,26 @@ def _parser() -> argparse.ArgumentParser:
         help="open client connections per process; at the limit the longest-idle one is "
         "closed for a new one (0: from the open-file limit)",
     )
+    s.add_argument(
+        "--fetch-deadline",
+        type=float,
+        metavar="SECONDS",
+        help="no upstream retry starts this long after a fetch began (90; a body already "
+        "arriving is bounded by the read timeout only)",
+    )
+    s.add_argument(
+        "--breaker-failures",
+        type=int,
+        metavar="N",
+        help="consecutive timeouts or connect failures that open an upstream's circuit "
+        "breaker (5; 0: off)",
+    )
+    s.add_argument(
+        "--breaker-cooldown",
+        type=float,
+        metavar="SECONDS",
+        help="seconds an open breaker skips its upstream before one probe (30)",
+    )
     s.add_argument("--base-path", metavar="PATH", help="URL path the proxy is mounted under")
     s.add_argument(
         "--sumdb",
