@@ -263,13 +263,14 @@ class Refresher:
 
     def _run(self, effect: Revalidate) -> None:
         try:
-            why = self._drive(effect)
-        except Exception as e:  # a refresh never takes the process down; one line says why
-            why = f"{type(e).__name__}: {e}"
+            try:
+                why = self._drive(effect)
+            except Exception as e:  # a refresh never takes the process down; one line says why
+                why = f"{type(e).__name__}: {e}"
+            if why:
+                refresh_log.warning("background refresh of %s stored nothing: %s", effect.key, why)
         finally:
             self._done(effect.key)
-        if why:
-            refresh_log.warning("background refresh of %s stored nothing: %s", effect.key, why)
 
     def _drive(self, effect: Revalidate) -> str:
         pending = Pending()
