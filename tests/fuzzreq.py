@@ -85,15 +85,45 @@ _INSERTS = st.sampled_from(
 ) | st.binary(max_size=4)
 
 
+# Edits that keep a request line well formed: printable ASCII, no space.
+_TAME_INSERTS = st.sampled_from(
+    [
+        b"%",
+        b"%2e",
+        b"%2F",
+        b"%00",
+        b"%zz",
+        b"%e9",
+        b"!",
+        b"!!",
+        b"..",
+        b"/",
+        b"@",
+        b"@v",
+        b"~",
+        b"?a=b",
+        b"v1.0.0",
+        b".zip",
+        b"A",
+        b"\\",
+        b"@latest",
+        b"+incompatible",
+        b"-0.2024",
+    ]
+) | st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=3).map(str.encode)
+
+
 @st.composite
-def targets(draw: st.DrawFn) -> bytes:
+def targets(draw: st.DrawFn, wild: bool = True) -> bytes:
+    """A target from ``GOOD_TARGETS``, as is or edited; ``wild``: with any bytes at all."""
     base = draw(st.sampled_from(GOOD_TARGETS))
     if draw(st.integers(0, 3)) == 0:
         return base.encode()
     if draw(st.integers(0, 30)) == 0:
         return b"/" + b"a" * draw(st.sampled_from([1000, 4096, 9000, 20000]))
+    inserts = _INSERTS if wild else _TAME_INSERTS
     edits = draw(
-        st.lists(st.tuples(st.integers(0, 80), st.integers(0, 3), _INSERTS), min_size=1, max_size=3)
+        st.lists(st.tuples(st.integers(0, 80), st.integers(0, 3), inserts), min_size=1, max_size=3)
     )
     return _mutate(base, edits)
 
@@ -142,28 +172,66 @@ _VALUE = st.sampled_from(
 ) | st.binary(max_size=12)
 
 
+_TAME_NAME = st.sampled_from(
+    [
+        b"User-Agent",
+        b"Accept-Encoding",
+        b"If-None-Match",
+        b"Connection",
+        b"X-Thing",
+        b"Range",
+        b"Cache-Control",
+        b"Accept",
+        b"Disable-Module-Fetch",
+        b"Go-Import",
+    ]
+)
+_TAME_VALUE = st.sampled_from(
+    [
+        b"close",
+        b"keep-alive",
+        b"*",
+        b'"x"',
+        b'W/"y"',
+        b"gzip",
+        b"bytes=0-1",
+        b"",
+        b"true",
+        b"Go-http-client/1.1",
+        b"no-cache",
+        b"x" * 300,
+    ]
+) | st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=10).map(str.encode)
+
+
 @st.composite
 def requests(draw: st.DrawFn) -> Req:
-    """One request: mostly well formed, with a random number of things wrong."""
-    method = draw(st.sampled_from(METHODS) | st.binary(min_size=1, max_size=6))
-    if draw(st.integers(0, 2)):
-        method = draw(st.sampled_from([b"GET", b"HEAD"]))
-    target = draw(targets())
-    version = draw(st.sampled_from(VERSIONS)) if draw(st.integers(0, 5)) == 0 else b"HTTP/1.1"
-    eol = b"\n" if draw(st.integers(0, 8)) == 0 else b"\r\n"
+    """One request: a quarter wild (any bytes anywhere), the rest well framed with odd parts."""
+    wild = draw(st.integers(0, 3)) == 0
+    method = draw(st.sampled_from([b"GET", b"HEAD"]))
+    if wild and draw(st.booleans()):
+        method = draw(st.sampled_from(METHODS) | st.binary(min_size=1, max_size=6))
+    elif draw(st.integers(0, 10)) == 0:
+        method = draw(st.sampled_from([b"POST", b"PUT", b"OPTIONS", b"DELETE", b"get"]))
+    target = draw(targets(wild))
+    version = b"HTTP/1.1"
+    if draw(st.integers(0, 7)) == 0:
+        version = draw(st.sampled_from(VERSIONS if wild else [b"HTTP/1.0", b"HTTP/1.1"]))
+    eol = b"\n" if wild and draw(st.integers(0, 3)) == 0 else b"\r\n"
     line = method + b" " + target + (b" " + version if version else b"") + eol
     headers: list[bytes] = []
-    if draw(st.integers(0, 6)):
+    if not wild or draw(st.integers(0, 6)):
         headers.append(b"Host: p")
-    for name, value in draw(st.lists(st.tuples(_NAME, _VALUE), max_size=4)):
-        sep = draw(st.sampled_from([b": ", b":", b" : ", b":\t"]))
+    pairs = st.tuples(_NAME, _VALUE) if wild else st.tuples(_TAME_NAME, _TAME_VALUE)
+    for name, value in draw(st.lists(pairs, max_size=4)):
+        sep = draw(st.sampled_from([b": ", b":", b" : ", b":\t"] if wild else [b": ", b":"]))
         headers.append(name + sep + value)
-    if draw(st.integers(0, 15)) == 0:
+    if wild and draw(st.integers(0, 5)) == 0:
         headers.append(b" folded continuation")
     if draw(st.integers(0, 40)) == 0:
         headers += [b"X-%d: v" % i for i in range(draw(st.sampled_from([101, 300, 2000])))]
     body = b""
-    kind = draw(st.integers(0, 9))
+    kind = draw(st.integers(0, 9 if wild else 30))
     if kind == 0:
         body = draw(st.binary(max_size=20))
         headers.append(b"Content-Length: %d" % len(body))

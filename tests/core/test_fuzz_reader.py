@@ -45,10 +45,12 @@ def _config() -> ProxyConfig:
     return ProxyConfig(upstream=UP, max_request_head=8192)
 
 
-def drive(conn: ProxyConnection, chunks: list[bytes], eof: bool, **kw: object) -> bytes:
+def drive(
+    conn: ProxyConnection, chunks: list[bytes], eof: bool, store: MemoryStore | None = None
+) -> bytes:
     """Hand ``chunks`` to ``conn`` one at a time, carrying out every effect in between."""
-    store = kw.get("store") or _store()
-    up = kw.get("upstream") or _upstream()
+    store = _store() if store is None else store
+    up = _upstream()
     out = bytearray()
     pending: dict = {}
     feed = [c for c in chunks if c] + ([b""] if eof else [])
@@ -60,12 +62,12 @@ def drive(conn: ProxyConnection, chunks: list[bytes], eof: bool, **kw: object) -
                 break
             if isinstance(eff, CloseConnection):
                 return bytes(out)
-            carry_out(conn, eff, store, up, pending, out)  # type: ignore[arg-type]
+            carry_out(conn, eff, store, up, pending, out)
     if not eof:  # the client went quiet: the deadline passes
         conn.timed_out()
         while not isinstance(eff := conn.next_effect(2e9, 1e6), CloseConnection):
             assert eff is not NEED_DATA
-            carry_out(conn, eff, store, up, pending, out)  # type: ignore[arg-type]
+            carry_out(conn, eff, store, up, pending, out)
     return bytes(out)
 
 
@@ -92,19 +94,29 @@ def _same(a: list, b: list) -> bool:
         if x[0] != y[0] and {x[0], y[0]} <= _FRAMING:
             assert (b"connection", b"close") in x[1] and (b"connection", b"close") in y[1]
             continue
+        if x[0] in _FRAMING and x[0] == y[0] and bool(x[2]) != bool(y[2]):
+            # A HEAD over the limits: read whole, it is answered as a HEAD (no body); cut
+            # off by h11's buffer limit, as a request of unknown method (as a GET, with text).
+            assert (b"connection", b"close") in x[1] and (b"connection", b"close") in y[1]
+            continue
         assert _comparable(x) == _comparable(y)
     return True
 
 
-def _run(case: Case, chunks: list[bytes], hot: HotReplies | None = None) -> tuple[list, list]:
+def _run(
+    case: Case, chunks: list[bytes], hot: HotReplies | None = None, store: MemoryStore | None = None
+) -> tuple[list, list]:
     conn = ProxyConnection(_config(), hot=hot)
-    raw = drive(conn, chunks, case.eof)
+    raw = drive(conn, chunks, case.eof, store=store)
     got = check_replies(raw, [r.method for r in case.reqs])
     return got, conn.take_log()
 
 
 FUZZ = settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=False,
 )
 
 
@@ -123,12 +135,11 @@ def test_random_requests_in_random_splits(case: Case) -> None:
 @FUZZ
 @given(cases(max_reqs=3))
 def test_hot_table_answers_as_the_engine_does(case: Case) -> None:
-    hot = HotReplies()
-    first, _ = _run(case, case.chunks(), hot)
-    again, _ = _run(case, case.chunks(), hot)
-    cold, _ = _run(case, case.chunks())
+    hot, store = HotReplies(), _store()
+    _run(case, case.chunks(), hot, store)  # fills the store and the table
+    again, _ = _run(case, case.chunks(), hot, store)
+    cold, _ = _run(case, case.chunks(), None, store)
     assert _same(again, cold)
-    assert _same(first, cold)
 
 
 @settings(max_examples=200, deadline=None)
@@ -155,3 +166,18 @@ def test_framing_error_text_names_the_problem_not_the_bytes():
     bad = b"GET /x HTTP/1.1\r\nHost: p\r\nBad Name: v\r\n\r\n"
     ((status, _, body),) = check_replies(drive(ProxyConnection(_config()), [bad], True), [])
     assert (status, body) == (400, b"bad request: illegal header line\n")
+
+
+def test_a_head_over_the_limits_gets_the_same_text_however_it_arrives():
+    """h11's buffer limit said "Receive buffer too long" when a long head came in pieces, but
+    "request target too long" when it came whole: the client now hears the limit's name."""
+    long_target = b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: p\r\n\r\n"
+    many = b"GET /healthz HTTP/1.1\r\nHost: p\r\n" + b"X-Long: " + b"v" * 9000 + b"\r\n\r\n"
+    for data, want in (
+        (long_target, (414, b"request target too long\n")),
+        (many, (431, b"request header fields too large\n")),
+    ):
+        for chunks in ([data], [data[:8193], data[8193:]], [data[:100], data[100:]]):
+            raw = drive(ProxyConnection(_config()), chunks, eof=False)
+            ((status, _, body),) = check_replies(raw, [])
+            assert (status, body) == want, chunks[0][:20]
