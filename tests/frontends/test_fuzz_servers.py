@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fuzzreq import MOD, Case, cases, check_replies
 from goproxy_core import ProxyConfig
@@ -42,7 +44,13 @@ def _tree(root: Path) -> Path:
     return root
 
 
-def _exchange(port: int, case: Case) -> bytes:
+def _exchange(port: int, case: Case, end: str) -> bytes | None:
+    """Send ``case`` in its pieces, then end as ``end`` says and read what came back.
+
+    ``eof``: half-close and read to the end; ``open``: keep the connection open and read until
+    the server closes it (its timeouts); ``reset``: close at once with a reset, read nothing
+    (None).
+    """
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     out = bytearray()
     try:
@@ -51,7 +59,11 @@ def _exchange(port: int, case: Case) -> bytes:
                 if i:
                     time.sleep(0.001)  # let the server read the pieces apart
                 s.sendall(chunk)
-            s.shutdown(socket.SHUT_WR)
+            if end == "reset":
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return None
+            if end == "eof":
+                s.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server closed first (it refused the request): read what it said
         while True:
@@ -99,7 +111,7 @@ class _Trouble(logging.Handler):
 def test_fuzz_server(frontend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree = _tree(tmp_path / "tree")
     store = MemoryStore() if frontend == "asyncio" else DiskStore(tmp_path / "cache")
-    config = ProxyConfig(upstream=tree.as_uri(), idle_timeout=2.0, request_timeout=2.0)
+    config = ProxyConfig(upstream=tree.as_uri(), idle_timeout=0.3, request_timeout=0.3)
     trouble = _Trouble()
     root = logging.getLogger()
     escaped: list[str] = []
@@ -113,16 +125,16 @@ def test_fuzz_server(frontend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         with running(frontend, store, config) as port:
 
             @settings(
-                max_examples=40,
-                deadline=None,
+                max_examples=150,
+                deadline=5000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
             )
-            @given(cases())
-            def one(case: Case) -> None:
-                raw = _exchange(port, case)
-                print("EX", len(raw), raw[:12])
-                for status, _, body in check_replies(raw, [r.method for r in case.reqs]):
-                    assert status < 500 or status in ALLOWED_5XX, (status, body)
+            @given(cases(), st.sampled_from(["eof"] * 12 + ["reset", "open"]))
+            def one(case: Case, end: str) -> None:
+                raw = _exchange(port, case, end)
+                if raw is not None:
+                    for status, _, body in check_replies(raw, [r.method for r in case.reqs]):
+                        assert status < 500 or status in ALLOWED_5XX, (status, body)
                 _good(port)
                 assert not trouble.seen, trouble.seen
                 assert not escaped, escaped
