@@ -14,11 +14,18 @@ from collections.abc import Iterator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzreq import MOD, Case, cases, check_replies
-from goproxy_core.proxy import NEED_DATA, CloseConnection, HotReplies, ProxyConfig, ProxyConnection
+from goproxy_core.proxy import (
+    NEED_DATA,
+    CloseConnection,
+    HotReplies,
+    ProxyConfig,
+    ProxyConnection,
+    UpstreamResult,
+)
 from goproxy_core.proxy import connection as connection_module
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, carry_out
 
+from fuzzreq import GOOD_TARGETS, MOD, Case, cases, check_replies
 from support import make_zip
 
 GOMOD = f"module {MOD}\n\ngo 1.21\n".encode()
@@ -50,11 +57,15 @@ def _config() -> ProxyConfig:
 
 
 def drive(
-    conn: ProxyConnection, chunks: list[bytes], eof: bool, store: MemoryStore | None = None
+    conn: ProxyConnection,
+    chunks: list[bytes],
+    eof: bool,
+    store: MemoryStore | None = None,
+    upstream: ScriptedUpstream | None = None,
 ) -> bytes:
     """Hand ``chunks`` to ``conn`` one at a time, carrying out every effect in between."""
     store = _store() if store is None else store
-    up = _upstream()
+    up = _upstream() if upstream is None else upstream
     out = bytearray()
     pending: dict = {}
     feed = [c for c in chunks if c] + ([b""] if eof else [])
@@ -210,3 +221,62 @@ def test_fast_path_answers_as_h11_does(case: Case) -> None:
     assert [(r.method, r.target, r.status, r.length) for r in log_fast] == [
         (r.method, r.target, r.status, r.length) for r in log_slow
     ]
+
+
+_ZIP = make_zip(MOD, "v1.0.0", {"go.mod": GOMOD, "a.go": b"package fz\n"})
+# What an upstream may answer for any file: good bodies, wrong ones, refusals, failures.
+_ANSWERS = st.sampled_from(
+    [
+        (200, b"v1.0.0\nv1.1.0\n"),
+        (200, b"v1.0\nnot-a-version\n\x00\n"),
+        (200, INFO, "application/json"),
+        (200, b'{"Version":"v9.9.9"}', "application/json"),
+        (200, b"{not json", "application/json"),
+        (200, GOMOD),
+        (200, b"module example.com/other\n"),
+        (200, _ZIP, "application/zip"),
+        (200, b"PK\x03\x04 broken zip", "application/zip"),
+        (200, b""),
+        (404, b"not found\n"),
+        (410, b"gone\n"),
+        (403, b"forbidden\n"),
+        (429, b"slow down\n"),
+        (500, b"upstream broke\n"),
+        (503, b"unavailable\n"),
+        UpstreamResult(status=0, error="connection refused"),
+        UpstreamResult(status=0, error="timeout", timeout=True),
+    ]
+)
+_FILES = [
+    "@v/list",
+    "@v/v1.0.0.info",
+    "@v/v1.0.0.mod",
+    "@v/v1.0.0.zip",
+    "@latest",
+    "@v/v1.1.0.info",
+    "@v/v1.1.0.mod",
+]
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.sampled_from([t for t in GOOD_TARGETS if t.startswith("/")]), min_size=1, max_size=4
+    ),
+    st.fixed_dictionaries({f: _ANSWERS for f in _FILES}),
+    st.booleans(),
+    st.booleans(),
+)
+def test_upstream_and_store_failures_never_give_a_500(targets, answers, read_only, cached):
+    """Whatever the upstream answers and whether the store can keep it, the answers are valid
+    HTTP, and a 5xx is only an upstream's failure (502, 504) or the store's (503, 507)."""
+    store = _store() if cached else MemoryStore()
+    store.fail_writes = read_only
+    up = ScriptedUpstream({f"{UP}/{MOD}/{f}": a for f, a in answers.items()})
+    data = b"".join(f"GET {t} HTTP/1.1\r\nHost: p\r\n\r\n".encode() for t in targets)
+    conn = ProxyConnection(_config())
+    raw = drive(conn, [data], eof=True, store=store, upstream=up)
+    got = check_replies(raw, [])
+    assert len(got) == len(targets)
+    for status, _, body in got:
+        assert status < 500 or status in {502, 503, 504, 507}, (status, body)

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzreq import MOD, Case, cases, check_replies
 from goproxy_core import ProxyConfig
 from goproxy_core.testing import MemoryStore
 from goproxy_stores import DiskStore
 
 from conftest import FRONTENDS, running
+from fuzzreq import MOD, Case, cases, check_replies
 from support import make_zip
 
 GOMOD = f"module {MOD}\n\ngo 1.21\n".encode()
