@@ -402,3 +402,70 @@ def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp
         t0 = time.monotonic()
         assert _get(port, P + "list") == (200, b"v1.0.0\n")  # skipped at once
         assert time.monotonic() - t0 < 0.5
+
+
+# --- failures shared for failure-ttl ----------------------------------------------------------
+
+
+def _burst(port, path, n):
+    """``n`` real clients asking ``path`` at once: their (status, body, Cache-Status)."""
+    barrier = threading.Barrier(n)
+    out: list[tuple[int, bytes, str]] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait()
+        got = _get_full(port, path)
+        with lock:
+            out.append(got)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_a_corrupt_zip_costs_one_fetch_for_many_clients_then_heals(frontend, upstream, tmp_path):
+    """30 clients on one corrupt zip: at most 3 upstream requests, each client gets the 502
+    naming the bad data; a client after them gets it remembered; after failure-ttl the healed
+    upstream serves."""
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=1.5)
+    path = P + "v1.0.0.zip"
+    upstream.modes[path] = "corrupt"
+    with running(frontend, store, config, FAST) as port:
+        answers = _burst(port, path, 30)
+        assert upstream.hits[path] <= 3
+        texts = {body for _, body, _ in answers}
+        assert {status for status, _, _ in answers} == {502}
+        assert len(texts) == 1
+        text = texts.pop().decode()
+        assert text.startswith(f"upstream {upstream.url} sent bad data for {MOD}: ")
+        hits = upstream.hits[path]
+        status, body, cache_status = _get_full(port, path)
+        assert (status, body.decode()) == (502, text)
+        assert cache_status == 'goproxy; hit; detail="failure remembered"'
+        assert upstream.hits[path] == hits
+        assert store.stat(f"{MOD}/@v/v1.0.0.zip") is None
+        upstream.modes[path] = "ok"
+        time.sleep(1.6)
+        assert _get(port, path) == (200, ZIP)
+        assert upstream.hits[path] == hits + 1
+
+
+def test_files_under_upstream_500_cost_one_request_each(frontend, upstream, tmp_path):
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=30)
+    paths = [P + f"v1.{i}.0-fail.info" for i in range(20)]
+    for p in paths:
+        GOOD[p] = b"{}"
+        upstream.modes[p] = "500"
+    with running(frontend, store, config, FAST) as port:
+        for p in paths:
+            answers = _burst(port, p, 3)
+            answers.append(_get_full(port, p))
+            want = f"upstream {upstream.url} answered 500 for {MOD}: oops\n".encode()
+            assert {(s, b) for s, b, _ in answers} == {(502, want)}
+    assert sum(upstream.hits[p] for p in paths) == 20

@@ -72,6 +72,10 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         base_path: the URL path the proxy is mounted under (``""`` or like ``"/mod"``).
         list_ttl: seconds a ``list``, ``@latest`` or query answer stays fresh.
         negative_ttl: seconds a not-found answer is remembered.
+        failure_ttl: seconds a failed fetch (an upstream's 5xx, timeout or transport error,
+            bad data refused, a checksum database refusal) is remembered and answered again
+            with the same status and text, so many clients on one bad file cost one upstream
+            request; 0: never. The cache's own failures (a full disk) are never remembered.
         sumdb: the checksum databases, each with its verifier key. Every ``.mod`` and
             ``.zip`` of a canonical version from an upstream is verified against the first
             one before it is stored; each is relayed under ``/sumdb/<name>/``.
@@ -94,6 +98,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_path: str = ""
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
+    failure_ttl: float = 5.0
     sumdb: tuple[SumdbConfig, ...] = ()
     nosumdb: str = ""
     verify_before_send: int = VERIFY_BEFORE_SEND
@@ -110,7 +115,7 @@ class CompiledConfig:
         base = config.base_path.rstrip("/")
         if base and not base.startswith("/"):
             raise ConfigError(f"base path must start with '/': {config.base_path!r}")
-        if config.list_ttl < 0 or config.negative_ttl < 0:
+        if config.list_ttl < 0 or config.negative_ttl < 0 or config.failure_ttl < 0:
             raise ConfigError("cache TTLs must not be negative")
         self.config = config
         self.base_path = base
