@@ -121,7 +121,7 @@ FAST = FetchSettings(read_timeout=1.0, connect_timeout=1.0, retries=0, netrc=Fal
 @pytest.mark.parametrize("fault", ["500", "reset", "truncated", "corrupt", "slow"])
 def test_fault_stores_nothing_then_heals(frontend, upstream, tmp_path, fault):
     store = DiskStore(tmp_path / "cache")
-    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=0)  # heals at once
     with running(frontend, store, config, FAST) as port:
         assert _get(port, P + "v1.0.0.mod")[0] == 200
         upstream.modes[P + "v1.0.0.zip"] = fault
@@ -369,7 +369,7 @@ def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp
         upstream.modes[path] = "hang"
     upstream.hang = 30.0
     store = DiskStore(tmp_path / "cache")
-    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=0)
     with running(frontend, store, config, fs) as port:
         for path in (P + "list", P + "v1.0.0.mod"):
             t0 = time.monotonic()
@@ -396,7 +396,9 @@ def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp
         read_timeout=1.0, connect_timeout=1.0, retries=0, breaker_failures=1, netrc=False
     )
     upstream.modes[P + "list"] = "hang"
-    config2 = ProxyConfig(upstream=f"{upstream.url}|{good_upstream.url}", negative_ttl=0)
+    config2 = ProxyConfig(
+        upstream=f"{upstream.url}|{good_upstream.url}", negative_ttl=0, failure_ttl=0
+    )
     with running(frontend, store2, config2, fs2) as port:
         assert _get(port, P + "list") == (200, b"v1.0.0\n")  # one hang, then the next
         t0 = time.monotonic()
