@@ -36,16 +36,19 @@ from .proxy.effects import (
     Effect,
     FetchDirect,
     FetchUpstream,
+    FreeSpace,
     ReadBlob,
     ReadSumdb,
     SaveBlob,
     SendBlob,
     SendBytes,
     StatBlob,
+    StoreSpace,
     SumdbAnswer,
     SumdbPart,
     UpstreamResult,
 )
+from .storage import SpaceReportingStore
 from .sumdb.note import new_signer
 from .sumdb.server import (
     append_hashes,
@@ -301,6 +304,9 @@ def carry_out(
         else:
             with f:
                 conn.blob_read(BlobData(f.read(), info.mtime))
+    elif isinstance(effect, StoreSpace):
+        space = store.free_space() if isinstance(store, SpaceReportingStore) else None
+        conn.store_space_told(None if space is None else FreeSpace(*space))
     elif isinstance(effect, SaveBlob):
         try:
             w = store.writer(effect.key)

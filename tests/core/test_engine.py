@@ -47,7 +47,8 @@ def get(path, *, store, upstream=None, config=None, now=1000.0, method="GET", he
 def kept(store):
     """The store's keys but remembered failures (checked to be failures, not not-founds)."""
     out = []
-    for key in store.keys():
+    keys = store.keys()
+    for key in keys:
         if key.startswith("_goproxy/notfound/"):
             assert json.loads(store.get(key))["failed"] is True, key
         else:
@@ -382,7 +383,6 @@ def test_failure_ttl_zero_remembers_nothing_and_not_found_keeps_its_own_ttl(stor
     get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg, now=2000)
     get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg, now=2030)
     assert len(up.requests) == 2
-
 
 
 def test_off_is_cache_only(store):

@@ -471,3 +471,90 @@ def test_files_under_upstream_500_cost_one_request_each(frontend, upstream, tmp_
             want = f"upstream {upstream.url} answered 500 for {MOD}: oops\n".encode()
             assert {(s, b) for s, b, _ in answers} == {(502, want)}
     assert sum(upstream.hits[p] for p in paths) == 20
+
+
+# --- a full cache disk ------------------------------------------------------------------------
+
+
+class _NoRoomStore(FailingDiskStore):
+    """Stands in for a full disk where tmpfs cannot be mounted: ENOSPC writes, 0 bytes free."""
+
+    def free_space(self):
+        free, where = super().free_space()
+        return (0 if self.fail else free), where
+
+
+@contextlib.contextmanager
+def _small_disk(tmp_path):
+    """A real 8 MiB tmpfs for the cache (mounting needs root), else None."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        done = None
+    if done is None or done.returncode != 0:
+        yield None
+        return
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(root):
+    """Write a filler file until the disk is full; returns it."""
+    filler = root / "filler"
+    with pytest.raises(OSError, match="No space left") as caught, open(filler, "wb") as f:  # noqa: PT012
+        while True:
+            f.write(b"\0" * (256 << 10))
+            f.flush()
+    assert caught.value.errno == errno.ENOSPC
+    return filler
+
+
+def test_full_disk_fails_readyz_keeps_serving_and_recovers(frontend, upstream, tmp_path, capsys):
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, min_free_space=1 << 20)
+    with _small_disk(tmp_path) as mnt:
+        if mnt is not None:
+            root = mnt / "cache"
+            store = DiskStore(root)
+        else:
+            root = tmp_path / "cache"
+            store = _NoRoomStore(root)
+        with capsys.disabled():
+            print(f"\n[full disk test: {'real tmpfs' if mnt else 'ENOSPC store stand-in'}]")
+        with running(frontend, store, config, FAST) as port:
+            assert _get(port, "/readyz")[0] == 200
+            assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+            if mnt is not None:
+                filler = _fill(mnt)
+            else:
+                store.fail = errno.ENOSPC
+            status, body = _get(port, "/readyz")
+            assert status == 503, body
+            text = body.decode()
+            assert text.startswith(f"not ready: cache {store.root} has ")
+            assert text.endswith(" free, below min-free-space 1 MiB\n")
+            # Cached content is still served.
+            assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+            # A new zip cannot be kept: the cache's failure, named, and nothing left behind.
+            status, body = _get(port, P + "v1.1.0.zip")
+            assert (status, body.decode()) == (
+                507,
+                f"cache {store.root}: no space left on device\n",
+            )
+            assert store.stat(f"{MOD}/@v/v1.1.0.zip") is None
+            assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+            if mnt is not None:
+                filler.unlink()
+            else:
+                store.fail = 0
+            assert _get(port, "/readyz")[0] == 200
+            assert _get(port, P + "v1.1.0.zip") == (200, ZIP11)

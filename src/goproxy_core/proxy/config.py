@@ -86,6 +86,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             as they arrive with their tail held back until verified.
         own_sumdb: the name of the proxy's own checksum database, served at
             ``/sumdb/<name>/`` from its log (``ReadSumdb``, ``AppendSumdb``); "" for none.
+        min_free_space: bytes the store must have free for ``/readyz`` to answer 200 (a
+            store that cannot tell is not judged); 0: not checked.
         idle_timeout: seconds a kept-alive connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head, counted from
             its first byte, or for a fresh connection from the connection's start.
@@ -103,6 +105,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nosumdb: str = ""
     verify_before_send: int = VERIFY_BEFORE_SEND
     own_sumdb: str = ""
+    min_free_space: int = 512 << 20
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384
@@ -121,6 +124,8 @@ class CompiledConfig:
         self.base_path = base
         self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)
         self.private = PrefixPatterns(config.private)
+        if config.min_free_space < 0:
+            raise ConfigError("min-free-space must not be negative")
         if config.verify_before_send < 0:
             raise ConfigError("verify-before-send must not be negative")
         self.sumdb: dict[str, CompiledSumdb] = {}

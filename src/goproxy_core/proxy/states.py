@@ -54,6 +54,7 @@ from .effects import (
     ReadSumdb,
     SaveBlob,
     StatBlob,
+    StoreSpace,
 )
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "blob_statted": (StatBlob,),
         "blob_read": (ReadBlob,),
         "blob_saved": (SaveBlob,),
+        "store_space_told": (StoreSpace,),
         "upstream_fetched": (FetchUpstream, FetchDirect),
         "zip_checked": (CheckZip,),
         "blob_committed": (CommitBlob,),
