@@ -8,6 +8,9 @@
   ``ReadSumdb`` and ``AppendSumdb``.
 * :func:`carry_out`: carries out one effect against a store and an upstream, as every server
   does; :func:`exchange` drives a connection through whole requests.
+* :func:`run_refresh`: carries out a ``Revalidate`` (a background refresh of a stale list,
+  ``@latest`` or query answer). :func:`exchange` runs the ones its requests asked for once
+  their replies are out, as a server's background worker would, or hands them to the test.
 
 Example::
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import collections
 import io
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from .proxy.effects import (
     NEED_DATA,
@@ -39,6 +42,7 @@ from .proxy.effects import (
     FreeSpace,
     ReadBlob,
     ReadSumdb,
+    Revalidate,
     SaveBlob,
     SendBlob,
     SendBytes,
@@ -73,6 +77,7 @@ __all__ = [
     "carry_out",
     "check_blob_store",
     "exchange",
+    "run_refresh",
 ]
 
 
@@ -273,18 +278,16 @@ def carry_out(
     pending: dict[str, BlobWriter],
     out: bytearray,
     sumdb: MemorySumdb | None = None,
+    revalidations: list[Revalidate] | None = None,
 ) -> None:
     """Carry out one store, upstream or send effect and report its result to ``conn``.
 
     ``sumdb`` answers the own checksum database's effects (``ReadSumdb``, ``AppendSumdb``);
-    without one they fail as a log that cannot be opened.
+    without one they fail as a log that cannot be opened. A ``Revalidate`` is answered at
+    once and appended to ``revalidations`` (dropped without one): run it with
+    :func:`run_refresh` when the test wants the background refresh to happen.
     """
-    if isinstance(effect, (ReadSumdb, AppendSumdb)):
-        if sumdb is None:
-            conn.sumdb_answered(SumdbAnswer(found=False, error="no log"))
-        else:
-            conn.sumdb_answered(sumdb.answer(effect, store))
-    elif isinstance(effect, SendBytes):
+    if isinstance(effect, SendBytes):
         out += effect.data
     elif isinstance(effect, SendBlob):
         f = store.open(effect.key)
@@ -294,29 +297,47 @@ def carry_out(
         with f:
             out += f.read()
         conn.blob_sent()
-    elif isinstance(effect, StatBlob):
-        conn.blob_statted(store.stat(effect.key))
-    elif isinstance(effect, ReadBlob):
+    elif isinstance(effect, Revalidate):
+        if revalidations is not None:
+            revalidations.append(effect)
+        conn.revalidation_started()
+    else:
+        conn.resolve(_perform(effect, store, upstream, pending, sumdb))
+
+
+def _perform(
+    effect: Effect,
+    store: BlobStore,
+    upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult],
+    pending: dict[str, BlobWriter],
+    sumdb: MemorySumdb | None,
+) -> object:
+    """The result of one store, upstream, check or own-database effect."""
+    if isinstance(effect, (ReadSumdb, AppendSumdb)):
+        if sumdb is None:
+            return SumdbAnswer(found=False, error="no log")
+        return sumdb.answer(effect, store)
+    if isinstance(effect, StatBlob):
+        return store.stat(effect.key)
+    if isinstance(effect, ReadBlob):
         info = store.stat(effect.key)
         f = store.open(effect.key)
         if f is None or info is None or info.size > effect.max_size:
-            conn.blob_read(None)
-        else:
-            with f:
-                conn.blob_read(BlobData(f.read(), info.mtime))
-    elif isinstance(effect, StoreSpace):
+            return None
+        with f:
+            return BlobData(f.read(), info.mtime)
+    if isinstance(effect, StoreSpace):
         space = store.free_space() if isinstance(store, SpaceReportingStore) else None
-        conn.store_space_told(None if space is None else FreeSpace(*space))
-    elif isinstance(effect, SaveBlob):
+        return None if space is None else FreeSpace(*space)
+    if isinstance(effect, SaveBlob):
         try:
             w = store.writer(effect.key)
             w.write(effect.data)
             w.commit()
         except OSError:
-            conn.blob_saved(False)
-        else:
-            conn.blob_saved(True)
-    elif isinstance(effect, (FetchUpstream, FetchDirect)):
+            return False
+        return True
+    if isinstance(effect, (FetchUpstream, FetchDirect)):
         res = upstream(effect)
         if res.status == 200 and len(res.body) > effect.max_size:
             res = UpstreamResult(status=0, error="response too large")
@@ -325,19 +346,48 @@ def carry_out(
             w.write(res.body)
             pending[effect.into] = w
             res = UpstreamResult(status=200, content_type=res.content_type)
-        conn.upstream_fetched(res)
-    elif isinstance(effect, CheckZip):
-        conn.zip_checked(effect.check(pending[effect.key].reader()))
-    elif isinstance(effect, CommitBlob):
+        return res
+    if isinstance(effect, CheckZip):
+        return effect.check(pending[effect.key].reader())
+    if isinstance(effect, CommitBlob):
         try:
-            conn.blob_committed(pending.pop(effect.key).commit())
+            return pending.pop(effect.key).commit()
         except OSError:
-            conn.blob_committed(None)
-    elif isinstance(effect, AbortBlob):
+            return None
+    if isinstance(effect, AbortBlob):
         pending.pop(effect.key).abort()
-        conn.blob_aborted()
-    else:  # pragma: no cover - NEED_DATA and CloseConnection are the caller's
-        raise TypeError(f"not an I/O effect: {effect!r}")
+        return None
+    if isinstance(effect, Revalidate):
+        return None  # a refresh within a refresh: never asked for, dropped if it were
+    # NEED_DATA and CloseConnection are the caller's.
+    raise TypeError(f"not an I/O effect: {effect!r}")  # pragma: no cover
+
+
+def run_refresh(
+    effect: Revalidate,
+    *,
+    store: BlobStore,
+    upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult] | None = None,
+    now: float = 0.0,
+    sumdb: MemorySumdb | None = None,
+) -> str:
+    """Carry out the background refresh ``effect`` asks for, at ``now``, to its end.
+
+    A :class:`MemoryStore` is set to the same clock. Returns "" when the new answer was
+    stored, else why not (what the reference executor logs).
+    """
+    up = upstream or ScriptedUpstream()
+    if isinstance(store, MemoryStore):
+        store.now = now
+    pending: dict[str, BlobWriter] = {}
+    flow = effect.refresh(now)
+    result: object = None
+    try:
+        while True:
+            step = flow.send(result)
+            result = _perform(step, store, up, pending, sumdb)
+    except StopIteration as stop:
+        return cast("str", stop.value)
 
 
 def exchange(
@@ -350,6 +400,7 @@ def exchange(
     monotonic: float | None = None,
     close: bool = False,
     sumdb: MemorySumdb | None = None,
+    revalidations: list[Revalidate] | None = None,
 ) -> bytes:
     """Feed ``data`` to ``conn`` and carry out effects until it needs more data or closes.
 
@@ -362,6 +413,10 @@ def exchange(
         monotonic: the monotonic-clock value passed to the core (default: ``now``).
         close: after ``data``, signal that the client closed its side.
         sumdb: the own checksum database's log (see :func:`carry_out`).
+        revalidations: where the background refreshes (``Revalidate``) the requests asked
+            for go, for the test to run with :func:`run_refresh`. Without it, ``exchange``
+            runs each at ``now`` once the connection has sent everything it had to send
+            (as a server's background worker would, after the reply), in the order asked.
 
     A :class:`MemoryStore` is set to the same clock (``store.now = now``), so blobs are
     stamped with the time the core sees.
@@ -374,6 +429,7 @@ def exchange(
         store.now = now
     out = bytearray()
     pending: dict[str, BlobWriter] = {}
+    asked: list[Revalidate] = [] if revalidations is None else revalidations
     conn.receive_data(data)
     eof_sent = False
     while True:
@@ -383,10 +439,14 @@ def exchange(
                 conn.receive_data(b"")
                 eof_sent = True
                 continue
-            return bytes(out)
+            break
         if isinstance(effect, CloseConnection):
-            return bytes(out)
-        carry_out(conn, effect, store, up, pending, out, sumdb)
+            break
+        carry_out(conn, effect, store, up, pending, out, sumdb, asked)
+    if revalidations is None:
+        for one in asked:
+            run_refresh(one, store=store, upstream=up, now=now, sumdb=sumdb)
+    return bytes(out)
 
 
 def _read_all(store: BlobStore, key: str) -> bytes | None:

@@ -29,10 +29,15 @@ def test_defaults_and_precedence(tmp_path):
 
 def test_config_file_from_environment(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('retracted = "gone"\nlist-ttl = 5\nsumdb = "off"\nupstream = "off"\n')
+    cfg.write_text(
+        'retracted = "gone"\nlist-ttl = 5\nmax-stale = 0\nsumdb = "off"\nupstream = "off"\n'
+    )
     s = load_settings({}, environ={**ENV, "GOPROXY_CORE_CONFIG": str(cfg)})
-    assert (s.retracted, s.list_ttl) == ("gone", 5.0)
-    assert s.proxy_config().list_ttl == 5.0
+    assert (s.retracted, s.list_ttl, s.max_stale) == ("gone", 5.0, 0.0)
+    assert (s.proxy_config().list_ttl, s.proxy_config().max_stale) == (5.0, 0.0)
+    s = load_settings({}, environ={**ENV, "GOPROXY_CORE_MAX_STALE": "120"})
+    assert s.proxy_config().max_stale == 120.0
+    assert load_settings({}, environ=ENV).proxy_config().max_stale == 86400.0
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,11 @@ def _table(tmp_path):
         ([], {"GOPROXY_CORE_LIST_TTL": "-1"}, "list-ttl: negative (got -1.0; want 0 or more)"),
         (
             [],
+            {"GOPROXY_CORE_MAX_STALE": "-1"},
+            "max-stale: negative (got -1.0; want 0 or more)",
+        ),
+        (
+            [],
             {"GOPROXY_CORE_NEGATIVE_TTL": "-5"},
             "negative-ttl: negative (got -5.0; want 0 or more)",
         ),

@@ -213,6 +213,7 @@ ARGS: dict[str, tuple] = {
     "upstream_fetched": (_UPSTREAM_404,),
     "zip_checked": (ZipVerdict(),),
     "blob_aborted": (),
+    "revalidation_started": (),
     "relay_started": (len(ZIP),),
     "blob_sent": (),
     "send_failed": (),

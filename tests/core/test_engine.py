@@ -90,10 +90,14 @@ def test_list_miss_then_hit_then_stale(store, upstream):
 
 
 def test_list_revalidates_after_ttl(store, upstream):
-    get(f"/{MOD}/@v/list", store=store, upstream=upstream)
+    """With max-stale 0, a list past its TTL is asked upstream before the answer."""
+    config = ProxyConfig(upstream=UP, max_stale=0)
+    get(f"/{MOD}/@v/list", store=store, upstream=upstream, config=config)
     store.now = 2000.0
     upstream.routes[f"{UP}/{MOD}/@v/list"] = (200, b"v1.0.0\nv1.1.0\nv1.2.0\n")
-    _status, headers, body = get(f"/{MOD}/@v/list", store=store, upstream=upstream, now=2000)
+    _status, headers, body = get(
+        f"/{MOD}/@v/list", store=store, upstream=upstream, config=config, now=2000
+    )
     assert body.endswith(b"v1.2.0\n")
     assert "fwd=stale; stored" in headers["cache-status"]
 

@@ -113,3 +113,22 @@ def test_a_fork_is_logged_by_the_wsgi_app(tmp_path, caplog):
         body = b"".join(app(environ, lambda status, headers: got.append(status)))
     assert got[0].startswith("502") and b"misbehavior" in body
     assert any(r.name == "goproxy.integrity" for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_app_answers_a_stale_list_at_once_and_refreshes_it(kind, tmp_path):
+    tree = _tree(tmp_path / "tree")
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=tree.as_uri(), list_ttl=0.3)
+    make, run = (asgi_app, _uvicorn) if kind == "asgi" else (wsgi_app, _wsgiref)
+    with run(make(store, config)) as port:
+        assert _get(port, f"/{ESC}/@v/list")[2] == b"v1.0.0\n"
+        (tree / ESC / "@v" / "list").write_text("v1.0.0\nv1.1.0\n")
+        time.sleep(0.4)
+        _status, headers, body = _get(port, f"/{ESC}/@v/list")
+        assert body == b"v1.0.0\n"
+        assert headers["cache-status"] == "goproxy; hit; fwd=stale; detail=revalidating"
+        deadline = time.monotonic() + 10
+        while _get(port, f"/{ESC}/@v/list")[2] != b"v1.0.0\nv1.1.0\n":
+            assert time.monotonic() < deadline, "the list was never refreshed"
+            time.sleep(0.05)

@@ -42,6 +42,7 @@ class Scripted(socketserver.ThreadingTCPServer):
         self.modes: dict[str, str] = {}
         self.hits: dict[str, int] = {}
         self.hang = 3.0  # seconds mode "hang" sleeps before answering
+        self.bodies: dict[str, bytes] = {}  # answers in place of GOOD's, by path
 
     @property
     def url(self) -> str:
@@ -60,7 +61,7 @@ class _Handler(socketserver.StreamRequestHandler):
         srv: Scripted = self.server  # type: ignore[assignment]
         srv.hits[path] = srv.hits.get(path, 0) + 1
         mode = srv.modes.get(path, "ok")
-        body = GOOD.get(path, b"ok\n" if path == "/" else None)
+        body = srv.bodies.get(path, GOOD.get(path, b"ok\n" if path == "/" else None))
         w = self.wfile
         if mode == "hang":
             time.sleep(srv.hang)

@@ -36,6 +36,7 @@ from goproxy_core import (
     FetchDirect,
     FetchUpstream,
     ReadBlob,
+    Revalidate,
     SaveBlob,
     SendBlob,
     SendBytes,
@@ -85,6 +86,7 @@ _IO_EFFECTS = (
     CheckZip,
     CommitBlob,
     AbortBlob,
+    Revalidate,  # answered inline: the refresh goes to a thread of its own
 )
 
 

@@ -70,6 +70,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     base_path: str = ""
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
+    max_stale: float = 86400.0
     sumdb: str = ""
     nosumdb: str = ""
     verify_before_send: int = 8 << 20
@@ -109,6 +110,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             base_path=self.base_path,
             list_ttl=self.list_ttl,
             negative_ttl=self.negative_ttl,
+            max_stale=self.max_stale,
             sumdb=self.sumdb_databases(),
             nosumdb=self.nosumdb,
             verify_before_send=self.verify_before_send,
@@ -377,6 +379,7 @@ _NON_NEGATIVE = (
     "list_ttl",
     "negative_ttl",
     "failure_ttl",
+    "max_stale",
     "verify_before_send",
     "retries",
     "grace",

@@ -22,6 +22,11 @@ take answers a ``StoreFailure`` naming the cache, which the core answers 507 or 
 write is always aborted, so it leaves no temporary file. Pending writes are tracked per
 connection in a :class:`Pending`, and aborted if the connection ends first. Concurrent misses
 for one upstream file share one fetch (:mod:`goproxy_io.flights`).
+
+A ``Revalidate`` (a stale list, ``@latest`` or query answer served at once) is answered at once,
+with no thread hop and no I/O, by handing it to :class:`Refresher`: the refresh runs on a
+thread of its own, at most :data:`REFRESH_THREADS` at once and one per key, the rest dropped
+(the next stale hit asks again); a refresh that stores nothing is logged as one line.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
+import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -47,6 +54,7 @@ from goproxy_core import (
     FetchUpstream,
     ReadBlob,
     ReadSumdb,
+    Revalidate,
     SaveBlob,
     StatBlob,
     StoreSpace,
@@ -69,11 +77,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MISS",
+    "REFRESH_THREADS",
     "SMALL_BLOB",
     "AsyncExecutor",
     "Executor",
     "Memo",
     "Pending",
+    "Refresher",
     "read_blob_whole",
 ]
 
@@ -84,6 +94,11 @@ SMALL_BLOB = 64 * 1024
 _FETCH_THREADS = 64  # upstream fetches, including followers waiting on a shared one
 _DIRECT_THREADS = 16  # direct mode: git may wait up to vcs-timeout
 _CHECK_THREADS = 4  # zip checks: CPU-bound, more than the cores buys nothing
+
+REFRESH_THREADS = 4
+"""Background refreshes (``Revalidate``) run at once at most; more are dropped."""
+
+refresh_log = logging.getLogger("goproxy.refresh")
 
 
 class _Miss(enum.Enum):
@@ -197,6 +212,82 @@ class Pending:
             return writes
 
 
+class Refresher:
+    """Runs background refreshes (``Revalidate``) on threads of their own, never waiting.
+
+    At most ``limit`` run at once and at most one per key; one asked for while its key is being
+    refreshed, or while ``limit`` are running, is dropped: the next request that finds the
+    answer stale asks again. A refresh that stores nothing (every upstream failed, bad data,
+    the cache refused the write, or an error) is logged as one warning line, no traceback.
+
+    Args:
+        executor: carries out the refresh's effects.
+        limit: the most refreshes at once.
+    """
+
+    def __init__(self, executor: Executor, limit: int = REFRESH_THREADS) -> None:
+        self.executor = executor
+        self.limit = limit
+        self.running: set[str] = set()
+        self.closed = False
+        self._lock = threading.Condition()
+
+    def start(self, effect: Revalidate) -> bool:
+        """Start refreshing ``effect.key`` unless it is already, or ``limit`` run, or closed."""
+        with self._lock:
+            if self.closed or effect.key in self.running or len(self.running) >= self.limit:
+                return False
+            self.running.add(effect.key)
+        try:
+            threading.Thread(
+                target=self._run, args=(effect,), name="goproxy-refresh", daemon=True
+            ).start()
+        except RuntimeError:  # no thread to be had (interpreter shutting down, thread limit)
+            self._done(effect.key)
+            return False
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until no refresh runs (at most ``timeout`` seconds); whether none does."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self.running, timeout)
+
+    def close(self) -> None:
+        """Start no more refreshes (those running finish on their own)."""
+        with self._lock:
+            self.closed = True
+
+    def _done(self, key: str) -> None:
+        with self._lock:
+            self.running.discard(key)
+            self._lock.notify_all()
+
+    def _run(self, effect: Revalidate) -> None:
+        try:
+            try:
+                why = self._drive(effect)
+            except Exception as e:  # a refresh never takes the process down; one line says why
+                why = f"{type(e).__name__}: {e}"
+            if why:
+                refresh_log.warning("background refresh of %s stored nothing: %s", effect.key, why)
+        finally:
+            self._done(effect.key)
+
+    def _drive(self, effect: Revalidate) -> str:
+        pending = Pending()
+        flow = effect.refresh(time.time())
+        result: object = None
+        try:
+            while True:
+                try:
+                    step = flow.send(result)
+                except StopIteration as stop:
+                    return str(stop.value)
+                result = self.executor.perform(step, pending, None)
+        finally:
+            self.executor.abandon(pending)
+
+
 class Executor:
     """Carries out store, upstream and check effects with blocking calls; thread-safe.
 
@@ -222,17 +313,26 @@ class Executor:
         if sumdb_logs is None and isinstance(store, LocalBlobStore):
             sumdb_logs = SumdbLogs(store.local_path("sumdb"))
         self.sumdb_logs = sumdb_logs
+        self.refresher = Refresher(self)
 
     def close(self) -> None:
-        """Close the fetcher's pooled connections."""
+        """Start no more background refreshes; close the fetcher's pooled connections."""
+        self.refresher.close()
         self.fetcher.close()
 
     def inline(self, effect: object) -> object:
-        """The answer to ``effect`` if it needs no I/O (a memo hit), else :data:`MISS`."""
+        """The answer to ``effect`` if it needs no I/O, else :data:`MISS`.
+
+        A memo hit, and a ``Revalidate``: handed to :attr:`refresher` (which starts a thread or
+        drops it) and answered None at once.
+        """
         if isinstance(effect, ReadBlob) and effect.immutable:
             hit = self.memo.get(effect.key)
             if hit is not None:
                 return hit
+        elif isinstance(effect, Revalidate):
+            self.refresher.start(effect)
+            return None
         return MISS
 
     def perform(self, effect: object, pending: Pending, relay: Relay | None = None) -> object:
@@ -245,6 +345,8 @@ class Executor:
                 ``FetchUpstream.relay``); None to never relay.
         """
         store = self.store
+        if isinstance(effect, Revalidate):
+            return self.inline(effect)
         if isinstance(effect, StatBlob):
             return ops.stat(store, effect.key)
         if isinstance(effect, ReadBlob):

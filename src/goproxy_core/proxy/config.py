@@ -76,6 +76,11 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             bad data refused, a checksum database refusal) is remembered and answered again
             with the same status and text, so many clients on one bad file cost one upstream
             request; 0: never. The cache's own failures (a full disk) are never remembered.
+        max_stale: seconds past ``list_ttl`` a ``list``, ``@latest`` or query answer is still
+            answered at once from the store (stale-while-revalidate, RFC 5861) while the
+            caller refreshes it in the background (``Revalidate``); past that it is asked
+            upstream before answering. 0 turns this off: every answer past its TTL is asked
+            upstream first. Either way an old answer is served when every upstream fails.
         sumdb: the checksum databases, each with its verifier key. Every ``.mod`` and
             ``.zip`` of a canonical version from an upstream is verified against the first
             one before it is stored; each is relayed under ``/sumdb/<name>/``.
@@ -101,6 +106,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
     failure_ttl: float = 5.0
+    max_stale: float = 86400.0
     sumdb: tuple[SumdbConfig, ...] = ()
     nosumdb: str = ""
     verify_before_send: int = VERIFY_BEFORE_SEND
@@ -120,6 +126,8 @@ class CompiledConfig:
             raise ConfigError(f"base path must start with '/': {config.base_path!r}")
         if config.list_ttl < 0 or config.negative_ttl < 0 or config.failure_ttl < 0:
             raise ConfigError("cache TTLs must not be negative")
+        if config.max_stale < 0:
+            raise ConfigError("max-stale must not be negative")
         self.config = config
         self.base_path = base
         self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)

@@ -381,6 +381,10 @@ class ProxyConnection:
         """Answer to ``ReadSumdb`` or ``AppendSumdb`` (the own checksum database)."""
         self._answer("sumdb_answered", answer)
 
+    def revalidation_started(self) -> None:
+        """Answer to ``Revalidate``, at once: the refresh was started, queued or dropped."""
+        self._answer("revalidation_started", None)
+
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.
 

@@ -11,7 +11,7 @@ its bytes (``SendBlob``), so a zip is never held whole in memory.
 from __future__ import annotations
 
 import enum
-from typing import BinaryIO, TypeAlias
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
 import msgspec
 
@@ -19,6 +19,12 @@ from ..errors import ProxyError
 from ..sumdb.dirhash import hash_zip, sha256_stream
 from ..sumdb.server import hash_record
 from .checks import check_upstream_zip
+from .config import ProxyConfig, compile_config
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from .targets import Request
 
 __all__ = [
     "NEED_DATA",
@@ -36,6 +42,7 @@ __all__ = [
     "NeedData",
     "ReadBlob",
     "ReadSumdb",
+    "Revalidate",
     "SaveBlob",
     "SendBlob",
     "SendBytes",
@@ -331,6 +338,35 @@ class SumdbAnswer(msgspec.Struct, frozen=True):
     error: str = ""
 
 
+class Revalidate(msgspec.Struct, frozen=True):
+    """Refresh the mutable answer stored under ``key`` in the background; answer None at once.
+
+    Yielded when a ``list``, ``@latest`` or query answer past its TTL but within
+    ``ProxyConfig.max_stale`` is answered from the store (stale-while-revalidate): the request
+    goes on without waiting. The caller runs :meth:`refresh`, a core flow that asks the
+    upstreams for that answer and stores it, driving its effects as for a request (a fresh
+    pending-write table, nothing relayed) wherever it likes, off the request's path: the
+    reference executor (``goproxy_io.executor``) runs a few at a time on threads of its own,
+    one per key, and drops the rest. Dropping one is always safe: the next stale hit asks again.
+
+    Attributes:
+        key: the store key of the answer (what to run at most once at a time).
+        request: the request whose answer it is (a ``ListReq``, ``LatestReq`` or query
+            ``VersionReq``).
+        config: the settings to refresh it under.
+    """
+
+    key: str
+    request: Request
+    config: ProxyConfig
+
+    def refresh(self, now: float) -> Generator[IOEffect, object, str]:
+        """The refresh flow at ``now``: yields effects, returns "" or why it stored nothing."""
+        from .engine import handle_refresh
+
+        return handle_refresh(compile_config(self.config), self.request, now)
+
+
 class CloseConnection(msgspec.Struct, frozen=True):
     """Close the client connection (after writing everything sent so far)."""
 
@@ -347,6 +383,7 @@ IOEffect: TypeAlias = (
     | AbortBlob
     | ReadSumdb
     | AppendSumdb
+    | Revalidate
 )
 """The effects a request's flow yields: store, upstream, check and own-database I/O."""
 

@@ -52,6 +52,7 @@ from .effects import (
     FetchUpstream,
     ReadBlob,
     ReadSumdb,
+    Revalidate,
     SaveBlob,
     StatBlob,
     StoreSpace,
@@ -109,6 +110,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "blob_committed": (CommitBlob,),
         "blob_aborted": (AbortBlob,),
         "sumdb_answered": (ReadSumdb, AppendSumdb),
+        "revalidation_started": (Revalidate,),
     }
 )
 """Each past-tense answer method and the effect types it answers; ``resolve`` answers any."""

@@ -19,7 +19,10 @@ The decisions, in order, for a module request:
    or 410 moves on; after ``|`` any failure does; ``off`` stops. Private modules skip every
    http(s) upstream. An upstream's 200 is validated before it is stored; invalid data counts
    as that upstream failing.
-5. When every upstream fails, a stale mutable answer is served (and says so); otherwise the
+5. A mutable answer past its TTL but within ``max_stale`` more is served at once, stale (and
+   says so), while the caller refreshes it in the background: the flow yields ``Revalidate``,
+   and the caller runs :func:`handle_refresh` for it (stale-while-revalidate).
+6. When every upstream fails, a stale mutable answer is served (and says so); otherwise the
    most useful failure is answered: a fault (403 veto, 5xx, timeout, bad data) over a
    not-found, as the go command ranks them.
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..effects import IOEffect
+from ..replies import Reply
 from ..targets import HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
 from .files import FilesFlow
 from .health import HealthFlow
@@ -43,11 +47,10 @@ from .walk import http_date, relayed_zip_reply
 
 if TYPE_CHECKING:
     from ..config import CompiledConfig
-    from ..replies import Reply
     from ..targets import Request
     from .walk import Flow
 
-__all__ = ["IOEffect", "handle_request", "http_date", "relayed_zip_reply"]
+__all__ = ["IOEffect", "handle_refresh", "handle_request", "http_date", "relayed_zip_reply"]
 
 
 class _RequestFlow(OwnSumdbFlow, FilesFlow, SumdbFlow, HealthFlow):
@@ -87,3 +90,36 @@ def handle_request(
         return (yield from flow.health(req))
     assert isinstance(req, IndexReq)
     return flow.index()
+
+
+def handle_refresh(cfg: CompiledConfig, req: Request, now: float) -> Flow[str]:
+    """Refresh one stored mutable answer from the upstreams: the flow behind ``Revalidate``.
+
+    The upstreams are asked for ``req``'s answer (a list, ``@latest``, or an ``.info``
+    query) whatever its age, and a good answer is stored as a request's would be; no reply
+    goes anywhere. When every upstream fails, nothing is stored: the old answer keeps its bytes
+    and its time stamp (so it still turns too old at ``max_stale``), and no not-found is
+    remembered.
+
+    Returns:
+        A generator of I/O effects returning "" once the new answer is stored, else why not
+        (one line, for the log).
+    """
+    flow = _RequestFlow(cfg, now, False)
+    flow.refreshing = True
+    got: tuple[bytes, str, bool, int] | Reply
+    if isinstance(req, ListReq):
+        got = yield from flow.list_answer(req.module, req.escaped)
+    elif isinstance(req, LatestReq):
+        got = yield from flow.upstream_latest(req)
+    elif isinstance(req, VersionReq) and not req.canonical:
+        got = yield from flow.query(req)
+    else:
+        return f"not a list, @latest or query: {req!r}"
+    if isinstance(got, Reply):
+        if got.status != 200:
+            return " ".join(got.body.decode("utf-8", "replace").split())
+        status = got.cache_status
+    else:
+        status = got[1]
+    return "" if status.endswith("stored") else "the cache failed to store it"

@@ -164,7 +164,9 @@ class FilesFlow(VersionsFlow):
             validate_info(req.module, body, requested=req.version)
             return body
 
-        got = yield from self.mutable(req.module, key, f"{req.version}.info", MAX_INFO, transform)
+        got = yield from self.mutable(
+            req.module, key, f"{req.version}.info", MAX_INFO, transform, revalidate=req
+        )
         if isinstance(got, Reply):
             return got
         data, cache_status, stale, ttl = got

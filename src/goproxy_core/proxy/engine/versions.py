@@ -56,9 +56,20 @@ if TYPE_CHECKING:
 class VersionsFlow(FlowBase):
     """Lists, ``@latest`` and the retractions in force."""
 
+    def list_answer(self, module: str, escaped: str) -> Flow[tuple[bytes, str, bool, int] | Reply]:
+        """The module's list through the cache with its TTL (see :meth:`mutable`)."""
+        return self.mutable(
+            module,
+            _cache.list_key(escaped),
+            "list",
+            MAX_LIST,
+            _as_sent,
+            revalidate=ListReq(module=module, escaped=escaped),
+        )
+
     def list_body(self, module: str, escaped: str) -> Flow[bytes | Reply]:
         """The module's list, as the upstream sent it."""
-        got = yield from self.mutable(module, _cache.list_key(escaped), "list", MAX_LIST, _as_sent)
+        got = yield from self.list_answer(module, escaped)
         if isinstance(got, Reply):
             return got
         return got[0]
@@ -107,9 +118,7 @@ class VersionsFlow(FlowBase):
     # Endpoints ---------------------------------------------------------------------------
 
     def list_(self, req: ListReq) -> Flow[Reply]:
-        got = yield from self.mutable(
-            req.module, _cache.list_key(req.escaped), "list", MAX_LIST, _as_sent
-        )
+        got = yield from self.list_answer(req.module, req.escaped)
         if isinstance(got, Reply):
             return got
         data, cache_status, stale, ttl = got
@@ -138,6 +147,7 @@ class VersionsFlow(FlowBase):
             MAX_INFO,
             _latest_transform(req.module),
             _lists(req.escaped),
+            revalidate=req,
         )
 
     def latest_honouring_retractions(self, req: LatestReq) -> Flow[Reply | None]:

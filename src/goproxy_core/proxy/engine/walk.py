@@ -33,6 +33,7 @@ from ..effects import (
     FetchUpstream,
     IOEffect,
     ReadBlob,
+    Revalidate,
     SaveBlob,
     StatBlob,
     UpstreamResult,
@@ -68,6 +69,7 @@ from .checksums import ChecksumFlow, Refusal
 
 if TYPE_CHECKING:
     from ..config import CompiledConfig
+    from ..targets import Request
 
 T = TypeVar("T")
 Flow: TypeAlias = Generator[IOEffect, object, T]
@@ -170,6 +172,10 @@ def _blob_reply(
 
 
 ZIP_MISS = f"{_CACHE}; fwd=miss; stored"
+REVALIDATING = f"{_CACHE}; hit; fwd=stale; detail=revalidating"
+"""Cache-Status of a stale answer served at once while it is refreshed in the background."""
+REVALIDATING_MAX_AGE = 5
+"""``max-age`` of such an answer: short, as a fresher one is on its way."""
 NOT_STORED = 'detail="cache write failed"'
 """Cache-Status detail of an answer fetched and served but that the store failed to keep."""
 
@@ -233,6 +239,7 @@ class FlowBase(ChecksumFlow):
         self.relay = relay
         self.policy = cfg.config.retracted
         self.source = ""  # the upstream whose answer is being validated (for records)
+        self.refreshing = False  # a background refresh (``Revalidate``): always ask upstream
 
     # Upstream walk ------------------------------------------------------------------------
 
@@ -473,21 +480,42 @@ class FlowBase(ChecksumFlow):
         max_size: int,
         transform: Callable[[bytes], bytes],
         final_not_found: Callable[[Upstream], Flow[bool]] | None = None,
+        *,
+        revalidate: Request | None = None,
     ) -> Flow[tuple[bytes, str, bool, int] | Reply]:
         """A list, ``@latest`` or query answer: (bytes, cache status, stale, max-age) or a reply.
 
         ``transform`` checks an upstream body and returns what to keep (raising ``ProxyError``);
-        ``final_not_found`` is :meth:`walk`'s.
+        ``final_not_found`` is :meth:`walk`'s. ``revalidate`` is the request that refreshes
+        this answer alone: given, a stored answer past its TTL but within ``max_stale`` is
+        returned at once, stale, and a ``Revalidate`` for it is yielded (stale-while-revalidate,
+        RFC 5861 §3); past ``max_stale`` (or with ``max_stale`` 0, or no ``revalidate``) the
+        upstreams are asked first, and an old answer is served only if they all fail (RFC 5861
+        §4, stale-if-error).
+
+        In a refresh (:attr:`refreshing`) the upstreams are always asked, and a failure returns
+        its reply: the stored answer, its time stamp and the negative cache stay as they were.
         """
         ttl = self.cfg.config.list_ttl
-        cached = yield from _read(key, max_size)
-        if cached is not None and _cache.is_fresh(cached.mtime, self.now, ttl):
-            left = _cache.remaining_ttl(cached.mtime, self.now, ttl)
-            return cached.data, f"{_CACHE}; hit; ttl={left}", False, left
-        if cached is None:
-            neg = yield from self.remembered_not_found(key)
-            if neg is not None:
-                return neg
+        cached: BlobData | None = None
+        if not self.refreshing:
+            cached = yield from _read(key, max_size)
+            if cached is not None and _cache.is_fresh(cached.mtime, self.now, ttl):
+                left = _cache.remaining_ttl(cached.mtime, self.now, ttl)
+                return cached.data, f"{_CACHE}; hit; ttl={left}", False, left
+            max_stale = self.cfg.config.max_stale
+            if (
+                cached is not None
+                and revalidate is not None
+                and max_stale > 0
+                and _cache.is_fresh(cached.mtime, self.now, ttl + max_stale)
+            ):
+                yield Revalidate(key, revalidate, self.cfg.config)
+                return cached.data, REVALIDATING, True, min(REVALIDATING_MAX_AGE, int(ttl))
+            if cached is None:
+                neg = yield from self.remembered_not_found(key)
+                if neg is not None:
+                    return neg
 
         saved = [False]  # a failed save still serves the answer (serving beats failing)
 
@@ -502,6 +530,8 @@ class FlowBase(ChecksumFlow):
         if not isinstance(got, _Failed):
             fwd = "stale" if cached is not None else "miss"
             return got, _miss_status(fwd, saved[0]), False, int(ttl)
+        if self.refreshing:
+            return got.reply  # nothing stored: the old answer keeps its bytes and its time
         if cached is not None:
             # Every upstream failed: an old answer beats none (PROTOCOL.md §19.8).
             return cached.data, f'{_CACHE}; hit; fwd=stale; detail="upstream failed"', True, 0
