@@ -128,6 +128,9 @@ class ServerBase:
         self.store = store
         self.config = compile_config(config) if isinstance(config, ProxyConfig) else config
         self.executor = Executor(store, fetcher)
+        # Fetch failures are shared a moment past their flight, until the core has them in
+        # the store (failure_ttl); off with it.
+        self.executor.flights.linger = min(1.0, self.config.config.failure_ttl)
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")

@@ -37,6 +37,7 @@ from .effects import (
     CloseConnection,
     Effect,
     FetchUpstream,
+    FreeSpace,
     SendBlob,
     SendBytes,
     SumdbAnswer,
@@ -336,6 +337,10 @@ class ProxyConnection:
     def blob_saved(self, ok: bool) -> None:
         """Answer to ``SaveBlob``: whether the store kept it."""
         self._answer("blob_saved", ok)
+
+    def store_space_told(self, space: FreeSpace | None) -> None:
+        """Answer to ``StoreSpace``: the store's free space, or None if it cannot tell."""
+        self._answer("store_space_told", space)
 
     def relay_started(self, size: int) -> bytes:
         """During a ``FetchUpstream(relay=True)``: the upstream answered 200 with ``size`` bytes.
