@@ -8,6 +8,8 @@
   ``ReadSumdb`` and ``AppendSumdb``.
 * :func:`carry_out`: carries out one effect against a store and an upstream, as every server
   does; :func:`exchange` drives a connection through whole requests.
+* :func:`run_prefetch`: carries out a ``Prefetch`` (the next wave of the module graph) and
+  the prefetches it leads to.
 * :func:`run_refresh`: carries out a ``Revalidate`` (a background refresh of a stale list,
   ``@latest`` or query answer). :func:`exchange` runs the ones its requests asked for once
   their replies are out, as a server's background worker would, or hands them to the test.
@@ -40,6 +42,8 @@ from .proxy.effects import (
     FetchDirect,
     FetchUpstream,
     FreeSpace,
+    Prefetch,
+    PrefetchOutcome,
     ReadBlob,
     ReadSumdb,
     Revalidate,
@@ -68,6 +72,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from .proxy.connection import ProxyConnection
+    from .proxy.targets import VersionReq
     from .storage import BlobStore, BlobWriter
 
 __all__ = [
@@ -77,6 +82,7 @@ __all__ = [
     "carry_out",
     "check_blob_store",
     "exchange",
+    "run_prefetch",
     "run_refresh",
 ]
 
@@ -279,8 +285,12 @@ def carry_out(
     out: bytearray,
     sumdb: MemorySumdb | None = None,
     revalidations: list[Revalidate] | None = None,
+    prefetches: list[Prefetch] | None = None,
 ) -> None:
     """Carry out one store, upstream or send effect and report its result to ``conn``.
+
+    A ``Prefetch`` is answered at once and appended to ``prefetches`` (dropped without one):
+    run it with :func:`run_prefetch` when the test wants the background fetches to happen.
 
     ``sumdb`` answers the own checksum database's effects (``ReadSumdb``, ``AppendSumdb``);
     without one they fail as a log that cannot be opened. A ``Revalidate`` is answered at
@@ -301,6 +311,10 @@ def carry_out(
         if revalidations is not None:
             revalidations.append(effect)
         conn.revalidation_started()
+    elif isinstance(effect, Prefetch):
+        if prefetches is not None:
+            prefetches.append(effect)
+        conn.prefetch_started()
     else:
         conn.resolve(_perform(effect, store, upstream, pending, sumdb))
 
@@ -357,8 +371,8 @@ def _perform(
     if isinstance(effect, AbortBlob):
         pending.pop(effect.key).abort()
         return None
-    if isinstance(effect, Revalidate):
-        return None  # a refresh within a refresh: never asked for, dropped if it were
+    if isinstance(effect, (Revalidate, Prefetch)):
+        return None  # in a background flow: :func:`run_prefetch` keeps a Prefetch itself
     # NEED_DATA and CloseConnection are the caller's.
     raise TypeError(f"not an I/O effect: {effect!r}")  # pragma: no cover
 
@@ -390,6 +404,47 @@ def run_refresh(
         return cast("str", stop.value)
 
 
+def run_prefetch(
+    effect: Prefetch,
+    *,
+    store: BlobStore,
+    upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult] | None = None,
+    now: float = 0.0,
+    sumdb: MemorySumdb | None = None,
+) -> list[tuple[str, PrefetchOutcome]]:
+    """Carry out ``effect`` and every ``Prefetch`` its flows yield, in order, at ``now``.
+
+    Each file is fetched once (one per key, as the reference executor runs them). Returns each
+    file's store key and outcome, in the order run.
+    """
+    up = upstream or ScriptedUpstream()
+    if isinstance(store, MemoryStore):
+        store.now = now
+    queue: list[tuple[Prefetch, VersionReq]] = [(effect, r) for r in effect.requests]
+    seen: set[str] = set()
+    done: list[tuple[str, PrefetchOutcome]] = []
+    while queue:
+        parent, req = queue.pop(0)
+        key = Prefetch.key(req)
+        if key in seen:
+            continue
+        seen.add(key)
+        pending: dict[str, BlobWriter] = {}
+        flow = parent.run(req, now)
+        result: object = None
+        try:
+            while True:
+                step = flow.send(result)
+                if isinstance(step, Prefetch):
+                    queue.extend((step, r) for r in step.requests)
+                    result = None
+                else:
+                    result = _perform(step, store, up, pending, sumdb)
+        except StopIteration as stop:
+            done.append((key, cast("PrefetchOutcome", stop.value)))
+    return done
+
+
 def exchange(
     conn: ProxyConnection,
     data: bytes,
@@ -401,6 +456,7 @@ def exchange(
     close: bool = False,
     sumdb: MemorySumdb | None = None,
     revalidations: list[Revalidate] | None = None,
+    prefetches: list[Prefetch] | None = None,
 ) -> bytes:
     """Feed ``data`` to ``conn`` and carry out effects until it needs more data or closes.
 
@@ -417,6 +473,9 @@ def exchange(
             for go, for the test to run with :func:`run_refresh`. Without it, ``exchange``
             runs each at ``now`` once the connection has sent everything it had to send
             (as a server's background worker would, after the reply), in the order asked.
+        prefetches: where the background prefetches (``Prefetch``) the requests asked for
+            go, for the test to run with :func:`run_prefetch`; without it they are dropped
+            (as a full queue would drop them).
 
     A :class:`MemoryStore` is set to the same clock (``store.now = now``), so blobs are
     stamped with the time the core sees.
@@ -442,7 +501,7 @@ def exchange(
             break
         if isinstance(effect, CloseConnection):
             break
-        carry_out(conn, effect, store, up, pending, out, sumdb, asked)
+        carry_out(conn, effect, store, up, pending, out, sumdb, asked, prefetches)
     if revalidations is None:
         for one in asked:
             run_refresh(one, store=store, upstream=up, now=now, sumdb=sumdb)

@@ -214,6 +214,7 @@ ARGS: dict[str, tuple] = {
     "zip_checked": (ZipVerdict(),),
     "blob_aborted": (),
     "revalidation_started": (),
+    "prefetch_started": (),
     "relay_started": (len(ZIP),),
     "blob_sent": (),
     "send_failed": (),

@@ -91,6 +91,10 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             as they arrive with their tail held back until verified.
         own_sumdb: the name of the proxy's own checksum database, served at
             ``/sumdb/<name>/`` from its log (``ReadSumdb``, ``AppendSumdb``); "" for none.
+        prefetch: when a ``.mod`` fetched cold from an upstream proxy is served, fetch the
+            ``.mod`` and ``.info`` of every version it requires in the background
+            (``Prefetch``), so the go command's next wave of the module graph is already
+            stored; never for private or ``nosumdb`` modules, never from ``direct``.
         min_free_space: bytes the store must have free for ``/readyz`` to answer 200 (a
             store that cannot tell is not judged); 0: not checked.
         idle_timeout: seconds a kept-alive connection may wait for its next request.
@@ -111,6 +115,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nosumdb: str = ""
     verify_before_send: int = VERIFY_BEFORE_SEND
     own_sumdb: str = ""
+    prefetch: bool = True
     min_free_space: int = 512 << 20
     idle_timeout: float = 60.0
     request_timeout: float = 10.0

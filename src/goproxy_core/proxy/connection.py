@@ -392,6 +392,10 @@ class ProxyConnection:
         """Answer to ``Revalidate``, at once: the refresh was started, queued or dropped."""
         self._answer("revalidation_started", None)
 
+    def prefetch_started(self) -> None:
+        """Answer to ``Prefetch``, at once: the prefetches were queued or dropped."""
+        self._answer("prefetch_started", None)
+
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.
 

@@ -24,7 +24,7 @@ from .config import ProxyConfig, compile_config
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from .targets import Request
+    from .targets import Request, VersionReq
 
 __all__ = [
     "NEED_DATA",
@@ -40,6 +40,8 @@ __all__ = [
     "FetchUpstream",
     "IOEffect",
     "NeedData",
+    "Prefetch",
+    "PrefetchOutcome",
     "ReadBlob",
     "ReadSumdb",
     "Revalidate",
@@ -367,6 +369,60 @@ class Revalidate(msgspec.Struct, frozen=True):
         return handle_refresh(compile_config(self.config), self.request, now)
 
 
+class PrefetchOutcome(msgspec.Struct, frozen=True):
+    """How one prefetched file ended (what :meth:`Prefetch.run` returns).
+
+    Attributes:
+        stored: the prefetch fetched, verified and stored the file.
+        present: it was in the store already (nothing fetched).
+        error: neither: why not, one line for the log ("" otherwise).
+    """
+
+    stored: bool = False
+    present: bool = False
+    error: str = ""
+
+
+class Prefetch(msgspec.Struct, frozen=True):
+    """Fetch these files in the background, as a client's request would; answer None at once.
+
+    Yielded when a ``.mod`` fetched cold from an upstream proxy (a miss, not a hit, not from
+    ``direct``) has been stored: ``requests`` are the ``.mod`` and ``.info`` of every canonical
+    module version its ``require`` lines name (not private, not ``nosumdb``): what the go
+    command, reading that go.mod while loading the module graph, asks for next. The caller runs
+    :meth:`run` for each, a core flow that fetches, verifies against the checksum database and
+    stores the file exactly as a client's request would (without remembering a failure),
+    wherever it likes, off the request's path: the reference executor (``goproxy_io.executor``)
+    queues them, runs a few at a time, one per key, and drops what does not fit. Dropping one is
+    always safe: the client's own request fetches it.
+
+    A prefetched ``.mod`` that was itself a miss yields its own ``Prefetch`` with ``depth``
+    one more, up to :data:`~goproxy_core.proxy.engine.prefetch.MAX_PREFETCH_DEPTH`.
+
+    Attributes:
+        requests: canonical ``.mod`` and ``.info`` requests, each file once.
+        depth: 1 for the requires of a ``.mod`` a client asked for; one more per prefetch hop.
+        config: the settings to fetch them under.
+    """
+
+    requests: tuple[VersionReq, ...]
+    depth: int
+    config: ProxyConfig
+
+    @staticmethod
+    def key(req: VersionReq) -> str:
+        """The store key of ``req``'s file (what to run at most once at a time)."""
+        from .keys import version_key
+
+        return version_key(req.escaped, req.escaped_version, req.kind.value)
+
+    def run(self, req: VersionReq, now: float) -> Generator[IOEffect, object, PrefetchOutcome]:
+        """The flow fetching ``req`` (one of :attr:`requests`) at ``now``."""
+        from .engine import handle_prefetch
+
+        return handle_prefetch(compile_config(self.config), req, now, self.depth)
+
+
 class CloseConnection(msgspec.Struct, frozen=True):
     """Close the client connection (after writing everything sent so far)."""
 
@@ -384,6 +440,7 @@ IOEffect: TypeAlias = (
     | ReadSumdb
     | AppendSumdb
     | Revalidate
+    | Prefetch
 )
 """The effects a request's flow yields: store, upstream, check and own-database I/O."""
 

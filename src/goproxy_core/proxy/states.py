@@ -50,6 +50,7 @@ from .effects import (
     CommitBlob,
     FetchDirect,
     FetchUpstream,
+    Prefetch,
     ReadBlob,
     ReadSumdb,
     Revalidate,
@@ -111,6 +112,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "blob_aborted": (AbortBlob,),
         "sumdb_answered": (ReadSumdb, AppendSumdb),
         "revalidation_started": (Revalidate,),
+        "prefetch_started": (Prefetch,),
     }
 )
 """Each past-tense answer method and the effect types it answers; ``resolve`` answers any."""

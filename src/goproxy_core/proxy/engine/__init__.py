@@ -22,6 +22,10 @@ The decisions, in order, for a module request:
 5. A mutable answer past its TTL but within ``max_stale`` more is served at once, stale (and
    says so), while the caller refreshes it in the background: the flow yields ``Revalidate``,
    and the caller runs :func:`handle_refresh` for it (stale-while-revalidate).
+5b. A ``.mod`` fetched cold from an upstream proxy yields ``Prefetch`` for the ``.mod`` and
+   ``.info`` of every version it requires; the caller runs :func:`handle_prefetch` for each
+   in the background, so the go command's next wave of the module graph is stored
+   (:mod:`.prefetch`).
 6. When every upstream fails, a stale mutable answer is served (and says so); otherwise the
    most useful failure is answered: a fault (403 veto, 5xx, timeout, bad data) over a
    not-found, as the go command ranks them.
@@ -36,9 +40,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..effects import IOEffect
+from ..effects import IOEffect, PrefetchOutcome
 from ..replies import Reply
-from ..targets import HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
+from ..targets import FileKind, HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
 from .files import FilesFlow
 from .health import HealthFlow
 from .ownsumdb import OwnSumdbFlow
@@ -50,7 +54,14 @@ if TYPE_CHECKING:
     from ..targets import Request
     from .walk import Flow
 
-__all__ = ["IOEffect", "handle_refresh", "handle_request", "http_date", "relayed_zip_reply"]
+__all__ = [
+    "IOEffect",
+    "handle_prefetch",
+    "handle_refresh",
+    "handle_request",
+    "http_date",
+    "relayed_zip_reply",
+]
 
 
 class _RequestFlow(OwnSumdbFlow, FilesFlow, SumdbFlow, HealthFlow):
@@ -123,3 +134,22 @@ def handle_refresh(cfg: CompiledConfig, req: Request, now: float) -> Flow[str]:
     else:
         status = got[1]
     return "" if status.endswith("stored") else "the cache failed to store it"
+
+
+def handle_prefetch(
+    cfg: CompiledConfig, req: VersionReq, now: float, depth: int
+) -> Flow[PrefetchOutcome]:
+    """Fetch one file a ``Prefetch`` names, as a client's request would: the flow behind it.
+
+    ``req`` is a canonical ``.mod`` or ``.info``; ``depth`` the ``Prefetch``'s. The file is
+    served from the store if there, else fetched from the upstream proxies only (the walk ends
+    at ``direct``), verified against the checksum database and stored as for a client; a
+    failure is not remembered. A ``.mod`` that was a miss yields the next ``Prefetch`` (one
+    hop deeper, within ``MAX_PREFETCH_DEPTH``).
+    """
+    flow = _RequestFlow(cfg, now, False)
+    flow.prefetching = depth
+    flow.proxies_only = True
+    if req.kind is FileKind.ZIP or not req.canonical:
+        return PrefetchOutcome(error=f"not a canonical .mod or .info: {req!r}")
+    return (yield from flow.prefetched(req))

@@ -22,6 +22,8 @@ from ..effects import (
     BlobInfo,
     CheckZip,
     CommitBlob,
+    Prefetch,
+    PrefetchOutcome,
     StoreFailure,
     UpstreamResult,
     ZipVerdict,
@@ -41,6 +43,7 @@ from ..targets import (
     VersionReq,
 )
 from .checksums import Refusal
+from .prefetch import MAX_PREFETCH_DEPTH, next_wave
 from .versions import VersionsFlow
 from .walk import (
     _CACHE,
@@ -67,6 +70,8 @@ class FilesFlow(VersionsFlow):
             got = yield from self.small_version_file(req.module, req.escaped, req.version, req.kind)
             if isinstance(got, Reply):
                 return got
+            if req.kind is FileKind.MOD:
+                yield from self.prefetch_next_wave(got[0], got[1])
             return _bytes_reply(got[0], _CONTENT_TYPES[req.kind], IMMUTABLE, got[1])
         key = _cache.version_key(req.escaped, req.escaped_version, "zip")
         info = yield from _stat(key)
@@ -91,6 +96,39 @@ class FilesFlow(VersionsFlow):
         if not sha256:
             sha256 = yield from self.zip_digest(req, stored)
         return _blob_reply(key, stored, CT_ZIP, ZIP_MISS, sha256)
+
+    def prefetch_next_wave(self, gomod: bytes, cache_status: str) -> Flow[None]:
+        """Yield ``Prefetch`` for what ``gomod`` requires, if it was just fetched from a proxy.
+
+        Only a miss the store kept, fetched from an upstream proxy (not ``direct``), with
+        ``prefetch`` on, and (in a prefetch) fewer than ``MAX_PREFETCH_DEPTH`` hops deep: see
+        :mod:`.prefetch` for why each bound.
+        """
+        if (
+            not self.cfg.config.prefetch
+            or self.from_direct
+            or not cache_status.endswith("; stored")
+            or "fwd=miss" not in cache_status
+            or self.prefetching >= MAX_PREFETCH_DEPTH
+        ):
+            return
+        wave = next_wave(self.cfg, gomod)
+        if wave:
+            yield Prefetch(wave, self.prefetching + 1, self.cfg.config)
+
+    def prefetched(self, req: VersionReq) -> Flow[PrefetchOutcome]:
+        """Fetch and store ``req`` (a canonical ``.mod`` or ``.info``) for ``Prefetch``."""
+        got = yield from self.small_version_file(req.module, req.escaped, req.version, req.kind)
+        if isinstance(got, Reply):
+            return PrefetchOutcome(error=" ".join(got.body.decode("utf-8", "replace").split()))
+        data, status = got
+        if status.endswith("; hit"):
+            return PrefetchOutcome(present=True)
+        if req.kind is FileKind.MOD:
+            yield from self.prefetch_next_wave(data, status)
+        if not status.endswith("; stored"):
+            return PrefetchOutcome(error="the cache failed to store it")
+        return PrefetchOutcome(stored=True)
 
     def zip_digest(self, req: VersionReq, info: BlobInfo) -> Flow[str]:
         """The stored zip's SHA-256 from its version's record, "" if unknown.

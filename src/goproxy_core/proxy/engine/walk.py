@@ -240,6 +240,9 @@ class FlowBase(ChecksumFlow):
         self.policy = cfg.config.retracted
         self.source = ""  # the upstream whose answer is being validated (for records)
         self.refreshing = False  # a background refresh (``Revalidate``): always ask upstream
+        self.prefetching = 0  # in a prefetch (``Prefetch``): its depth; failures not remembered
+        self.proxies_only = False  # a prefetch (``Prefetch``): the walk ends at ``direct``
+        self.from_direct = False  # the validated answer came from ``direct``
 
     # Upstream walk ------------------------------------------------------------------------
 
@@ -270,6 +273,8 @@ class FlowBase(ChecksumFlow):
             if up.kind is UpstreamKind.OFF:
                 stopped_by_off = True
                 break
+            if up.kind is UpstreamKind.DIRECT and self.proxies_only:
+                break  # a prefetch asks upstream proxies only: what they lack, a client asks
             if up.kind is UpstreamKind.DIRECT:
                 res = yield from _fetch_direct(module, file, max_size, into)
             else:
@@ -290,6 +295,7 @@ class FlowBase(ChecksumFlow):
                 )
             if res.status == 200:
                 self.source = _describe(up)
+                self.from_direct = up.kind is UpstreamKind.DIRECT
                 try:
                     return (yield from validate(res))
                 except Refusal as e:
@@ -393,7 +399,9 @@ class FlowBase(ChecksumFlow):
 
     def failed(self, key: str, failure: _Failed) -> Flow[Reply]:
         reply = failure.reply
-        if failure.not_found and self.cfg.config.negative_ttl > 0:
+        if self.prefetching:
+            pass  # no client asked: nothing remembered (see :mod:`.prefetch`)
+        elif failure.not_found and self.cfg.config.negative_ttl > 0:
             yield from self.remember_not_found(key, reply)
         elif failure.shared and self.cfg.config.failure_ttl > 0:
             yield from self.remember_not_found(key, reply, failed=True)
