@@ -35,6 +35,7 @@ from goproxy_core import (
     CommitBlob,
     FetchDirect,
     FetchUpstream,
+    Prefetch,
     ReadBlob,
     Revalidate,
     SaveBlob,
@@ -87,6 +88,7 @@ _IO_EFFECTS = (
     CommitBlob,
     AbortBlob,
     Revalidate,  # answered inline: the refresh goes to a thread of its own
+    Prefetch,  # answered inline: queued for the prefetch threads
 )
 
 

@@ -75,6 +75,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     nosumdb: str = ""
     verify_before_send: int = 8 << 20
     own_sumdb: str = ""
+    prefetch: bool = True
+    prefetch_concurrency: int = 8
     min_free_space: int | str = "512M"
     failure_ttl: float = 5.0
     connect_timeout: float = 10.0
@@ -115,6 +117,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             nosumdb=self.nosumdb,
             verify_before_send=self.verify_before_send,
             own_sumdb=self.own_sumdb,
+            prefetch=self.prefetch,
+            prefetch_concurrency=self.prefetch_concurrency,
             min_free_space=parse_size("min-free-space", self.min_free_space),
             failure_ttl=self.failure_ttl,
             idle_timeout=self.idle_timeout,
@@ -398,7 +402,7 @@ def _check_numbers(settings: Settings) -> None:
         value = getattr(settings, name)
         if value <= 0:
             raise bad(name.replace("_", "-"), "not positive", value, "more than 0")
-    for name in ("vcs_jobs", "workers"):
+    for name in ("vcs_jobs", "workers", "prefetch_concurrency"):
         value = getattr(settings, name)
         if value < 1:
             raise bad(name.replace("_", "-"), "too small", value, "1 or more")

@@ -27,6 +27,12 @@ A ``Revalidate`` (a stale list, ``@latest`` or query answer served at once) is a
 with no thread hop and no I/O, by handing it to :class:`Refresher`: the refresh runs on a
 thread of its own, at most :data:`REFRESH_THREADS` at once and one per key, the rest dropped
 (the next stale hit asks again); a refresh that stores nothing is logged as one line.
+
+A ``Prefetch`` (the ``.mod`` and ``.info`` files a go.mod fetched cold requires) is answered at
+once the same way, by handing it to :class:`Prefetcher`: each file is queued once (one per key,
+at most :data:`PREFETCH_QUEUE` waiting, the rest dropped) and fetched by at most
+``ProxyConfig.prefetch_concurrency`` threads, through the same core flow and effects as a
+client's request. :class:`PrefetchStats` counts them, and the hits they earn.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import enum
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import anyio.from_thread
@@ -52,6 +58,8 @@ from goproxy_core import (
     CommitBlob,
     FetchDirect,
     FetchUpstream,
+    Prefetch,
+    PrefetchOutcome,
     ReadBlob,
     ReadSumdb,
     Revalidate,
@@ -73,16 +81,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from typing import Any
 
+    from goproxy_core.proxy.targets import VersionReq
     from goproxy_core.storage import BlobStore, BlobWriter
 
 __all__ = [
     "MISS",
+    "PREFETCH_QUEUE",
     "REFRESH_THREADS",
     "SMALL_BLOB",
     "AsyncExecutor",
     "Executor",
     "Memo",
     "Pending",
+    "PrefetchStats",
+    "Prefetcher",
     "Refresher",
     "read_blob_whole",
 ]
@@ -99,6 +111,14 @@ REFRESH_THREADS = 4
 """Background refreshes (``Revalidate``) run at once at most; more are dropped."""
 
 refresh_log = logging.getLogger("goproxy.refresh")
+
+PREFETCH_QUEUE = 4096
+"""Prefetches waiting at most; more are dropped (the client's own request fetches them)."""
+
+PREFETCH_REMEMBERED = 65536
+"""Keys a prefetch stored, remembered to count the first client hit on each (oldest forgotten)."""
+
+prefetch_log = logging.getLogger("goproxy.prefetch")
 
 
 class _Miss(enum.Enum):
@@ -288,6 +308,184 @@ class Refresher:
             self.executor.abandon(pending)
 
 
+class PrefetchStats:
+    """Counters of background prefetches (``Prefetch``); thread-safe.
+
+    Issue 12's metrics (``/metrics``) will read :meth:`snapshot`; until then the server logs
+    :meth:`summary` at shutdown.
+
+    Attributes:
+        started: files a prefetch began fetching (queued, then run).
+        stored: files a prefetch fetched, verified and stored.
+        present: files a prefetch found stored already (nothing fetched).
+        failed: files a prefetch could not store (the upstream failed, bad data, the cache).
+        dropped: files not prefetched: the queue was full, the key was queued already, or
+            the server was closing.
+        hits: client requests answered from the store for a file a prefetch stored (the first
+            answer of each such file counts; the last :data:`PREFETCH_REMEMBERED` are known).
+    """
+
+    def __init__(self, remember: int = PREFETCH_REMEMBERED) -> None:
+        self.started = 0
+        self.stored = 0
+        self.present = 0
+        self.failed = 0
+        self.dropped = 0
+        self.hits = 0
+        self._remember = remember
+        self._keys: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name``."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def stored_key(self, key: str) -> None:
+        """A prefetch stored ``key``: count it, and its first client hit later."""
+        with self._lock:
+            self.stored += 1
+            self._keys[key] = None
+            while len(self._keys) > self._remember:
+                self._keys.popitem(last=False)
+
+    def hit(self, key: str) -> None:
+        """A client's request found ``key`` in the store: a hit if a prefetch stored it."""
+        if key not in self._keys:  # the common case, without the lock
+            return
+        with self._lock:
+            if self._keys.pop(key, 0) is None:
+                self.hits += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """Every counter, read at one moment."""
+        with self._lock:
+            return {
+                name: getattr(self, name)
+                for name in ("started", "stored", "present", "failed", "dropped", "hits")
+            }
+
+    def summary(self) -> str:
+        """One line: every counter."""
+        return "prefetch: " + ", ".join(f"{k} {v}" for k, v in self.snapshot().items())
+
+
+class Prefetcher:
+    """Runs background prefetches (``Prefetch``) on threads of their own, never waiting.
+
+    Each file of a ``Prefetch`` is queued unless its key is queued or running already, the
+    queue holds ``limit`` files, or the prefetcher is closed (then it is dropped: the client's
+    own request fetches it). At most ``config.prefetch_concurrency`` threads (the effect's
+    config) run the queue, each file through the core's flow (``Prefetch.run``) with the
+    executor's effects, as a client's request; a ``Prefetch`` a flow yields is queued the same
+    way. A file that could not be stored is logged as one debug line.
+
+    Args:
+        executor: carries out the prefetches' effects.
+        limit: files waiting at most.
+    """
+
+    def __init__(self, executor: Executor, limit: int = PREFETCH_QUEUE) -> None:
+        self.executor = executor
+        self.limit = limit
+        self.stats = executor.prefetch_stats
+        self.queue: collections.deque[tuple[Prefetch, VersionReq, str]] = collections.deque()
+        self.keys: set[str] = set()  # queued or running
+        self.workers = 0
+        self.closed = False
+        self._lock = threading.Condition()
+
+    def offer(self, effect: Prefetch) -> int:
+        """Queue ``effect``'s files (what fits); start threads as needed. How many queued."""
+        queued = dropped = 0
+        with self._lock:
+            for req in effect.requests:
+                key = Prefetch.key(req)
+                if self.closed or key in self.keys or len(self.queue) >= self.limit:
+                    dropped += 1
+                    continue
+                self.queue.append((effect, req, key))
+                self.keys.add(key)
+                queued += 1
+            want = min(effect.config.prefetch_concurrency, len(self.queue)) - self.workers
+            start = max(0, want)
+            self.workers += start
+        for _ in range(start):
+            try:
+                threading.Thread(target=self._work, name="goproxy-prefetch", daemon=True).start()
+            except RuntimeError:  # no thread to be had: the others (or none) drain the queue
+                with self._lock:
+                    self.workers -= 1
+                    self._lock.notify_all()
+        if dropped:
+            self.stats.count("dropped", dropped)
+        return queued
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until nothing is queued or running (at most ``timeout`` s); whether so."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self.keys, timeout)
+
+    def close(self) -> None:
+        """Queue no more; forget what waits (the files running finish on their own)."""
+        with self._lock:
+            self.closed = True
+            for _, _, key in self.queue:
+                self.keys.discard(key)
+            self.stats.count("dropped", len(self.queue))
+            self.queue.clear()
+            self._lock.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self.queue:
+                    self.workers -= 1
+                    self._lock.notify_all()
+                    return
+                effect, req, key = self.queue.popleft()
+            try:
+                self._run(effect, req, key)
+            finally:
+                with self._lock:
+                    self.keys.discard(key)
+                    self._lock.notify_all()
+
+    def _run(self, effect: Prefetch, req: VersionReq, key: str) -> None:
+        self.stats.count("started")
+        try:
+            outcome = self._drive(effect, req)
+        except Exception as e:  # a prefetch never takes the process down; one line says why
+            outcome = PrefetchOutcome(error=f"{type(e).__name__}: {e}")
+        if outcome.stored:
+            self.stats.stored_key(key)
+        elif outcome.present:
+            self.stats.count("present")
+        else:
+            self.stats.count("failed")
+            prefetch_log.debug("prefetch of %s stored nothing: %s", key, outcome.error)
+
+    def _drive(self, effect: Prefetch, req: VersionReq) -> PrefetchOutcome:
+        pending = Pending()
+        flow = effect.run(req, time.time())
+        result: object = None
+        try:
+            while True:
+                try:
+                    step = flow.send(result)
+                except StopIteration as stop:
+                    return cast("PrefetchOutcome", stop.value)
+                if isinstance(step, Prefetch):
+                    self.offer(step)
+                    result = None
+                elif isinstance(step, ReadBlob):
+                    result = self.executor.read(step, client=False)
+                else:
+                    result = self.executor.perform(step, pending, None)
+        finally:
+            self.executor.abandon(pending)
+
+
 class Executor:
     """Carries out store, upstream and check effects with blocking calls; thread-safe.
 
@@ -314,26 +512,58 @@ class Executor:
             sumdb_logs = SumdbLogs(store.local_path("sumdb"))
         self.sumdb_logs = sumdb_logs
         self.refresher = Refresher(self)
+        self.prefetch_stats = PrefetchStats()
+        """Counters of background prefetches; issue 12's metrics will read them."""
+        self.prefetcher = Prefetcher(self)
 
     def close(self) -> None:
-        """Start no more background refreshes; close the fetcher's pooled connections."""
+        """Start no more background work; close the fetcher's pooled connections.
+
+        Logs the prefetch counters as one line, if anything was prefetched.
+        """
         self.refresher.close()
+        self.prefetcher.close()
+        if self.prefetch_stats.started or self.prefetch_stats.dropped:
+            prefetch_log.info("%s", self.prefetch_stats.summary())
         self.fetcher.close()
 
     def inline(self, effect: object) -> object:
         """The answer to ``effect`` if it needs no I/O, else :data:`MISS`.
 
-        A memo hit, and a ``Revalidate``: handed to :attr:`refresher` (which starts a thread or
-        drops it) and answered None at once.
+        A memo hit; a ``Revalidate``: handed to :attr:`refresher` (which starts a thread or
+        drops it) and answered None at once; a ``Prefetch``: handed to :attr:`prefetcher`
+        (which queues what fits) and answered None at once.
         """
         if isinstance(effect, ReadBlob) and effect.immutable:
             hit = self.memo.get(effect.key)
             if hit is not None:
+                self.prefetch_stats.hit(effect.key)
                 return hit
         elif isinstance(effect, Revalidate):
             self.refresher.start(effect)
             return None
+        elif isinstance(effect, Prefetch):
+            self.prefetcher.offer(effect)
+            return None
         return MISS
+
+    def read(self, effect: ReadBlob, *, client: bool = True) -> BlobData | None:
+        """A ``ReadBlob``: from the memo or the store. ``client``: for a client's request,
+        so a file a prefetch stored counts a hit (:attr:`prefetch_stats`)."""
+        if client:
+            done = self.inline(effect)
+            if done is not MISS:
+                return cast("BlobData | None", done)
+        elif effect.immutable:
+            kept = self.memo.get(effect.key)
+            if kept is not None:
+                return kept
+        data = ops.read_small(self.store, effect.key, effect.max_size)
+        if effect.immutable:
+            self.memo.put(effect.key, data)
+        if client and data is not None:
+            self.prefetch_stats.hit(effect.key)
+        return data
 
     def perform(self, effect: object, pending: Pending, relay: Relay | None = None) -> object:
         """Carry out one store, upstream or check effect; returns the core's expected result.
@@ -345,18 +575,12 @@ class Executor:
                 ``FetchUpstream.relay``); None to never relay.
         """
         store = self.store
-        if isinstance(effect, Revalidate):
+        if isinstance(effect, (Revalidate, Prefetch)):
             return self.inline(effect)
         if isinstance(effect, StatBlob):
             return ops.stat(store, effect.key)
         if isinstance(effect, ReadBlob):
-            done = self.inline(effect)
-            if done is not MISS:
-                return done
-            data = ops.read_small(store, effect.key, effect.max_size)
-            if effect.immutable:
-                self.memo.put(effect.key, data)
-            return data
+            return self.read(effect)
         if isinstance(effect, StoreSpace):
             return ops.free_space(store)
         if isinstance(effect, SaveBlob):

@@ -95,6 +95,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ``.mod`` and ``.info`` of every version it requires in the background
             (``Prefetch``), so the go command's next wave of the module graph is already
             stored; never for private or ``nosumdb`` modules, never from ``direct``.
+        prefetch_concurrency: prefetched files fetched at once at most (the caller's
+            background threads; the reference executor reads it from each ``Prefetch``).
         min_free_space: bytes the store must have free for ``/readyz`` to answer 200 (a
             store that cannot tell is not judged); 0: not checked.
         idle_timeout: seconds a kept-alive connection may wait for its next request.
@@ -116,6 +118,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     verify_before_send: int = VERIFY_BEFORE_SEND
     own_sumdb: str = ""
     prefetch: bool = True
+    prefetch_concurrency: int = 8
     min_free_space: int = 512 << 20
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
@@ -139,6 +142,8 @@ class CompiledConfig:
         self.private = PrefixPatterns(config.private)
         if config.min_free_space < 0:
             raise ConfigError("min-free-space must not be negative")
+        if config.prefetch_concurrency < 1:
+            raise ConfigError("prefetch-concurrency must be 1 or more")
         if config.verify_before_send < 0:
             raise ConfigError("verify-before-send must not be negative")
         self.sumdb: dict[str, CompiledSumdb] = {}
