@@ -353,6 +353,8 @@ def start_proxy(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @dataclasses.dataclass

@@ -319,8 +319,8 @@ class PrefetchStats:
         stored: files a prefetch fetched, verified and stored.
         present: files a prefetch found stored already (nothing fetched).
         failed: files a prefetch could not store (the upstream failed, bad data, the cache).
-        dropped: files not prefetched: the queue was full, the key was queued already, or
-            the server was closing.
+        dropped: files not prefetched: the queue was full, or the server was closing (a
+            file queued or running already is not queued again, and not counted).
         hits: client requests answered from the store for a file a prefetch stored (the first
             answer of each such file counts; the last :data:`PREFETCH_REMEMBERED` are known).
     """
@@ -401,7 +401,9 @@ class Prefetcher:
         with self._lock:
             for req in effect.requests:
                 key = Prefetch.key(req)
-                if self.closed or key in self.keys or len(self.queue) >= self.limit:
+                if key in self.keys:
+                    continue  # queued or running already: one per key
+                if self.closed or len(self.queue) >= self.limit:
                     dropped += 1
                     continue
                 self.queue.append((effect, req, key))
