@@ -82,22 +82,26 @@ def test_prefetcher_queues_once_per_key_drops_past_its_bound_and_counts(caplog):
     assert executor.perform(read, Pending()) is not None
     assert executor.perform(read, Pending()) is not None  # from memory, counted already
     assert stats.hits == 1
-    # Offered again after it was stored: found present, nothing fetched.
-    assert prefetcher.offer(_prefetch(config, "example.com/a")) == 2
+    # Offered again after it was stored: known (memo, or stored by a prefetch), skipped.
+    assert prefetcher.offer(_prefetch(config, "example.com/a", "example.com/b")) == 0
+    # Known to neither (a's .mod was asked for by a client, and the memo forgot it): run,
+    # found present in the store, nothing fetched; a's .info is still known.
+    executor.memo.clear()
+    assert prefetcher.offer(_prefetch(config, "example.com/a")) == 1
     assert prefetcher.wait(5)
-    assert stats.present == 2 and len(gate.urls) == 4
+    assert stats.present == 1 and len(gate.urls) == 4
     executor.close()
-    assert prefetcher.offer(effect) == 0  # closed: dropped
+    assert prefetcher.offer(_prefetch(config, "example.com/c")) == 0  # closed: dropped
     assert stats.snapshot() == {
-        "started": 6,
+        "started": 5,
         "stored": 4,
-        "present": 2,
+        "present": 1,
         "failed": 0,
-        "dropped": 5,
+        "dropped": 3,
         "hits": 1,
     }
     (line,) = [r.getMessage() for r in caplog.records if r.name == "goproxy.prefetch"]
-    assert line == "prefetch: started 6, stored 4, present 2, failed 0, dropped 1, hits 1"
+    assert line == "prefetch: started 5, stored 4, present 1, failed 0, dropped 1, hits 1"
 
 
 def test_prefetcher_counts_failures_and_nested_waves_and_runs_concurrently(caplog):

@@ -174,6 +174,10 @@ class Memo:
                 self._items.move_to_end(key)
             return item
 
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is kept (its place in the order unchanged)."""
+        return key in self._items
+
     def blob(self, key: str, size: int) -> bytes | None:
         """A kept blob's bytes if they are exactly ``size`` long (a ``SendBlob`` from memory)."""
         item = self.get(key) if size <= SMALL_BLOB else None
@@ -349,6 +353,10 @@ class PrefetchStats:
             while len(self._keys) > self._remember:
                 self._keys.popitem(last=False)
 
+    def known(self, key: str) -> bool:
+        """Whether a prefetch stored ``key`` and no client has asked for it yet."""
+        return key in self._keys
+
     def hit(self, key: str) -> None:
         """A client's request found ``key`` in the store: a hit if a prefetch stored it."""
         if key not in self._keys:  # the common case, without the lock
@@ -373,8 +381,9 @@ class PrefetchStats:
 class Prefetcher:
     """Runs background prefetches (``Prefetch``) on threads of their own, never waiting.
 
-    Each file of a ``Prefetch`` is queued unless its key is queued or running already, the
-    queue holds ``limit`` files, or the prefetcher is closed (then it is dropped: the client's
+    Each file of a ``Prefetch`` is queued unless its key is queued or running already, or known
+    to be stored (a prefetch stored it, or the memo holds it): then it is skipped, uncounted. It
+    is dropped when the queue holds ``limit`` files or the prefetcher is closed (the client's
     own request fetches it). At most ``config.prefetch_concurrency`` threads (the effect's
     config) run the queue, each file through the core's flow (``Prefetch.run``) with the
     executor's effects, as a client's request; a ``Prefetch`` a flow yields is queued the same
@@ -401,8 +410,8 @@ class Prefetcher:
         with self._lock:
             for req in effect.requests:
                 key = Prefetch.key(req)
-                if key in self.keys:
-                    continue  # queued or running already: one per key
+                if key in self.keys or self.stats.known(key) or self.executor.memo.has(key):
+                    continue  # queued, running or known stored: one per key, and no store read
                 if self.closed or len(self.queue) >= self.limit:
                     dropped += 1
                     continue
