@@ -40,6 +40,19 @@ def test_config_file_from_environment(tmp_path):
     assert load_settings({}, environ=ENV).proxy_config().max_stale == 86400.0
 
 
+def test_prefetch_settings(tmp_path):
+    default = load_settings({}, environ=ENV).proxy_config()
+    assert (default.prefetch, default.prefetch_concurrency) == (True, 8)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('prefetch = false\nprefetch-concurrency = 2\nsumdb = "off"\n')
+    s = load_settings({}, environ=ENV, config_file=str(cfg)).proxy_config()
+    assert (s.prefetch, s.prefetch_concurrency) == (False, 2)
+    s = load_settings({}, environ={**ENV, "GOPROXY_CORE_PREFETCH": "false"}).proxy_config()
+    assert s.prefetch is False
+    with pytest.raises(SettingsError, match="prefetch-concurrency: too small"):
+        load_settings({}, environ={**ENV, "GOPROXY_CORE_PREFETCH_CONCURRENCY": "0"})
+
+
 @pytest.mark.parametrize(
     ("toml", "env", "want"),
     [

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from goproxy_core import Prefetch, ProxyConfig, ProxyConnection, SumdbConfig
+from goproxy_core import ConfigError, Prefetch, ProxyConfig, ProxyConnection, SumdbConfig
 from goproxy_core.proxy import compile_config
 from goproxy_core.proxy.engine import handle_prefetch
 from goproxy_core.proxy.engine.prefetch import MAX_PREFETCH_DEPTH, next_wave
@@ -221,3 +221,8 @@ def test_next_wave_parses_as_the_go_command_reads_a_dependency():
         ("example.com/old", "example.com/old", "v2.0.0+incompatible", FileKind.INFO),
     ]
     assert Prefetch.key(wave[1]) == "example.com/!a/@v/v1.0.0.info"
+
+
+def test_prefetch_concurrency_must_be_positive():
+    with pytest.raises(ConfigError, match="prefetch-concurrency"):
+        compile_config(ProxyConfig(prefetch_concurrency=0))
