@@ -226,3 +226,12 @@ def test_next_wave_parses_as_the_go_command_reads_a_dependency():
 def test_prefetch_concurrency_must_be_positive():
     with pytest.raises(ConfigError, match="prefetch-concurrency"):
         compile_config(ProxyConfig(prefetch_concurrency=0))
+
+
+def test_a_file_the_cache_cannot_keep_is_a_failed_prefetch():
+    store, up, asked = MemoryStore(), ScriptedUpstream(routes()), []
+    get("/example.com/root/@v/v1.0.0.mod", store, up, prefetches=asked)
+    store.fail_writes = True
+    outcomes = dict(run_prefetch(asked[0], store=store, upstream=up, now=10.0))
+    bad = outcomes["example.com/b/@v/v1.2.0.info"]
+    assert (bad.stored, bad.present, bad.error) == (False, False, "the cache failed to store it")
