@@ -66,7 +66,7 @@ from goproxy_stores import ops
 
 from .flights import Fetch, Flight, Flights
 from .sumdb_log import SumdbLogs
-from .upstream import Fetcher, Relay
+from .upstream import Fetcher, HashingWriter, Relay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -397,14 +397,17 @@ class Executor:
                 self.flights.finish(effect, flight)
 
     def _check(self, effect: CheckZip, pending: Pending) -> ZipVerdict:
+        writer = pending.get(effect.key)
+        # The SHA-256 and length were computed as the body streamed in: no second read.
+        digest = writer.digest() if isinstance(writer, HashingWriter) else None
         try:
-            stream = pending.get(effect.key).reader()
+            stream = writer.reader()
         except OSError as e:
             # Flushing the pending write failed (a full disk): the cache's fault, not the zip's.
             ops.log.warning("store write failed for %s: %s", effect.key, e)
             return ZipVerdict(store_failure=ops.failure(self.store, e))
         with stream:
-            return effect.check(stream)
+            return effect.check(stream, digest)
 
     def _fetch(
         self, effect: FetchUpstream | FetchDirect, pending: Pending, relay: Relay | None

@@ -26,8 +26,10 @@ the client as it arrives where the core allows it (:class:`Relay`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -42,7 +44,9 @@ from goproxy_stores import ops
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import BinaryIO
 
+    from goproxy_core import BlobInfo
     from goproxy_core.storage import BlobStore, BlobWriter
 
     from .vcs import DirectSource
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FetchSettings",
     "Fetcher",
+    "HashingWriter",
     "Relay",
     "default_vcs_dir",
     "fetch_file",
@@ -61,7 +66,12 @@ uplog = logging.getLogger("goproxy.upstream")
 
 _ERROR_BODY_MAX = 64 * 1024
 _RETRY_STATUS = frozenset({502, 503, 504})
-_CHUNK = 256 * 1024
+# The ingest path moves zips in 1 MiB pieces: per-chunk costs (a write call, a hand-off to
+# the hasher, a hop to the event loop for the relay) are paid 200 times for 200 MiB, and
+# hashlib and file writes release the GIL on buffers this large.
+_CHUNK = 1024 * 1024
+# Chunks queued for the hasher thread at most: its memory bound (8 MiB per ingest).
+_HASH_QUEUE = 8
 
 
 class FetchSettings:
@@ -196,9 +206,77 @@ class _StoreFault(Exception):
 
 def _open_writer(store: BlobStore, key: str) -> BlobWriter:
     try:
-        return store.writer(key)
+        return HashingWriter(store.writer(key))
     except OSError as e:
         raise _StoreFault(e) from e
+
+
+_DONE = b""  # the hasher's end-of-body mark (real chunks are never empty)
+
+
+class HashingWriter:
+    """A pending write that computes the SHA-256 and length of its bytes as they go in.
+
+    ``CheckZip`` needs both for a good zip's record; computed here, on a thread of its own fed
+    through a bounded queue, they cost no second read of the pending write, and the hashing
+    (which releases the GIL on large buffers) overlaps the upstream read instead of following
+    it. :meth:`digest` waits for the hasher to catch up.
+
+    Args:
+        inner: the store's pending write, which keeps the bytes.
+    """
+
+    def __init__(self, inner: BlobWriter) -> None:
+        self.inner = inner
+        self._size = 0
+        self._sha = hashlib.sha256()
+        self._queue: queue.Queue[bytes] = queue.Queue(_HASH_QUEUE)
+        self._thread: threading.Thread | None = None
+        self._digest: tuple[str, int] | None = None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` to the pending write, and queue it for the hasher."""
+        if not data:
+            return
+        self.inner.write(data)
+        self._size += len(data)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._hash, name="goproxy-hash", daemon=True)
+            self._thread.start()
+        self._queue.put(bytes(data))
+
+    def _hash(self) -> None:
+        update = self._sha.update
+        get = self._queue.get
+        while chunk := get():
+            update(chunk)
+
+    def _finish(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_DONE)
+            self._thread.join()
+            self._thread = None
+
+    def digest(self) -> tuple[str, int]:
+        """The hex SHA-256 and the length of everything written (call once writing is done)."""
+        if self._digest is None:
+            self._finish()
+            self._digest = (self._sha.hexdigest(), self._size)
+        return self._digest
+
+    def reader(self) -> BinaryIO:
+        """See ``BlobWriter.reader``."""
+        return self.inner.reader()
+
+    def commit(self) -> BlobInfo:
+        """See ``BlobWriter.commit``."""
+        self._finish()
+        return self.inner.commit()
+
+    def abort(self) -> None:
+        """See ``BlobWriter.abort``."""
+        self._finish()
+        self.inner.abort()
 
 
 def _write(writer: BlobWriter, chunk: bytes) -> None:

@@ -18,6 +18,8 @@ from ..zip import check_zip
 if TYPE_CHECKING:
     from typing import BinaryIO
 
+    from ..zip import CheckedFiles
+
 __all__ = [
     "MAX_INFO",
     "MAX_LIST",
@@ -47,7 +49,7 @@ def tile_ok(path: str, body: bytes) -> bool:
     return len(body) == 32 * width
 
 
-def check_upstream_zip(module: str, version: str, f: BinaryIO) -> None:
+def check_upstream_zip(module: str, version: str, f: BinaryIO) -> CheckedFiles:
     """A zip from an upstream: x/mod ``zip.CheckZip``'s file rules, nothing more.
 
     The go command compares the zip with nothing else: cmd/go ``modfetch/fetch.go``
@@ -57,7 +59,11 @@ def check_upstream_zip(module: str, version: str, f: BinaryIO) -> None:
 
     Reads ``f`` (seekable) through; CPU and I/O bound, so callers run it off their event loop.
 
+    Returns:
+        The report, whose ``zip_hash`` is the zip's ``h1:`` (``dirhash.HashZip``), computed
+        in the same pass.
+
     Raises:
         ProxyError: naming the rule the zip breaks.
     """
-    check_zip(module, version, f)
+    return check_zip(module, version, f)
