@@ -63,3 +63,19 @@ def test_check_with_the_streamed_digest_equals_the_check_reading_it():
     bad = eff.check(io.BytesIO(data[:-30]), (hashlib.sha256(data).hexdigest(), len(data)))
     assert bad.problem
     assert bad.h1 == ""
+
+
+def test_hashing_writer_follows_the_zip_and_the_check_agrees():
+    data = _zip({"go.mod": b"module example.com/m\n", "a.go": b"package m\n" * 50_000})
+    store = MemoryStore()
+    w = HashingWriter(store.writer("z"))
+    for i in range(0, len(data), 4096):
+        w.write(data[i : i + 4096])
+    streamed = w.streamed()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert set(streamed) == {i.header_offset for i in zf.infolist()}
+    eff = CheckZip("z", MOD, VER)
+    with w.reader() as r:
+        fast = eff.check(r, w.digest(), streamed)
+    assert fast == eff.check(io.BytesIO(data))
+    w.abort()

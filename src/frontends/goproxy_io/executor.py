@@ -398,8 +398,11 @@ class Executor:
 
     def _check(self, effect: CheckZip, pending: Pending) -> ZipVerdict:
         writer = pending.get(effect.key)
-        # The SHA-256 and length were computed as the body streamed in: no second read.
-        digest = writer.digest() if isinstance(writer, HashingWriter) else None
+        # The SHA-256 and length were computed as the body streamed in, and the entries read
+        # then: the check reads the central directory and what the follower could not prove.
+        digest = streamed = None
+        if isinstance(writer, HashingWriter):
+            digest, streamed = writer.digest(), writer.streamed()
         try:
             stream = writer.reader()
         except OSError as e:
@@ -407,7 +410,7 @@ class Executor:
             ops.log.warning("store write failed for %s: %s", effect.key, e)
             return ZipVerdict(store_failure=ops.failure(self.store, e))
         with stream:
-            return effect.check(stream, digest)
+            return effect.check(stream, digest, streamed)
 
     def _fetch(
         self, effect: FetchUpstream | FetchDirect, pending: Pending, relay: Relay | None

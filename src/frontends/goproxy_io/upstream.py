@@ -40,6 +40,7 @@ from urllib.parse import unquote
 import httpx
 
 from goproxy_core import Breaker, FetchDirect, FetchUpstream, UpstreamResult
+from goproxy_core.zip import ZipFollower
 from goproxy_stores import ops
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
     from goproxy_core import BlobInfo
     from goproxy_core.storage import BlobStore, BlobWriter
+    from goproxy_core.zip import StreamedEntry
 
     from .vcs import DirectSource
     from .vcs_settings import VCSSettings
@@ -215,12 +217,15 @@ _DONE = b""  # the hasher's end-of-body mark (real chunks are never empty)
 
 
 class HashingWriter:
-    """A pending write that computes the SHA-256 and length of its bytes as they go in.
+    """A pending write that hashes and follows its bytes as they go in, on a thread of its own.
 
-    ``CheckZip`` needs both for a good zip's record; computed here, on a thread of its own fed
-    through a bounded queue, they cost no second read of the pending write, and the hashing
-    (which releases the GIL on large buffers) overlaps the upstream read instead of following
-    it. :meth:`digest` waits for the hasher to catch up.
+    ``CheckZip`` needs the whole body's SHA-256 and length, and every entry's content hashed
+    (x/mod ``dirhash.HashZip``), inflated and checked against its CRC-32. A thread fed through
+    a bounded queue computes the first two and runs a :class:`goproxy_core.zip.ZipFollower`
+    over the body as it arrives, so that work overlaps the upstream read (hashlib and zlib
+    release the GIL on large buffers) instead of following it, and the check that comes after
+    the last byte has only the central directory's cross-check left. :meth:`digest` and
+    :meth:`streamed` wait for the thread to catch up.
 
     Args:
         inner: the store's pending write, which keeps the bytes.
@@ -230,6 +235,7 @@ class HashingWriter:
         self.inner = inner
         self._size = 0
         self._sha = hashlib.sha256()
+        self._follower = ZipFollower()
         self._queue: queue.Queue[bytes] = queue.Queue(_HASH_QUEUE)
         self._thread: threading.Thread | None = None
         self._digest: tuple[str, int] | None = None
@@ -247,9 +253,11 @@ class HashingWriter:
 
     def _hash(self) -> None:
         update = self._sha.update
+        follow = self._follower.feed
         get = self._queue.get
         while chunk := get():
             update(chunk)
+            follow(chunk)
 
     def _finish(self) -> None:
         if self._thread is not None:
@@ -263,6 +271,11 @@ class HashingWriter:
             self._finish()
             self._digest = (self._sha.hexdigest(), self._size)
         return self._digest
+
+    def streamed(self) -> dict[int, StreamedEntry]:
+        """The entries the follower read whole, by local header offset (once writing is done)."""
+        self.digest()
+        return self._follower.entries
 
     def reader(self) -> BinaryIO:
         """See ``BlobWriter.reader``."""

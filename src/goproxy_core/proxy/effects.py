@@ -22,8 +22,9 @@ from .checks import check_upstream_zip
 from .config import ProxyConfig, compile_config
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Mapping
 
+    from ..zip.stream import StreamedEntry
     from .targets import Request
 
 __all__ = [
@@ -187,7 +188,12 @@ class CheckZip(msgspec.Struct, frozen=True):
     module: str
     version: str
 
-    def check(self, stream: BinaryIO, digest: tuple[str, int] | None = None) -> ZipVerdict:
+    def check(
+        self,
+        stream: BinaryIO,
+        digest: tuple[str, int] | None = None,
+        streamed: Mapping[int, StreamedEntry] | None = None,
+    ) -> ZipVerdict:
         """Run the check over ``stream``: the verdict for ``zip_checked``.
 
         One pass over the entries: the rule (x/mod ``zip.CheckZip``, plus ``Unzip``'s reads)
@@ -195,9 +201,12 @@ class CheckZip(msgspec.Struct, frozen=True):
         ``h1:`` comes from that pass. ``digest`` is the SHA-256 (hex) and length of the whole
         stream when the caller computed them while the bytes were written (the reference
         executor hashes the body as it streams in); without it they are read here.
+        ``streamed`` holds the entries a :class:`~goproxy_core.zip.stream.ZipFollower` read
+        whole as the body arrived: those the central directory matches are not inflated
+        again, so only the directory's cross-check is left (the verdict is the same).
         """
         try:
-            h1 = check_upstream_zip(self.module, self.version, stream).zip_hash
+            h1 = check_upstream_zip(self.module, self.version, stream, streamed).zip_hash
         except ProxyError as e:  # the rule's words, or dirhash's
             return ZipVerdict(problem=str(e))
         assert h1 is not None  # check_zip sets it on every zip it passes
