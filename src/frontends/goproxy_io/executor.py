@@ -72,6 +72,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from typing import Any
 
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
     from goproxy_core.storage import BlobStore, BlobWriter
 
 __all__ = [
@@ -93,6 +95,7 @@ SMALL_BLOB = 64 * 1024
 _FETCH_THREADS = 64  # upstream fetches, including followers waiting on a shared one
 _DIRECT_THREADS = 16  # direct mode: git may wait up to vcs-timeout
 _CHECK_THREADS = 4  # zip checks: CPU-bound, more than the cores buys nothing
+_RELAY_BUFFER = 4  # relayed chunks (1 MiB each) queued for the loop to send, per fetch
 
 REFRESH_THREADS = 4
 """Background refreshes (``Revalidate``) run at once at most; more are dropped."""
@@ -485,10 +488,31 @@ class AsyncExecutor:
         done = self.executor.inline(effect)
         if done is not MISS:
             return done
-        sync_relay = relay.in_thread() if relay is not None else None
-        return await anyio.to_thread.run_sync(
-            self.executor.perform, effect, pending, sync_relay, limiter=self._limiter(effect)
-        )
+        limiter = self._limiter(effect)
+        if relay is None or not isinstance(effect, FetchUpstream) or not effect.relay:
+            return await anyio.to_thread.run_sync(
+                self.executor.perform, effect, pending, None, limiter=limiter
+            )
+        # The body goes to the client through a bounded channel that a task on the loop
+        # drains: the fetching thread's one hop per chunk only queues it, so reading the
+        # upstream and writing to the client overlap instead of taking turns.
+        send, receive = anyio.create_memory_object_stream[bytes](_RELAY_BUFFER)
+        sync_relay = relay.in_thread(send)
+        result: object = None
+
+        async def fetch() -> None:
+            nonlocal result
+            try:
+                result = await anyio.to_thread.run_sync(
+                    self.executor.perform, effect, pending, sync_relay, limiter=limiter
+                )
+            finally:
+                await send.aclose()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetch)
+            await relay.drain(receive, sync_relay)
+        return result
 
     def abandon(self, pending: Pending) -> None:
         """See :meth:`Executor.abandon` (quick: no I/O but aborting temporary files)."""
@@ -511,13 +535,26 @@ class AsyncRelay:
         self.start = start
         self.send = send
 
-    def in_thread(self) -> Relay:
-        """A :class:`Relay` for the fetching worker thread that calls back into the loop."""
+    def in_thread(self, chunks: MemoryObjectSendStream[bytes]) -> Relay:
+        """A :class:`Relay` for the fetching worker thread: the head is sent through a call
+        into the loop, each chunk is queued on ``chunks`` (waiting only while it is full)."""
 
         def start(size: int) -> None:
             anyio.from_thread.run(self.start, size)
 
         def send(chunk: bytes) -> None:
-            anyio.from_thread.run(self.send, chunk)
+            anyio.from_thread.run(chunks.send, chunk)
 
         return Relay(start, send)
+
+    async def drain(self, chunks: MemoryObjectReceiveStream[bytes], relay: Relay) -> None:
+        """Send the queued chunks to the client until the fetch ends; a client that goes
+        away stops the sending (``relay.client_gone``), not the fetch: the rest is dropped."""
+        async with chunks:
+            async for chunk in chunks:
+                if relay.client_gone:
+                    continue
+                try:
+                    await self.send(chunk)
+                except Exception:
+                    relay.client_gone = True
