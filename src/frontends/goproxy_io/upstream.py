@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+import httpcore
 import httpx
 
 from goproxy_core import Breaker, FetchDirect, FetchUpstream, UpstreamResult
@@ -72,6 +73,11 @@ _RETRY_STATUS = frozenset({502, 503, 504})
 # the hasher, a hop to the event loop for the relay) are paid 200 times for 200 MiB, and
 # hashlib and file writes release the GIL on buffers this large.
 _CHUNK = 1024 * 1024
+# httpcore reads a connection at most READ_NUM_BYTES (64 KiB) per recv: on loopback that was
+# 0.45 s of Python per 200 MiB against 0.27 s with 1 MiB reads. A recv only takes what has
+# arrived, so small answers are unchanged. (A class attribute of httpcore's connections, set
+# once for the process.)
+_READ_SIZE = 1024 * 1024
 # Chunks queued for the hasher thread at most: its memory bound (8 MiB per ingest).
 _HASH_QUEUE = 8
 
@@ -339,6 +345,7 @@ class Fetcher:
 
     def __init__(self, settings: FetchSettings | None = None) -> None:
         self.settings = settings or FetchSettings()
+        _large_reads()
         self._client = httpx.Client(
             timeout=self.settings.timeout,
             auth=self.settings.auth,
@@ -520,6 +527,13 @@ class Fetcher:
                     relay.send(held)
                 held = chunk
         return UpstreamResult(status=200, content_type=ctype, held=held), writer
+
+
+def _large_reads() -> None:
+    """Let httpcore read up to ``_READ_SIZE`` per recv (HTTP/1.1 and HTTP/2 connections)."""
+    for cls in (httpcore.HTTP11Connection, getattr(httpcore, "HTTP2Connection", None)):
+        if cls is not None and getattr(cls, "READ_NUM_BYTES", _READ_SIZE) < _READ_SIZE:
+            cls.READ_NUM_BYTES = _READ_SIZE
 
 
 def _origin(url: str) -> str:
