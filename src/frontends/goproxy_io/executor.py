@@ -451,8 +451,10 @@ class AsyncExecutor:
     Args:
         executor: the blocking executor it runs.
 
-    A relayed body goes to the client from the fetching thread through
-    ``anyio.from_thread.run``, so the server's own async send functions do the writing.
+    A relayed body goes from the fetching thread onto a bounded channel (one
+    ``anyio.from_thread.run`` per chunk, waiting only while the channel is full) that a task
+    on the loop drains through the server's own async send function
+    (:meth:`AsyncRelay.drain`), so the upstream read and the client write overlap.
     """
 
     def __init__(self, executor: Executor) -> None:
