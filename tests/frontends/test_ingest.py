@@ -79,3 +79,22 @@ def test_hashing_writer_follows_the_zip_and_the_check_agrees():
         fast = eff.check(r, w.digest(), streamed)
     assert fast == eff.check(io.BytesIO(data))
     w.abort()
+
+
+def test_a_failing_follower_costs_only_the_shortcut(monkeypatch):
+    data = _zip({"go.mod": b"module example.com/m\n", "a.go": b"package m\n" * 50_000})
+    store = MemoryStore()
+    w = HashingWriter(store.writer("f"))
+
+    def broken(chunk: bytes) -> None:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(w._follower, "feed", broken)
+    for i in range(0, len(data), 1024):  # far more chunks than the queue holds
+        w.write(data[i : i + 1024])
+    assert w.streamed() == {}
+    assert w.digest() == (hashlib.sha256(data).hexdigest(), len(data))
+    eff = CheckZip("f", MOD, VER)
+    with w.reader() as r:
+        assert eff.check(r, w.digest(), w.streamed()) == eff.check(io.BytesIO(data))
+    w.abort()

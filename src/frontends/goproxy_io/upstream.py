@@ -259,11 +259,20 @@ class HashingWriter:
 
     def _hash(self) -> None:
         update = self._sha.update
-        follow = self._follower.feed
+        follow: Callable[[bytes], None] | None = self._follower.feed
         get = self._queue.get
         while chunk := get():
             update(chunk)
-            follow(chunk)
+            if follow is None:
+                continue
+            try:
+                follow(chunk)
+            except Exception:
+                # The follower is only a shortcut: without its entries the check reads every
+                # entry itself. The queue must keep draining, or the fetch would wait forever.
+                log.exception("following a zip as it arrived failed; it is checked whole")
+                self._follower.entries.clear()
+                follow = None
 
     def _finish(self) -> None:
         if self._thread is not None:
