@@ -15,7 +15,7 @@ from .proxy.effects import BlobInfo
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "LocalBlobStore"]
+__all__ = ["BlobInfo", "BlobStore", "BlobWriter", "LocalBlobStore", "SpaceReportingStore"]
 
 
 @runtime_checkable
@@ -68,6 +68,19 @@ class BlobStore(Protocol):
         system); otherwise a copy then a delete, so a reader sees the blob under one key or
         the other, never a part.
         """
+
+
+@runtime_checkable
+class SpaceReportingStore(BlobStore, Protocol):
+    """A store that can say how much room it has left (``/readyz`` checks it).
+
+    Servers check for this capability with ``isinstance(store, SpaceReportingStore)``; a
+    store without it answers ``StoreSpace`` with None, and ``/readyz`` does not judge space.
+    """
+
+    def free_space(self) -> tuple[int, str] | None:
+        """Bytes an unprivileged writer may still store, and where (a directory); None if
+        unknown."""
 
 
 @runtime_checkable

@@ -39,6 +39,7 @@ from .proxy.effects import (
     Effect,
     FetchDirect,
     FetchUpstream,
+    FreeSpace,
     ReadBlob,
     ReadSumdb,
     Revalidate,
@@ -46,10 +47,12 @@ from .proxy.effects import (
     SendBlob,
     SendBytes,
     StatBlob,
+    StoreSpace,
     SumdbAnswer,
     SumdbPart,
     UpstreamResult,
 )
+from .storage import SpaceReportingStore
 from .sumdb.note import new_signer
 from .sumdb.server import (
     append_hashes,
@@ -323,6 +326,9 @@ def _perform(
             return None
         with f:
             return BlobData(f.read(), info.mtime)
+    if isinstance(effect, StoreSpace):
+        space = store.free_space() if isinstance(store, SpaceReportingStore) else None
+        return None if space is None else FreeSpace(*space)
     if isinstance(effect, SaveBlob):
         try:
             w = store.writer(effect.key)

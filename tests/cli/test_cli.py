@@ -41,6 +41,33 @@ def test_config_file_from_environment(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("toml", "env", "want"),
+    [
+        ("", {}, 512 << 20),
+        ("min-free-space = 0\n", {}, 0),
+        ("min-free-space = 4096\n", {}, 4096),
+        ("min-free-space = '2G'\n", {}, 2 << 30),
+        ("", {"GOPROXY_CORE_MIN_FREE_SPACE": "100M"}, 100 << 20),
+        ("", {"GOPROXY_CORE_MIN_FREE_SPACE": "64KiB"}, 64 << 10),
+        ("", {"GOPROXY_CORE_MIN_FREE_SPACE": "12345"}, 12345),
+    ],
+)
+def test_min_free_space_takes_bytes_or_suffixes(tmp_path, toml, env, want):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml + "sumdb = 'off'\nupstream = 'off'\n")
+    s = load_settings({}, environ={**ENV, **env}, config_file=str(cfg))
+    assert s.proxy_config().min_free_space == want
+    assert s.proxy_config().failure_ttl == 5.0
+
+
+def test_negative_min_free_space_is_refused(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("min-free-space = -1\nsumdb = 'off'\n")
+    with pytest.raises(SettingsError, match="min-free-space: negative"):
+        load_settings({}, environ=ENV, config_file=str(cfg))
+
+
+@pytest.mark.parametrize(
     ("toml", "env", "err"),
     [
         ("lisen = 'x'\n", {}, "lisen"),

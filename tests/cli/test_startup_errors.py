@@ -94,6 +94,16 @@ def _table(tmp_path):
         ),
         (
             [],
+            {"GOPROXY_CORE_FAILURE_TTL": "-1"},
+            "failure-ttl: negative (got -1.0; want 0 or more)",
+        ),
+        (
+            [],
+            {"GOPROXY_CORE_MIN_FREE_SPACE": "lots"},
+            "min-free-space: not a size (got 'lots'; want bytes, or a number with K, M, G or T)",
+        ),
+        (
+            [],
             {"GOPROXY_CORE_WORKERS": "many"},
             "workers: not a number (got 'many'; want a whole number)",
         ),

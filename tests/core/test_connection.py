@@ -293,7 +293,10 @@ def test_malformed_request_logs_what_was_read_and_closes(raw, method, target, st
     [(got, headers, body)] = parse_responses(out)
     assert got == status and headers["connection"] == "close"
     assert out.startswith(b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status].encode()))
-    assert body.startswith(REASONS[status].lower().encode() + b": ")
+    if status in (414, 431):  # the limit's own words, as when the head is read whole
+        assert body in (b"request target too long\n", b"request header fields too large\n")
+    else:
+        assert body.startswith(REASONS[status].lower().encode() + b": ")
     [rec] = conn.take_log()
     assert (rec.method, rec.target, rec.status) == (method, target, status)
     assert (rec.started, rec.time) == (2.0, 1e9 + 1)

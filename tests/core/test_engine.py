@@ -44,6 +44,18 @@ def get(path, *, store, upstream=None, config=None, now=1000.0, method="GET", he
     return resp
 
 
+def kept(store):
+    """The store's keys but remembered failures (checked to be failures, not not-founds)."""
+    out = []
+    keys = store.keys()
+    for key in keys:
+        if key.startswith("_goproxy/notfound/"):
+            assert json.loads(store.get(key))["failed"] is True, key
+        else:
+            out.append(key)
+    return out
+
+
 @pytest.fixture
 def store():
     return MemoryStore()
@@ -135,7 +147,7 @@ def test_info_for_another_version_is_refused(store):
     status, _, body = get(f"/{MOD}/@v/v1.0.0.info", store=store, upstream=up)
     assert status == 502
     assert b"instead of requested version v1.0.0" in body
-    assert store.keys() == []
+    assert kept(store) == []
 
 
 @pytest.mark.parametrize(
@@ -165,7 +177,7 @@ def test_bad_info_is_not_stored(store, bad):
     up = ScriptedUpstream({f"{UP}/{MOD}/@v/v1.0.0.info": (200, bad)})
     status, _, _ = get(f"/{MOD}/@v/v1.0.0.info", store=store, upstream=up)
     assert status == 502
-    assert store.keys() == []
+    assert kept(store) == []
 
 
 def test_info_query_is_mutable_and_keeps_the_resolved_version(store):
@@ -238,7 +250,7 @@ def test_bad_zip_is_not_stored(store, bad):
     up = ScriptedUpstream({f"{UP}/{MOD}/@v/v1.0.0.zip": (200, bad)})
     status, _, body = get(f"/{MOD}/@v/v1.0.0.zip", store=store, upstream=up)
     assert status == 502, body
-    assert store.keys() == []
+    assert kept(store) == []
 
 
 @pytest.mark.parametrize("zip_files", [{"go.mod": b"module example.com/m\n\ngo 1.22\n"}, {}])
@@ -333,7 +345,48 @@ def test_fault_is_preferred_over_not_found(store):
     cfg = ProxyConfig(upstream=f"{UP},{UP2}")
     status, _, body = get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
     assert status == 502 and b"answered 500" in body
-    assert store.keys() == []  # a fault is never remembered as not-found
+    assert kept(store) == []  # a fault is never remembered as not-found
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [((500, b"down"), 502), ((200, b"PK\x03\x04 not a zip"), 502), ((403, b"vetoed"), 403)],
+)
+def test_a_failure_is_remembered_for_failure_ttl_with_its_status_and_text(store, answer, status):
+    up = ScriptedUpstream({f"{UP}/{MOD}/@v/v1.0.0.zip": answer})
+    cfg = ProxyConfig(upstream=UP, failure_ttl=5, negative_ttl=0)
+    path = f"/{MOD}/@v/v1.0.0.zip"
+    first = get(path, store=store, upstream=up, config=cfg)
+    assert first[0] == status and first[1]["cache-status"] == "goproxy; fwd=miss"
+    again = get(path, store=store, upstream=up, config=cfg, now=1004.5)
+    assert (again[0], again[2]) == (first[0], first[2])
+    assert again[1]["cache-status"] == 'goproxy; hit; detail="failure remembered"'
+    assert again[1]["cache-control"] == first[1]["cache-control"]
+    assert len(up.requests) == 1
+    get(path, store=store, upstream=up, config=cfg, now=1005)  # the window has passed
+    assert len(up.requests) == 2
+    assert kept(store) == []
+
+
+def test_failure_ttl_zero_remembers_nothing_and_not_found_keeps_its_own_ttl(store):
+    up = ScriptedUpstream({f"{UP}/{MOD}/@v/list": (500, b"down")})
+    cfg = ProxyConfig(upstream=UP, failure_ttl=0)
+    get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
+    assert store.keys() == []
+    get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
+    assert len(up.requests) == 2
+    # A not-found is remembered for negative_ttl, whatever failure_ttl says.
+    up = ScriptedUpstream({f"{UP}/{MOD}/@v/list": (404, b"gone")})
+    cfg = ProxyConfig(upstream=UP, failure_ttl=1, negative_ttl=60)
+    get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
+    status, headers, _ = get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg, now=1030)
+    assert status == 404 and "negative" in headers["cache-status"]
+    assert len(up.requests) == 1
+    # An old failure entry past failure_ttl is not answered even when negative_ttl is longer.
+    up = ScriptedUpstream({f"{UP}/{MOD}/@v/list": (500, b"down")})
+    get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg, now=2000)
+    get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg, now=2030)
+    assert len(up.requests) == 2
 
 
 def test_off_is_cache_only(store):
@@ -449,7 +502,7 @@ def test_relay_of_a_bad_zip_cuts_the_connection():
     assert closed
     assert "AbortBlob" in seen
     assert parse_responses(out) == []  # the client never sees a complete response
-    assert store.keys() == []
+    assert kept(store) == []
 
 
 def test_head_is_never_relayed():

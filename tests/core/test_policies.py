@@ -270,3 +270,50 @@ def test_latest_gomod_that_does_not_parse_retracts_nothing(policy):
     assert (
         get(f"/{MOD}/@v/v1.2.1.mod", policy, up, store)[2] == b"module example.com/r\nretract (\n"
     )
+
+
+class _MeasuredStore(MemoryStore):
+    """A memory store that reports ``free`` bytes left (``SpaceReportingStore``)."""
+
+    free: int | None = 0
+
+    def free_space(self):
+        return None if self.free is None else (self.free, "/srv/cache")
+
+
+@pytest.mark.parametrize(
+    ("free", "least", "status", "text"),
+    [
+        (
+            100 << 20,
+            512 << 20,
+            503,
+            "cache /srv/cache has 100 MiB free, below min-free-space 512 MiB",
+        ),
+        (1536 << 20, 2 << 30, 503, "cache /srv/cache has 1.5 GiB free, below min-free-space 2 GiB"),
+        (900, 1 << 10, 503, "cache /srv/cache has 900 bytes free, below min-free-space 1 KiB"),
+        (600 << 20, 512 << 20, 200, "ready (cache only: upstream lookups are off)"),
+        (0, 0, 200, "ready (cache only: upstream lookups are off)"),  # 0: not checked
+        (None, 512 << 20, 200, "ready (cache only: upstream lookups are off)"),  # cannot tell
+    ],
+)
+def test_readyz_judges_the_stores_free_space(free, least, status, text):
+    store = _MeasuredStore()
+    store.free = free
+    conn = ProxyConnection(ProxyConfig(upstream="off", min_free_space=least))
+    raw = exchange(conn, b"GET /readyz HTTP/1.1\r\nHost: p\r\n\r\n", store=store)
+    (resp,) = parse_responses(raw)
+    prefix = "not ready: " if status == 503 else ""
+    assert (resp[0], resp[2].decode()) == (status, prefix + text + "\n")
+    # A store that cannot tell (no free_space at all) is not judged either.
+    raw = exchange(conn, b"GET /readyz HTTP/1.1\r\nHost: p\r\n\r\n", store=MemoryStore())
+    assert parse_responses(raw)[0][0] == 200
+
+
+def test_negative_min_free_space_and_failure_ttl_are_refused():
+    from goproxy_core import ConfigError
+    from goproxy_core.proxy.config import compile_config
+
+    for kw in ({"min_free_space": -1}, {"failure_ttl": -1.0}):
+        with pytest.raises(ConfigError):
+            compile_config(ProxyConfig(**kw))

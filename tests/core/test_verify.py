@@ -64,6 +64,8 @@ def routes(db: FixtureDB = DBF, base: str = MIRROR) -> dict:
 def config(db: FixtureDB = DBF, **kw) -> ProxyConfig:
     url = kw.pop("url", "")
     kw.setdefault("upstream", UP)
+    # These heal at once; failures remembered for failure_ttl are tested in test_engine.
+    kw.setdefault("failure_ttl", 0.0)
     return ProxyConfig(sumdb=(SumdbConfig(db.name, db.vkey, url),), **kw)
 
 

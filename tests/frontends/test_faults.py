@@ -22,7 +22,7 @@ from goproxy_core.testing import MemoryStore
 from goproxy_io import Fetcher, FetchSettings
 from goproxy_stores import DiskStore
 
-from conftest import running
+from conftest import in_thread, running
 from support import make_zip
 
 MOD = "example.com/fault"
@@ -96,12 +96,8 @@ class _Handler(socketserver.StreamRequestHandler):
 
 @pytest.fixture
 def upstream():
-    srv = Scripted()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with in_thread(Scripted()) as srv:
+        yield srv
 
 
 def _get(port, path):
@@ -122,7 +118,7 @@ FAST = FetchSettings(read_timeout=1.0, connect_timeout=1.0, retries=0, netrc=Fal
 @pytest.mark.parametrize("fault", ["500", "reset", "truncated", "corrupt", "slow"])
 def test_fault_stores_nothing_then_heals(frontend, upstream, tmp_path, fault):
     store = DiskStore(tmp_path / "cache")
-    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=0)  # heals at once
     with running(frontend, store, config, FAST) as port:
         assert _get(port, P + "v1.0.0.mod")[0] == 200
         upstream.modes[P + "v1.0.0.zip"] = fault
@@ -344,12 +340,8 @@ def test_bad_data_and_404_do_not_count(upstream):
 
 @pytest.fixture
 def good_upstream():
-    srv = Scripted()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with in_thread(Scripted()) as srv:
+        yield srv
 
 
 def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp_path, caplog):
@@ -370,7 +362,7 @@ def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp
         upstream.modes[path] = "hang"
     upstream.hang = 30.0
     store = DiskStore(tmp_path / "cache")
-    config = ProxyConfig(upstream=upstream.url, negative_ttl=0)
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=0)
     with running(frontend, store, config, fs) as port:
         for path in (P + "list", P + "v1.0.0.mod"):
             t0 = time.monotonic()
@@ -397,9 +389,165 @@ def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp
         read_timeout=1.0, connect_timeout=1.0, retries=0, breaker_failures=1, netrc=False
     )
     upstream.modes[P + "list"] = "hang"
-    config2 = ProxyConfig(upstream=f"{upstream.url}|{good_upstream.url}", negative_ttl=0)
+    config2 = ProxyConfig(
+        upstream=f"{upstream.url}|{good_upstream.url}", negative_ttl=0, failure_ttl=0
+    )
     with running(frontend, store2, config2, fs2) as port:
         assert _get(port, P + "list") == (200, b"v1.0.0\n")  # one hang, then the next
         t0 = time.monotonic()
         assert _get(port, P + "list") == (200, b"v1.0.0\n")  # skipped at once
         assert time.monotonic() - t0 < 0.5
+
+
+# --- failures shared for failure-ttl ----------------------------------------------------------
+
+
+def _burst(port, path, n):
+    """``n`` real clients asking ``path`` at once: their (status, body, Cache-Status)."""
+    barrier = threading.Barrier(n)
+    out: list[tuple[int, bytes, str]] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait()
+        got = _get_full(port, path)
+        with lock:
+            out.append(got)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_a_corrupt_zip_costs_one_fetch_for_many_clients_then_heals(frontend, upstream, tmp_path):
+    """30 clients on one corrupt zip: at most 3 upstream requests, each client gets the 502
+    naming the bad data; a client after them gets it remembered; after failure-ttl the healed
+    upstream serves."""
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=1.5)
+    path = P + "v1.0.0.zip"
+    upstream.modes[path] = "corrupt"
+    with running(frontend, store, config, FAST) as port:
+        answers = _burst(port, path, 30)
+        assert upstream.hits[path] <= 3
+        texts = {body for _, body, _ in answers}
+        assert {status for status, _, _ in answers} == {502}
+        assert len(texts) == 1
+        text = texts.pop().decode()
+        assert text.startswith(f"upstream {upstream.url} sent bad data for {MOD}: ")
+        hits = upstream.hits[path]
+        status, body, cache_status = _get_full(port, path)
+        assert (status, body.decode()) == (502, text)
+        assert cache_status == 'goproxy; hit; detail="failure remembered"'
+        assert upstream.hits[path] == hits
+        assert store.stat(f"{MOD}/@v/v1.0.0.zip") is None
+        upstream.modes[path] = "ok"
+        time.sleep(1.6)
+        assert _get(port, path) == (200, ZIP)
+        assert upstream.hits[path] == hits + 1
+
+
+def test_files_under_upstream_500_cost_one_request_each(frontend, upstream, tmp_path):
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, failure_ttl=30)
+    paths = [P + f"v1.{i}.0-fail.info" for i in range(20)]
+    for p in paths:
+        GOOD[p] = b"{}"
+        upstream.modes[p] = "500"
+    with running(frontend, store, config, FAST) as port:
+        for p in paths:
+            answers = _burst(port, p, 3)
+            answers.append(_get_full(port, p))
+            want = f"upstream {upstream.url} answered 500 for {MOD}: oops\n".encode()
+            assert {(s, b) for s, b, _ in answers} == {(502, want)}
+    assert sum(upstream.hits[p] for p in paths) == 20
+
+
+# --- a full cache disk ------------------------------------------------------------------------
+
+
+class _NoRoomStore(FailingDiskStore):
+    """Stands in for a full disk where tmpfs cannot be mounted: ENOSPC writes, 0 bytes free."""
+
+    def free_space(self):
+        free, where = super().free_space()
+        return (0 if self.fail else free), where
+
+
+@contextlib.contextmanager
+def _small_disk(tmp_path):
+    """A real 8 MiB tmpfs for the cache (mounting needs root), else None."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        done = None
+    if done is None or done.returncode != 0:
+        yield None
+        return
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(root):
+    """Write a filler file until the disk is full; returns it."""
+    filler = root / "filler"
+    with pytest.raises(OSError, match="No space left") as caught, open(filler, "wb") as f:  # noqa: PT012
+        while True:
+            f.write(b"\0" * (256 << 10))
+            f.flush()
+    assert caught.value.errno == errno.ENOSPC
+    return filler
+
+
+def test_full_disk_fails_readyz_keeps_serving_and_recovers(frontend, upstream, tmp_path, capsys):
+    config = ProxyConfig(upstream=upstream.url, negative_ttl=0, min_free_space=1 << 20)
+    with _small_disk(tmp_path) as mnt:
+        if mnt is not None:
+            root = mnt / "cache"
+            store = DiskStore(root)
+        else:
+            root = tmp_path / "cache"
+            store = _NoRoomStore(root)
+        with capsys.disabled():
+            print(f"\n[full disk test: {'real tmpfs' if mnt else 'ENOSPC store stand-in'}]")
+        with running(frontend, store, config, FAST) as port:
+            assert _get(port, "/readyz")[0] == 200
+            assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+            if mnt is not None:
+                filler = _fill(mnt)
+            else:
+                store.fail = errno.ENOSPC
+            status, body = _get(port, "/readyz")
+            assert status == 503, body
+            text = body.decode()
+            assert text.startswith(f"not ready: cache {store.root} has ")
+            assert text.endswith(" free, below min-free-space 1 MiB\n")
+            # Cached content is still served.
+            assert _get(port, P + "v1.0.0.zip") == (200, ZIP)
+            # A new zip cannot be kept: the cache's failure, named, and nothing left behind.
+            status, body = _get(port, P + "v1.1.0.zip")
+            assert (status, body.decode()) == (
+                507,
+                f"cache {store.root}: no space left on device\n",
+            )
+            assert store.stat(f"{MOD}/@v/v1.1.0.zip") is None
+            assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+            if mnt is not None:
+                filler.unlink()
+            else:
+                store.fail = 0
+            assert _get(port, "/readyz")[0] == 200
+            assert _get(port, P + "v1.1.0.zip") == (200, ZIP11)

@@ -74,7 +74,8 @@ def test_refused_zip_answers(upstream, frontend):
     assert store.get(f"{MOD}/@v/v1.0.0.zip") is None
     # Relayed (the threshold below the zip's size): a 200 head, then a cut before the end.
     store = MemoryStore()
-    cfg = ProxyConfig(upstream=url, sumdb=sumdb, verify_before_send=100)
+    # failure_ttl=0: this heals at once (remembered failures: test_faults.py).
+    cfg = ProxyConfig(upstream=url, sumdb=sumdb, verify_before_send=100, failure_ttl=0)
     with running(frontend, store, cfg, fetch) as port:
         status, body, how = _get(port, f"/{MOD}/@v/v1.0.0.zip")
         assert (status, how) == (200, "cut")

@@ -222,3 +222,39 @@ def test_server_side_upstream_list(tree, tmp_path, status, falls_through):
     finally:
         first.shutdown()
         first.server_close()
+
+
+def test_a_remembered_failure_reads_the_same_to_the_go_command(tmp_path):
+    """A failed fetch answered again from the store (failure-ttl): the go command prints the
+    same status and text as for the first failure, and the upstream is asked once."""
+    first = _status_server(500)
+    hits = []
+    handler = first.RequestHandlerClass
+    do_get = handler.do_GET
+
+    def counting(self):
+        hits.append(self.path)
+        do_get(self)
+
+    handler.do_GET = counting
+    try:
+        with serving(
+            "--upstream",
+            f"http://127.0.0.1:{first.server_address[1]}",
+            cache=tmp_path / "cache",
+            env={"GOPROXY_CORE_RETRIES": "0", "GOPROXY_CORE_FAILURE_TTL": "60"},
+            stderr=DEVNULL,
+        ) as served:
+            args = ["mod", "download", "-json", "example.com/plain@v1.1.0"]
+            code, out, err = go(args, served.url, tmp_path / "one")
+            assert code != 0
+            assert "502 Bad Gateway" in out + err and "answered 500" in out + err, out + err
+            asked = len(hits)
+            assert asked >= 1
+            code2, out2, err2 = go(args, served.url, tmp_path / "two")
+            assert code2 == code
+            assert (out2 + err2).replace("/two/", "/one/") == out + err
+            assert len(hits) == asked
+    finally:
+        first.shutdown()
+        first.server_close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -75,10 +76,10 @@ def world(tmp_path_factory):
     return {"db": db, "good": good, "bad": bad}
 
 
-def sumdb_proxy(tree: Path, cache: Path, vkey: str, frontend: str = "trio"):
+def sumdb_proxy(tree: Path, cache: Path, vkey: str, frontend: str = "trio", env=None):
     """``goproxy serve`` on ``tree``, verifying against the database ``vkey`` names."""
     return serving(
-        "--upstream", tree.as_uri(), "--sumdb", vkey, "--frontend", frontend, cache=cache
+        "--upstream", tree.as_uri(), "--sumdb", vkey, "--frontend", frontend, cache=cache, env=env
     )
 
 
@@ -114,7 +115,8 @@ def test_tampered_upstream_gets_a_clear_proxy_error_then_heals(world, tmp_path, 
     tree = tmp_path / "tree"
     shutil.copytree(world["bad"], tree)
     cache = tmp_path / "cache"
-    with sumdb_proxy(tree, cache, vkey, frontend) as served:
+    env = {"GOPROXY_CORE_FAILURE_TTL": "1"}
+    with sumdb_proxy(tree, cache, vkey, frontend, env) as served:
         proxy = served.url
         code, out, err = go(
             ["mod", "download", "-json", "example.com/lib@v1.1.0"], proxy, vkey, tmp_path
@@ -125,8 +127,10 @@ def test_tampered_upstream_gets_a_clear_proxy_error_then_heals(world, tmp_path, 
         assert "verifying example.com/lib@v1.1.0: checksum mismatch" in text, text
         assert "SECURITY ERROR" not in text
         assert not (cache / "example.com/lib/@v/v1.1.0.zip").exists()
-        # The upstream heals: the right bytes come back, no manual step.
+        # The upstream heals: the right bytes come back, no manual step, once the failure is
+        # no longer remembered (failure-ttl).
         shutil.copy(world["good"] / "example.com/lib/@v/v1.1.0.zip", tree / "example.com/lib/@v")
+        time.sleep(1.1)
         code, out, err = go(
             ["mod", "download", "-json", "example.com/lib@v1.1.0"], proxy, vkey, tmp_path
         )

@@ -75,6 +75,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     nosumdb: str = ""
     verify_before_send: int = 8 << 20
     own_sumdb: str = ""
+    min_free_space: int | str = "512M"
+    failure_ttl: float = 5.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 2
@@ -113,6 +115,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             nosumdb=self.nosumdb,
             verify_before_send=self.verify_before_send,
             own_sumdb=self.own_sumdb,
+            min_free_space=parse_size("min-free-space", self.min_free_space),
+            failure_ttl=self.failure_ttl,
             idle_timeout=self.idle_timeout,
         )
 
@@ -374,6 +378,7 @@ def _check_patterns(key: str, patterns: str) -> None:
 _NON_NEGATIVE = (
     "list_ttl",
     "negative_ttl",
+    "failure_ttl",
     "max_stale",
     "verify_before_send",
     "retries",
@@ -404,6 +409,22 @@ def _check_numbers(settings: Settings) -> None:
             settings.max_connections,
             "1 or more, or 0: from the open-file limit",
         )
+
+
+_SIZE = re.compile(r"(\d+)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+
+
+def parse_size(key: str, value: int | str) -> int:
+    """A size in bytes: a whole number, or one with a ``K``, ``M``, ``G`` or ``T`` suffix
+    (powers of 1024; ``KiB``/``KB`` the same)."""
+    if isinstance(value, int):
+        if value < 0:
+            raise bad(key, "negative", value, "0 or more bytes")
+        return value
+    m = _SIZE.fullmatch(value.strip())
+    if m is None:
+        raise bad(key, "not a size", value, "bytes, or a number with K, M, G or T")
+    return int(m[1]) << (10 * "_KMGT".index(m[2].upper() or "_"))
 
 
 def load_settings(
@@ -463,6 +484,7 @@ def load_settings(
             settings, vcs_dir=os.path.join(settings.cache_dir, ".vcs")
         )
     _check_numbers(settings)
+    parse_size("min-free-space", settings.min_free_space)
     settings.host_port()
     if settings.base_path and not settings.base_path.startswith("/"):
         raise bad("base-path", "not an absolute URL path", settings.base_path, "/PATH")

@@ -57,6 +57,7 @@ from goproxy_core import (
     Revalidate,
     SaveBlob,
     StatBlob,
+    StoreSpace,
     SumdbAnswer,
     UpstreamResult,
     ZipVerdict,
@@ -359,6 +360,8 @@ class Executor:
             if effect.immutable:
                 self.memo.put(effect.key, data)
             return data
+        if isinstance(effect, StoreSpace):
+            return ops.free_space(store)
         if isinstance(effect, SaveBlob):
             # A blob saved again replaces what was there (a tile kept unverified by an older
             # version, healed): never answer the old bytes from memory.

@@ -9,6 +9,13 @@ followers share that refusal rather than fetch the same bad blob again; if it wa
 any other reason (the store failed, the checksum database could not be asked), they fetch for
 themselves.
 
+A failed fetch (an upstream error, or a blob refused for bad data) lingers for ``linger``
+seconds after it lands: a request arriving in that moment takes the same failure instead of
+fetching again. The core remembers failures in the store for ``failure_ttl`` (every process
+shares that), but only once the leader's flow has run on; the linger covers the gap between a
+flight's end and that save. Servers set it to a second at most, and to 0 when
+``failure_ttl`` is 0, so "off" means off.
+
 Every server carries out fetches on threads (:mod:`goproxy_io.executor`), so a follower
 waits on a ``threading.Event``.
 """
@@ -16,6 +23,7 @@ waits on a ``threading.Event``.
 from __future__ import annotations
 
 import threading
+import time
 from typing import TypeAlias
 
 from goproxy_core import BlobInfo, FetchDirect, FetchUpstream, UpstreamResult
@@ -56,6 +64,9 @@ class Flights:
     def __init__(self) -> None:
         self._flights: dict[tuple[str, str, str | None], Flight] = {}
         self._lock = threading.Lock()
+        self.linger = 0.0
+        """Seconds a landed failure is shared with requests arriving after its flight."""
+        self._failed: dict[tuple[str, str, str | None], tuple[Flight, float]] = {}
 
     def lead_or_follow(self, effect: Fetch) -> tuple[Flight, bool]:
         """The flight for ``effect``, and whether the caller leads it."""
@@ -64,6 +75,11 @@ class Flights:
             flight = self._flights.get(key)
             if flight is not None:
                 return flight, False
+            failed = self._failed.get(key)
+            if failed is not None:
+                if time.monotonic() < failed[1]:
+                    return failed[0], False
+                del self._failed[key]
             flight = self._flights[key] = Flight()
             return flight, True
 
@@ -80,8 +96,18 @@ class Flights:
         if stored is not None:
             flight.stored = stored
         flight.refused = refused
+        failure = bool(refused) or (
+            flight.stored is None
+            and flight.result is not None
+            and flight.result.status not in (200, 404, 410)
+        )
         with self._lock:
             key = _key(effect)
             if self._flights.get(key) is flight:
                 del self._flights[key]
+            if failure and self.linger > 0:
+                now = time.monotonic()
+                if len(self._failed) >= 1024:
+                    self._failed = {k: v for k, v in self._failed.items() if v[1] > now}
+                self._failed[key] = (flight, now + self.linger)
         flight.done.set()

@@ -232,6 +232,12 @@ class DiskStore:
             raise ValueError(f"invalid store key {key!r}")
         return self.root.joinpath(*parts)
 
+    def free_space(self) -> tuple[int, str]:
+        """Bytes free for an unprivileged writer on the cache's file system, and the cache
+        directory (``SpaceReportingStore``)."""
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize, str(self.root)
+
     def local_path(self, key: str) -> str:
         """The file that holds ``key``, as a string (``LocalBlobStore``: sendfile works)."""
         return str(self.path(key))

@@ -8,7 +8,8 @@ import errno
 import logging
 from typing import TYPE_CHECKING
 
-from goproxy_core import BlobData, StoreFailure
+from goproxy_core import BlobData, FreeSpace, StoreFailure
+from goproxy_core.storage import SpaceReportingStore
 
 if TYPE_CHECKING:
     from goproxy_core import BlobInfo
@@ -65,6 +66,17 @@ def read_small(store: BlobStore, key: str, max_size: int) -> BlobData | None:
         log.warning("store read failed for %s: %s", key, e)
         return None
     return None if len(data) > max_size else BlobData(data, info.mtime)
+
+
+def free_space(store: BlobStore) -> FreeSpace | None:
+    """The store's free space (``StoreSpace``); None if it cannot tell or asking failed."""
+    if not isinstance(store, SpaceReportingStore):
+        return None
+    try:
+        space = store.free_space()
+    except OSError:
+        return None
+    return None if space is None else FreeSpace(*space)
 
 
 def save(store: BlobStore, key: str, data: bytes) -> bool:

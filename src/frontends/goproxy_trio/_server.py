@@ -246,13 +246,7 @@ async def run(
     """Serve until SIGINT or SIGTERM, then drain: finish in-flight requests, close, return."""
     # Listening first: a port in use is the only line a failed start prints.
     listener = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
-    server = Server(
-        store,
-        config,
-        fetcher,
-        max_connections=listen.max_connections,
-        raise_limit=listen.raise_limit,
-    )
+    server = Server(store, config, fetcher, **listen.limits())
     try:
         accepting = trio.CancelScope()
 

@@ -72,6 +72,10 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         base_path: the URL path the proxy is mounted under (``""`` or like ``"/mod"``).
         list_ttl: seconds a ``list``, ``@latest`` or query answer stays fresh.
         negative_ttl: seconds a not-found answer is remembered.
+        failure_ttl: seconds a failed fetch (an upstream's 5xx, timeout or transport error,
+            bad data refused, a checksum database refusal) is remembered and answered again
+            with the same status and text, so many clients on one bad file cost one upstream
+            request; 0: never. The cache's own failures (a full disk) are never remembered.
         max_stale: seconds past ``list_ttl`` a ``list``, ``@latest`` or query answer is still
             answered at once from the store (stale-while-revalidate, RFC 5861) while the
             caller refreshes it in the background (``Revalidate``); past that it is asked
@@ -87,6 +91,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             as they arrive with their tail held back until verified.
         own_sumdb: the name of the proxy's own checksum database, served at
             ``/sumdb/<name>/`` from its log (``ReadSumdb``, ``AppendSumdb``); "" for none.
+        min_free_space: bytes the store must have free for ``/readyz`` to answer 200 (a
+            store that cannot tell is not judged); 0: not checked.
         idle_timeout: seconds a kept-alive connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head, counted from
             its first byte, or for a fresh connection from the connection's start.
@@ -99,11 +105,13 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base_path: str = ""
     list_ttl: float = 60.0
     negative_ttl: float = 60.0
+    failure_ttl: float = 5.0
     max_stale: float = 86400.0
     sumdb: tuple[SumdbConfig, ...] = ()
     nosumdb: str = ""
     verify_before_send: int = VERIFY_BEFORE_SEND
     own_sumdb: str = ""
+    min_free_space: int = 512 << 20
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384
@@ -116,7 +124,7 @@ class CompiledConfig:
         base = config.base_path.rstrip("/")
         if base and not base.startswith("/"):
             raise ConfigError(f"base path must start with '/': {config.base_path!r}")
-        if config.list_ttl < 0 or config.negative_ttl < 0:
+        if config.list_ttl < 0 or config.negative_ttl < 0 or config.failure_ttl < 0:
             raise ConfigError("cache TTLs must not be negative")
         if config.max_stale < 0:
             raise ConfigError("max-stale must not be negative")
@@ -124,6 +132,8 @@ class CompiledConfig:
         self.base_path = base
         self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)
         self.private = PrefixPatterns(config.private)
+        if config.min_free_space < 0:
+            raise ConfigError("min-free-space must not be negative")
         if config.verify_before_send < 0:
             raise ConfigError("verify-before-send must not be negative")
         self.sumdb: dict[str, CompiledSumdb] = {}

@@ -22,6 +22,7 @@ from the server's ``HotReplies`` table (``hot``) without running the engine.
 from __future__ import annotations
 
 import collections
+import re
 from typing import TYPE_CHECKING, NoReturn
 
 import h11
@@ -36,6 +37,7 @@ from .effects import (
     CloseConnection,
     Effect,
     FetchUpstream,
+    FreeSpace,
     SendBlob,
     SendBytes,
     SumdbAnswer,
@@ -61,6 +63,12 @@ _MAX_REQUEST_BODY = 64 * 1024
 _PEEK = 1024
 # Bytes of a method or target that the access log shows of a request h11 could not read.
 _LOGGED_TARGET = 512
+# What a client is told of a head over the limits, however much of it h11 had buffered.
+_LIMIT_TEXTS = {414: "request target too long", 431: "request header fields too large"}
+# The client's own bytes that h11 writes into some of its messages, as a Python repr
+# ("illegal request line: bytearray(b'...')", "Illegal header name b'...'"): cut from the text
+# a client gets, which then names the problem the same however the bytes were split.
+_H11_REPR = re.compile(r":? (?:bytearray\()?b['\"].*\Z", re.DOTALL)
 
 # The states as module globals (an Enum member read through its class is slower), and for each
 # input the states that accept it, straight from the table.
@@ -330,6 +338,10 @@ class ProxyConnection:
         """Answer to ``SaveBlob``: whether the store kept it."""
         self._answer("blob_saved", ok)
 
+    def store_space_told(self, space: FreeSpace | None) -> None:
+        """Answer to ``StoreSpace``: the store's free space, or None if it cannot tell."""
+        self._answer("store_space_told", space)
+
     def relay_started(self, size: int) -> bytes:
         """During a ``FetchUpstream(relay=True)``: the upstream answered 200 with ``size`` bytes.
 
@@ -560,9 +572,14 @@ class ProxyConnection:
             status = e.error_status_hint
             if status == 431 and not self._h11.trailing_data[0].count(b"\n"):
                 status = 414  # the request line alone was too long
-            reason = str(e) or "malformed HTTP request"
-            phrase = REASONS.get(status, "bad request").lower()
-            reply = text_reply(status, f"{phrase}: {reason}")
+            if status in _LIMIT_TEXTS:
+                # h11's buffer limit ("Receive buffer too long"): the words request_flow
+                # uses for the same limit met in a head that arrived whole.
+                reply = text_reply(status, _LIMIT_TEXTS[status])
+            else:
+                reason = _H11_REPR.sub("", str(e)) or "malformed HTTP request"
+                phrase = REASONS.get(status, "bad request").lower()
+                reply = text_reply(status, f"{phrase}: {reason}")
             if self._h11.our_state is h11.IDLE:  # no request was read: log what there is
                 self._answer_unread(reply, self._peek or self._h11.trailing_data[0][:_PEEK])
             else:

@@ -103,6 +103,21 @@ class ReadBlob(msgspec.Struct, frozen=True):
     immutable: bool = False
 
 
+class StoreSpace(msgspec.Struct, frozen=True):
+    """Ask the store how much room it has left (for ``/readyz``).
+
+    Answer ``store_space_told(FreeSpace | None)``; None when the store cannot tell (it keeps
+    no local files, or asking failed).
+    """
+
+
+class FreeSpace(msgspec.Struct, frozen=True):
+    """The room a store has left: ``free`` bytes, where ``where`` names it (its directory)."""
+
+    free: int
+    where: str
+
+
 class SaveBlob(msgspec.Struct, frozen=True):
     """Store ``data`` under ``key`` atomically (visible only once complete).
 
@@ -377,6 +392,7 @@ IOEffect: TypeAlias = (
     StatBlob
     | ReadBlob
     | SaveBlob
+    | StoreSpace
     | FetchUpstream
     | FetchDirect
     | CheckZip

@@ -55,6 +55,7 @@ from .effects import (
     Revalidate,
     SaveBlob,
     StatBlob,
+    StoreSpace,
 )
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "blob_statted": (StatBlob,),
         "blob_read": (ReadBlob,),
         "blob_saved": (SaveBlob,),
+        "store_space_told": (StoreSpace,),
         "upstream_fetched": (FetchUpstream, FetchDirect),
         "zip_checked": (CheckZip,),
         "blob_committed": (CommitBlob,),

@@ -13,7 +13,8 @@ The decisions, in order, for a module request:
    store when present, never revalidated.
 2. Mutable answers (``list``, ``@latest``, ``.info`` queries) are served from the store while
    fresh (``list_ttl``).
-3. A remembered not-found (``negative_ttl``) is answered without asking upstreams.
+3. A remembered not-found (``negative_ttl``), or a remembered failed fetch (``failure_ttl``:
+   an upstream's fault or bad data, never the store's), is answered without asking upstreams.
 4. Otherwise the upstreams are asked in order with GOPROXY semantics: after ``,`` only a 404
    or 410 moves on; after ``|`` any failure does; ``off`` stops. Private modules skip every
    http(s) upstream. An upstream's 200 is validated before it is stored; invalid data counts

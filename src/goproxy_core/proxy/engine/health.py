@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from ..effects import FreeSpace, StoreSpace
 from ..proxylist import UpstreamKind
 from ..replies import (
     Reply,
@@ -23,12 +24,29 @@ if TYPE_CHECKING:
     )
 
 
+def _size(n: int) -> str:
+    """Bytes for people: ``512 MiB``, ``3.5 GiB``, ``900 bytes``."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
+
+
 class HealthFlow(FlowBase):
     """Health, readiness and the index."""
 
     def health(self, req: HealthReq) -> Flow[Reply]:
         if not req.ready:
             return text_reply(200, "ok")
+        least = self.cfg.config.min_free_space
+        if least > 0:
+            space = cast("FreeSpace | None", (yield StoreSpace()))
+            if space is not None and space.free < least:
+                return text_reply(
+                    503,
+                    f"not ready: cache {space.where} has {_size(space.free)} free, "
+                    f"below min-free-space {_size(least)}",
+                )
         ok = yield from _save("_goproxy/readyz", str(self.now).encode())
         if not ok:
             return text_reply(503, "not ready: the store does not accept writes")

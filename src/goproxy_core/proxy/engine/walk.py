@@ -81,8 +81,11 @@ _negative_encoder = msgspec.json.Encoder()
 
 
 class _Negative(msgspec.Struct, frozen=True):
+    """A remembered answer of the walk: a not-found, or (``failed``) a failed fetch."""
+
     status: int
     message: str
+    failed: bool = False
 
 
 _negative_decoder = msgspec.json.Decoder(_Negative)
@@ -93,6 +96,9 @@ class _Failed(msgspec.Struct, frozen=True):
 
     reply: Reply
     not_found: bool
+    shared: bool = False
+    """A failure of the upstreams (or the checksum database), remembered for
+    ``failure_ttl``; never the cache's own failure, which a later request may not meet."""
 
 
 # --- typed wrappers around effects -------------------------------------------------------
@@ -288,7 +294,7 @@ class FlowBase(ChecksumFlow):
                     return (yield from validate(res))
                 except Refusal as e:
                     # The checksum database failed us, not this upstream: stop here.
-                    return _Failed(e.reply, not_found=False)
+                    return _Failed(e.reply, not_found=False, shared=True)
                 except StoreError as e:
                     # The cache failed to keep a checked file: named as the cache's failure.
                     return _Failed(error_reply(e), not_found=False)
@@ -313,7 +319,7 @@ class FlowBase(ChecksumFlow):
             if not up.fall_through_on_error:
                 break
         if fault is not None:
-            return _Failed(fault, not_found=False)
+            return _Failed(fault, not_found=False, shared=True)
         if not_found:
             # As the go command reports: direct's error says most, else the first proxy's.
             up, res = next((x for x in not_found if x[0].kind is UpstreamKind.DIRECT), not_found[0])
@@ -346,14 +352,33 @@ class FlowBase(ChecksumFlow):
     # Negative cache ----------------------------------------------------------------------
 
     def remembered_not_found(self, key: str) -> Flow[Reply | None]:
+        """A remembered not-found (``negative_ttl``) or failed fetch (``failure_ttl``) of ``key``.
+
+        Both live under one store key (the latest outcome of the walk wins), so a miss costs
+        one read whichever is on. In the store, so every process and worker shares them.
+        """
+        config = self.cfg.config
         neg = yield from _read(_cache.negative_key(key), MAX_NEGATIVE)
-        if neg is None or not _cache.is_fresh(neg.mtime, self.now, self.cfg.config.negative_ttl):
+        longest = max(config.negative_ttl, config.failure_ttl)
+        if neg is None or not _cache.is_fresh(neg.mtime, self.now, longest):
             return None
         try:
             entry = _negative_decoder.decode(neg.data)
         except msgspec.DecodeError:
             return None
-        ttl = _cache.remaining_ttl(neg.mtime, self.now, self.cfg.config.negative_ttl)
+        if entry.failed:
+            if not _cache.is_fresh(neg.mtime, self.now, config.failure_ttl):
+                return None
+            # Answered as the failure itself was (its status and text, never cached by
+            # clients): the go command shows the text as it would have the first time.
+            return text_reply(
+                entry.status,
+                entry.message,
+                cache_status=f'{_CACHE}; hit; detail="failure remembered"',
+            )
+        if not _cache.is_fresh(neg.mtime, self.now, config.negative_ttl):
+            return None
+        ttl = _cache.remaining_ttl(neg.mtime, self.now, config.negative_ttl)
         return text_reply(
             entry.status,
             entry.message,
@@ -361,14 +386,17 @@ class FlowBase(ChecksumFlow):
             cache_status=f"{_CACHE}; hit; detail=negative",
         )
 
-    def remember_not_found(self, key: str, reply: Reply) -> Flow[None]:
-        entry = _Negative(reply.status, reply.body.decode().strip())
+    def remember_not_found(self, key: str, reply: Reply, *, failed: bool = False) -> Flow[None]:
+        """Remember the walk's not-found (or, ``failed``, its failure) for ``key``."""
+        entry = _Negative(reply.status, reply.body.decode().strip(), failed)
         yield from _save(_cache.negative_key(key), _negative_encoder.encode(entry))
 
     def failed(self, key: str, failure: _Failed) -> Flow[Reply]:
         reply = failure.reply
         if failure.not_found and self.cfg.config.negative_ttl > 0:
             yield from self.remember_not_found(key, reply)
+        elif failure.shared and self.cfg.config.failure_ttl > 0:
+            yield from self.remember_not_found(key, reply, failed=True)
         return msgspec.structs.replace(reply, cache_status=f"{_CACHE}; fwd=miss")
 
     # Small immutable files ---------------------------------------------------------------
