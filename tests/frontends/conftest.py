@@ -80,6 +80,18 @@ def running(frontend: str, store, config, fetch=None, max_connections=None) -> I
             fut.cancel()
 
 
+@contextlib.contextmanager
+def in_thread(srv):
+    """Run a ``socketserver`` server's ``serve_forever`` in a thread; yields ``srv``."""
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 @pytest.fixture(params=FRONTENDS)
 def frontend(request) -> str:
     return request.param

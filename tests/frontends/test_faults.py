@@ -22,7 +22,7 @@ from goproxy_core.testing import MemoryStore
 from goproxy_io import Fetcher, FetchSettings
 from goproxy_stores import DiskStore
 
-from conftest import running
+from conftest import in_thread, running
 from support import make_zip
 
 MOD = "example.com/fault"
@@ -96,12 +96,8 @@ class _Handler(socketserver.StreamRequestHandler):
 
 @pytest.fixture
 def upstream():
-    srv = Scripted()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with in_thread(Scripted()) as srv:
+        yield srv
 
 
 def _get(port, path):
@@ -344,12 +340,8 @@ def test_bad_data_and_404_do_not_count(upstream):
 
 @pytest.fixture
 def good_upstream():
-    srv = Scripted()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with in_thread(Scripted()) as srv:
+        yield srv
 
 
 def test_hung_upstream_breaker_end_to_end(frontend, upstream, good_upstream, tmp_path, caplog):

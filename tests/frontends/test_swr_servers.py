@@ -19,19 +19,15 @@ from goproxy_io import Executor, FetchSettings
 from goproxy_io.executor import Refresher
 from goproxy_stores import DiskStore
 
-from conftest import running
+from conftest import in_thread, running
 
 NEW = b"v1.0.0\nv1.1.0\n"
 
 
 @pytest.fixture
 def upstream():
-    srv = Scripted()
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with in_thread(Scripted()) as srv:
+        yield srv
 
 
 def _get(port, path):

@@ -606,13 +606,7 @@ async def run(
     """
     # Listening first: a port in use is the only line a failed start prints.
     sock = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
-    server = Server(
-        store,
-        config,
-        fetcher,
-        max_connections=listen.max_connections,
-        raise_limit=listen.raise_limit,
-    )
+    server = Server(store, config, fetcher, **listen.limits())
     try:
         listening = await _start(server, sock)
 

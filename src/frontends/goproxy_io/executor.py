@@ -75,11 +75,13 @@ from goproxy_stores import ops
 
 from .flights import Fetch, Flight, Flights
 from .sumdb_log import SumdbLogs
-from .upstream import Fetcher, Relay
+from .upstream import Fetcher, HashingWriter, Relay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
     from typing import Any
+
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from goproxy_core.proxy.targets import VersionReq
     from goproxy_core.storage import BlobStore, BlobWriter
@@ -106,6 +108,7 @@ SMALL_BLOB = 64 * 1024
 _FETCH_THREADS = 64  # upstream fetches, including followers waiting on a shared one
 _DIRECT_THREADS = 16  # direct mode: git may wait up to vcs-timeout
 _CHECK_THREADS = 4  # zip checks: CPU-bound, more than the cores buys nothing
+_RELAY_BUFFER = 4  # relayed chunks (1 MiB each) queued for the loop to send, per fetch
 
 REFRESH_THREADS = 4
 """Background refreshes (``Revalidate``) run at once at most; more are dropped."""
@@ -635,14 +638,20 @@ class Executor:
                 self.flights.finish(effect, flight)
 
     def _check(self, effect: CheckZip, pending: Pending) -> ZipVerdict:
+        writer = pending.get(effect.key)
+        # The SHA-256 and length were computed as the body streamed in, and the entries read
+        # then: the check reads the central directory and what the follower could not prove.
+        digest = streamed = None
+        if isinstance(writer, HashingWriter):
+            digest, streamed = writer.digest(), writer.streamed()
         try:
-            stream = pending.get(effect.key).reader()
+            stream = writer.reader()
         except OSError as e:
             # Flushing the pending write failed (a full disk): the cache's fault, not the zip's.
             ops.log.warning("store write failed for %s: %s", effect.key, e)
             return ZipVerdict(store_failure=ops.failure(self.store, e))
         with stream:
-            return effect.check(stream)
+            return effect.check(stream, digest, streamed)
 
     def _fetch(
         self, effect: FetchUpstream | FetchDirect, pending: Pending, relay: Relay | None
@@ -680,8 +689,10 @@ class AsyncExecutor:
     Args:
         executor: the blocking executor it runs.
 
-    A relayed body goes to the client from the fetching thread through
-    ``anyio.from_thread.run``, so the server's own async send functions do the writing.
+    A relayed body goes from the fetching thread onto a bounded channel (one
+    ``anyio.from_thread.run`` per chunk, waiting only while the channel is full) that a task
+    on the loop drains through the server's own async send function
+    (:meth:`AsyncRelay.drain`), so the upstream read and the client write overlap.
     """
 
     def __init__(self, executor: Executor) -> None:
@@ -717,10 +728,31 @@ class AsyncExecutor:
         done = self.executor.inline(effect)
         if done is not MISS:
             return done
-        sync_relay = relay.in_thread() if relay is not None else None
-        return await anyio.to_thread.run_sync(
-            self.executor.perform, effect, pending, sync_relay, limiter=self._limiter(effect)
-        )
+        limiter = self._limiter(effect)
+        if relay is None or not isinstance(effect, FetchUpstream) or not effect.relay:
+            return await anyio.to_thread.run_sync(
+                self.executor.perform, effect, pending, None, limiter=limiter
+            )
+        # The body goes to the client through a bounded channel that a task on the loop
+        # drains: the fetching thread's one hop per chunk only queues it, so reading the
+        # upstream and writing to the client overlap instead of taking turns.
+        send, receive = anyio.create_memory_object_stream[bytes](_RELAY_BUFFER)
+        sync_relay = relay.in_thread(send)
+        result: object = None
+
+        async def fetch() -> None:
+            nonlocal result
+            try:
+                result = await anyio.to_thread.run_sync(
+                    self.executor.perform, effect, pending, sync_relay, limiter=limiter
+                )
+            finally:
+                await send.aclose()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetch)
+            await relay.drain(receive, sync_relay)
+        return result
 
     def abandon(self, pending: Pending) -> None:
         """See :meth:`Executor.abandon` (quick: no I/O but aborting temporary files)."""
@@ -743,13 +775,26 @@ class AsyncRelay:
         self.start = start
         self.send = send
 
-    def in_thread(self) -> Relay:
-        """A :class:`Relay` for the fetching worker thread that calls back into the loop."""
+    def in_thread(self, chunks: MemoryObjectSendStream[bytes]) -> Relay:
+        """A :class:`Relay` for the fetching worker thread: the head is sent through a call
+        into the loop, each chunk is queued on ``chunks`` (waiting only while it is full)."""
 
         def start(size: int) -> None:
             anyio.from_thread.run(self.start, size)
 
         def send(chunk: bytes) -> None:
-            anyio.from_thread.run(self.send, chunk)
+            anyio.from_thread.run(chunks.send, chunk)
 
         return Relay(start, send)
+
+    async def drain(self, chunks: MemoryObjectReceiveStream[bytes], relay: Relay) -> None:
+        """Send the queued chunks to the client until the fetch ends; a client that goes
+        away stops the sending (``relay.client_gone``), not the fetch: the rest is dropped."""
+        async with chunks:
+            async for chunk in chunks:
+                if relay.client_gone:
+                    continue
+                try:
+                    await self.send(chunk)
+                except Exception:
+                    relay.client_gone = True

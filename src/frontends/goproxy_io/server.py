@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypedDict
 
 import anyio
 
@@ -73,6 +73,13 @@ def _no_report(port: int) -> None:
     pass
 
 
+class ServerLimits(TypedDict):
+    """The connection limits :class:`Listen` hands to :class:`ServerBase`."""
+
+    max_connections: int | None
+    raise_limit: bool
+
+
 @dataclasses.dataclass(frozen=True)
 class Listen:
     """Where and how a server's ``run`` listens, and how it stops; the same for every server.
@@ -95,6 +102,10 @@ class Listen:
     grace: float = 30.0
     max_connections: int | None = None
     raise_limit: bool = True
+
+    def limits(self) -> ServerLimits:
+        """The :class:`ServerBase` keyword arguments these settings give."""
+        return {"max_connections": self.max_connections, "raise_limit": self.raise_limit}
 
 
 class ServerBase:

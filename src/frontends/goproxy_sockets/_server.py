@@ -227,13 +227,7 @@ def run(
     """Serve until SIGINT or SIGTERM, then finish in-flight requests and return."""
     # Listening first: a port in use is the only line a failed start prints.
     listener = open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
-    server = Server(
-        store,
-        config,
-        fetcher,
-        max_connections=listen.max_connections,
-        raise_limit=listen.raise_limit,
-    )
+    server = Server(store, config, fetcher, **listen.limits())
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ._server import Server, open_listener, run, serve
+from ._server import Listener, Server, open_listener, run, serve
 
-__all__ = ["Server", "open_listener", "run", "serve"]
+__all__ = ["Listener", "Server", "open_listener", "run", "serve"]

@@ -3,6 +3,23 @@
 Everything protocol-shaped is decided by the core; this module moves bytes. Store, upstream and
 check effects go to ``goproxy_io``'s executor, which runs them in worker threads; a stored file
 goes to the socket with ``os.sendfile`` when the store keeps local files.
+
+Theory of operation: below trio's stream layer, where it pays. Each connection's task works its
+own non-blocking socket: ``recv`` and ``send`` are tried first, and the task waits in trio
+(``trio.lowlevel.wait_readable`` / ``wait_writable``) only when they would block. An immutable
+small blob already in :class:`goproxy_io.Memo` answers its ``ReadBlob`` on the spot, as in the
+asyncio server. So a cached ``.info`` costs one trip through trio's scheduler, the wait for the
+next request: no checkpoint per send, no stream-layer bookkeeping, no cancel scope per request.
+A connection that never has to wait (a client sending request after request) takes a
+checkpoint every :data:`_STREAK` requests, so it cannot starve the others.
+
+Timeouts: one cancel scope per connection, armed lazily as the asyncio server arms its timer.
+While the task waits for the client, the scope's deadline is at or before the core's
+``deadline()``; a later deadline (the next request on a kept-alive connection) leaves it as it
+is, and a scope that fires early is replaced by one armed for the real deadline. Around every
+other wait (a worker thread, a relay, a stored file going out) the deadline is lifted, so only a
+wait for the client is ever cut by it. Draining cancels the scope of connections waiting
+between requests.
 """
 
 from __future__ import annotations
@@ -11,15 +28,16 @@ import contextlib
 import errno
 import functools
 import logging
+import math
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import trio
 
 from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
-from goproxy_io import AsyncRelay, Pending, log_exchanges
+from goproxy_io import MISS, AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
     TOO_MANY,
@@ -27,19 +45,59 @@ from goproxy_io.server import (
     AsyncServerBase,
     open_socket,
     run_until_signalled,
+    tune_socket,
 )
 
 if TYPE_CHECKING:
-    from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
+    from goproxy_core import CompiledConfig, ProxyConfig
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
     from goproxy_io.server import Listen, Slot
 
-__all__ = ["Server", "open_listener", "run", "serve"]
+__all__ = ["Listener", "Server", "open_listener", "run", "serve"]
 
 log = logging.getLogger("goproxy.trio")
 
 _RECV = 64 * 1024
+# Requests a connection may serve in a row without waiting before it takes a checkpoint.
+_STREAK = 32
+# Connections taken from the listener's queue before the accepting task takes a checkpoint.
+_ACCEPT_BATCH = 100
+# accept() failures that concern only the connection being taken (trio's own list): skip it.
+_ACCEPT_SKIP = frozenset(
+    getattr(errno, name)
+    for name in (
+        "EPERM",
+        "ECONNABORTED",
+        "EPROTO",
+        "ENETDOWN",
+        "ENOPROTOOPT",
+        "EHOSTDOWN",
+        "ENONET",
+        "EHOSTUNREACH",
+        "EOPNOTSUPP",
+        "ENETUNREACH",
+    )
+    if hasattr(errno, name)
+)
+
+_wait_readable = trio.lowlevel.wait_readable
+_wait_writable = trio.lowlevel.wait_writable
+
+
+class Listener:
+    """A listening socket of the trio server (non-blocking); ``socket`` is the standard one."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.socket = sock
+
+    async def aclose(self) -> None:
+        """Close it; an ``accept`` loop waiting on it returns."""
+        if self.socket.fileno() != -1:
+            trio.lowlevel.notify_closing(self.socket)
+            self.socket.close()
+        await trio.lowlevel.checkpoint()
 
 
 class Server(AsyncServerBase):
@@ -50,143 +108,296 @@ class Server(AsyncServerBase):
 
     def init_state(self) -> None:
         super().init_state()
-        self._idle_waits: set[trio.CancelScope] = set()
+        self._clients: set[_Client] = set()
 
     def close_idle(self) -> None:
-        for scope in self._idle_waits:
-            scope.cancel()
+        for client in list(self._clients):
+            if client.idle_wait:
+                client.drained = True
+                client.scope.cancel()
 
-    async def handle(self, stream: trio.SocketStream) -> None:
-        """Serve one connection until it closes; never raises (errors are logged)."""
-        slot = self.limit.admit(functools.partial(_shut, stream.socket))
-        if slot is None:
-            await _refuse(stream)
-            return
-        self.started()
-        pending = Pending()
+    async def handle(self, sock: socket.socket) -> None:
+        """Serve one accepted connection until it closes; never raises (errors are logged)."""
         try:
-            await self._loop(self.connection(), stream, pending, slot)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+            sock.setblocking(False)
+            tune_socket(sock)
+            slot = self.limit.admit(functools.partial(_shut, sock))
+            if slot is None:
+                await _refuse(sock)
+                return
+        except BaseException:
+            _close(sock)
+            raise
+        self.started()
+        client = _Client(self, sock, slot)
+        self._clients.add(client)
+        try:
+            await client.serve()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError, TimeoutError):
             pass
         except Exception:
             log.exception("connection failed")
         finally:
-            self.effects.abandon(pending)
+            self._clients.discard(client)
+            self.effects.abandon(client.pending)
             slot.release()  # before the socket closes: see ConnectionLimit.admit
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+            _close(sock)
             self.finished()
 
-    async def accept(self, listener: trio.SocketListener, handlers: trio.Nursery) -> None:
+    async def accept(self, listener: Listener, handlers: trio.Nursery) -> None:
         """Accept connections until the listener closes (closed here on the way out, too).
 
         Each connection is handled in ``handlers``. Not ``trio.serve_listeners``: that logs a
         traceback for every failed accept, ten a second while the process is out of
         descriptors. Here failures pause the loop (doubling, up to a second) and are logged
-        once per interval with a count.
+        once per interval with a count. Connections are taken while the listener has them,
+        a checkpoint every :data:`_ACCEPT_BATCH`.
         """
         errors = AcceptErrors(log)
-        async with listener:
+        sock = listener.socket
+        taken = 0
+        try:
             while True:
                 try:
-                    stream = await listener.accept()
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    return
+                    conn, _ = sock.accept()
+                except BlockingIOError:
+                    taken = 0
+                    try:
+                        await _wait_readable(sock)
+                    except (trio.ClosedResourceError, trio.BrokenResourceError):
+                        return
+                    continue
                 except OSError as e:
+                    if sock.fileno() == -1:
+                        return  # closed under us
+                    if e.errno in _ACCEPT_SKIP:
+                        continue
                     await trio.sleep(errors.failed(e))
                     continue
                 errors.succeeded()
-                handlers.start_soon(self.handle, stream)
+                handlers.start_soon(self.handle, conn)
+                taken += 1
+                if taken >= _ACCEPT_BATCH:
+                    taken = 0
+                    await trio.lowlevel.checkpoint()
+        finally:
+            with trio.CancelScope(shield=True):
+                await listener.aclose()
 
-    async def _loop(
-        self, conn: ProxyConnection, stream: trio.SocketStream, pending: Pending, slot: Slot
-    ) -> None:
-        async def start_relay(size: int) -> None:
-            await stream.send_all(conn.relay_started(size))
 
-        relay = AsyncRelay(start_relay, stream.send_all)
+class _Client:
+    """One client connection: moves bytes between its socket and a ``ProxyConnection``."""
+
+    __slots__ = (
+        "armed",
+        "conn",
+        "drained",
+        "fd",
+        "idle_wait",
+        "pending",
+        "relay",
+        "scope",
+        "server",
+        "slot",
+        "sock",
+    )
+
+    def __init__(self, server: Server, sock: socket.socket, slot: Slot) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.slot = slot
+        self.conn = server.connection()
+        self.pending = Pending()
+        self.relay = AsyncRelay(self._relay_start, self._send_all)
+        self.scope = trio.CancelScope()  # the current wait scope (see serve)
+        self.armed = math.inf  # the deadline it is armed for, on the core's clock
+        self.idle_wait = False  # waiting for a request between requests: drain may close it
+        self.drained = False  # drain closed it
+
+    async def serve(self) -> None:
+        """Run the connection to its end, a fresh scope after each time one fired."""
+        conn = self.conn
         while True:
-            effect = conn.next_effect(time.time(), time.monotonic())
-            if effect is NEED_DATA:
-                if self.draining:
+            with trio.CancelScope() as scope:
+                self.scope = scope
+                self.armed = math.inf
+                if await self._run(scope):
                     return
-                slot.idle()
-                idle = conn.between_requests
-                deadline = conn.deadline()
-                with trio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
-                    if idle:
-                        self._idle_waits.add(scope)
-                    try:
-                        data = await stream.receive_some(_RECV)
-                    finally:
-                        self._idle_waits.discard(scope)
-                if scope.cancelled_caught:
-                    if time.monotonic() < deadline:
-                        return  # cancelled early: drain() closing an idle connection
-                    conn.timed_out()
-                else:
-                    conn.receive_data(data)
-            elif isinstance(effect, CloseConnection):
+            # The scope fired while the task waited for the client.
+            self.idle_wait = False
+            if self.drained:
                 return
-            elif isinstance(effect, SendBytes):
+            if time.monotonic() < conn.deadline():
+                continue  # armed for an earlier deadline than the one that holds now
+            conn.timed_out()
+
+    def _arm(self, deadline: float) -> None:
+        """Fire the scope at ``deadline`` (the core's clock, ``time.monotonic``) or before."""
+        self.armed = deadline
+        # trio's clock runs at an offset from time.monotonic (a random one, by default).
+        self.scope.deadline = deadline - time.monotonic() + trio.current_time()
+
+    def _unarm(self) -> None:
+        """Lift the deadline before a wait that is not for the client."""
+        if self.armed != math.inf:
+            self.armed = math.inf
+            self.scope.deadline = math.inf
+
+    async def _run(self, scope: trio.CancelScope) -> bool:
+        """Carry out the core's effects; True when the connection is done, False when
+        ``scope`` fired (its deadline passed, or drain cancelled it)."""
+        conn = self.conn
+        sock = self.sock
+        fd = self.fd
+        server = self.server
+        executor = server.executor
+        slot = self.slot
+        streak = 0
+        next_effect = conn.next_effect
+        wall = time.time
+        mono = time.monotonic
+        while True:
+            effect = next_effect(wall(), mono())
+            if effect is NEED_DATA:
+                if server.draining:
+                    log_exchanges(conn)
+                    return True
+                if streak >= _STREAK:
+                    streak = 0
+                    await trio.lowlevel.checkpoint()
+                while True:
+                    try:
+                        data = sock.recv(_RECV)
+                        break
+                    except BlockingIOError:
+                        pass
+                    log_exchanges(conn)
+                    slot.idle()
+                    deadline = conn.deadline()
+                    if deadline < self.armed:
+                        self._arm(deadline)
+                    self.idle_wait = conn.between_requests
+                    await _wait_readable(fd)
+                    self.idle_wait = False
+                    if scope.cancel_called:
+                        return False  # fired as the client's bytes came: handled as fired
+                    streak = 0
+                streak += 1
+                conn.receive_data(data)
+                continue
+            if slot.is_idle:
                 slot.busy()
-                await stream.send_all(effect.data)
+            if isinstance(effect, SendBytes):
+                data = effect.data
+                try:
+                    sent = sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                if sent < len(data):
+                    log_exchanges(conn)
+                    self._unarm()
+                    await _send_from(sock, fd, data, sent)
             elif isinstance(effect, SendBlob):
-                slot.busy()
-                if await self._send_blob(stream, effect):
+                small = server.small_blob(effect)
+                if small is not None:
+                    try:
+                        sent = sock.send(small)
+                    except BlockingIOError:
+                        sent = 0
+                    if sent < len(small):
+                        log_exchanges(conn)
+                        self._unarm()
+                        await _send_from(sock, fd, small, sent)
+                    conn.blob_sent()
+                    continue
+                log_exchanges(conn)
+                self._unarm()
+                if await self._send_blob(effect):
                     conn.blob_sent()
                 else:
                     conn.send_failed()
+            elif isinstance(effect, CloseConnection):
+                log_exchanges(conn)
+                return True
             else:
-                slot.busy()
-                conn.resolve(await self.effects.perform(effect, pending, relay))
-            log_exchanges(conn)
+                hit = executor.inline(effect)
+                if hit is not MISS:
+                    conn.resolve(hit)
+                    continue
+                log_exchanges(conn)
+                self._unarm()
+                conn.resolve(await server.effects.perform(effect, self.pending, self.relay))
 
-    async def _send_blob(self, stream: trio.SocketStream, effect: SendBlob) -> bool:
-        got: bytes | BinaryIO | None = self.small_blob(effect)
-        if got is None:
-            got = await trio.to_thread.run_sync(self.open_blob, effect)
+    async def _relay_start(self, size: int) -> None:
+        await self._send_all(self.conn.relay_started(size))
+
+    async def _send_all(self, data: bytes) -> None:
+        await _send_from(self.sock, self.fd, data, 0)
+
+    async def _send_blob(self, effect: SendBlob) -> bool:
+        server = self.server
+        got: bytes | BinaryIO | None = await trio.to_thread.run_sync(server.open_blob, effect)
         if got is None:
             return False
         if isinstance(got, bytes):
-            await stream.send_all(got)
+            await self._send_all(got)
             return True
         with got:
-            if self.sendfile:
-                return await _sendfile(stream.socket, got.fileno(), effect.size)
+            if server.sendfile:
+                return await _sendfile(self.sock, got.fileno(), effect.size)
             sent = 0
             while sent < effect.size:
                 chunk = await trio.to_thread.run_sync(got.read, min(SEND_CHUNK, effect.size - sent))
                 if not chunk:
                     return False
-                await stream.send_all(chunk)
+                await self._send_all(chunk)
                 sent += len(chunk)
             return True
 
 
-def _shut(sock: trio.socket.SocketType) -> None:
+async def _send_from(sock: socket.socket, fd: int, data: bytes, start: int) -> None:
+    """Send ``data[start:]`` whole: ``send`` until it would block, then wait for room."""
+    view = memoryview(data)[start:]
+    while view:
+        try:
+            sent = sock.send(view)
+        except BlockingIOError:
+            await _wait_writable(fd)
+            continue
+        view = view[sent:]
+
+
+def _shut(sock: socket.socket) -> None:
     """Close an idle connection for room: its pending receive sees the end and it ends."""
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
 
 
-async def _refuse(stream: trio.SocketStream) -> None:
+def _close(sock: socket.socket) -> None:
+    if sock.fileno() != -1:
+        trio.lowlevel.notify_closing(sock)
+        sock.close()
+
+
+async def _refuse(sock: socket.socket) -> None:
     """Over ``max-connections`` with none idle: a 503 (one second at most to send it), close."""
-    with trio.move_on_after(1.0), contextlib.suppress(trio.BrokenResourceError, OSError):
-        await stream.send_all(TOO_MANY)
-    with trio.CancelScope(shield=True):
-        await stream.aclose()
+    try:
+        with trio.move_on_after(1.0), contextlib.suppress(OSError):
+            await _send_from(sock, sock.fileno(), TOO_MANY, 0)
+    finally:
+        _close(sock)
 
 
-async def _sendfile(sock: Any, fd: int, size: int) -> bool:
-    """``os.sendfile`` on a non-blocking trio socket, waiting for writability between tries."""
+async def _sendfile(sock: socket.socket, fd: int, size: int) -> bool:
+    """``os.sendfile`` on the non-blocking socket, waiting for writability between tries."""
     out = sock.fileno()
     offset = 0
     while offset < size:
         try:
             n = os.sendfile(out, fd, offset, size - offset)
         except BlockingIOError:
-            await trio.lowlevel.wait_writable(sock)
+            await _wait_writable(out)
             continue
         except OSError as e:
             if e.errno in (errno.EPIPE, errno.ECONNRESET):
@@ -199,12 +410,12 @@ async def _sendfile(sock: Any, fd: int, size: int) -> bool:
     return True
 
 
-async def open_listener(host: str, port: int, *, reuse_port: bool = False) -> trio.SocketListener:
+async def open_listener(host: str, port: int, *, reuse_port: bool = False) -> Listener:
     """A listening TCP socket; ``reuse_port`` lets several worker processes share the port."""
     sock = await trio.to_thread.run_sync(
         lambda: open_socket(host, port, reuse_port=reuse_port)  # getaddrinfo may block
     )
-    return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+    return Listener(sock)
 
 
 async def serve(
@@ -217,12 +428,13 @@ async def serve(
     reuse_port: bool = False,
     max_connections: int | None = None,
     raise_limit: bool = True,
-    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[list[Listener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the proxy on ``host:port`` until cancelled.
 
     ``task_status.started`` reports the listeners, so ``port=0`` picks a free port:
-    ``listeners = await nursery.start(serve, store, 0, config=config)``.
+    ``listeners = await nursery.start(serve, store, 0, config=config)``, then
+    ``listeners[0].socket.getsockname()``.
     """
     server = Server(
         store, config, fetcher, max_connections=max_connections, raise_limit=raise_limit
@@ -246,13 +458,7 @@ async def run(
     """Serve until SIGINT or SIGTERM, then drain: finish in-flight requests, close, return."""
     # Listening first: a port in use is the only line a failed start prints.
     listener = await open_listener(listen.host, listen.port, reuse_port=listen.reuse_port)
-    server = Server(
-        store,
-        config,
-        fetcher,
-        max_connections=listen.max_connections,
-        raise_limit=listen.raise_limit,
-    )
+    server = Server(store, config, fetcher, **listen.limits())
     try:
         accepting = trio.CancelScope()
 

@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING
 from ..zip import check_zip
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import BinaryIO
+
+    from ..zip import CheckedFiles
+    from ..zip.stream import StreamedEntry
 
 __all__ = [
     "MAX_INFO",
@@ -47,7 +51,12 @@ def tile_ok(path: str, body: bytes) -> bool:
     return len(body) == 32 * width
 
 
-def check_upstream_zip(module: str, version: str, f: BinaryIO) -> None:
+def check_upstream_zip(
+    module: str,
+    version: str,
+    f: BinaryIO,
+    streamed: Mapping[int, StreamedEntry] | None = None,
+) -> CheckedFiles:
     """A zip from an upstream: x/mod ``zip.CheckZip``'s file rules, nothing more.
 
     The go command compares the zip with nothing else: cmd/go ``modfetch/fetch.go``
@@ -55,9 +64,15 @@ def check_upstream_zip(module: str, version: str, f: BinaryIO) -> None:
     rules; the zip's go.mod is never compared with the ``.mod`` (the go command's own test
     proxy serves zips whose go.mod differs or is missing).
 
-    Reads ``f`` (seekable) through; CPU and I/O bound, so callers run it off their event loop.
+    Reads ``f`` (seekable) through, but for the entries ``streamed`` already holds (see
+    :func:`goproxy_core.zip.check_zip`); CPU and I/O bound, so callers run it off their event
+    loop.
+
+    Returns:
+        The report, whose ``zip_hash`` is the zip's ``h1:`` (``dirhash.HashZip``), computed
+        in the same pass.
 
     Raises:
         ProxyError: naming the rule the zip breaks.
     """
-    check_zip(module, version, f)
+    return check_zip(module, version, f, streamed)

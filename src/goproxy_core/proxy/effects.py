@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 import msgspec
 
 from ..errors import ProxyError
-from ..sumdb.dirhash import hash_zip, sha256_stream
+from ..sumdb.dirhash import sha256_stream
 from ..sumdb.server import hash_record
 from .checks import check_upstream_zip
 from .config import ProxyConfig, compile_config
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Mapping
 
+    from ..zip.stream import StreamedEntry
     from .targets import Request, VersionReq
 
 __all__ = [
@@ -204,16 +205,32 @@ class CheckZip(msgspec.Struct, frozen=True):
     module: str
     version: str
 
-    def check(self, stream: BinaryIO) -> ZipVerdict:
-        """Run the check over ``stream``, then hash it: the verdict for ``zip_checked``."""
+    def check(
+        self,
+        stream: BinaryIO,
+        digest: tuple[str, int] | None = None,
+        streamed: Mapping[int, StreamedEntry] | None = None,
+    ) -> ZipVerdict:
+        """Run the check over ``stream``: the verdict for ``zip_checked``.
+
+        One pass over the entries: the rule (x/mod ``zip.CheckZip``, plus ``Unzip``'s reads)
+        hashes every entry as it inflates it, which is all ``dirhash.HashZip`` needs, so the
+        ``h1:`` comes from that pass. ``digest`` is the SHA-256 (hex) and length of the whole
+        stream when the caller computed them while the bytes were written (the reference
+        executor hashes the body as it streams in); without it they are read here.
+        ``streamed`` holds the entries a :class:`~goproxy_core.zip.stream.ZipFollower` read
+        whole as the body arrived: those the central directory matches are not inflated
+        again, so only the directory's cross-check is left (the verdict is the same).
+        """
         try:
-            check_upstream_zip(self.module, self.version, stream)
-            stream.seek(0)
-            h1 = hash_zip(stream)
+            h1 = check_upstream_zip(self.module, self.version, stream, streamed).zip_hash
         except ProxyError as e:  # the rule's words, or dirhash's
             return ZipVerdict(problem=str(e))
-        stream.seek(0)
-        sha256, size = sha256_stream(stream)
+        assert h1 is not None  # check_zip sets it on every zip it passes
+        if digest is None:
+            stream.seek(0)
+            digest = sha256_stream(stream)
+        sha256, size = digest
         return ZipVerdict(h1=h1, sha256=sha256, size=size)
 
 

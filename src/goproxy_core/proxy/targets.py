@@ -110,7 +110,8 @@ class SumdbReq(msgspec.Struct, frozen=True):
         path: the part after the name, as it goes to the database (``lookup/m@v``,
             ``tile/8/0/x001/234.p/5``, ``latest``, ``supported``).
         module: for ``lookup``, the unescaped module path (so private modules can be refused).
-        immutable: a full or partial tile, whose bytes never change.
+        immutable: a full or partial tile, whose bytes never change, or a lookup: its record
+            lines never change, and the signed tree in it stays good (see ``engine.sumdb``).
     """
 
     name: str
@@ -272,7 +273,9 @@ def _parse_sumdb(rest: str) -> SumdbReq:
         escaped_mod, _, escaped_ver = target.rpartition("@")
         module = unescape_path(escaped_mod)
         unescape_version(escaped_ver)
-        return SumdbReq(name=name, kind=SumdbKind.LOOKUP, path="lookup/" + target, module=module)
+        return SumdbReq(
+            name=name, kind=SumdbKind.LOOKUP, path="lookup/" + target, module=module, immutable=True
+        )
     i = rest.find("/tile/")
     if i >= 0:
         name, tile = rest[:i], rest[i + 1 :]

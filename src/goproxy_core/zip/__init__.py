@@ -3,7 +3,9 @@
 :func:`check_files` and :func:`check_dir` sort a module's files into valid, omitted and
 invalid (with Go's reasons); :func:`create_zip` writes the zip and returns its ``h1:``
 hash; :func:`check_zip` checks a zip from anywhere against every rule and hashes it;
-:func:`unzip_hash` is the hash the go command computes when it extracts one. Files are
+:func:`unzip_hash` is the hash the go command computes when it extracts one;
+:class:`ZipFollower` reads a zip's entries as its bytes arrive, so that the check need not
+read them again. Files are
 :class:`SourceFile` values, zips are readable seekable streams; contents move in bounded
 chunks. Errors are :class:`ZipError`, whose ``checked`` holds the full report.
 """
@@ -27,6 +29,7 @@ from .rules import (
     is_vendored_package,
     str_to_fold,
 )
+from .stream import StreamedEntry, ZipFollower
 
 __all__ = [
     "MAX_GO_MOD",
@@ -37,7 +40,9 @@ __all__ = [
     "FileError",
     "FileMode",
     "SourceFile",
+    "StreamedEntry",
     "ZipError",
+    "ZipFollower",
     "check_dir",
     "check_files",
     "check_zip",

@@ -41,7 +41,9 @@ from .rules import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
+
+    from .stream import StreamedEntry
 
 __all__ = ["check_zip", "entry_name", "hash_zip_entries", "unzip_hash"]
 
@@ -133,14 +135,42 @@ def _digest_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> str:
     return h.hexdigest()
 
 
-def _zip_hashes(f: BinaryIO, z: zipfile.ZipFile, prefix: str) -> tuple[str, str]:
-    """Read every entry once: the zip's HashZip h1, and the h1 of the tree it extracts to."""
+def _streamed_digest(info: zipfile.ZipInfo, streamed: Mapping[int, StreamedEntry]) -> str | None:
+    """The digest a follower recorded for ``info``'s entry, if reading it again is the same.
+
+    It is when the central directory puts the entry at the local header the follower read,
+    with the same method, CRC-32 and size, and a compressed size that holds exactly the bytes
+    the entry took (stored), or at least them (deflated: ``_read_entry`` stops at the
+    stream's end and ignores what follows): then ``_read_entry`` would read the same bytes
+    and succeed with the same content.
+    """
+    s = streamed.get(info.header_offset)
+    if (
+        s is None
+        or s.method != info.compress_type
+        or s.size != info.file_size
+        or s.crc != info.CRC
+        or s.consumed > info.compress_size
+        or (s.method == zipfile.ZIP_STORED and s.consumed != info.compress_size)
+    ):
+        return None
+    return s.digest
+
+
+def _zip_hashes(
+    f: BinaryIO, z: zipfile.ZipFile, prefix: str, streamed: Mapping[int, StreamedEntry]
+) -> tuple[str, str]:
+    """Read every entry once: the zip's HashZip h1, and the h1 of the tree it extracts to.
+
+    An entry whose digest ``streamed`` already holds (see :func:`_streamed_digest`) is not
+    read again.
+    """
     names: list[str] = []
     digests: dict[str, str] = {}
     tree = FileHasher()
     for info in z.infolist():
         name = entry_name(info)
-        digest = _digest_entry(f, info, name)
+        digest = _streamed_digest(info, streamed) or _digest_entry(f, info, name)
         names.append(name)
         digests[name] = digest
         rel = name[len(prefix) :]
@@ -174,7 +204,12 @@ def _stream_size(f: BinaryIO) -> int:
     return f.seek(0, 2)
 
 
-def check_zip(path: str, version: str, f: BinaryIO) -> CheckedFiles:
+def check_zip(
+    path: str,
+    version: str,
+    f: BinaryIO,
+    streamed: Mapping[int, StreamedEntry] | None = None,
+) -> CheckedFiles:
     """Check a module zip for ``path@version`` (x/mod ``zip.CheckZip``, plus Unzip's reads).
 
     Names and declared sizes are checked first, as CheckZip does; then, as Unzip does, each
@@ -185,6 +220,9 @@ def check_zip(path: str, version: str, f: BinaryIO) -> CheckedFiles:
         path: the module path.
         version: the canonical version.
         f: a readable, seekable stream holding the zip.
+        streamed: entries a :class:`~goproxy_core.zip.stream.ZipFollower` read whole while
+            the zip arrived, by local header offset; those the central directory matches are
+            not read again (the result is the same either way).
 
     Returns:
         The report, with ``zip_hash`` and ``dir_hash`` set.
@@ -206,7 +244,7 @@ def check_zip(path: str, version: str, f: BinaryIO) -> CheckedFiles:
     with _open_zip(f) as z:
         cf = _check_zip_names(z, prefix)
         _raise_if_invalid(cf)
-        cf.zip_hash, cf.dir_hash = _zip_hashes(f, z, prefix)
+        cf.zip_hash, cf.dir_hash = _zip_hashes(f, z, prefix, streamed or {})
     return cf
 
 

@@ -3,10 +3,20 @@
 Only configured databases are relayed (no open relay), by the way the go command would reach
 them (``supported`` answers 200 only when this proxy can reach the database: see
 :mod:`.checksums`). Nothing is kept before it is verified with the database's key: tiles
-against a signed tree (then kept for good: they never change), ``latest`` for its signature
-and its consistency with the newest tree verified here, lookups for their proof. ``latest``
-and lookups are kept for ``list_ttl`` and served stale when the database fails; private
-modules are never looked up.
+against a signed tree, ``latest`` for its signature and its consistency with the newest tree
+verified here, lookups for their proof. ``latest`` is kept for ``list_ttl`` and served stale
+when the database fails; private modules are never looked up.
+
+Tiles and lookups are kept for good after their first verified fetch, and served from the store
+as immutable: a tile's bytes never change, and neither does a lookup's answer for the go
+command. Its record lines are the module's for good (the log only grows), and the signed tree
+in it, though older than the database's newest, stays acceptable: x/mod ``sumdb/client.go``
+``Client.Lookup`` parses the record, hands its tree to ``mergeLatest``, whose
+``mergeLatestMem`` takes a tree no larger than the client's latest as the past once
+``checkTrees(older, newer)`` finds its hash in the newer tree's tiles (served here from the
+store as well), and then ``checkRecord`` proves the record against the client's latest tree.
+The go command itself keeps lookups in its cache for good (``ReadCache`` before
+``ReadRemote``, ``WriteCache`` once validated).
 """
 
 from __future__ import annotations

@@ -1,0 +1,61 @@
+"""bench/coldpath.py runs end to end on a small zip: cold, warm and direct all arrive whole.
+
+No timing is asserted; the benchmark itself is ``python bench/coldpath.py``, not part of pytest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+COLDPATH_PY = Path(__file__).resolve().parents[2] / "bench" / "coldpath.py"
+
+
+@pytest.fixture(scope="module")
+def coldpath():
+    spec = importlib.util.spec_from_file_location("goproxy_bench_coldpath", COLDPATH_PY)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+@pytest.fixture
+def work():
+    # nginx's workers run as nobody: a directory they may enter (pytest's tmp_path is private).
+    path = Path(tempfile.mkdtemp(prefix="goproxy-coldpath-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_zip_scenario_round_trip(coldpath, work):
+    rows = coldpath.zip_scenario(
+        work, frontends=["sockets", "trio"], zip_mib=2, rate_mb=50, rounds=1, progress=str
+    )
+    assert [(r.upstream, r.frontend) for r in rows] == [
+        ("nginx loopback", "sockets"),
+        ("nginx loopback", "trio"),
+        ("nginx 50 MB/s", "sockets"),
+        ("nginx 50 MB/s", "trio"),
+    ]
+    for row in rows:
+        (rd,) = row.rounds
+        assert rd.size > 2 * coldpath.MIB
+        assert rd.direct > 0
+        assert rd.cold > 0
+        assert rd.warm > 0
+        assert rd.rss_mib > 0
+    table = coldpath.zip_report(rows, 2, 1)
+    assert table.count("\n| ") == 5  # the head and one row per cell
+    assert "x |" in table
