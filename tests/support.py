@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 DATA_DIR = Path(__file__).parent / "data"
 VECTORS_DIR = DATA_DIR / "vectors"
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+@contextlib.contextmanager
+def bench_module(name: str, alias: str = "") -> Iterator[ModuleType]:
+    """Import ``bench/<name>.py`` (the benchmarks are scripts, not a package) for a test."""
+    spec = importlib.util.spec_from_file_location(
+        f"goproxy_bench_{alias or name}", BENCH_DIR / f"{name}.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
 
 
 def load_vector(name: str) -> Any:

@@ -5,30 +5,19 @@ No timing, no apt, no wrk: the benchmark itself is ``python bench/run.py``, not 
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import urllib.request
 import zipfile
-from pathlib import Path
 
 import pytest
 
-RUN_PY = Path(__file__).resolve().parents[2] / "bench" / "run.py"
+from support import bench_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("goproxy_bench_run", RUN_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("run") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_fixture_tree_is_served(bench, tmp_path):

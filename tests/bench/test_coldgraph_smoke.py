@@ -6,27 +6,15 @@ No timing is asserted; the benchmark itself is ``python bench/coldgraph.py``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-COLDGRAPH_PY = Path(__file__).resolve().parents[2] / "bench" / "coldgraph.py"
+from support import bench_module
 
 
 @pytest.fixture(scope="module")
 def coldgraph():
-    spec = importlib.util.spec_from_file_location("goproxy_bench_coldgraph", COLDGRAPH_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("coldgraph") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_graph_is_layered_and_real_shaped(coldgraph, tmp_path):

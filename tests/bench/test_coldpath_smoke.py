@@ -5,29 +5,19 @@ No timing is asserted; the benchmark itself is ``python bench/coldpath.py``, not
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-COLDPATH_PY = Path(__file__).resolve().parents[2] / "bench" / "coldpath.py"
+from support import bench_module
 
 
 @pytest.fixture(scope="module")
 def coldpath():
-    spec = importlib.util.spec_from_file_location("goproxy_bench_coldpath", COLDPATH_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("coldpath") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 @pytest.fixture

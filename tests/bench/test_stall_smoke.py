@@ -5,27 +5,15 @@ No timing is asserted; the benchmark itself is ``python bench/stall.py``, not pa
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-STALL_PY = Path(__file__).resolve().parents[2] / "bench" / "stall.py"
+from support import bench_module
 
 
 @pytest.fixture(scope="module")
 def stall():
-    spec = importlib.util.spec_from_file_location("goproxy_bench_stall", STALL_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("stall") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_stall_round_trip(stall, tmp_path):

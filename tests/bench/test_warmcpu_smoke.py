@@ -6,24 +6,12 @@ No timing is judged here; the benchmark itself is ``python bench/warmcpu.py``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-WARMCPU = Path(__file__).resolve().parents[2] / "bench" / "warmcpu.py"
+from support import bench_module
 
 
 def test_warm_clients_are_measured():
-    spec = importlib.util.spec_from_file_location("goproxy_bench_warmcpu", WARMCPU)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("warmcpu") as module:
         r = module.measure(modules=3, clients=1, frontend="trio")
-    finally:
-        del sys.modules[spec.name]
     assert r["runs"] == 1
     # Three modules: two .mod and one .zip each, with lookups and tiles beside them.
     assert r["requests_per_client"] >= 9

@@ -7,32 +7,23 @@ and off."""
 from __future__ import annotations
 
 import collections
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from serving import go_env, run_go, serving
 
-COLDGRAPH_PY = Path(__file__).resolve().parents[2] / "bench" / "coldgraph.py"
+from support import bench_module
+
 ACCESS = re.compile(r"goproxy\.access GET (/\S+) (\d+) \d+ (.*) [\d.]+ms$", re.M)
 
 
 @pytest.fixture(scope="module")
 def coldgraph():
-    spec = importlib.util.spec_from_file_location("goproxy_bench_coldgraph_go", COLDGRAPH_PY)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with bench_module("coldgraph", "coldgraph_go") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def _download(graph, url: str, home: Path) -> str:
