@@ -17,6 +17,9 @@ from support import bench_module
 @pytest.fixture(scope="module")
 def coldpath():
     with bench_module("coldpath") as module:
+        # The upstream it measures against is a real nginx: installed from Debian if missing,
+        # as `python bench/run.py` does (and .ci/run before the suite).
+        module.benchrun.ensure_tools()
         yield module
 
 
