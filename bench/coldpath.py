@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import http.client
 import os
 import shutil
@@ -280,21 +279,14 @@ verification is on. `--write` rewrites the block below.
 
 def write_doc(command: str, table: str) -> Path:
     """Replace the coldpath block of docs/benchmarks.md, adding its section if missing."""
-    doc = REPO / "docs" / "benchmarks.md"
-    block = (
-        f"{MARK_BEGIN}\n"
-        f"Command: `{command}`  \n"
-        f"Date: {datetime.datetime.now(datetime.UTC):%a %b %d %H:%M:%S UTC %Y}  \n"
-        f"Machine: {benchrun.machine()} (shared with other jobs while it ran)\n\n"
-        f"{table}{MARK_END}"
+    return benchrun.replace_doc_block(
+        MARK_BEGIN,
+        MARK_END,
+        SECTION,
+        command,
+        table,
+        f"{benchrun.machine()} (shared with other jobs while it ran)",
     )
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    if MARK_BEGIN not in text:
-        text = text.rstrip("\n") + "\n" + SECTION
-    head, _, rest = text.partition(MARK_BEGIN)
-    _, _, tail = rest.partition(MARK_END)
-    doc.write_text(head + block + tail)
-    return doc
 
 
 def _interrupt(signum: int, frame: object) -> None:

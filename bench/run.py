@@ -869,6 +869,28 @@ MARK_BEGIN = "<!-- bench:results:begin -->"
 MARK_END = "<!-- bench:results:end -->"
 
 
+def replace_doc_block(
+    begin: str, end: str, section: str, command: str, table: str, machine_text: str
+) -> Path:
+    """Replace the ``begin``..``end`` block of docs/benchmarks.md with a dated result, adding
+    ``section`` (which holds the markers) at the end when the block is missing; the rest of the
+    file is kept as it is."""
+    doc = REPO / "docs" / "benchmarks.md"
+    block = (
+        f"{begin}\n"
+        f"Command: `{command}`  \n"
+        f"Date: {datetime.datetime.now(datetime.UTC):%a %b %d %H:%M:%S UTC %Y}  \n"
+        f"Machine: {machine_text}\n\n{table}{end}"
+    )
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    if begin not in text:
+        text = text.rstrip("\n") + "\n" + section
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    doc.write_text(head + block + tail)
+    return doc
+
+
 def write_doc(command: str, table: str) -> Path:
     """Replace the results block of docs/benchmarks.md (the prose around it is kept)."""
     doc = REPO / "docs" / "benchmarks.md"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime
 import http.client
 import math
 import os
@@ -419,20 +418,7 @@ figure held against the goal (< 100 ms on every frontend). `--write` rewrites th
 def write_doc(command: str, table: str) -> Path:
     """Replace the stall block of docs/benchmarks.md, adding its section at the end if missing;
     the rest of the file (the ``bench:results`` block included) is kept as it is."""
-    doc = REPO / "docs" / "benchmarks.md"
-    block = (
-        f"{MARK_BEGIN}\n"
-        f"Command: `{command}`  \n"
-        f"Date: {datetime.datetime.now(datetime.UTC):%a %b %d %H:%M:%S UTC %Y}  \n"
-        f"Machine: {machine()}\n\n{table}{MARK_END}"
-    )
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    if MARK_BEGIN not in text:
-        text = text.rstrip("\n") + "\n" + SECTION
-    head, _, rest = text.partition(MARK_BEGIN)
-    _, _, tail = rest.partition(MARK_END)
-    doc.write_text(head + block + tail)
-    return doc
+    return benchrun.replace_doc_block(MARK_BEGIN, MARK_END, SECTION, command, table, machine())
 
 
 # --------------------------------------------------------------------------------------------
