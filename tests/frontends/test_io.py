@@ -56,6 +56,51 @@ def test_flights_share_results_and_end_once():
     assert g.follower_result().stored.size == 3
 
 
+def test_a_landed_version_file_is_handed_to_late_requests(monkeypatch):
+    """A .mod fetched a moment ago (its flow still verifying and storing it) is handed on."""
+    from goproxy_io import flights as flights_mod
+
+    clock = [100.0]
+    monkeypatch.setattr(flights_mod.time, "monotonic", lambda: clock[0])
+    flights = Flights()
+    mod = FetchUpstream("https://u.example/m/@v/v1.0.0.mod", 100, immutable=True)
+    a, lead = flights.lead_or_follow(mod)
+    assert lead
+    flights.landed(mod, a, UpstreamResult(status=200, body=b"module m\n"))
+    clock[0] += 4.9
+    b, lead = flights.lead_or_follow(mod)
+    assert not lead and b is a and b.follower_result().body == b"module m\n"
+    clock[0] += 0.2  # past ``keep``: fetched again
+    c, lead = flights.lead_or_follow(mod)
+    assert lead and c is not a
+    flights.landed(mod, c, UpstreamResult(status=404, body=b"gone"))
+    assert flights.lead_or_follow(mod)[1]  # a not-found is not kept
+
+
+def test_kept_version_files_are_bounded_in_bytes(monkeypatch):
+    from goproxy_io import flights as flights_mod
+
+    monkeypatch.setattr(flights_mod, "KEEP_BYTES", 1000)
+    flights = Flights()
+    effects = [
+        FetchUpstream(f"https://u.example/m/@v/v1.0.{i}.mod", 300, immutable=True) for i in range(5)
+    ]
+    for eff in effects:
+        f, _ = flights.lead_or_follow(eff)
+        flights.landed(eff, f, UpstreamResult(status=200, body=b"x" * 240))
+    assert flights._kept_bytes <= 1000
+    assert flights.lead_or_follow(effects[0])[1]  # the oldest made room
+    assert not flights.lead_or_follow(effects[-1])[1]
+    big = FetchUpstream("https://u.example/m/@v/v9.0.0.mod", 999, immutable=True)
+    f, _ = flights.lead_or_follow(big)
+    flights.landed(big, f, UpstreamResult(status=200, body=b"x" * 600))  # over a quarter
+    assert flights.lead_or_follow(big)[1]
+    mutable = FetchUpstream("https://u.example/m/@v/list", 100)
+    f, _ = flights.lead_or_follow(mutable)
+    flights.landed(mutable, f, UpstreamResult(status=200, body=b"v1.0.0\n"))
+    assert flights.lead_or_follow(mutable)[1]  # a list is asked again
+
+
 def test_followers_share_a_refusal(tmp_path):
     """A blob the leader's request refused is refused for its followers without a fetch."""
     import threading

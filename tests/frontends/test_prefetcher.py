@@ -9,7 +9,14 @@ import json
 import logging
 import threading
 
-from goproxy_core import Prefetch, ProxyConfig, ReadBlob, UpstreamResult, compile_config
+from goproxy_core import (
+    FetchUpstream,
+    Prefetch,
+    ProxyConfig,
+    ReadBlob,
+    UpstreamResult,
+    compile_config,
+)
 from goproxy_core.proxy.engine.prefetch import next_wave
 from goproxy_core.testing import MemoryStore
 from goproxy_io import Executor
@@ -142,3 +149,36 @@ def test_stats_forget_the_oldest_stored_keys():
     stats.hit("zzz")  # never prefetched
     assert (stats.stored, stats.hits) == (3, 1)
     assert stats.summary().startswith("prefetch: started 0, stored 3")
+
+
+def test_a_client_asking_while_a_prefetch_stores_the_file_is_handed_its_body():
+    """The moment between a prefetch's fetch landing and its file being stored (the checksum
+    database is asked, the store writes): the client's fetch of that file takes the landed
+    body (``Flights.keep``) instead of asking the upstream again."""
+
+    class SlowStore(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.saving = threading.Event()
+            self.go_on = threading.Event()
+
+        def writer(self, key):
+            if key.endswith(".mod"):
+                self.saving.set()
+                self.go_on.wait(10)
+            return super().writer(key)
+
+    store, gate = SlowStore(), _Gate()
+    gate.release.set()
+    executor = Executor(store, gate)  # type: ignore[arg-type]
+    config = ProxyConfig(upstream=UP, prefetch_concurrency=1)
+    executor.inline(_prefetch(config, "example.com/a"))
+    assert store.saving.wait(5)  # the prefetch's .mod landed; its flow is storing it
+    url = f"{UP}/example.com/a/@v/v1.0.0.mod"
+    client = FetchUpstream(url, 1 << 20, upstream=UP, immutable=True)
+    got = executor.perform(client, Pending())
+    assert got.status == 200 and got.body == b"module example.com/a\n"
+    store.go_on.set()
+    assert executor.prefetcher.wait(5)
+    assert gate.urls.count(url) == 1
+    executor.close()

@@ -16,6 +16,12 @@ shares that), but only once the leader's flow has run on; the linger covers the 
 flight's end and that save. Servers set it to a second at most, and to 0 when
 ``failure_ttl`` is 0, so "off" means off.
 
+A fetched ``.info`` or ``.mod`` of a canonical version (``immutable``) is kept ``keep`` seconds
+(5) after it lands, within ``KEEP_BYTES`` in all: the leader's flow still checks it against
+the checksum database and stores it then, and a request arriving in that moment (the go
+command, or a prefetch of the same file) is handed the same body rather than fetching it
+again. Each request's flow validates what it is handed, as a follower's does.
+
 Every server carries out fetches on threads (:mod:`goproxy_io.executor`), so a follower
 waits on a ``threading.Event``.
 """
@@ -28,7 +34,10 @@ from typing import TypeAlias
 
 from goproxy_core import BlobInfo, FetchDirect, FetchUpstream, UpstreamResult
 
-__all__ = ["Fetch", "Flight", "Flights"]
+__all__ = ["KEEP_BYTES", "Fetch", "Flight", "Flights"]
+
+KEEP_BYTES = 32 * 1024 * 1024
+"""The most bytes of landed immutable bodies :class:`Flights` keeps for late requests."""
 
 Fetch: TypeAlias = FetchUpstream | FetchDirect
 """The effects that fetch from an upstream or a repository."""
@@ -66,7 +75,11 @@ class Flights:
         self._lock = threading.Lock()
         self.linger = 0.0
         """Seconds a landed failure is shared with requests arriving after its flight."""
+        self.keep = 5.0
+        """Seconds a landed immutable body is handed to requests arriving after its flight."""
         self._failed: dict[tuple[str, str, str | None], tuple[Flight, float]] = {}
+        self._kept: dict[tuple[str, str, str | None], tuple[Flight, float]] = {}
+        self._kept_bytes = 0
 
     def lead_or_follow(self, effect: Fetch) -> tuple[Flight, bool]:
         """The flight for ``effect``, and whether the caller leads it."""
@@ -80,6 +93,11 @@ class Flights:
                 if time.monotonic() < failed[1]:
                     return failed[0], False
                 del self._failed[key]
+            kept = self._kept.get(key)
+            if kept is not None:
+                if time.monotonic() < kept[1]:
+                    return kept[0], False
+                self._forget(key)
             flight = self._flights[key] = Flight()
             return flight, True
 
@@ -87,7 +105,29 @@ class Flights:
         """The leader's fetch ended without a pending write: share its result."""
         if effect.into is None or result.status != 200:
             flight.result = result
+        if effect.immutable and effect.into is None and result.status == 200 and self.keep > 0:
+            self._keep(effect, flight, len(result.body))
         self.finish(effect, flight)
+
+    def _keep(self, effect: Fetch, flight: Flight, size: int) -> None:
+        if size > KEEP_BYTES // 4:
+            return
+        key = _key(effect)
+        with self._lock:
+            now = time.monotonic()
+            # Kept in the order they landed, each for ``keep``: the expired ones come first.
+            while self._kept and next(iter(self._kept.values()))[1] <= now:
+                self._forget(next(iter(self._kept)))
+            while self._kept and self._kept_bytes + size > KEEP_BYTES:
+                self._forget(next(iter(self._kept)))  # the oldest first
+            self._forget(key)
+            self._kept[key] = (flight, now + self.keep)
+            self._kept_bytes += size
+
+    def _forget(self, key: tuple[str, str, str | None]) -> None:
+        kept = self._kept.pop(key, None)
+        if kept is not None and kept[0].result is not None:
+            self._kept_bytes -= len(kept[0].result.body)
 
     def finish(
         self, effect: Fetch, flight: Flight, stored: BlobInfo | None = None, refused: str = ""

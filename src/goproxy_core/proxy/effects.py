@@ -150,6 +150,12 @@ class FetchUpstream(msgspec.Struct, frozen=True):
 
     ``upstream`` is the base URL of the GOPROXY entry the fetch is for ("" when it is not one):
     the caller keys its per-upstream circuit breaker (:class:`goproxy_core.Breaker`) by it.
+
+    ``immutable``: the body is a canonical version's ``.info`` or ``.mod``, the same bytes
+    whenever it is asked for. A caller that shares one fetch among concurrent requests may
+    also hand a 200 body to requests arriving a few seconds after it landed (while the flow
+    that fetched it checks it against the checksum database and stores it), instead of
+    fetching it again; each request's own flow validates what it is handed.
     """
 
     url: str
@@ -158,6 +164,7 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     relay: bool = False
     relay_above: int = 0
     upstream: str = ""
+    immutable: bool = False
 
 
 class FetchDirect(msgspec.Struct, frozen=True):
@@ -176,12 +183,14 @@ class FetchDirect(msgspec.Struct, frozen=True):
             ``"v1.2.3.info"``, ``"main.info"``, ``"v1.2.3.mod"``, ``"v1.2.3.zip"``.
         max_size: the largest answer accepted, in bytes.
         into: the key of a pending store write for the body (zips), or None.
+        immutable: as for :class:`FetchUpstream`: a canonical version's ``.info`` or ``.mod``.
     """
 
     module: str
     file: str
     max_size: int
     into: str | None = None
+    immutable: bool = False
 
 
 class CheckZip(msgspec.Struct, frozen=True):

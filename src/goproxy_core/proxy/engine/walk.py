@@ -127,15 +127,16 @@ def _fetch(
     relay: bool = False,
     relay_above: int = 0,
     upstream: str = "",
+    immutable: bool = False,
 ) -> Flow[UpstreamResult]:
-    r = yield FetchUpstream(url, max_size, into, relay, relay_above, upstream)
+    r = yield FetchUpstream(url, max_size, into, relay, relay_above, upstream, immutable)
     return cast("UpstreamResult", r)
 
 
 def _fetch_direct(
-    module: str, file: str, max_size: int, into: str | None = None
+    module: str, file: str, max_size: int, into: str | None = None, immutable: bool = False
 ) -> Flow[UpstreamResult]:
-    r = yield FetchDirect(module, file, max_size, into)
+    r = yield FetchDirect(module, file, max_size, into, immutable)
     return cast("UpstreamResult", r)
 
 
@@ -257,11 +258,13 @@ class FlowBase(ChecksumFlow):
         *,
         relay: bool = False,
         final_not_found: Callable[[Upstream], Flow[bool]] | None = None,
+        immutable: bool = False,
     ) -> Flow[T | _Failed]:
         """Ask the upstreams in order for ``rel``; the first validated 200 wins.
 
         ``file`` names the same file for direct mode, unescaped: ``list``, ``latest``, or a
-        version or query with its suffix (``v1.0.0.zip``, ``main.info``).
+        version or query with its suffix (``v1.0.0.zip``, ``main.info``). ``immutable``
+        marks the fetches of a canonical version's ``.info`` or ``.mod`` (``FetchUpstream``).
         ``final_not_found``, when given, is asked about a proxy that answered 404 or 410 and
         is not the last upstream: True ends the walk there, with that not-found.
         """
@@ -276,7 +279,7 @@ class FlowBase(ChecksumFlow):
             if up.kind is UpstreamKind.DIRECT and self.proxies_only:
                 break  # a prefetch asks upstream proxies only: what they lack, a client asks
             if up.kind is UpstreamKind.DIRECT:
-                res = yield from _fetch_direct(module, file, max_size, into)
+                res = yield from _fetch_direct(module, file, max_size, into, immutable)
             else:
                 res = yield from _fetch(
                     f"{up.url}/{rel}",
@@ -285,6 +288,7 @@ class FlowBase(ChecksumFlow):
                     relay=relay,
                     relay_above=self.cfg.config.verify_before_send,
                     upstream=up.url,
+                    immutable=immutable,
                 )
             if res.store_failure is not None:
                 # The cache could not take the body: its fault, not this upstream's, and the
@@ -441,7 +445,9 @@ class FlowBase(ChecksumFlow):
                 yield from self.record_file(module, escaped, version, mod=rec)
             return res.body
 
-        got = yield from self.walk(module, key, f"{version}.{kind.value}", max_size, validate)
+        got = yield from self.walk(
+            module, key, f"{version}.{kind.value}", max_size, validate, immutable=True
+        )
         if isinstance(got, _Failed):
             return (yield from self.failed(key, got))
         return got, _miss_status("miss", saved[0])
