@@ -36,6 +36,7 @@ from .module import (
     unescape_version,
 )
 from .proxy import (
+    ENDPOINT_KINDS,
     NEED_DATA,
     AbortBlob,
     AccessRecord,
@@ -53,6 +54,7 @@ from .proxy import (
     ConfigError,
     ConnectionState,
     Effect,
+    Endpoint,
     FetchDirect,
     FetchUpstream,
     FreeSpace,
@@ -81,6 +83,7 @@ from .proxy import (
     UpstreamResult,
     ZipVerdict,
     compile_config,
+    endpoint_of,
     error_reply,
     error_status,
     parse_upstreams,
@@ -93,6 +96,7 @@ from .sumdb import hash_gomod, hash_zip
 from .zip import ZipError, check_zip, create_zip
 
 __all__ = [
+    "ENDPOINT_KINDS",
     "NEED_DATA",
     "AbortBlob",
     "AccessRecord",
@@ -110,6 +114,7 @@ __all__ = [
     "ConfigError",
     "ConnectionState",
     "Effect",
+    "Endpoint",
     "FetchDirect",
     "FetchUpstream",
     "FreeSpace",
@@ -155,6 +160,7 @@ __all__ = [
     "compare_versions",
     "compile_config",
     "create_zip",
+    "endpoint_of",
     "error_reply",
     "error_status",
     "escape_path",

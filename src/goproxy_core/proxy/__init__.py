@@ -79,7 +79,9 @@ from .replies import (
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
 from .states import ANSWERS, INPUTS, TRANSITIONS, ConnectionState
 from .targets import (
+    ENDPOINT_KINDS,
     BadRequestError,
+    Endpoint,
     FileKind,
     HealthReq,
     IndexReq,
@@ -90,6 +92,7 @@ from .targets import (
     SumdbKind,
     SumdbReq,
     VersionReq,
+    endpoint_of,
     parse_target,
 )
 
@@ -99,6 +102,7 @@ __all__ = [
     "CT_OCTET",
     "CT_TEXT",
     "CT_ZIP",
+    "ENDPOINT_KINDS",
     "IMMUTABLE",
     "INPUTS",
     "MAX_HEADERS",
@@ -123,6 +127,7 @@ __all__ = [
     "ConfigError",
     "ConnectionState",
     "Effect",
+    "Endpoint",
     "FetchDirect",
     "FetchUpstream",
     "FileKind",
@@ -165,6 +170,7 @@ __all__ = [
     "ZipVerdict",
     "compile_config",
     "encode_info",
+    "endpoint_of",
     "error_reply",
     "error_status",
     "is_fresh",

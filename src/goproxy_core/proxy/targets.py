@@ -22,7 +22,9 @@ from ..module.escape import unescape_path, unescape_version
 from ..module.paths import canonical_version, check
 
 __all__ = [
+    "ENDPOINT_KINDS",
     "BadRequestError",
+    "Endpoint",
     "FileKind",
     "HealthReq",
     "IndexReq",
@@ -33,6 +35,7 @@ __all__ = [
     "SumdbKind",
     "SumdbReq",
     "VersionReq",
+    "endpoint_of",
     "parse_target",
 ]
 
@@ -289,3 +292,73 @@ def _parse_sumdb(rest: str) -> SumdbReq:
 def _check_sumdb_name(name: str) -> None:
     if not _SUMDB_NAME.match(name) or ".." in name:
         raise NotFoundError(f"not found: invalid checksum database name {name!r}")
+
+
+ENDPOINT_KINDS = (
+    "list",
+    "info",
+    "query",
+    "mod",
+    "zip",
+    "latest",
+    "sumdb-supported",
+    "sumdb-latest",
+    "sumdb-lookup",
+    "sumdb-tile",
+    "health",
+    "index",
+    "other",
+)
+"""Every :attr:`Endpoint.kind`: a small fixed set, fit for a metric's label."""
+
+
+class Endpoint(msgspec.Struct, frozen=True):
+    """What a request target asked for, for logs, metrics and last-use accounting.
+
+    Attributes:
+        kind: one of :data:`ENDPOINT_KINDS`: ``query`` is the ``.info`` of a non-canonical
+            version (a branch, ``v1.2``, a commit); ``other`` a target this proxy does not
+            serve or cannot parse (answered 400 or 404).
+        module: the module path (for ``sumdb-lookup``, the one looked up), or "".
+        version: the version or query as asked, or "".
+    """
+
+    kind: str
+    module: str = ""
+    version: str = ""
+
+
+_OTHER = Endpoint("other")
+
+
+def endpoint_of(target: str | bytes, base_path: str = "") -> Endpoint:
+    """The :class:`Endpoint` a request target names (never raises; cached like
+    :func:`parse_target`)."""
+    raw = target.encode("utf-8", "replace") if isinstance(target, str) else target
+    try:
+        req = parse_target(raw, base_path)
+    except ProxyError:
+        return _OTHER
+    return _endpoint_cached(req)
+
+
+@functools.lru_cache(maxsize=8192)
+def _endpoint_cached(req: Request) -> Endpoint:
+    if isinstance(req, VersionReq):
+        kind = req.kind.value if req.canonical or req.kind is not FileKind.INFO else "query"
+        return Endpoint(kind, req.module, req.version)
+    if isinstance(req, ListReq):
+        return Endpoint("list", req.module)
+    if isinstance(req, LatestReq):
+        return Endpoint("latest", req.module)
+    if isinstance(req, SumdbReq):
+        if req.kind is SumdbKind.LOOKUP:
+            try:
+                version = unescape_version(req.path.rpartition("@")[2])
+            except ProxyError:  # pragma: no cover - the target parsed, so it unescapes
+                version = ""
+            return Endpoint("sumdb-lookup", req.module, version)
+        return Endpoint(f"sumdb-{req.kind.value}")
+    if isinstance(req, HealthReq):
+        return Endpoint("health")
+    return Endpoint("index")
