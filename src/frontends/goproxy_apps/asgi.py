@@ -55,6 +55,7 @@ class ASGIApp(AsyncServerBase):
         headers = [(bytes(k).lower(), bytes(v)) for k, v in scope.get("headers", [])]
         now = time.time()
         reply = await self._decide(method, target, headers, now)
+        self.note_use(target, reply.status)
         inm = next((v for k, v in headers if k == b"if-none-match"), b"")
         head = response_head(reply, method=method, if_none_match=inm, now=now)
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})

@@ -51,6 +51,7 @@ class WSGIApp(ServerBase):
         ]
         now = time.time()
         reply = self._decide(method, target, headers, now)
+        self.note_use(target, reply.status)
         inm = environ.get("HTTP_IF_NONE_MATCH", "").encode("latin-1")
         head = response_head(reply, method=method, if_none_match=inm, now=now)
         status = f"{head.status} {head.reason.decode()}"

@@ -103,6 +103,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds an open breaker skips its upstream before one probe (30)",
     )
+    s.add_argument(
+        "--max-cache-size",
+        metavar="SIZE",
+        help="disk quota: past it the least recently used module versions are evicted "
+        "(bytes, or with K, M, G or T; default: unlimited)",
+    )
+    s.add_argument(
+        "--pin",
+        metavar="PATTERNS",
+        help="GOPRIVATE-style patterns: versions of these modules are never evicted",
+    )
     s.add_argument("--base-path", metavar="PATH", help="URL path the proxy is mounted under")
     s.add_argument(
         "--sumdb",
@@ -344,6 +355,7 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
                 flush=True,
             )
             print(settings.verification_summary(), flush=True)
+            print(settings.quota_summary(), flush=True)
         print(_goproxy_line(settings, host, bound), flush=True)
         if announce and vkey:
             print(_gosumdb_line(settings, vkey, host, bound), flush=True)
@@ -440,6 +452,7 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
         flush=True,
     )
     print(settings.verification_summary(), flush=True)
+    print(settings.quota_summary(), flush=True)
     print(_goproxy_line(settings, host, port), flush=True)
     if settings.own_sumdb:
         print(_gosumdb_line(settings, _own_sumdb_key(settings), host, port), flush=True)

@@ -4,12 +4,39 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from goproxy_core import ProxyConnection
 
 if TYPE_CHECKING:
-    from goproxy_core import ProxyConnection
+    from collections.abc import Sequence
 
-__all__ = ["log_alarm", "log_exchanges"]
+    from goproxy_core import AccessRecord, CompiledConfig, HotReplies, ProxyConfig
+
+__all__ = ["TrackedConnection", "UseSink", "log_alarm", "log_exchanges"]
+
+
+class UseSink(Protocol):
+    """What counts the finished exchanges of a server (the disk quota's last uses)."""
+
+    def note(self, records: Sequence[AccessRecord]) -> None:
+        """Take the records of finished exchanges (must be quick: no I/O)."""
+
+
+class TrackedConnection(ProxyConnection):
+    """A :class:`ProxyConnection` whose finished exchanges also go to ``uses``
+    (:func:`log_exchanges` hands them over, whether or not the access log is on)."""
+
+    def __init__(
+        self,
+        config: ProxyConfig | CompiledConfig,
+        *,
+        hot: HotReplies | None = None,
+        uses: UseSink | None = None,
+    ) -> None:
+        super().__init__(config, hot=hot)
+        self.uses = uses
+
 
 access_log = logging.getLogger("goproxy.access")
 integrity_log = logging.getLogger("goproxy.integrity")
@@ -22,7 +49,10 @@ def log_exchanges(conn: ProxyConnection) -> None:
     request head to the response decided. An exchange with an alarm (a checksum database
     that forked) also gets an ERROR line on ``goproxy.integrity``.
     """
-    for rec in conn.take_log():
+    records = conn.take_log()
+    if records and isinstance(conn, TrackedConnection) and conn.uses is not None:
+        conn.uses.note(records)  # last uses for the disk quota
+    for rec in records:
         if rec.alarm:
             log_alarm(rec.method, rec.target, rec.alarm)
         access_log.info(
