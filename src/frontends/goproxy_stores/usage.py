@@ -51,6 +51,7 @@ import sqlite3
 import stat as _stat
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -288,19 +289,23 @@ class UsageIndex:
                 [(last, count, unit) for unit, (last, count) in uses.items()],
             )
 
-    def record_files(self, keys: Iterable[str], now: float | None = None) -> None:
+    def record_files(
+        self, keys: Iterable[str] | Mapping[str, float], now: float | None = None
+    ) -> None:
         """Index the files ``keys`` as they are on disk now: size, or gone.
 
-        Stated inside the write transaction, so an eviction (which unlinks, then deletes rows
-        in a later transaction) and this never leave a row for a file that is gone.
+        ``keys`` may map each key to when it changed (a new version's first last use; else
+        ``now``). Stated inside the write transaction, so an eviction (which unlinks, then
+        deletes rows in a later transaction) and this never leave a row for a file that is
+        gone.
         """
-        keys = set(keys)
-        if not keys:
-            return
         now = time.time() if now is None else now
+        when = dict(keys) if isinstance(keys, Mapping) else dict.fromkeys(keys, now)
+        if not when:
+            return
         with self._write() as db:
-            units: dict[str, tuple[str, str]] = {}
-            for key in keys:
+            units: dict[str, tuple[str, str, float]] = {}
+            for key, at in when.items():
                 if key in _OWN:
                     continue
                 unit = unit_of(key)
@@ -317,8 +322,9 @@ class UsageIndex:
                         (key, info.size, unit.unit if unit else None, now),
                     )
                 if unit is not None:
-                    units[unit.unit] = (unit.module, unit.version)
-            _refresh_units(db, units, now)
+                    first = min(at, units[unit.unit][2]) if unit.unit in units else at
+                    units[unit.unit] = (unit.module, unit.version, first)
+            _refresh_units(db, units)
 
     def remove(self, module: str, version: str) -> VersionUsage | None:
         """Remove one version whole now (its files and rows), whatever the quota says;
@@ -398,10 +404,14 @@ class UsageIndex:
         min_free: int,
         keep: Callable[[str], bool],
         low_water: float = LOW_WATER,
+        flush: Callable[[], object] | None = None,
     ) -> GcResult | None:
         """Apply the quota now: remove the least recently used versions until under the
         low-water mark (:func:`~goproxy_core.proxy.quota.plan_eviction`).
 
+        A version used between the plan and the unlinking (the settle time; ``flush`` writes
+        this process's pending uses first, other processes write theirs within
+        :data:`FLUSH_INTERVAL` < :data:`SETTLE`) is spared: the next cycle decides again.
         Returns None when another process is evicting (never waited for).
         """
         with self._gc_lock(wait=False) as held:
@@ -447,6 +457,9 @@ class UsageIndex:
             self._tell_servers()
             if self.settle:
                 time.sleep(self.settle)
+            if flush is not None:
+                flush()
+            units = self._unmark_used(units, rows)
             self._unlink(units)
             self._tell_servers()
             after = self.total()
@@ -474,6 +487,24 @@ class UsageIndex:
                 self.on_evicted()
             except Exception:
                 log.exception("forgetting evicted files failed")
+
+    def _unmark_used(self, units: list[str], planned: dict[str, VersionUsage]) -> list[str]:
+        """The marked units not used since the plan; the others lose their mark."""
+        db = self._db()
+        now = {
+            u: t
+            for u, t in db.execute(
+                "SELECT unit, last_use FROM versions WHERE evicting = 1"
+            ).fetchall()
+        }
+        used = [u for u in units if u in now and now[u] > planned[u].last_use]
+        if used:
+            with self._write() as w:
+                w.executemany(
+                    "UPDATE versions SET evicting = 0 WHERE unit = ?", [(u,) for u in used]
+                )
+            log.info("%d versions used while being evicted are kept", len(used))
+        return [u for u in units if u not in used]
 
     def _unlink(self, units: list[str]) -> None:
         """Remove each marked version's files, then its rows (one transaction per version)."""
@@ -523,10 +554,11 @@ class UsageIndex:
         return found
 
 
-def _refresh_units(db: sqlite3.Connection, units: dict[str, tuple[str, str]], now: float) -> None:
-    """Version rows for ``units`` after their files changed: created (last use: now), bytes
-    summed again, deleted once no file is left."""
-    for unit, (module, version) in units.items():
+def _refresh_units(db: sqlite3.Connection, units: dict[str, tuple[str, str, float]]) -> None:
+    """Version rows for ``units`` (module, version, first change) after their files changed:
+    created (last use: when its first file landed), bytes summed again, deleted once no file
+    is left."""
+    for unit, (module, version, now) in units.items():
         size, count = db.execute(
             "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM files WHERE unit = ?", (unit,)
         ).fetchone()
@@ -589,7 +621,7 @@ class UsageTracker:
         self.flush_interval = FLUSH_INTERVAL if flush_interval is None else flush_interval
         self._lock = threading.Lock()
         self._uses: dict[str, tuple[float, int]] = {}
-        self._files: set[str] = set()
+        self._files: dict[str, float] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -616,8 +648,9 @@ class UsageTracker:
 
     def note_file(self, key: str) -> None:
         """A file was committed, moved or deleted: index it at the next flush."""
+        when = time.time()
         with self._lock:
-            self._files.add(key)
+            self._files.setdefault(key, when)
 
     # -- the thread --------------------------------------------------------------------------
 
@@ -625,9 +658,18 @@ class UsageTracker:
         """Write the batch now; returns whether new files took the cache over its limit."""
         with self._lock:
             uses, self._uses = self._uses, {}
-            files, self._files = self._files, set()
-        self.index.record_files(files)
-        self.index.record_uses(uses)
+            files, self._files = self._files, {}
+        try:
+            self.index.record_files(files)
+            self.index.record_uses(uses)
+        except BaseException:
+            with self._lock:  # kept for the next flush
+                for key, when in files.items():
+                    self._files.setdefault(key, when)
+                for unit, (last, count) in uses.items():
+                    was, n = self._uses.get(unit, (0.0, 0))
+                    self._uses[unit] = (max(was, last), n + count)
+            raise
         limit = self.config.config.max_cache_size
         return bool(files and limit and self.index.total() > limit)
 
@@ -636,7 +678,10 @@ class UsageTracker:
         self.flush()
         cfg = self.config.config
         result = self.index.gc(
-            limit=cfg.max_cache_size, min_free=cfg.min_free_space, keep=self.config.keeps
+            limit=cfg.max_cache_size,
+            min_free=cfg.min_free_space,
+            keep=self.config.keeps,
+            flush=self.flush,
         )
         if result is not None:
             self.last_gc = result
