@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from serving import go_env, run_go, serving
-
 from goproxy_stores import DiskStore
 from goproxy_stores.usage import INDEX_FILE, LOCK_FILE, UsageIndex
+from serving import go_env, run_go, serving
 
 LIMIT = 240 * 1024
 ZIP = 40 * 1024  # stored, random: a version takes a little more than this
@@ -130,7 +129,9 @@ def test_quota_with_go_clients(tree: Path, tmp_path: Path) -> None:
         kept = [stored(cache, m) for m in order]
         assert any(kept) and not all(kept), kept
         first = kept.index(True)
-        assert all(kept[first:]), f"not the most recently used kept: {list(zip(order, kept))}"
+        assert all(kept[first:]), (
+            f"not the most recently used kept: {list(zip(order, kept, strict=True))}"
+        )
         assert all(stored(cache, m) for m in MODS[:2])
         assert all(whole(cache, m) for m in MODS)
         # An evicted version is fetched again, byte-identical.
