@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from goproxy_core import ProxyConfig, compile_config
-from goproxy_core.proxy.keys import proof_key, record_key, version_key
-from goproxy_core.proxy.quota import (
+from goproxy_core.proxy import (
     LOW_WATER,
     StoredVersion,
     VersionUnit,
@@ -17,6 +16,7 @@ from goproxy_core.proxy.quota import (
     unit_keys,
     unit_of,
 )
+from goproxy_core.proxy.keys import proof_key, record_key, version_key
 
 MODULES = ["example.com/a", "example.com/b", "corp.test/x", "corp.test/y", "pinned.test/p"]
 

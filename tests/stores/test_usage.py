@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from goproxy_core import AccessRecord, ProxyConfig, compile_config
-from goproxy_core.proxy.quota import unit_keys
+from goproxy_core.proxy import unit_keys
 from goproxy_stores import DiskStore
 from goproxy_stores.usage import INDEX_FILE, UsageIndex, UsageTracker, _unit
 

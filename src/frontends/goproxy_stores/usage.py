@@ -56,8 +56,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from goproxy_core.module.escape import escape_path, escape_version
-from goproxy_core.proxy.quota import (
+from goproxy_core import endpoint_of
+from goproxy_core.module import escape_path, escape_version
+from goproxy_core.proxy import (
     LOW_WATER,
     StoredVersion,
     over_limits,
@@ -65,7 +66,6 @@ from goproxy_core.proxy.quota import (
     unit_keys,
     unit_of,
 )
-from goproxy_core.proxy.targets import endpoint_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
