@@ -159,7 +159,7 @@ def test_gc_evicts_least_recently_used_and_keeps_pinned(tmp_path: Path) -> None:
     assert (tmp_path / "corp.test/x/@v/v1.0.0.zip").exists()
     assert forgotten  # the server was told to drop what it keeps in memory
     # Under the quota now: nothing more goes.
-    again = t.gc()
+    again = t.index.apply_quota(t.config)
     assert again is not None and again.evicted == ()
     # A version committed again after its eviction is simply indexed again.
     put(store, "example.com/a", "v1.0.0", 100)
@@ -269,3 +269,30 @@ def test_kill_9_mid_eviction_is_finished_by_the_next_start(tmp_path: Path) -> No
     assert len(gone) == 2
     for m in gone:
         assert not any((tmp_path / k).exists() for k in unit_keys(_unit(m, "v1.0.0")))
+
+
+def test_a_version_used_while_being_evicted_is_spared(tmp_path: Path, caplog) -> None:
+    store = DiskStore(tmp_path)
+    t = tracker(store)
+    for m in ("example.com/a", "example.com/b"):
+        put(store, m, "v1.0.0", 100)
+    t.flush()
+    a = _unit("example.com/a", "v1.0.0")
+
+    def used_meanwhile() -> None:  # a client asked for a during the settle time
+        t.index.record_uses({a: (time.time() + 100, 1)})
+
+    # a, the least recently used, is planned; used meanwhile, it stays this cycle ...
+    result = t.index.gc(limit=400, min_free=0, keep=lambda m: False, flush=used_meanwhile)
+    assert result is not None and result.evicted == ()
+    row = t.index.version("example.com/a", "v1.0.0")
+    assert row is not None and row.uses == 1 and (tmp_path / f"{a}.zip").exists()
+    # ... and the next one removes b, now the least recently used.
+    result = t.index.gc(limit=400, min_free=0, keep=lambda m: False)
+    assert result is not None and [v.module for v in result.evicted] == ["example.com/b"]
+    # Only what may not go is left, over the quota: one warning, not one per cycle.
+    keep_all = {"limit": 1, "min_free": 0, "keep": lambda m: True}
+    with caplog.at_level("WARNING", logger="goproxy.quota"):
+        for _ in range(3):
+            assert t.index.gc(**keep_all).evicted == ()  # type: ignore[arg-type,union-attr]
+    assert len([r for r in caplog.records if "nothing may be evicted" in r.message]) == 1

@@ -157,8 +157,11 @@ class GcResult(msgspec.Struct, frozen=True):
 class UsageIndex:
     """The usage index of one cache dir (thread safe; one SQLite connection per thread).
 
-    The Python API the admin commands build on: :meth:`versions`, :meth:`total`,
-    :meth:`remove`, :meth:`gc`, :meth:`reconcile`, :meth:`record_uses`, :meth:`record_files`.
+    The Python API the admin commands build on (safe while servers use the same cache dir):
+    :meth:`versions` (each with bytes, last use, uses), :meth:`version`, :meth:`total`,
+    :meth:`file_count`, :meth:`free_space`, :meth:`remove` (one version, now),
+    :meth:`apply_quota` / :meth:`gc` (run the quota now), :meth:`reconcile` (rescan),
+    :meth:`record_uses`, :meth:`record_files`. Call :meth:`close` in each thread that used it.
 
     Args:
         store: the cache's disk store.
@@ -180,6 +183,7 @@ class UsageIndex:
         self.on_evicted = on_evicted
         self.settle = SETTLE if settle is None else settle
         self._local = threading.local()
+        self._stuck_logged = -1e9
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with self._write() as db:
             for statement in _SCHEMA.split(";"):
@@ -441,13 +445,15 @@ class UsageIndex:
                 keep,
             )
             if not plan:
-                log.warning(
-                    "cache %s holds %d bytes (%s free) but nothing may be evicted: what is "
-                    "left is private or pinned versions, lists and the proxy's own files",
-                    self.root,
-                    total,
-                    "?" if free is None else free,
-                )
+                if time.monotonic() >= self._stuck_logged + 600:  # at most every 10 minutes
+                    self._stuck_logged = time.monotonic()
+                    log.warning(
+                        "cache %s holds %d bytes (%s free) but nothing may be evicted: what "
+                        "is left is private or pinned versions, lists and the proxy's own files",
+                        self.root,
+                        total,
+                        "?" if free is None else free,
+                    )
                 return GcResult(total, total, free)
             units = [v.unit for v in plan]
             with self._write() as db:
@@ -474,6 +480,12 @@ class UsageIndex:
                 limit,
             )
             return GcResult(total, after, free, evicted)
+
+    def apply_quota(self, config: CompiledConfig) -> GcResult | None:
+        """:meth:`gc` with the settings of ``config`` (``max_cache_size``,
+        ``min_free_space``, ``private`` and ``pin``): what ``goproxy cache gc`` runs."""
+        cfg = config.config
+        return self.gc(limit=cfg.max_cache_size, min_free=cfg.min_free_space, keep=config.keeps)
 
     # -- internals -------------------------------------------------------------------------
 
