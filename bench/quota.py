@@ -139,15 +139,20 @@ def measure(duration: float, reps: int, modules: int = 20) -> dict[str, dict[str
 def table(results: dict[str, dict[str, list[float]]]) -> str:
     off, on = MODES
     lines = [
-        f"| cached hit | {off} hits/s | {on} hits/s | on / off |",
+        f"| cached hit | {off} hits/s (min-max) | {on} hits/s (min-max) | on / off |",
         "|---|---:|---:|---:|",
     ]
+
+    def cell(xs: list[float]) -> str:
+        return f"{statistics.median(xs):,.0f} ({min(xs):,.0f}-{max(xs):,.0f})"
+
     for target, by_mode in results.items():
         if target == "uses counted":
             continue
         a, b = statistics.median(by_mode[off]), statistics.median(by_mode[on])
-        lines.append(f"| {target} | {a:,.0f} | {b:,.0f} | {b / a:.2f} |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {target} | {cell(by_mode[off])} | {cell(by_mode[on])} | {b / a:.2f} |")
+    uses = results.get("uses counted", {}).get(on, [0.0])[0]
+    return "\n".join(lines) + f"\n\nUses counted by the tracked server's index: {uses:,.0f}.\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     text = table(results)
     print(text)
     if args.write:
-        command = "python bench/quota.py --write" + (
-            f" --duration {args.duration:g}" if args.duration != 8.0 else ""
-        )
+        command = "python bench/quota.py --write"
+        if args.duration != 8.0:
+            command += f" --duration {args.duration:g}"
+        if args.reps != 3:
+            command += f" --reps {args.reps}"
         doc = bench.replace_doc_block(BEGIN, END, SECTION, command, text, bench.machine())
         print(f"wrote {doc}")
     return 0
