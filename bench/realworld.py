@@ -413,7 +413,8 @@ def report(res: Result, frontend: str, sumdb: str | None) -> str:
         )
     out.append(
         f"\nMedians over rounds. Goals (issue 11): a warm client costs the server no more CPU "
-        f"than Athens' ({GOAL_WARM_CPU} CPU-s on this graph); at most 0.02 CPU-s per MB "
+        f"than Athens' ({GOAL_WARM_CPU} CPU-s on the issue's prometheus graph); at most 0.02 "
+        f"CPU-s per MB "
         f"ingested. The go command printed the same modules and hashes in every mode.\n"
     )
     return "".join(out)
@@ -424,10 +425,25 @@ MARK_END = "<!-- bench:realworld:end -->"
 SECTION = f"""
 ## A real project's graph: straight to the upstream vs through the proxy
 
-`python bench/realworld.py --project DIR` (opt-in, needs network; see its docstring) runs
-`go mod download -json all` of a real project with fresh client caches straight to an
-upstream proxy, through `goproxy serve` cold and warm, and from a `file://` module cache,
-interleaved over rounds. `--write` rewrites the block below.
+`python bench/realworld.py --project DIR [--upstream URL] [--sumdb off] [--rounds 3]
+[--frontend trio] [--athens PATH] [--write]` (opt-in, needs network; never run by the suite)
+takes a project directory holding go.mod and go.sum (or `GOPROXY_BENCH_PROJECT`) and an
+upstream proxy (or `GOPROXY_BENCH_UPSTREAM`; by default the first proxy of `go env GOPROXY`,
+read when it runs). Each round, in an order that rotates from round to round, it runs
+`go mod download -json all` of a fresh copy of the project with fresh `GOPATH`, `GOMODCACHE`
+and `GOCACHE` (`GOFLAGS=-modcacherw`, `GOTOOLCHAIN=local`, `GONOSUMDB`/`GOPRIVATE` empty):
+`direct` to the upstream; `cold` through `goproxy serve --upstream URL` (the CLI, a subprocess
+on loopback, default settings, an empty cache); `warm` through the same server again; `file`
+from `file://` the download cache of the last direct run (`GOSUMDB=off`: the go command
+alone); with `--athens PATH`, `athens cold` and `athens warm` through an Athens binary with
+empty disk storage. The checksum database stays at the go command's default (`GOSUMDB`
+unset): modules missing from go.sum are checked against it, through the proxy's `/sumdb/`
+relay when the client goes through the proxy; `--sumdb off` turns it off for clients and
+proxy. It prints each mode's median, spread and ratio to direct, and the server's CPU time
+(`/proc/PID/stat` utime+stime) for the cold fill, per MB it stored and per warm client, and
+its peak RSS; it fails if the go command printed other modules or hashes in any mode.
+`tests/bench/test_realworld_smoke.py` runs it against a local generated upstream (with a
+stand-in for the Athens binary). `--write` rewrites the block below.
 
 {MARK_BEGIN}
 {MARK_END}
