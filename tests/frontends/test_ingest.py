@@ -197,6 +197,23 @@ def test_a_failed_write_on_the_writing_thread_reaches_the_fetch_and_the_commit()
     assert _hashing_threads() == []
 
 
+def test_any_failure_of_the_write_reaches_the_fetching_thread():
+    class Closed(_FailingWrite):
+        def write(self, data: bytes) -> None:
+            raise ValueError("write to closed file")
+
+    inner = Closed(room=0)
+    w = HashingWriter(inner)  # type: ignore[arg-type]
+    w.write(b"a" * 10)
+    with pytest.raises(ValueError, match="closed file"):
+        w.flush()
+    with pytest.raises(ValueError, match="closed file"):
+        w.commit()
+    assert not inner.committed
+    w.abort()
+    assert _hashing_threads() == []
+
+
 class _FullStore(MemoryStore):
     def writer(self, key: str):  # type: ignore[no-untyped-def]
         return _FailingWrite(room=10)

@@ -282,10 +282,11 @@ class HashingWriter:
     for the disk nor for a hash (only while a queue is full), and the check that comes after
     the last byte has only the central directory's cross-check left.
 
-    :meth:`flush` waits until every byte written is in the pending write and raises the write's
-    ``OSError`` if it failed; :meth:`reader` and :meth:`commit` do the same first (a failed
-    write is never read back nor published), :meth:`digest` and :meth:`streamed` wait for both
-    threads, :meth:`abort` stops both and waits until they have ended.
+    :meth:`flush` waits until every byte written is in the pending write and raises what the
+    write raised if it failed (an ``OSError``: the store's failure); :meth:`reader` and
+    :meth:`commit` do the same first (a failed write is never read back nor published),
+    :meth:`digest` and :meth:`streamed` wait for both threads, :meth:`abort` stops both and
+    waits until they have ended.
 
     Neither hash's failure can pass a bad zip: a failing follower only loses the shortcut
     (the check then reads every entry itself), and a failing body hash is redone from the
@@ -300,7 +301,7 @@ class HashingWriter:
         self._size = 0
         self._sha = hashlib.sha256()
         self._sha_failed: Exception | None = None
-        self._write_failed: OSError | None = None
+        self._write_failed: Exception | None = None
         self._follower = ZipFollower()
         self._lanes: tuple[_Lane, _Lane] | None = None
         self._digest: tuple[str, int] | None = None
@@ -308,7 +309,8 @@ class HashingWriter:
     def write(self, data: bytes) -> None:
         """Queue ``data`` for the pending write and both hashes.
 
-        Raises the ``OSError`` of an earlier chunk's write, if one failed.
+        Raises what an earlier chunk's write raised (an ``OSError``: the store failed), if one
+        failed.
         """
         if self._write_failed is not None:
             raise self._write_failed
@@ -327,7 +329,7 @@ class HashingWriter:
     def _write_body(self, chunk: bytes) -> None:
         try:
             self.inner.write(chunk)
-        except OSError as e:
+        except Exception as e:  # an OSError is the store's failure; anything else, a bug
             self._write_failed = e
             raise
         if self._sha_failed is None:
@@ -337,7 +339,7 @@ class HashingWriter:
                 self._sha_failed = e  # the write goes on; digest() hashes the stored bytes
 
     def flush(self) -> None:
-        """Wait until everything written is in the pending write; raise its ``OSError``."""
+        """Wait until everything written is in the pending write; raise what it raised."""
         if self._lanes is not None:
             self._lanes[0].wait()
         if self._write_failed is not None:
@@ -392,7 +394,7 @@ class HashingWriter:
         return self.inner.reader()
 
     def commit(self) -> BlobInfo:
-        """See ``BlobWriter.commit``: a write that failed raises its ``OSError`` instead."""
+        """See ``BlobWriter.commit``: a write that failed raises what it raised instead."""
         self._finish()
         if self._write_failed is not None:
             raise self._write_failed
