@@ -160,6 +160,7 @@ class ServerBase:
         if track_usage and isinstance(store, DiskStore):
             self.usage = UsageTracker(store, self.config, on_evicted=self.forget)
             self.usage.start()
+            self.executor.usage_index = self.usage.index  # the catalog reads it
         threading.Thread(
             target=self._watch_quarantine, name="goproxy-quarantine-watch", daemon=True
         ).start()

@@ -40,12 +40,12 @@ from urllib.parse import unquote
 import httpcore
 import httpx
 
-from goproxy_core import Breaker, FetchDirect, FetchUpstream, UpstreamResult
+from goproxy_core import Breaker, FetchDirect, FetchUpstream, UpstreamHealth, UpstreamResult
 from goproxy_core.zip import ZipFollower
 from goproxy_stores import ops
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import BinaryIO
 
     from goproxy_core import BlobInfo
@@ -522,6 +522,22 @@ class Fetcher:
             time.sleep(pause)
             if time.monotonic() >= deadline:
                 return result, writer
+
+    def health(self, keys: Iterable[str]) -> tuple[UpstreamHealth, ...]:
+        """The circuit breaker of each upstream base URL in ``keys``, changing nothing (an
+        upstream never asked is ``closed`` with no failures; ``unknown`` with the breaker
+        off)."""
+        now = time.monotonic()
+        out = []
+        for key in keys:
+            if self.settings.breaker_failures <= 0:
+                out.append(UpstreamHealth(key, "unknown"))
+                continue
+            with self._breakers_mu:
+                b = self._breakers.get(key)
+                state = b.status(now) if b is not None else ("closed", 0, 0.0)
+            out.append(UpstreamHealth(key, *state))
+        return tuple(out)
 
     def _breaker(self, key: str) -> Breaker | None:
         if self.settings.breaker_failures <= 0:

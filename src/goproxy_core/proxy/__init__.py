@@ -18,6 +18,7 @@ The connection's state machine is public for callers and tests that check it:
 from __future__ import annotations
 
 from .breaker import Breaker, BreakerState, Transition
+from .catalog import CatalogData, CatalogVersion, ModuleUse, UpstreamHealth, catalog_from_files
 from .config import CompiledConfig, ProxyConfig, RetractedPolicy, SumdbConfig, compile_config
 from .connection import AccessRecord, ProxyConnection
 from .effects import (
@@ -37,6 +38,7 @@ from .effects import (
     Prefetch,
     PrefetchOutcome,
     ReadBlob,
+    ReadCatalog,
     ReadSumdb,
     Revalidate,
     SaveBlob,
@@ -132,6 +134,8 @@ __all__ = [
     "BlobInfo",
     "Breaker",
     "BreakerState",
+    "CatalogData",
+    "CatalogVersion",
     "CheckZip",
     "CloseConnection",
     "CommitBlob",
@@ -149,6 +153,7 @@ __all__ = [
     "IndexReq",
     "LatestReq",
     "ListReq",
+    "ModuleUse",
     "NeedData",
     "NotFoundError",
     "Prefetch",
@@ -156,6 +161,7 @@ __all__ = [
     "ProxyConfig",
     "ProxyConnection",
     "ReadBlob",
+    "ReadCatalog",
     "ReadSumdb",
     "Reply",
     "Request",
@@ -176,12 +182,14 @@ __all__ = [
     "SumdbReq",
     "Transition",
     "Upstream",
+    "UpstreamHealth",
     "UpstreamKind",
     "UpstreamResult",
     "VersionInfo",
     "VersionReq",
     "VersionUnit",
     "ZipVerdict",
+    "catalog_from_files",
     "compile_config",
     "encode_info",
     "endpoint_of",

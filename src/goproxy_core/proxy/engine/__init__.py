@@ -40,9 +40,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..catalog import PageContext
 from ..effects import IOEffect, PrefetchOutcome
 from ..replies import Reply
-from ..targets import FileKind, HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
+from ..targets import (
+    CatalogReq,
+    FileKind,
+    HealthReq,
+    IndexReq,
+    LatestReq,
+    ListReq,
+    ModulePageReq,
+    SumdbReq,
+    VersionReq,
+)
+from .catalog import CatalogFlow
 from .files import FilesFlow
 from .health import HealthFlow
 from .ownsumdb import OwnSumdbFlow
@@ -64,12 +76,17 @@ __all__ = [
 ]
 
 
-class _RequestFlow(OwnSumdbFlow, FilesFlow, SumdbFlow, HealthFlow):
+class _RequestFlow(OwnSumdbFlow, FilesFlow, SumdbFlow, HealthFlow, CatalogFlow):
     """Every flow, for one request."""
 
 
 def handle_request(
-    cfg: CompiledConfig, req: Request, now: float, *, relay: bool = False
+    cfg: CompiledConfig,
+    req: Request,
+    now: float,
+    *,
+    relay: bool = False,
+    page: PageContext | None = None,
 ) -> Flow[Reply]:
     """Run one request to its reply.
 
@@ -79,6 +96,8 @@ def handle_request(
         now: the current time, seconds since the epoch.
         relay: a zip fetched from upstream may be streamed to the client as it arrives
             (a GET, not a HEAD).
+        page: for the index and the catalog pages, how the client reached the proxy and
+            whether it wants HTML (``catalog.page_context`` of its headers).
 
     Returns:
         A generator that yields I/O effects, takes their results through ``send`` and returns
@@ -99,7 +118,14 @@ def handle_request(
         return (yield from flow.sumdb(req))
     if isinstance(req, HealthReq):
         return (yield from flow.health(req))
+    page = page or PageContext()
+    if isinstance(req, CatalogReq):
+        return (yield from flow.catalog(req))
+    if isinstance(req, ModulePageReq):
+        return (yield from flow.module_page(req, page))
     assert isinstance(req, IndexReq)
+    if page.html:
+        return (yield from flow.index_page(page))
     return flow.index()
 
 
