@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from ..errors import ProxyError
 from ..module.escape import escape_path
 from ..semver import sort_versions
 from .effects import FreeSpace  # noqa: TC001 - msgspec reads CatalogData's annotations
@@ -473,9 +474,14 @@ def _page(title: str, base: str, body: str, *, script: bool) -> bytes:
     return "".join(parts).encode()
 
 
-def module_link(base: str, module: str) -> str:
-    """The module page's URL path (escaped as a GOPROXY path is, then HTML-escaped)."""
-    return _e(f"{base}/{MODULE_PAGE}{escape_path(module)}")
+def module_anchor(base: str, module: str) -> str:
+    """A link to the module's page (its path escaped as a GOPROXY path is, then
+    HTML-escaped); the bare name for a path no module can have."""
+    try:
+        href = f"{base}/{MODULE_PAGE}{escape_path(module)}"
+    except ProxyError:
+        return _e(module)
+    return f'<a href="{_e(href)}">{_e(module)}</a>'
 
 
 def _proxy_url(ctx: PageContext, cfg: CompiledConfig) -> str:
@@ -603,7 +609,7 @@ def _module_list(
         what = f"{m.uses} uses" if uses else f"last used {_when(m.last_use)}"
         vs = "version" if m.versions == 1 else "versions"
         rows.append(
-            f'<tr><td><a href="{module_link(base, m.module)}">{_e(m.module)}</a></td>'
+            f"<tr><td>{module_anchor(base, m.module)}</td>"
             f'<td class="n">{m.versions} {vs}</td><td class="n">{_e(_size(m.bytes))}</td>'
             f"<td>{_e(what)}</td></tr>"
         )

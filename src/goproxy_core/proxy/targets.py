@@ -328,8 +328,9 @@ def _parse_catalog_query(query: bytes) -> CatalogReq:
         name, _, raw = part.partition(b"=")
         try:
             value = _percent_decode(raw)
-        except NotFoundError as e:
-            raise BadRequestError(f"catalog: bad query parameter: {e}") from None
+        except (BadRequestError, NotFoundError) as e:
+            what = str(e).replace("request path", "query parameter")
+            raise BadRequestError(f"catalog: {what}") from None
         if name == b"q":
             if len(value) > _MAX_SEARCH:
                 raise BadRequestError(f"catalog: q is longer than {_MAX_SEARCH} characters")
