@@ -232,6 +232,7 @@ def test_forwarded_https_and_a_missing_host() -> None:
     status, _, body = _get(
         "/", _store({}), accept="text/html", extra="X-Forwarded-Proto: https\r\n"
     )
+    assert status == 200
     assert b"GOPROXY=https://proxy.test:8080</pre>" in body
     assert page_context([(b"accept", b"text/html")]) == PageContext("", True)
     assert page_context([(b"host", b"[::1]:80")]).origin == "http://[::1]:80"
@@ -410,6 +411,7 @@ def test_the_policy_hashes_the_inline_script_and_style() -> None:
     # No inline event handler or style attribute, which the policy would block.
     assert not re.search(r"\son[a-z]+=|\sstyle=", page)
     status, headers, body = _get("/-/module/example.com/alpha", _store(STORE_FILES))
+    assert status == 200
     assert headers["content-security-policy"] == CATALOG_CSP
     assert "<script>" not in body.decode()
 
@@ -619,9 +621,10 @@ def test_any_token_is_decoded_or_refused_400(token: str) -> None:
 def test_base64_of_anything_is_decoded_or_refused_400(raw: bytes) -> None:
     token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     try:
-        decode_page_token(token)
+        module, version = decode_page_token(token)
     except BadRequestError:
-        pass
+        return
+    assert (module, version) == decode_page_token(encode_page_token(module, version))
 
 
 def test_answering_catalog_read_out_of_turn_is_misuse() -> None:

@@ -105,6 +105,7 @@ def from_index(index: UsageIndex, effect: ReadCatalog) -> CatalogData:
     cond = " AND ".join(where)
     db.execute("BEGIN")
     try:
+        # ``cond`` is made of the fixed clauses above; every value is bound.
         rows = db.execute(
             f"SELECT module, version, bytes, last_use, uses FROM versions WHERE {cond} "
             "ORDER BY module, version LIMIT ?",
