@@ -141,13 +141,16 @@ def test_catalog_page_in_chromium(tmp_path, browser):
         results = browser.find_element(By.ID, "results")
         assert "example.com/Alpha" in results.text
         assert "v1.0.0" in results.text
-        shot = _artifacts() / "catalog.png"
-        browser.save_screenshot(str(shot))
-        print(f"screenshot: {shot}")
 
         box.clear()
         box.send_keys("beta")
         wait.until(ec.text_to_be_present_in_element((By.ID, "results"), "example.com/beta"))
+        found = results.text
+        assert "deprecated" in found and "v1.0.0" in found and "retracted" in found
+        assert "last used 20" in found
+        shot = _artifacts() / "catalog.png"
+        browser.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
         results.find_element(By.LINK_TEXT, "example.com/beta").click()
         wait.until(ec.presence_of_element_located((By.ID, "versions")))
         assert browser.current_url == f"{base}/-/module/example.com/beta"

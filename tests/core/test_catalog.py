@@ -44,6 +44,7 @@ from goproxy_core.proxy.catalog import (
     top_modules,
 )
 from goproxy_core.proxy.targets import (
+    CATALOG_MARKS_MAX,
     CatalogReq,
     IndexReq,
     ListReq,
@@ -134,7 +135,17 @@ def test_routes_parse() -> None:
 
 @pytest.mark.parametrize(
     "query",
-    [b"n=0", b"n=1001", b"n=x", b"n=%C2%B2", b"pagesize=-1", b"token=%%", b"q=%FF", b"token=abc"],
+    [
+        b"n=0",
+        b"n=1001",
+        b"n=x",
+        b"n=%C2%B2",
+        b"pagesize=-1",
+        b"token=%%",
+        b"q=%FF",
+        b"token=abc",
+        b"marks=yes",
+    ],
 )
 def test_bad_catalog_parameters_are_400(query: bytes) -> None:
     with pytest.raises(BadRequestError):
@@ -504,6 +515,30 @@ def test_catalog_search_is_case_insensitive_and_pages_too() -> None:
     assert [m["version"] for p in pages for m in p] == ["v1.0.0", "v1.10.0", "v1.2.0"]
     assert _all_pages(store, "q=%7Ey_") == [[{**_all_pages(store, "")[0][-1]}]]
     assert _all_pages(store, "q=nothing") == [[]]
+
+
+def test_catalog_marks_retractions_and_deprecation() -> None:
+    store = _store(STORE_FILES)
+    status, _, body = _get("/catalog?q=alpha&marks=1", store)
+    assert status == 200
+    got = {m["version"]: (m["retracted"], m["deprecated"]) for m in json.loads(body)["modules"]}
+    assert got == {
+        "v1.0.0": ("broken build", "use example.com/beta."),
+        "v1.2.0": ("", "use example.com/beta."),
+        "v1.10.0": ("", "use example.com/beta."),
+    }
+    files = {"example.com/m/@v/v1.0.0.mod": b"module example.com/m\nretract v1.0.0\n"}
+    body = _get("/catalog?marks=1", _store(files))[2]
+    assert json.loads(body)["modules"][0]["retracted"] == "retracted"
+    assert "retracted" not in json.loads(_get("/catalog?marks=0", _store(files))[2])["modules"][0]
+
+
+def test_catalog_marks_read_at_most_the_first_modules() -> None:
+    files = {f"example.com/m{i:02}/@v/v1.0.0.info": b"{}" for i in range(CATALOG_MARKS_MAX + 2)}
+    got = json.loads(_get("/catalog?marks=1", _store(files))[2])["modules"]
+    assert len(got) == CATALOG_MARKS_MAX + 2
+    assert all("retracted" in m for m in got[:CATALOG_MARKS_MAX])
+    assert not any("retracted" in m for m in got[CATALOG_MARKS_MAX:])
 
 
 def test_catalog_not_available_is_501() -> None:

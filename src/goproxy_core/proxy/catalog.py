@@ -40,13 +40,13 @@ from .effects import FreeSpace  # noqa: TC001 - msgspec reads CatalogData's anno
 from .proxylist import UpstreamKind
 from .quota import unit_of
 from .targets import MODULE_PAGE, encode_page_token
+from .versions import Retraction, retraction_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from .config import CompiledConfig
     from .effects import ReadCatalog
-    from .versions import Retraction
 
 __all__ = [
     "CATALOG_CSP",
@@ -54,6 +54,7 @@ __all__ = [
     "CATALOG_STYLE",
     "CatalogData",
     "CatalogVersion",
+    "Marks",
     "ModuleUse",
     "PageContext",
     "UpstreamHealth",
@@ -111,6 +112,15 @@ class UpstreamHealth(msgspec.Struct, frozen=True):
     state: str = "closed"
     failures: int = 0
     retry_in: float = 0.0
+
+
+class Marks(msgspec.Struct, frozen=True):
+    """What a module's go.mod says of it and its versions (the go.mod of its highest stored
+    version that has one, ``gomod_version``; "" when none was read)."""
+
+    gomod_version: str = ""
+    deprecated: str = ""
+    retractions: tuple[Retraction, ...] = ()
 
 
 class CatalogData(msgspec.Struct, frozen=True):
@@ -354,12 +364,37 @@ CATALOG_SCRIPT: Final = """
       a.href = base + "/-/module/" + escapePath(name);
       a.textContent = name;
       li.appendChild(a);
-      var span = document.createElement("span");
-      span.className = "muted";
-      span.textContent = " " + byModule[name].map(function (v) {
-        return v.version + " (" + size(v.size) + ")";
-      }).join(", ");
-      li.appendChild(span);
+      var first = byModule[name][0];
+      if (first.deprecated) {
+        var dep = document.createElement("span");
+        dep.className = "mark deprecated";
+        dep.title = first.deprecated;
+        dep.textContent = "deprecated";
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(dep);
+      }
+      var versions = document.createElement("ul");
+      byModule[name].forEach(function (v) {
+        var item = document.createElement("li");
+        var code = document.createElement("code");
+        code.textContent = v.version;
+        item.appendChild(code);
+        if (v.retracted) {
+          var r = document.createElement("span");
+          r.className = "mark retracted";
+          r.title = v.retracted;
+          r.textContent = "retracted";
+          item.appendChild(document.createTextNode(" "));
+          item.appendChild(r);
+        }
+        var span = document.createElement("span");
+        span.className = "muted";
+        span.textContent = " " + size(v.size) + ", last used " +
+          v.last_use.replace("T", " ").replace("Z", " UTC");
+        item.appendChild(span);
+        versions.appendChild(item);
+      });
+      li.appendChild(versions);
       list.appendChild(li);
     });
     var more = data.next ? " (more: narrow the search)" : "";
@@ -371,7 +406,7 @@ CATALOG_SCRIPT: Final = """
     var q = box.value.trim();
     var mine = ++asked;
     if (!q) { list.textContent = ""; note.textContent = ""; return; }
-    fetch(base + "/catalog?n=200&q=" + encodeURIComponent(q), {
+    fetch(base + "/catalog?n=200&marks=1&q=" + encodeURIComponent(q), {
       headers: { "Accept": "application/json" }
     }).then(function (r) {
       if (!r.ok) { throw new Error("HTTP " + r.status); }
@@ -658,8 +693,6 @@ def render_module(
 ) -> bytes:
     """A module's page: its stored versions (newest first) with sizes, last use, uses and
     retraction marks, and its deprecation, from the go.mod of ``gomod_version``."""
-    from .versions import retraction_for
-
     base = cfg.base_path
     body = [
         f'<p><a href="{_e(base)}/">&larr; all modules</a></p>',
@@ -714,21 +747,27 @@ def highest_versions(versions: Iterable[CatalogVersion]) -> list[str]:
     return sort_versions([v.version for v in versions])[::-1]
 
 
-def catalog_json(data: CatalogData) -> bytes:
+def catalog_json(data: CatalogData, marks: dict[str, Marks] | None = None) -> bytes:
     """The ``/catalog`` body: Athens's ``modules`` and ``next`` (left out on the last page),
-    each entry with its ``size``, ``last_use`` and ``uses`` too."""
-    out: dict[str, object] = {
-        "modules": [
-            {
-                "module": v.module,
-                "version": v.version,
-                "size": v.bytes,
-                "last_use": rfc3339(v.last_use),
-                "uses": v.uses,
-            }
-            for v in data.versions
-        ]
-    }
+    each entry with its ``size``, ``last_use`` and ``uses`` too; with ``marks``, the entries
+    of the modules it has also carry ``retracted`` (the rationale, or ``"retracted"``; "" for
+    none) and ``deprecated`` (the message, or "")."""
+    entries: list[dict[str, object]] = []
+    for v in data.versions:
+        entry: dict[str, object] = {
+            "module": v.module,
+            "version": v.version,
+            "size": v.bytes,
+            "last_use": rfc3339(v.last_use),
+            "uses": v.uses,
+        }
+        m = marks.get(v.module) if marks is not None else None
+        if m is not None:
+            r = retraction_for(v.version, m.retractions)
+            entry["retracted"] = "" if r is None else (r.rationale or "retracted")
+            entry["deprecated"] = m.deprecated
+        entries.append(entry)
+    out: dict[str, object] = {"modules": entries}
     if data.more and data.versions:
         last = data.versions[-1]
         out["next"] = encode_page_token(last.module, last.version)

@@ -26,6 +26,7 @@ from ..module.escape import escape_path, escape_version, unescape_path, unescape
 from ..module.paths import canonical_version, check
 
 __all__ = [
+    "CATALOG_MARKS_MAX",
     "CATALOG_PAGE_MAX",
     "ENDPOINT_KINDS",
     "MODULE_PAGE",
@@ -156,6 +157,9 @@ module: only the path's first element is looked at)."""
 CATALOG_PAGE_MAX = 1000
 """The most module versions one ``/catalog`` page lists (and its default, as Athens's)."""
 
+CATALOG_MARKS_MAX = 50
+"""With ``marks=1``, the modules of a ``/catalog`` page whose go.mod is read, at most."""
+
 _MAX_SEARCH = 256
 
 
@@ -166,11 +170,15 @@ class CatalogReq(msgspec.Struct, frozen=True):
         search: the ``q`` parameter: only module paths containing it (case-insensitive).
         limit: the ``n`` (or Athens's ``pagesize``) parameter: versions per page.
         after: the ``token`` parameter decoded: the page starts after this (module, version).
+        marks: the ``marks=1`` parameter: each entry also says whether its version is
+            retracted and its module deprecated (go.mod reads: for the first
+            ``CATALOG_MARKS_MAX`` modules of the page only).
     """
 
     search: str = ""
     limit: int = CATALOG_PAGE_MAX
     after: tuple[str, str] | None = None
+    marks: bool = False
 
 
 class ModulePageReq(msgspec.Struct, frozen=True):
@@ -321,7 +329,7 @@ def _parse_catalog_query(query: bytes) -> CatalogReq:
     """The parameters of ``/catalog``: ``q``, ``n`` (or ``pagesize``), ``token``; others are
     ignored. Strict percent-decoding as for the path (``+`` stays a plus: module paths have
     them)."""
-    search, limit, after = "", CATALOG_PAGE_MAX, None
+    search, limit, after, marks = "", CATALOG_PAGE_MAX, None, False
     for part in query.split(b"&"):
         if not part:
             continue
@@ -347,7 +355,11 @@ def _parse_catalog_query(query: bytes) -> CatalogReq:
             limit = int(value)
         elif name == b"token":
             after = decode_page_token(value) if value else None
-    return CatalogReq(search=search, limit=limit, after=after)
+        elif name == b"marks":
+            if value not in ("0", "1"):
+                raise BadRequestError("catalog: marks must be 0 or 1")
+            marks = value == "1"
+    return CatalogReq(search=search, limit=limit, after=after, marks=marks)
 
 
 def encode_page_token(module: str, version: str) -> str:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+import msgspec
+
 from ...errors import ProxyError
 from ...modfile import parse_gomod
-from ...module.escape import escape_version
+from ...module.escape import escape_path, escape_version
 from ..catalog import (
     PAGE_HEADERS,
     CatalogData,
+    CatalogVersion,
+    Marks,
     catalog_json,
     highest_versions,
     render_index,
@@ -26,11 +30,13 @@ from ..effects import ReadCatalog
 from ..keys import version_key
 from ..proxylist import UpstreamKind
 from ..replies import CT_HTML, CT_JSON, Reply, text_reply
-from ..targets import CATALOG_PAGE_MAX
+from ..targets import CATALOG_MARKS_MAX, CATALOG_PAGE_MAX
 from ..versions import Retraction
 from .walk import Flow, FlowBase, _read
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..catalog import PageContext
     from ..targets import CatalogReq, ModulePageReq
 
@@ -67,40 +73,56 @@ class CatalogFlow(FlowBase):
         )
         if not data.available:
             reply = text_reply(501, f"catalog not available: {data.why}")
-            return Reply(
-                status=reply.status, body=reply.body, headers=PAGE_HEADERS, cache_control="no-store"
-            )
+            return msgspec.structs.replace(reply, headers=PAGE_HEADERS)
+        marks: dict[str, Marks] | None = None
+        if req.marks:
+            marks = {}
+            for module in dict.fromkeys(v.module for v in data.versions):
+                if len(marks) >= CATALOG_MARKS_MAX:
+                    break
+                mine = [v for v in data.versions if v.module == module]
+                marks[module] = yield from self._marks(module, mine)
         return Reply(
-            status=200, content_type=CT_JSON, body=catalog_json(data), headers=PAGE_HEADERS
+            status=200, content_type=CT_JSON, body=catalog_json(data, marks), headers=PAGE_HEADERS
         )
 
-    def module_page(self, req: ModulePageReq, ctx: PageContext) -> Flow[Reply]:
-        data = yield from _read_catalog(ReadCatalog(module=req.module, limit=CATALOG_PAGE_MAX))
-        gomod_version = deprecated = ""
-        retractions: list[Retraction] = []
-        for version in highest_versions(data.versions)[:_GOMOD_TRIES]:
-            got = yield from _read(
-                version_key(req.escaped, escape_version(version), "mod"), MAX_MOD, immutable=True
-            )
+    def _marks(self, module: str, versions: Sequence[CatalogVersion]) -> Flow[Marks]:
+        """The retractions and deprecation in the go.mod of the highest of ``versions`` that
+        has one stored (of the next ones when it has none, up to ``_GOMOD_TRIES``), as the go
+        command reads them from the latest go.mod (cmd/go modload ``CheckRetractions``,
+        ``CheckDeprecation``). A go.mod that does not parse declares none."""
+        try:
+            escaped = escape_path(module)
+        except ProxyError:
+            return Marks()
+        for version in highest_versions(versions)[:_GOMOD_TRIES]:
+            key = version_key(escaped, escape_version(version), "mod")
+            got = yield from _read(key, MAX_MOD, immutable=True)
             if got is None:
                 continue
-            gomod_version = version
             try:
                 mod = parse_gomod(got.data)
             except ProxyError:
-                break  # a go.mod that does not parse declares nothing (as the go command)
-            deprecated = mod.module.deprecated if mod.module is not None else ""
-            retractions = [Retraction(r.low, r.high, r.rationale) for r in mod.retract]
-            break
+                return Marks(version)
+            return Marks(
+                version,
+                mod.module.deprecated if mod.module is not None else "",
+                tuple(Retraction(r.low, r.high, r.rationale) for r in mod.retract),
+            )
+        return Marks()
+
+    def module_page(self, req: ModulePageReq, ctx: PageContext) -> Flow[Reply]:
+        data = yield from _read_catalog(ReadCatalog(module=req.module, limit=CATALOG_PAGE_MAX))
+        marks = yield from self._marks(req.module, data.versions)
         status = 200 if data.versions or not data.available else 404
         page = render_module(
             ctx,
             self.cfg,
             req.module,
             data,
-            gomod_version=gomod_version,
-            deprecated=deprecated,
-            retractions=retractions,
+            gomod_version=marks.gomod_version,
+            deprecated=marks.deprecated,
+            retractions=marks.retractions,
         )
         return _html(status, page)
 
