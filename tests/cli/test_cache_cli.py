@@ -7,6 +7,7 @@ progress bars (on a terminal only), and one line with exit status 2 for every ba
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -24,10 +25,12 @@ import time
 import urllib.request
 import zipfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from goproxy_cli.cache import human_size
+from goproxy_cli.main import main
 from goproxy_core.module.escape import escape_path, escape_version
 from goproxy_core.proxy.quota import unit_keys
 from goproxy_stores.usage import FLUSH_INTERVAL, INDEX_FILE, LOCK_FILE
@@ -123,8 +126,28 @@ def disk_total(cache: Path) -> tuple[int, int]:
     return total, files
 
 
-def cache(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return goproxy("cache", *args, env=env)
+def cache(
+    *args: str, env: dict[str, str] | None = None, real: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``goproxy cache args...``: in this process (the command line's ``main``, stdout and
+    stderr captured, the environment without ``GOPROXY_CORE_*`` but ``env``), or as its own
+    process (``real``)."""
+    if real:
+        return goproxy("cache", *args, env=env)
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        for name in [k for k in os.environ if k.startswith("GOPROXY_CORE_")]:
+            del os.environ[name]
+        os.environ.update(env or {})
+        try:
+            code = main(["cache", *args])
+        except SystemExit as e:  # argparse
+            code = int(e.code or 0)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def ok(*args: str, env: dict[str, str] | None = None) -> str:
@@ -293,7 +316,7 @@ def test_rm_while_serving(tree: Path, tmp_path: Path) -> None:
         # A download of the big zip in progress while it is removed.
         s, first = slow_get(served.port, f"/{unit(*BIG)}.zip")
         with s:
-            r = cache("rm", f"{BIG[0]}@{BIG[1]}", f"{a10[0]}@{a10[1]}", *d)
+            r = cache("rm", f"{BIG[0]}@{BIG[1]}", f"{a10[0]}@{a10[1]}", *d, real=True)
             assert r.returncode == 0, r.stderr
             assert hashlib.sha256(read_all(s, first)).digest() == hashlib.sha256(big_zip).digest()
         out_lines = r.stdout.splitlines()
@@ -525,7 +548,7 @@ def test_bad_input_is_one_line(
 
 
 def test_bad_cache_dir_and_missing_names(tree: Path, tmp_path: Path) -> None:
-    r = cache("ls", "--cache-dir", str(tmp_path / "none"))
+    r = cache("ls", "--cache-dir", str(tmp_path / "none"), real=True)
     assert r.returncode == 2
     assert r.stderr == (
         f"goproxy: cache-dir: no such directory (got '{tmp_path / 'none'}'; want the cache dir "
