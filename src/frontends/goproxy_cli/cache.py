@@ -31,6 +31,7 @@ given: the scan (files found against the index's last count) and removals of man
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import fcntl
@@ -41,7 +42,7 @@ import os
 import sqlite3
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from tqdm import tqdm
 
@@ -56,7 +57,6 @@ from goproxy_stores.usage import INDEX_FILE, LOCK_FILE, SETTLE, UsageIndex, Vers
 from .settings import Settings, SettingsError, bad, load_settings, parse_size
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable, Iterable, Iterator
 
 __all__ = ["CacheIndex", "human_size", "register", "run"]
@@ -65,6 +65,7 @@ EXIT_OK = 0
 EXIT_MISSING = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 _SORTS = ("last-use", "size", "module")
 _PATTERN_CHARS = frozenset("*?[],\\")
@@ -260,6 +261,15 @@ def _table(out: TextIO, header: tuple[str, ...], rows: list[tuple[str, ...]]) ->
 # -- arguments -----------------------------------------------------------------------------
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A subcommand's parser whose errors are one line (``goproxy: cache ls: argument
+    --sort: invalid choice: ...``), exit status 2, as every other bad input here."""
+
+    def error(self, message: str) -> NoReturn:
+        name = self.prog.removeprefix("goproxy ")
+        self.exit(EXIT_USAGE, f"goproxy: {name}: {message} (see goproxy {name} --help)\n")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``goproxy cache`` and its subcommands to the command line's subparsers."""
     c = sub.add_parser(
@@ -272,7 +282,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(--no-scan skips that). Exit status: 0 done, 1 a named module or version is not "
         "in the cache, 2 a bad argument or setting.",
     )
-    csub = c.add_subparsers(dest="cache_command", required=True, metavar="COMMAND")
+    csub = c.add_subparsers(
+        dest="cache_command", required=True, metavar="COMMAND", parser_class=_OneLineParser
+    )
 
     def common(p: argparse.ArgumentParser, *, scan: bool = True) -> None:
         p.add_argument("--cache-dir", metavar="DIR", help="the cache dir (as for serve)")
@@ -818,6 +830,10 @@ def run(ns: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = 
     except (OSError, sqlite3.Error) as e:
         print(f"goproxy: cache {ns.cache_command}: {e}", file=err)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        # A removal stopped between marking and unlinking is finished by the next scan or gc.
+        print(f"goproxy: cache {ns.cache_command}: interrupted", file=err)
+        return EXIT_INTERRUPTED
     finally:
         if r is not None:
             r.close()
