@@ -216,7 +216,8 @@ def _no_bar(total: int | None, desc: str, unit: str) -> tqdm[Any]:
 
 
 def human_size(n: int) -> str:
-    """Bytes in binary units, three significant digits: ``512 B``, ``40.3 KiB``, ``1.21 GiB``."""
+    """Bytes in binary units, three significant digits past 1 KiB: ``512 B``, ``40.3 KiB``,
+    ``1.21 GiB``."""
     if n < 1024:
         return f"{n} B"
     value = float(n)
