@@ -15,8 +15,8 @@ the servers keep, so each is safe while servers serve the same cache dir:
   it removed: the next request fetches the version again. A file being sent stays readable
   until its answer ends (an unlinked file lives on while open).
 * ``gc`` applies the quota of the settings now
-  (:meth:`~goproxy_stores.usage.UsageIndex.gc`, the core's ``plan_eviction``); when a
-  server is evicting, it says so and waits for the gc lock.
+  (:meth:`~goproxy_stores.usage.UsageIndex.apply_quota`, the core's ``plan_eviction``); when
+  a server is evicting, it says so and waits for the gc lock.
 
 Names and patterns: ``MODULE@VERSION`` names one version, ``MODULE`` (for ``rm``) every
 version of that module; ``ls`` and ``rm --pattern`` take GOPRIVATE-style patterns, matched
@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from tqdm import tqdm
 
+from goproxy_core import compile_config
 from goproxy_core.errors import ProxyError
 from goproxy_core.module.escape import escape_path, escape_version
 from goproxy_core.module.paths import PrefixPatterns, check_path, path_match
@@ -678,9 +679,9 @@ class _Run:
     def gc(self) -> int:
         self.refresh()
         limit, min_free = self.quota()
-        keep = self._keep()
+        config = compile_config(self.settings.proxy_config())
         if self.ns.dry_run:
-            total, free, plan = self.index.plan(limit=limit, min_free=min_free, keep=keep)
+            total, free, plan = self.index.plan(limit=limit, min_free=min_free, keep=config.keeps)
             for v in plan:
                 self.out.write(
                     f"would remove {v.module}@{v.version} ({human_size(v.bytes)}, last use "
@@ -695,7 +696,7 @@ class _Run:
             return EXIT_OK
         told = False
         while True:
-            result = self.index.gc(limit=limit, min_free=min_free, keep=keep)
+            result = self.index.apply_quota(config)
             if result is not None:
                 break
             if not told:
@@ -716,11 +717,6 @@ class _Run:
             f"({_limits(limit, result.free, min_free)})\n"
         )
         return EXIT_OK
-
-    def _keep(self) -> Callable[[str], bool]:
-        private = PrefixPatterns(self.settings.private)
-        pin = PrefixPatterns(self.settings.pin)
-        return lambda module: private.matches(module) or pin.matches(module)
 
     # -- stats --
 
