@@ -2,7 +2,8 @@
 
 ``goproxy serve`` runs the proxy with one of the three servers; ``goproxy verify`` checks
 the store (:mod:`goproxy_cli.verify`); ``goproxy sumdb key`` prints the verifier key of the
-proxy's own checksum database; ``goproxy --version``.
+proxy's own checksum database; ``goproxy cache ls|du|rm|gc|stats`` looks at and after the
+cache dir (:mod:`goproxy_cli.cache`); ``goproxy --version``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
-from . import _early
+from . import _early, cache
 from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         "versions stored before records existed",
     )
     v.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    cache.register(sub)
     return p
 
 
@@ -515,6 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _early.release()
     if ns.command == "sumdb":
         return _sumdb_key(ns)
+    if ns.command == "cache":
+        return cache.run(ns)
     local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor")
     flags = {k: v for k, v in vars(ns).items() if k not in local}
     if getattr(ns, "supervisor", None):

@@ -184,6 +184,8 @@ class UsageIndex:
         self.settle = SETTLE if settle is None else settle
         self._local = threading.local()
         self._stuck_logged = -1e9
+        self.scan_progress: Callable[[int], None] | None = None
+        """Told, during a scan, how many files each directory held (a progress bar)."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with self._write() as db:
             for statement in _SCHEMA.split(";"):
@@ -549,6 +551,7 @@ class UsageIndex:
                 entries = list(os.scandir(path))
             except OSError:
                 continue
+            files = len(found)
             for e in entries:
                 key = prefix + e.name
                 try:
@@ -563,6 +566,8 @@ class UsageIndex:
                     and not (e.name.startswith(".") and e.name.endswith(".tmp"))
                 ):
                     found[key] = (st.st_size, st.st_mtime)
+            if self.scan_progress is not None:
+                self.scan_progress(len(found) - files)
         return found
 
 
