@@ -93,6 +93,11 @@ def _read_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> Iterator[bytes
     crc = 0
     pending = b""
     while True:
+        if inflater is not None and inflater.eof:
+            # Bytes after the end of the deflate stream are not content, and not read: Go's
+            # flate reader stops at the final block, so a compressed size that claims more
+            # bytes than follow (even past the end of the zip) is no error to archive/zip.
+            break
         if not pending and left > 0:
             pending = f.read(min(CHUNK_SIZE, left))
             if not pending:
@@ -103,9 +108,6 @@ def _read_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> Iterator[bytes
                 break
             chunk, pending = pending, b""
         else:
-            if inflater.eof:
-                # Bytes after the end of the deflate stream are not content.
-                break
             try:
                 chunk = inflater.decompress(pending, CHUNK_SIZE)
             except zlib.error as err:
