@@ -33,6 +33,7 @@ from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
 
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
+from .metrics import MeteredConnection, Metrics
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -143,6 +144,7 @@ class ServerBase:
         # the store (failure_ttl); off with it.
         self.executor.flights.linger = min(1.0, self.config.config.failure_ttl)
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
+        self.metrics = self._metrics() if self.config.config.metrics else None
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
         self._stop_watch = threading.Event()
@@ -150,6 +152,16 @@ class ServerBase:
             target=self._watch_quarantine, name="goproxy-quarantine-watch", daemon=True
         ).start()
         self.init_state()
+
+    def _metrics(self) -> Metrics:
+        """The server's metrics (``/metrics``), wired to the parts that feed them."""
+        m = Metrics(self.config.base_path)
+        m.connections = self.limit.__len__
+        m.prefetch_stats = self.executor.prefetch_stats
+        m.store = self.store
+        self.executor.metrics = m
+        self.executor.fetcher.metrics = m
+        return m
 
     def _watch_quarantine(self) -> None:
         """Forget what is kept in memory once ``goproxy verify`` quarantined something.
@@ -165,6 +177,8 @@ class ServerBase:
             if now != seen:
                 seen = now
                 self.forget()
+                if self.metrics is not None and now is not None:
+                    self.metrics.quarantined()
 
     def forget(self) -> None:
         """Drop every stored file kept in memory (the memo and the hot answers)."""
@@ -177,7 +191,7 @@ class ServerBase:
 
     def connection(self) -> ProxyConnection:
         """The core's state for one new client connection."""
-        return ProxyConnection(self.config, hot=self.hot)
+        return MeteredConnection(self.config, hot=self.hot, metrics=self.metrics)
 
     def small_blob(self, effect: SendBlob) -> bytes | None:
         """A small blob's bytes if they are in memory already (no I/O)."""
@@ -200,6 +214,8 @@ class ServerBase:
         """Release the upstream connections; stop watching for quarantines."""
         self._stop_watch.set()
         self.executor.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 class AsyncServerBase(ServerBase):

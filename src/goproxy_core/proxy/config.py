@@ -99,6 +99,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             background threads; the reference executor reads it from each ``Prefetch``).
         min_free_space: bytes the store must have free for ``/readyz`` to answer 200 (a
             store that cannot tell is not judged); 0: not checked.
+        metrics: answer ``/metrics`` (the caller renders it: ``RenderMetrics``); False: a 404
+            saying metrics are off, and the caller need keep none.
         idle_timeout: seconds a kept-alive connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head, counted from
             its first byte, or for a fresh connection from the connection's start.
@@ -120,6 +122,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     prefetch: bool = True
     prefetch_concurrency: int = 8
     min_free_space: int = 512 << 20
+    metrics: bool = True
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384

@@ -2,10 +2,11 @@
 
 URL space (PROTOCOL.md §1, go.dev/ref/mod "GOPROXY protocol"), relative to a configurable base
 path: ``$module/@v/list``, ``$module/@v/$version.{info,mod,zip}``, ``$module/@latest``,
-``sumdb/$name/{supported,latest,lookup/…,tile/…}``, plus ``healthz``, ``readyz`` and the index
-page. The target is percent-decoded strictly (``+`` stays ``+``), split at the first ``/@v/`` or
-a trailing ``/@latest`` (module paths cannot contain ``@``), then case-decoded (``!x`` → ``X``)
-and validated with x/mod's rules, so the store only ever sees valid, escaped names.
+``sumdb/$name/{supported,latest,lookup/…,tile/…}``, plus ``healthz``, ``readyz``, ``metrics``
+and the index page. The target is percent-decoded strictly (``+`` stays ``+``), split at the
+first ``/@v/`` or a trailing ``/@latest`` (module paths cannot contain ``@``), then
+case-decoded (``!x`` → ``X``) and validated with x/mod's rules, so the store only ever sees
+valid, escaped names.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "IndexReq",
     "LatestReq",
     "ListReq",
+    "MetricsReq",
     "NotFoundError",
     "Request",
     "SumdbKind",
@@ -134,7 +136,12 @@ class IndexReq(msgspec.Struct, frozen=True):
     """The base path itself: a short page saying how to use the proxy."""
 
 
-Request: TypeAlias = ListReq | VersionReq | LatestReq | SumdbReq | HealthReq | IndexReq
+class MetricsReq(msgspec.Struct, frozen=True):
+    """``metrics``: the server's metrics in the Prometheus exposition format (never asked for
+    by the go command)."""
+
+
+Request: TypeAlias = ListReq | VersionReq | LatestReq | SumdbReq | HealthReq | IndexReq | MetricsReq
 
 _HEX = b"0123456789abcdefABCDEF"
 _SUMDB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]*(/[A-Za-z0-9.\-_~]+)*$")
@@ -213,6 +220,8 @@ def _parse_target_cached(target: bytes, base_path: str) -> Request:
         return IndexReq()
     if rel in ("healthz", "readyz"):
         return HealthReq(ready=rel == "readyz")
+    if rel == "metrics":
+        return MetricsReq()
     if rel.startswith("sumdb/"):
         return _parse_sumdb(rel[len("sumdb/") :])
     i = rel.find("/@v/")
@@ -306,6 +315,7 @@ ENDPOINT_KINDS = (
     "sumdb-lookup",
     "sumdb-tile",
     "health",
+    "metrics",
     "index",
     "other",
 )
@@ -361,4 +371,6 @@ def _endpoint_cached(req: Request) -> Endpoint:
         return Endpoint(f"sumdb-{req.kind.value}")
     if isinstance(req, HealthReq):
         return Endpoint("health")
+    if isinstance(req, MetricsReq):
+        return Endpoint("metrics")
     return Endpoint("index")

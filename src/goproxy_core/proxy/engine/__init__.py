@@ -33,7 +33,7 @@ The decisions, in order, for a module request:
 The flows live where their part of the protocol does: :mod:`.walk` (the upstream walk and
 caching), :mod:`.versions` (lists, ``@latest``, retractions), :mod:`.files` (version files and
 queries), :mod:`.sumdb` (checksum databases relayed), :mod:`.ownsumdb` (the proxy's own
-checksum database), :mod:`.health` (health and the index).
+checksum database), :mod:`.health` (health, metrics and the index).
 """
 
 from __future__ import annotations
@@ -42,7 +42,16 @@ from typing import TYPE_CHECKING
 
 from ..effects import IOEffect, PrefetchOutcome
 from ..replies import Reply
-from ..targets import FileKind, HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
+from ..targets import (
+    FileKind,
+    HealthReq,
+    IndexReq,
+    LatestReq,
+    ListReq,
+    MetricsReq,
+    SumdbReq,
+    VersionReq,
+)
 from .files import FilesFlow
 from .health import HealthFlow
 from .ownsumdb import OwnSumdbFlow
@@ -99,6 +108,8 @@ def handle_request(
         return (yield from flow.sumdb(req))
     if isinstance(req, HealthReq):
         return (yield from flow.health(req))
+    if isinstance(req, MetricsReq):
+        return (yield from flow.metrics())
     assert isinstance(req, IndexReq)
     return flow.index()
 
