@@ -28,6 +28,8 @@ from goproxy_core import ENDPOINT_KINDS, Endpoint, endpoint_of
         ("/sumdb/sum.test/supported", Endpoint("sumdb-supported")),
         ("/healthz", Endpoint("health")),
         ("/readyz", Endpoint("health")),
+        ("/metrics", Endpoint("metrics")),
+        ("/metrics/", Endpoint("other")),
         ("/", Endpoint("index")),
         ("/bad%zz", Endpoint("other")),
         ("/example.com/m/@v/v1.0.0.tar", Endpoint("other")),
