@@ -15,6 +15,7 @@ from goproxy_core import (
 )
 from goproxy_core.proxy import MetricsReq, parse_target
 from goproxy_core.testing import MemoryStore, exchange
+
 from support import parse_responses
 
 REQ = b"GET /metrics HTTP/1.1\r\nHost: p\r\n\r\n"
@@ -55,7 +56,8 @@ def test_the_callers_page_is_answered_uncached() -> None:
 
 def test_head_gets_the_length_without_the_body() -> None:
     page = MetricsPage(b"x 1.0\n", "text/plain")
-    raw = _answer(ProxyConnection(ProxyConfig()), page, b"HEAD /metrics HTTP/1.1\r\nHost: p\r\n\r\n")
+    head = b"HEAD /metrics HTTP/1.1\r\nHost: p\r\n\r\n"
+    raw = _answer(ProxyConnection(ProxyConfig()), page, head)
     ((status, headers, body),) = parse_responses(raw, head=True)
     assert (status, body, headers["content-length"]) == (200, b"", "6")
 
