@@ -356,6 +356,7 @@ class Metrics:
         self._prefetch_children = {e: self._prefetch.labels(e) for e in PREFETCH_EVENTS}
         self._prefetch_seen = dict.fromkeys(PREFETCH_EVENTS, 0)
         self._children: dict[tuple[str, int, str], tuple[Counter, Histogram]] = {}
+        self._by_target: dict[tuple[str | bytes, int, str], tuple[Counter, Histogram]] = {}
         self._upstreams: dict[str, _UpstreamChildren] = {}
         self._sync_lock = threading.Lock()
         self._worker: dict[str, Gauge] = {}
@@ -392,6 +393,17 @@ class Metrics:
         alarm (a checksum database that forked: counted a ``fork`` failure)."""
         if alarm:
             self._sumdb_failures.labels("fork").inc()
+        # Clients ask for the same few thousand targets again and again: their label
+        # children are found in one dict look-up, without parsing the target again.
+        children = self._by_target.get((target, status, cache_status))
+        if children is None:
+            children = self._children_of(target, status, cache_status)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _children_of(
+        self, target: str | bytes, status: int, cache_status: str
+    ) -> tuple[Counter, Histogram]:
         kind = endpoint_of(target, self.base_path).kind
         key = (kind, status, cache_status)
         children = self._children.get(key)
@@ -402,8 +414,9 @@ class Metrics:
             )
             if len(self._children) < 4096:
                 self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        if len(self._by_target) < 8192:
+            self._by_target[(target, status, cache_status)] = children
+        return children
 
     def upstream_attempt(
         self, upstream: str, status: int, nbytes: int, seconds: float, error: str = ""
