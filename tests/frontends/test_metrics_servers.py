@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import logging
 import threading
 import time
 from collections import Counter
@@ -178,7 +179,9 @@ def _request(c: http.client.HTTPConnection, path: str, want: int, cache: str) ->
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
-def test_a_scrape_counts_the_requests_made(frontend, upstream, tmp_path):
+def test_a_scrape_counts_the_requests_made(frontend, upstream, tmp_path, monkeypatch):
+    # Counted whether the access log is on or not (access-log = false).
+    monkeypatch.setattr(logging.getLogger("goproxy.access"), "disabled", True)
     store = DiskStore(tmp_path / "cache")
     with running(frontend, store, _config(upstream), FETCH) as port:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -29,13 +29,16 @@ no other process, sees a worker's counts even after it exited, and needs no port
 Per-process figures (memory, CPU, open files) are ``goproxy_worker_*`` gauges with a ``pid``
 label then, since ``process_*`` of whichever worker answered would be a random one's.
 
-Cost on a request: a cached lookup of the endpoint kind and cache result, one counter
-increment and one histogram observation on label children kept in a dict (no lock is held
-across I/O; prometheus-client takes a short lock per value).
+Cost on a request: one dict look-up of its tally (by target, status and ``Cache-Status``; the
+endpoint kind is parsed once per target), a bisection for its latency bucket, and three
+additions under one short lock, never held across I/O. The tallies go to prometheus-client
+(a lock and, in multiprocess mode, a memory-mapped write per value) when a page is rendered
+and, with workers, every :data:`SYNC_INTERVAL` seconds.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import math
@@ -355,8 +358,9 @@ class Metrics:
             self._verifications.labels(result)
         self._prefetch_children = {e: self._prefetch.labels(e) for e in PREFETCH_EVENTS}
         self._prefetch_seen = dict.fromkeys(PREFETCH_EVENTS, 0)
-        self._children: dict[tuple[str, int, str], tuple[Counter, Histogram]] = {}
-        self._by_target: dict[tuple[str | bytes, int, str], tuple[Counter, Histogram]] = {}
+        self._tallies: dict[tuple[str, int, str], _Tally] = {}
+        self._by_target: dict[tuple[str | bytes, int, str], _Tally] = {}
+        self._tally_lock = threading.Lock()
         self._upstreams: dict[str, _UpstreamChildren] = {}
         self._sync_lock = threading.Lock()
         self._worker: dict[str, Gauge] = {}
@@ -393,30 +397,51 @@ class Metrics:
         alarm (a checksum database that forked: counted a ``fork`` failure)."""
         if alarm:
             self._sumdb_failures.labels("fork").inc()
-        # Clients ask for the same few thousand targets again and again: their label
-        # children are found in one dict look-up, without parsing the target again.
-        children = self._by_target.get((target, status, cache_status))
-        if children is None:
-            children = self._children_of(target, status, cache_status)
-        children[0].inc()
-        children[1].observe(seconds)
+        # Clients ask for the same few thousand targets again and again: their tally is
+        # found in one dict look-up, without parsing the target again. A request only adds to
+        # plain numbers under one short lock; :meth:`sync` hands them to prometheus-client.
+        tally = self._by_target.get((target, status, cache_status))
+        if tally is None:
+            tally = self._tally_of(target, status, cache_status)
+        bucket = bisect.bisect_left(_BOUNDS, seconds)
+        with self._tally_lock:
+            tally.count += 1
+            tally.total += seconds
+            tally.buckets[bucket] += 1
 
-    def _children_of(
-        self, target: str | bytes, status: int, cache_status: str
-    ) -> tuple[Counter, Histogram]:
+    def _tally_of(self, target: str | bytes, status: int, cache_status: str) -> _Tally:
         kind = endpoint_of(target, self.base_path).kind
         key = (kind, status, cache_status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self._requests.labels(kind, str(status), cache_result(cache_status)),
-                self._latency.labels(kind),
-            )
-            if len(self._children) < 4096:
-                self._children[key] = children
+        tally = self._tallies.get(key)
+        if tally is None:
+            with self._tally_lock:
+                tally = self._tallies.get(key)
+                if tally is None:
+                    tally = self._tallies[key] = _Tally(
+                        self._requests.labels(kind, str(status), cache_result(cache_status)),
+                        self._latency.labels(kind),
+                    )
         if len(self._by_target) < 8192:
-            self._by_target[(target, status, cache_status)] = children
-        return children
+            self._by_target[(target, status, cache_status)] = tally
+        return tally
+
+    def _flush(self) -> None:
+        """Hand the requests counted since the last flush to prometheus-client."""
+        taken: list[tuple[_Tally, int, float, list[int]]] = []
+        with self._tally_lock:
+            for tally in self._tallies.values():
+                if tally.count:
+                    taken.append((tally, tally.count, tally.total, tally.buckets))
+                    tally.count, tally.total, tally.buckets = 0, 0.0, [0] * len(_BOUNDS)
+        for tally, count, total, buckets in taken:
+            tally.counter.inc(count)
+            # Histogram has no call adding many observations at once: its value objects
+            # (one per bucket, and the sum) are added to as ``observe`` adds to them.
+            hist = tally.histogram
+            hist._sum.inc(total)
+            for i, n in enumerate(buckets):
+                if n:
+                    hist._buckets[i].inc(n)
 
     def upstream_attempt(
         self, upstream: str, status: int, nbytes: int, seconds: float, error: str = ""
@@ -479,6 +504,7 @@ class Metrics:
     def sync(self) -> None:
         """Copy the live figures (connections, prefetch counters, store) into the metrics."""
         with self._sync_lock:
+            self._flush()
             if self.connections is not None:
                 self._connections.set(self.connections())
             stats = self.prefetch_stats
@@ -534,6 +560,22 @@ class Metrics:
             if len(self._upstreams) < 1024:
                 self._upstreams[key] = c
         return c
+
+
+_BOUNDS = (*LATENCY_BUCKETS, math.inf)
+
+
+class _Tally:
+    """Requests of one (kind, status, cache result) counted since the last flush."""
+
+    __slots__ = ("buckets", "count", "counter", "histogram", "total")
+
+    def __init__(self, counter: Counter, histogram: Histogram) -> None:
+        self.counter = counter
+        self.histogram = histogram
+        self.count = 0
+        self.total = 0.0
+        self.buckets = [0] * len(_BOUNDS)
 
 
 class _UpstreamChildren:
