@@ -282,3 +282,30 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
         mark_process_dead(int(pid), str(tmp_path))
     assert not list(tmp_path.glob("gauge_live*"))
     assert list(tmp_path.glob("counter_*.db"))  # counters stay: exited workers' counts count
+
+
+def test_tallies_from_many_threads_add_up_and_land_in_their_buckets():
+    import threading
+
+    m = Metrics()
+    t = "/example.com/m/@v/v1.0.0.mod"
+
+    def hammer():
+        for _ in range(2000):
+            m.request(t, 200, "goproxy; hit", 0.0005)  # exactly a bound: le="0.0005"
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for th in threads:
+        th.start()
+        m.sync()  # flushes while requests are being counted lose none
+    for th in threads:
+        th.join()
+    m.request(t, 200, "goproxy; hit", 7.0)
+    page = parse(m)
+    assert page[("goproxy_requests_total", _req("hit", "mod", "200"))] == 16001
+    bucket = "goproxy_request_duration_seconds_bucket"
+    assert page[(bucket, (("kind", "mod"), ("le", "0.0005")))] == 16000
+    assert page[(bucket, (("kind", "mod"), ("le", "5.0")))] == 16000
+    assert page[(bucket, (("kind", "mod"), ("le", "10.0")))] == 16001
+    assert page[(bucket, (("kind", "mod"), ("le", "+Inf")))] == 16001
+    assert page[("goproxy_request_duration_seconds_sum", (("kind", "mod"),))] == pytest.approx(15)

@@ -14,9 +14,9 @@ nothing: every number here is fed from the I/O side, each from the one place its
   core asks to save, and the failures it asks to remember): the
   :class:`~goproxy_io.executor.Executor` (its ``metrics``);
 * what lives in objects of its own (open connections, prefetch counters, the store's free
-  space, and its size once a usage index gives it through :attr:`Metrics.store_usage`): read
-  by :meth:`Metrics.sync` when a page is rendered, and, with several worker processes, every
-  :data:`SYNC_INTERVAL` seconds by each worker.
+  space, and its size once a usage index gives it through :attr:`Metrics.store_usage`), and
+  the requests' own tallies: read by :meth:`Metrics.sync` when a page is rendered, and, with
+  several worker processes, every :data:`SYNC_INTERVAL` seconds by each worker.
 
 Several worker processes (``goproxy serve --workers N``) share one port, and a scrape reaches
 any one of them: they use prometheus-client's multiprocess mode. The supervisor makes a fresh
