@@ -28,6 +28,8 @@ from goproxy_core import ENDPOINT_KINDS, Endpoint, endpoint_of
         ("/sumdb/sum.test/supported", Endpoint("sumdb-supported")),
         ("/healthz", Endpoint("health")),
         ("/readyz", Endpoint("health")),
+        ("/metrics", Endpoint("metrics")),
+        ("/metrics/", Endpoint("other")),
         ("/", Endpoint("index")),
         ("/catalog", Endpoint("catalog")),
         ("/catalog?q=x&n=5", Endpoint("catalog")),

@@ -54,10 +54,15 @@ class ASGIApp(AsyncServerBase):
         target = target_of(scope)
         headers = [(bytes(k).lower(), bytes(v)) for k, v in scope.get("headers", [])]
         now = time.time()
+        started = time.monotonic()
         reply = await self._decide(method, target, headers, now)
         self.note_use(target, reply.status)
         inm = next((v for k, v in headers if k == b"if-none-match"), b"")
         head = response_head(reply, method=method, if_none_match=inm, now=now)
+        if self.metrics is not None:
+            self.metrics.request(
+                target, head.status, reply.cache_status, time.monotonic() - started, reply.alarm
+            )
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
         if not head.body:
             await send({"type": "http.response.body", "body": b""})

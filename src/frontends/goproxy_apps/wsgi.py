@@ -50,10 +50,15 @@ class WSGIApp(ServerBase):
             if k.startswith("HTTP_")
         ]
         now = time.time()
+        started = time.monotonic()
         reply = self._decide(method, target, headers, now)
         self.note_use(target, reply.status)
         inm = environ.get("HTTP_IF_NONE_MATCH", "").encode("latin-1")
         head = response_head(reply, method=method, if_none_match=inm, now=now)
+        if self.metrics is not None:
+            self.metrics.request(
+                target, head.status, reply.cache_status, time.monotonic() - started, reply.alarm
+            )
         status = f"{head.status} {head.reason.decode()}"
         start_response(status, [(k.decode(), v.decode("latin-1")) for k, v in head.headers])
         if not head.body:

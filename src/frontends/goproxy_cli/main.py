@@ -14,6 +14,7 @@ import functools
 import logging
 import netrc
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -412,8 +413,34 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
         print(f"goproxy: {_listen_error(settings, e)}", file=sys.stderr)
         return 1
     port = holder.getsockname()[1]
+    from goproxy_io.metrics import MULTIPROC_ENV
+
     env = dict(os.environ)
     env[ENV_PREFIX + "WORKERS"] = "1"
+    # One scrape of /metrics must see every worker: prometheus-client's multiprocess mode,
+    # in a fresh directory of this run's own, removed at exit.
+    metrics_dir = tempfile.mkdtemp(prefix="goproxy-metrics.") if settings.metrics else ""
+    if metrics_dir:
+        env[MULTIPROC_ENV] = metrics_dir
+    else:
+        env.pop(MULTIPROC_ENV, None)
+    try:
+        return _run_workers(settings, argv, holder, port, env, metrics_dir)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_workers(
+    settings: Settings,
+    argv: Sequence[str],
+    holder: socket.socket,
+    port: int,
+    env: dict[str, str],
+    metrics_dir: str,
+) -> int:
+    """Start the workers, wait for them (see :func:`_serve_workers`); returns the exit status."""
+    host = settings.host_port()[0]
     env[ENV_PREFIX + "LISTEN"] = f"{host}:{port}"
     args = [sys.executable, "-m", "goproxy_cli", *_without(argv, "--workers", "--listen")]
     args += ["--reuse-port", "--supervisor", str(os.getpid())]
@@ -445,6 +472,8 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
             forward(signal.SIGTERM, None)
             for other in procs:
                 other.wait()
+                if metrics_dir:
+                    _worker_gone(other.pid, metrics_dir)
             holder.close()
             return code or 1
     holder.close()
@@ -458,8 +487,19 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
     print(_goproxy_line(settings, host, port), flush=True)
     if settings.own_sumdb:
         print(_gosumdb_line(settings, _own_sumdb_key(settings), host, port), flush=True)
-    codes = [proc.wait() for proc in procs]
+    codes = []
+    for proc in procs:
+        codes.append(proc.wait())
+        if metrics_dir:
+            _worker_gone(proc.pid, metrics_dir)
     return max(codes)
+
+
+def _worker_gone(pid: int, metrics_dir: str) -> None:
+    """A worker exited: its live gauges (open connections ...) leave the sums."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
 
 
 def _listen_error(settings: Settings, e: OSError) -> str:

@@ -93,6 +93,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     max_connections: int = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
+    metrics: bool = True
 
     def host_port(self) -> tuple[str, int]:
         """The listen address split into host and port."""
@@ -128,6 +129,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             gc_interval=self.gc_interval,
             failure_ttl=self.failure_ttl,
             idle_timeout=self.idle_timeout,
+            metrics=self.metrics,
         )
 
     def verification_summary(self) -> str:

@@ -47,12 +47,17 @@ def log_exchanges(conn: ProxyConnection) -> None:
 
     Fields: method, target, status, body bytes, ``Cache-Status``, milliseconds from the
     request head to the response decided. An exchange with an alarm (a checksum database
-    that forked) also gets an ERROR line on ``goproxy.integrity``.
+    that forked) also gets an ERROR line on ``goproxy.integrity``. Each exchange also feeds
+    the server's metrics (a :class:`~goproxy_io.metrics.MeteredConnection`'s), whether the
+    access log is on or not.
     """
     records = conn.take_log()
     if records and isinstance(conn, TrackedConnection) and conn.uses is not None:
         conn.uses.note(records)  # last uses for the disk quota
+    metrics = getattr(conn, "metrics", None)
     for rec in records:
+        if metrics is not None:
+            metrics.exchange(rec)
         if rec.alarm:
             log_alarm(rec.method, rec.target, rec.alarm)
         access_log.info(

@@ -63,6 +63,7 @@ from goproxy_core import (
     ReadBlob,
     ReadCatalog,
     ReadSumdb,
+    RenderMetrics,
     Revalidate,
     SaveBlob,
     StatBlob,
@@ -88,6 +89,8 @@ if TYPE_CHECKING:
     from goproxy_core.proxy.targets import VersionReq
     from goproxy_core.storage import BlobStore, BlobWriter
     from goproxy_stores.usage import UsageIndex
+
+    from .metrics import Metrics
 
 __all__ = [
     "MISS",
@@ -321,7 +324,7 @@ class Refresher:
 class PrefetchStats:
     """Counters of background prefetches (``Prefetch``); thread-safe.
 
-    Issue 12's metrics (``/metrics``) will read :meth:`snapshot`; until then the server logs
+    ``/metrics`` reads :meth:`snapshot` (``goproxy_prefetch_total``); the server also logs
     :meth:`summary` at shutdown.
 
     Attributes:
@@ -530,11 +533,14 @@ class Executor:
         self.sumdb_logs = sumdb_logs
         self.refresher = Refresher(self)
         self.prefetch_stats = PrefetchStats()
-        """Counters of background prefetches; issue 12's metrics will read them."""
+        """Counters of background prefetches; ``/metrics`` reads them (``goproxy_prefetch``)."""
         self.prefetcher = Prefetcher(self)
         self.usage_index: UsageIndex | None = None
         """The disk quota's usage index, when the server keeps one: ``ReadCatalog`` is
         answered from it (else from a bounded listing of the store)."""
+        self.metrics: Metrics | None = None
+        """The server's metrics (``RenderMetrics`` renders them; single-flight waits and
+        checksum-database verifications are counted here); None: ``/metrics`` is a 404."""
 
     def close(self) -> None:
         """Start no more background work; close the fetcher's pooled connections.
@@ -603,10 +609,14 @@ class Executor:
             return self.read(effect)
         if isinstance(effect, StoreSpace):
             return ops.free_space(store)
+        if isinstance(effect, RenderMetrics):
+            return None if self.metrics is None else self.metrics.render()
         if isinstance(effect, SaveBlob):
             # A blob saved again replaces what was there (a tile kept unverified by an older
             # version, healed): never answer the old bytes from memory.
             self.memo.discard(effect.key)
+            if self.metrics is not None:
+                self.metrics.saved(effect.key, effect.data)
             return ops.save(store, effect.key, effect.data)
         if isinstance(effect, (FetchUpstream, FetchDirect)):
             return self._fetch(effect, pending, relay)
@@ -674,7 +684,10 @@ class Executor:
         flight: Flight | None
         flight, leader = self.flights.lead_or_follow(effect)
         if not leader:
+            waited = time.monotonic()
             flight.done.wait()
+            if self.metrics is not None:
+                self.metrics.flight_waited(time.monotonic() - waited)
             shared = flight.follower_result()
             if shared is not None:
                 return shared

@@ -34,8 +34,8 @@ from goproxy_stores import ops
 from goproxy_stores.disk import DiskStore
 from goproxy_stores.usage import EVICTED_MARK, UsageTracker
 
-from .access import TrackedConnection
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
+from .metrics import MeteredConnection, Metrics
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -66,6 +66,9 @@ log = logging.getLogger("goproxy.server")
 SEND_CHUNK = 256 * 1024
 """Bytes read and sent at a time when a stored blob cannot go out with ``sendfile``."""
 
+STORE_USAGE_TTL = 10.0
+"""Seconds the store's size and file count (``/metrics``) are reused before the index is asked
+again (a sum over every file's row)."""
 QUARANTINE_WATCH = 1.0
 """Seconds between looks at ``goproxy verify``'s quarantine mark."""
 
@@ -151,6 +154,7 @@ class ServerBase:
         # the store (failure_ttl); off with it.
         self.executor.flights.linger = min(1.0, self.config.config.failure_ttl)
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
+        self.metrics = self._metrics() if self.config.config.metrics else None
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
         self._stop_watch = threading.Event()
@@ -161,10 +165,46 @@ class ServerBase:
             self.usage = UsageTracker(store, self.config, on_evicted=self.forget)
             self.usage.start()
             self.executor.usage_index = self.usage.index  # the catalog reads it
+            if self.metrics is not None:
+                self._meter_usage(self.metrics, self.usage)
         threading.Thread(
             target=self._watch_quarantine, name="goproxy-quarantine-watch", daemon=True
         ).start()
         self.init_state()
+
+    @staticmethod
+    def _meter_usage(metrics: Metrics, usage: UsageTracker) -> None:
+        """Store size and file count from the usage index (at most one query a
+        :data:`STORE_USAGE_TTL` seconds), and the quota's evictions."""
+        index, lock = usage.index, threading.Lock()
+        asked_at: list[float] = []
+        kept: list[tuple[int, int]] = []
+
+        def store_usage() -> tuple[int, int] | None:
+            with lock:
+                now = time.monotonic()
+                if not asked_at or now - asked_at[0] >= STORE_USAGE_TTL:
+                    try:
+                        totals = (index.total(), index.file_count())
+                    except Exception:  # the index unreadable: report nothing this time
+                        return None
+                    asked_at[:], kept[:] = [now], [totals]
+                return kept[0]
+
+        metrics.store_usage = store_usage
+        usage.on_gc = lambda result: metrics.evicted(
+            len(result.evicted), max(0, result.total_before - result.total_after)
+        )
+
+    def _metrics(self) -> Metrics:
+        """The server's metrics (``/metrics``), wired to the parts that feed them."""
+        m = Metrics(self.config.base_path)
+        m.connections = self.limit.__len__
+        m.prefetch_stats = self.executor.prefetch_stats
+        m.store = self.store
+        self.executor.metrics = m
+        self.executor.fetcher.metrics = m
+        return m
 
     def _watch_quarantine(self) -> None:
         """Forget what is kept in memory once ``goproxy verify`` quarantined something, or
@@ -181,10 +221,13 @@ class ServerBase:
         while not self._stop_watch.wait(QUARANTINE_WATCH):
             now = [ops.stat(self.store, m) for m in marks]
             if now != seen:
-                if now[0] != seen[0]:
+                quarantined = now[0] != seen[0]
+                if quarantined:
                     log.info("stored files were quarantined: answers kept in memory forgotten")
                 seen = now
                 self.forget()
+                if quarantined and self.metrics is not None and now[0] is not None:
+                    self.metrics.quarantined()
 
     def forget(self) -> None:
         """Drop every stored file kept in memory (the memo and the hot answers)."""
@@ -195,9 +238,9 @@ class ServerBase:
         """Set up a subclass's own state (called last by ``__init__``)."""
 
     def connection(self) -> ProxyConnection:
-        """The core's state for one new client connection (its finished exchanges count as
-        last uses for the disk quota, see ``goproxy_io.access``)."""
-        return TrackedConnection(self.config, hot=self.hot, uses=self.usage)
+        """The core's state for one new client connection (its finished exchanges feed the
+        metrics and count as last uses for the disk quota, see ``goproxy_io.access``)."""
+        return MeteredConnection(self.config, hot=self.hot, uses=self.usage, metrics=self.metrics)
 
     def note_use(self, target: bytes, status: int) -> None:
         """Count an answer given without a :class:`ProxyConnection` (the ASGI and WSGI
@@ -229,6 +272,8 @@ class ServerBase:
         if self.usage is not None:
             self.usage.stop()
         self.executor.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
 
 class AsyncServerBase(ServerBase):

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from goproxy_core.storage import BlobStore, BlobWriter
     from goproxy_core.zip import StreamedEntry
 
+    from .metrics import Metrics
     from .vcs import DirectSource
     from .vcs_settings import VCSSettings
 
@@ -437,6 +438,7 @@ class _Attempt:
 
     def __init__(self) -> None:
         self.head = False  # the response head arrived
+        self.bytes = 0  # body bytes read
         self.retry = False  # cheap to ask again: nothing was waited on but a connect
         self.down = False  # a timeout or connect failure: counts towards the breaker
 
@@ -476,6 +478,8 @@ class Fetcher:
         self._direct = _DirectHolder(self.settings)
         self._breakers: dict[str, Breaker] = {}
         self._breakers_mu = threading.Lock()
+        self.metrics: Metrics | None = None
+        """Where each attempt, retry, skip and breaker change is counted (``/metrics``)."""
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -491,13 +495,27 @@ class Fetcher:
         the client as it arrives, all but its last chunk (``UpstreamResult.held``). A
         ``FetchDirect`` goes to direct mode (:mod:`goproxy_io.vcs`).
         """
-        if isinstance(effect, FetchDirect):
-            return self._direct.fetch(effect, store)
-        if effect.url.startswith("file://"):
-            return fetch_file(effect, store)
+        metrics = self.metrics
+        if isinstance(effect, FetchDirect) or effect.url.startswith("file://"):
+            began = time.monotonic()
+            if isinstance(effect, FetchDirect):
+                got = self._direct.fetch(effect, store)
+            else:
+                got = fetch_file(effect, store)
+            if metrics is not None:
+                up = "direct" if isinstance(effect, FetchDirect) else effect.upstream or "file"
+                res = got[0]
+                took = time.monotonic() - began
+                why = "timeout" if res.timeout else "transport"
+                if res.status or res.store_failure is not None:
+                    why = ""
+                metrics.upstream_attempt(up, res.status, len(res.body), took, why)
+            return got
         key = effect.upstream or _origin(effect.url)
         skipped = self._skip(key)
         if skipped is not None:
+            if metrics is not None:
+                metrics.upstream_skipped(key)
             return skipped, None
         start = time.monotonic()
         deadline = start + self.settings.fetch_deadline
@@ -506,7 +524,12 @@ class Fetcher:
             relay_now = relay if effect.relay else None
             left = deadline - time.monotonic()
             how = _Attempt()
+            began = time.monotonic()
             result, writer = self._once(effect, store, relay_now, how, left)
+            if metrics is not None and result.store_failure is None:
+                metrics.upstream_attempt(
+                    key, result.status, how.bytes, time.monotonic() - began, _reason(result, how)
+                )
             self._report(key, result, how)
             if relay_now is not None and relay_now.started:
                 return result, writer  # bytes went to the client: no second attempt
@@ -516,6 +539,8 @@ class Fetcher:
             if not retry or attempt >= self.settings.retries:
                 return result, writer
             attempt += 1
+            if metrics is not None:
+                metrics.upstream_retried(key)
             pause = min(self.settings.delay(attempt), deadline - time.monotonic())
             if pause <= 0:
                 return result, writer
@@ -582,6 +607,8 @@ class Fetcher:
             t = b.failure(time.monotonic()) if result.status == 0 else b.success()
         if t is None:
             return
+        if self.metrics is not None:
+            self.metrics.breaker(key, t.opened)
         if t.opened:
             uplog.warning(
                 "upstream %s: circuit breaker open after %d consecutive timeouts or connect "
@@ -613,12 +640,14 @@ class Fetcher:
                 ctype = r.headers.get("content-type", "")
                 if r.status_code != 200:
                     body = _read_bounded(r.iter_bytes(), _ERROR_BODY_MAX)
+                    how.bytes = len(body)
                     return UpstreamResult(status=r.status_code, body=body, content_type=ctype), None
                 length = r.headers.get("content-length")
                 if length is not None and length.isdigit() and int(length) > effect.max_size:
                     return UpstreamResult(status=0, error="response too large"), None
                 if effect.into is None:
                     body = _read_bounded(r.iter_bytes(), effect.max_size + 1)
+                    how.bytes = len(body)
                     if len(body) > effect.max_size:
                         return UpstreamResult(status=0, error="response too large"), None
                     return UpstreamResult(status=200, body=body, content_type=ctype), None
@@ -631,7 +660,7 @@ class Fetcher:
                 ):
                     relay.start(int(length))
                 return self._stream_into(
-                    _coalesce(r.iter_bytes(), _CHUNK), writer, effect, ctype, relay
+                    _coalesce(r.iter_bytes(), _CHUNK), writer, effect, ctype, relay, how
                 )
         except _StoreFault as e:
             if writer is not None:
@@ -650,12 +679,14 @@ class Fetcher:
         effect: FetchUpstream,
         ctype: str,
         relay: Relay | None,
+        how: _Attempt,
     ) -> tuple[UpstreamResult, BlobWriter | None]:
         """Write the body into ``writer``; relay all but its last chunk when relaying."""
         total = 0
         held = b""
         for chunk in chunks:
             total += len(chunk)
+            how.bytes = total
             if total > effect.max_size:
                 writer.abort()
                 return UpstreamResult(status=0, error="response too large"), None
@@ -666,6 +697,15 @@ class Fetcher:
                 held = chunk
         _flush(writer)
         return UpstreamResult(status=200, content_type=ctype, held=held), writer
+
+
+def _reason(result: UpstreamResult, how: _Attempt) -> str:
+    """Why an attempt failed, for ``goproxy_upstream_errors_total``; "" when it did not."""
+    if result.status != 0:
+        return ""
+    if result.timeout:
+        return "timeout"
+    return "transport" if how.down or not how.head else "bad-data"
 
 
 def _coalesce(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:

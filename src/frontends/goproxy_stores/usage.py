@@ -644,6 +644,8 @@ class UsageTracker:
         self._thread: threading.Thread | None = None
         self._base = config.base_path
         self.last_gc: GcResult | None = None
+        self.on_gc: Callable[[GcResult], None] | None = None
+        """Called with each eviction's result (the server's metrics count it)."""
         store.on_change.append(self.note_file)
 
     # -- the hot path: a dict under a lock ---------------------------------------------------
@@ -702,6 +704,8 @@ class UsageTracker:
         )
         if result is not None:
             self.last_gc = result
+            if self.on_gc is not None and result.evicted:
+                self.on_gc(result)
         return result
 
     def start(self) -> None:

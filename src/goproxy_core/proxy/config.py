@@ -106,6 +106,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         pin: GOPRIVATE-style patterns of modules whose versions the quota never evicts
             (nor those matching ``private``: see :meth:`CompiledConfig.keeps`).
         gc_interval: seconds between the caller's checks of the quota.
+        metrics: answer ``/metrics`` (the caller renders it: ``RenderMetrics``); False: a 404
+            saying metrics are off, and the caller need keep none.
         idle_timeout: seconds a kept-alive connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head, counted from
             its first byte, or for a fresh connection from the connection's start.
@@ -130,6 +132,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_cache_size: int = 0
     pin: str = ""
     gc_interval: float = 30.0
+    metrics: bool = True
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384

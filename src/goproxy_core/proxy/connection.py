@@ -38,6 +38,7 @@ from .effects import (
     Effect,
     FetchUpstream,
     FreeSpace,
+    MetricsPage,
     SendBlob,
     SendBytes,
     SumdbAnswer,
@@ -342,6 +343,10 @@ class ProxyConnection:
     def store_space_told(self, space: FreeSpace | None) -> None:
         """Answer to ``StoreSpace``: the store's free space, or None if it cannot tell."""
         self._answer("store_space_told", space)
+
+    def metrics_rendered(self, page: MetricsPage | None) -> None:
+        """Answer to ``RenderMetrics``: the rendered page, or None if the caller keeps none."""
+        self._answer("metrics_rendered", page)
 
     def relay_started(self, size: int) -> bytes:
         """During a ``FetchUpstream(relay=True)``: the upstream answered 200 with ``size`` bytes.

@@ -40,12 +40,14 @@ __all__ = [
     "FetchDirect",
     "FetchUpstream",
     "IOEffect",
+    "MetricsPage",
     "NeedData",
     "Prefetch",
     "PrefetchOutcome",
     "ReadBlob",
     "ReadCatalog",
     "ReadSumdb",
+    "RenderMetrics",
     "Revalidate",
     "SaveBlob",
     "SendBlob",
@@ -119,6 +121,21 @@ class FreeSpace(msgspec.Struct, frozen=True):
 
     free: int
     where: str
+
+
+class RenderMetrics(msgspec.Struct, frozen=True):
+    """Render the server's metrics for ``/metrics`` (the Prometheus exposition format).
+
+    Answer ``metrics_rendered(MetricsPage | None)``; None when this caller keeps no metrics
+    (answered 404). The core counts nothing itself: the caller's metrics are its own.
+    """
+
+
+class MetricsPage(msgspec.Struct, frozen=True):
+    """A rendered metrics page: its ``body`` and its ``content_type``."""
+
+    body: bytes
+    content_type: str
 
 
 class SaveBlob(msgspec.Struct, frozen=True):
@@ -494,6 +511,7 @@ IOEffect: TypeAlias = (
     | ReadBlob
     | SaveBlob
     | StoreSpace
+    | RenderMetrics
     | FetchUpstream
     | FetchDirect
     | CheckZip

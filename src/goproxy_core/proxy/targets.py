@@ -2,8 +2,8 @@
 
 URL space (PROTOCOL.md §1, go.dev/ref/mod "GOPROXY protocol"), relative to a configurable base
 path: ``$module/@v/list``, ``$module/@v/$version.{info,mod,zip}``, ``$module/@latest``,
-``sumdb/$name/{supported,latest,lookup/…,tile/…}``, plus ``healthz``, ``readyz``, the index
-page, the catalog (``catalog?q=&n=&token=``, JSON) and a page per module
+``sumdb/$name/{supported,latest,lookup/…,tile/…}``, plus ``healthz``, ``readyz``, ``metrics``,
+the index page, the catalog (``catalog?q=&n=&token=``, JSON) and a page per module
 (``-/module/$module``). The target is percent-decoded strictly (``+`` stays ``+``), split at
 the first ``/@v/`` or a trailing ``/@latest`` (module paths cannot contain ``@``), then
 case-decoded (``!x`` → ``X``) and validated with x/mod's rules, so the store only ever sees
@@ -38,6 +38,7 @@ __all__ = [
     "IndexReq",
     "LatestReq",
     "ListReq",
+    "MetricsReq",
     "ModulePageReq",
     "NotFoundError",
     "Request",
@@ -188,8 +189,21 @@ class ModulePageReq(msgspec.Struct, frozen=True):
     escaped: str
 
 
+class MetricsReq(msgspec.Struct, frozen=True):
+    """``metrics``: the server's metrics in the Prometheus exposition format (never asked for
+    by the go command)."""
+
+
 Request: TypeAlias = (
-    ListReq | VersionReq | LatestReq | SumdbReq | HealthReq | IndexReq | CatalogReq | ModulePageReq
+    ListReq
+    | VersionReq
+    | LatestReq
+    | SumdbReq
+    | HealthReq
+    | IndexReq
+    | CatalogReq
+    | ModulePageReq
+    | MetricsReq
 )
 
 _HEX = b"0123456789abcdefABCDEF"
@@ -270,6 +284,8 @@ def _parse_target_cached(target: bytes, base_path: str) -> Request:
         return IndexReq()
     if rel in ("healthz", "readyz"):
         return HealthReq(ready=rel == "readyz")
+    if rel == "metrics":
+        return MetricsReq()
     if rel == "catalog":
         return _parse_catalog_query(query)
     if rel.startswith("-/"):
@@ -439,6 +455,7 @@ ENDPOINT_KINDS = (
     "sumdb-lookup",
     "sumdb-tile",
     "health",
+    "metrics",
     "index",
     "catalog",
     "other",
@@ -500,4 +517,6 @@ def _endpoint_cached(req: Request) -> Endpoint:
         return Endpoint("catalog")
     if isinstance(req, ModulePageReq):
         return Endpoint("catalog", req.module)
+    if isinstance(req, MetricsReq):
+        return Endpoint("metrics")
     return Endpoint("index")

@@ -33,7 +33,7 @@ The decisions, in order, for a module request:
 The flows live where their part of the protocol does: :mod:`.walk` (the upstream walk and
 caching), :mod:`.versions` (lists, ``@latest``, retractions), :mod:`.files` (version files and
 queries), :mod:`.sumdb` (checksum databases relayed), :mod:`.ownsumdb` (the proxy's own
-checksum database), :mod:`.health` (health and the index).
+checksum database), :mod:`.health` (health, metrics and the index).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from ..targets import (
     IndexReq,
     LatestReq,
     ListReq,
+    MetricsReq,
     ModulePageReq,
     SumdbReq,
     VersionReq,
@@ -123,6 +124,8 @@ def handle_request(
         return (yield from flow.catalog(req))
     if isinstance(req, ModulePageReq):
         return (yield from flow.module_page(req, page))
+    if isinstance(req, MetricsReq):
+        return (yield from flow.metrics())
     assert isinstance(req, IndexReq)
     if page.html:
         return (yield from flow.index_page(page))

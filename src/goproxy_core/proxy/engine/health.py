@@ -1,4 +1,4 @@
-"""``/healthz``, ``/readyz`` and the index page."""
+"""``/healthz``, ``/readyz``, ``/metrics`` and the index page."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, cast
 
 import msgspec
 
-from ..effects import FreeSpace, StoreSpace
+from ..effects import FreeSpace, MetricsPage, RenderMetrics, StoreSpace
 from ..proxylist import UpstreamKind
 from ..replies import (
     Reply,
@@ -62,6 +62,19 @@ class HealthFlow(FlowBase):
         if res.status == 0:
             return text_reply(503, f"not ready: upstream {first.url} unreachable: {res.error}")
         return text_reply(200, "ready")
+
+    def metrics(self) -> Flow[Reply]:
+        """``/metrics``: the caller's metrics page (``RenderMetrics``), never cached.
+
+        The core keeps no counters: what is counted, and how, is the caller's. Off
+        (``metrics = false``) or a caller keeping none: a 404 saying so.
+        """
+        if not self.cfg.config.metrics:
+            return text_reply(404, "not found: metrics are off on this server (metrics = false)")
+        page = cast("MetricsPage | None", (yield RenderMetrics()))
+        if page is None:
+            return text_reply(404, "not found: this server keeps no metrics")
+        return Reply(status=200, content_type=page.content_type, body=page.body)
 
     def index(self) -> Reply:
         reply = text_reply(
