@@ -68,6 +68,7 @@ from .proxy import (
     ReadBlob,
     ReadSumdb,
     Reply,
+    RequestIds,
     RetractedPolicy,
     Revalidate,
     SaveBlob,
@@ -89,6 +90,7 @@ from .proxy import (
     parse_upstreams,
     request_flow,
     response_head,
+    safe_request_id,
     text_reply,
 )
 from .semver import canonical, compare_versions, is_valid, sort_versions
@@ -135,6 +137,7 @@ __all__ = [
     "ReadBlob",
     "ReadSumdb",
     "Reply",
+    "RequestIds",
     "RetractedPolicy",
     "Revalidate",
     "SaveBlob",
@@ -179,6 +182,7 @@ __all__ = [
     "pseudo_version_time",
     "request_flow",
     "response_head",
+    "safe_request_id",
     "short_message",
     "sort_versions",
     "split_path_version",

@@ -77,6 +77,7 @@ from .replies import (
     text_reply,
 )
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
+from .requestid import MAX_REQUEST_ID, RequestIds, safe_request_id
 from .states import ANSWERS, INPUTS, TRANSITIONS, ConnectionState
 from .targets import (
     ENDPOINT_KINDS,
@@ -106,6 +107,7 @@ __all__ = [
     "IMMUTABLE",
     "INPUTS",
     "MAX_HEADERS",
+    "MAX_REQUEST_ID",
     "MAX_TARGET",
     "NEED_DATA",
     "NEGATIVE_PREFIX",
@@ -147,6 +149,7 @@ __all__ = [
     "ReadSumdb",
     "Reply",
     "Request",
+    "RequestIds",
     "ResponseHead",
     "RetractedPolicy",
     "Revalidate",
@@ -184,6 +187,7 @@ __all__ = [
     "remaining_ttl",
     "request_flow",
     "response_head",
+    "safe_request_id",
     "text_reply",
     "validate_info",
     "version_key",

@@ -111,6 +111,9 @@ class Reply(msgspec.Struct, frozen=True):
         allow: for 405, the methods to list in ``Allow``.
         alarm: what an operator must see in the error log (the access record carries it):
             a checksum database that forked; "" for an ordinary answer.
+        upstream: the upstream whose answer this reply was made from (a GOPROXY entry's
+            URL, or "direct (version control)"), for the access log; "" when none was
+            asked or none answered (a cache hit, a not-found everywhere).
     """
 
     status: int
@@ -123,6 +126,7 @@ class Reply(msgspec.Struct, frozen=True):
     stale: bool = False
     allow: str = ""
     alarm: str = ""
+    upstream: str = ""
 
     @property
     def length(self) -> int:
