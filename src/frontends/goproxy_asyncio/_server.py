@@ -43,7 +43,7 @@ from goproxy_core import (
     SendBytes,
     StatBlob,
 )
-from goproxy_io import MISS, AsyncRelay, Pending, log_exchanges
+from goproxy_io import MISS, REQUEST_ID, AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
     TOO_MANY,
@@ -308,6 +308,7 @@ class _Protocol(asyncio.Protocol):
                     else:
                         conn.send_failed()
                 else:
+                    REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
                     conn.resolve(await effects.perform(effect, self.pending, self.relay))
                 if not self.lost:
                     break

@@ -27,12 +27,20 @@ from typing import TYPE_CHECKING, BinaryIO, TypedDict
 
 import anyio
 
-from goproxy_core import CompiledConfig, HotReplies, ProxyConfig, ProxyConnection, compile_config
+from goproxy_core import (
+    CompiledConfig,
+    HotReplies,
+    ProxyConfig,
+    ProxyConnection,
+    RequestIds,
+    compile_config,
+)
 from goproxy_core.proxy.keys import QUARANTINE_MARK
 from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
 
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
+from .logs import new_id_prefix
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -143,6 +151,8 @@ class ServerBase:
         # the store (failure_ttl); off with it.
         self.executor.flights.linger = min(1.0, self.config.config.failure_ttl)
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
+        # X-Request-Id: this server's own prefix, counted by the core (goproxy_core.RequestIds).
+        self.ids = RequestIds(new_id_prefix())
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
         self._stop_watch = threading.Event()
@@ -177,7 +187,7 @@ class ServerBase:
 
     def connection(self) -> ProxyConnection:
         """The core's state for one new client connection."""
-        return ProxyConnection(self.config, hot=self.hot)
+        return ProxyConnection(self.config, hot=self.hot, ids=self.ids)
 
     def small_blob(self, effect: SendBlob) -> bytes | None:
         """A small blob's bytes if they are in memory already (no I/O)."""

@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
-from goproxy_io import Pending, Relay, log_exchanges
+from goproxy_io import REQUEST_ID, Pending, Relay, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
     TOO_MANY,
@@ -155,6 +155,7 @@ class Server(ServerBase):
                     conn.send_failed()
             else:
                 slot.busy()
+                REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
                 conn.resolve(self.executor.perform(effect, pending, relay))
             log_exchanges(conn)
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import trio
 
 from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
-from goproxy_io import MISS, AsyncRelay, Pending, log_exchanges
+from goproxy_io import MISS, REQUEST_ID, AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
     TOO_MANY,
@@ -327,6 +327,7 @@ class _Client:
                     continue
                 log_exchanges(conn)
                 self._unarm()
+                REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
                 conn.resolve(await server.effects.perform(effect, self.pending, self.relay))
 
     async def _relay_start(self, size: int) -> None:
