@@ -50,9 +50,9 @@ class HotReplies:
     the same request (method and target, no ``If-None-Match``) is answered again from here
     without running the engine: only the Date and X-Request-Id fields are new (a zip's body
     is still sent from the store, ``SendBlob``; if that fails, its entry is dropped). One
-    table per server and store, handed to each :class:`~goproxy_core.ProxyConnection`. Not used under
-    ``retracted = "gone"``, where a version's answer turns into a 410 once a newer go.mod
-    retracts it.
+    table per server and store, handed to each :class:`~goproxy_core.ProxyConnection`. Not
+    used under ``retracted = "gone"``, where a version's answer turns into a 410 once a newer
+    go.mod retracts it.
 
     Args:
         max_bytes: the table's budget; past it, the table starts again empty (an answer is
