@@ -31,16 +31,18 @@ TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]+")
 
 
-class _Upstream(http.server.BaseHTTPRequestHandler):
-    files = {
-        f"/{MOD}/@v/v1.0.0.info": (INFO, 0.0),
-        f"/{MOD}/@v/v1.1.0.info": (SLOW_INFO, 1.5),
-    }
+# Path: (body, seconds before the answer).
+FILES = {
+    f"/{MOD}/@v/v1.0.0.info": (INFO, 0.0),
+    f"/{MOD}/@v/v1.1.0.info": (SLOW_INFO, 1.5),
+}
 
+
+class _Upstream(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body, delay = self.files.get(self.path, (b"not found\n", 0.0))
+        body, delay = FILES.get(self.path, (b"not found\n", 0.0))
         time.sleep(delay)
-        self.send_response(200 if self.path in self.files else 404)
+        self.send_response(200 if self.path in FILES else 404)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -101,27 +103,20 @@ def _json_lines(log: Path) -> list[dict[str, object]]:
 def test_json_lines_ids_and_the_slow_log(tmp_path: Path, args: tuple[str, ...]) -> None:
     log = tmp_path / "stderr.log"
     info = f"/{MOD}/@v/v1.0.0.info"
-    with _upstream() as up:
-        with serving(
-            "--upstream",
-            up,
-            "--log-format",
-            "json",
-            "--slow-request",
-            "1",
-            *args,
-            cache=tmp_path / "cache",
-            log=log,
-        ) as s:
-            answers = {
-                "miss": _get(s.port, info, rid="client-id-1"),
-                "hit": _get(s.port, info),
-                "hot": _get(s.port, info, rid="bad id; drop table"),
-                "404": _get(s.port, f"/{MOD}/@v/v9.0.0.info"),
-                "slow": _get(s.port, f"/{MOD}/@v/v1.1.0.info"),
-                "400": _raw(s.port, b"GET /\x01 HTTP/1.1\r\nHost: p\r\nX-Request-Id: x\r\n\r\n"),
-            }
-            s.stop()
+    flags = ("--log-format", "json", "--slow-request", "1", *args)
+    with (
+        _upstream() as up,
+        serving("--upstream", up, *flags, cache=tmp_path / "cache", log=log) as s,
+    ):
+        answers = {
+            "miss": _get(s.port, info, rid="client-id-1"),
+            "hit": _get(s.port, info),
+            "hot": _get(s.port, info, rid="bad id; drop table"),
+            "404": _get(s.port, f"/{MOD}/@v/v9.0.0.info"),
+            "slow": _get(s.port, f"/{MOD}/@v/v1.1.0.info"),
+            "400": _raw(s.port, b"GET /\x01 HTTP/1.1\r\nHost: p\r\nX-Request-Id: x\r\n\r\n"),
+        }
+        s.stop()
     statuses = {k: v[0] for k, v in answers.items()}
     assert statuses == {"miss": 200, "hit": 200, "hot": 200, "404": 404, "slow": 200, "400": 400}
     ids = {k: v[1]["x-request-id"] for k, v in answers.items()}

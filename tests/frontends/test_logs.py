@@ -175,6 +175,9 @@ def test_the_slow_request_log(logged) -> None:
         "slow request ab-1: GET /example.com/m/@v/v1.0.0.info took 3.0 s: status 502, "
         "cache goproxy; hit, upstream https://up.example"
     )
+    # The text line names the id itself (no request_id= suffix added to it).
+    assert "goproxy.slow slow request ab-1: GET " in text.getvalue()
+    assert "request_id=" not in text.getvalue()
     with pytest.raises(ValueError, match="slow-request"):
         set_slow_request(-1)
 
