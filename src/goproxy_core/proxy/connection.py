@@ -681,12 +681,17 @@ class ProxyConnection:
         if fast and self._hot is not None and not self._if_none_match:
             hot = self._hot.get(method, target)
             if hot is not None:
-                self._outbox.append(
-                    SendBytes(
-                        b"%sdate: %s\r\nx-request-id: %s\r\n%s"
-                        % (hot.before, http_date(now).encode(), rid, hot.after)
-                    )
+                date = http_date(now).encode()
+                parts = (
+                    hot.before,
+                    b"date: ",
+                    date,
+                    b"\r\nx-request-id: ",
+                    rid,
+                    b"\r\n",
+                    hot.after,
                 )
+                self._outbox.append(SendBytes(b"".join(parts)))
                 if hot.blob_key:
                     self._outbox.append(SendBlob(hot.blob_key, hot.length))
                     self._hot_blob = True
