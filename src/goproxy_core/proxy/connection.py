@@ -816,18 +816,20 @@ class ProxyConnection:
     def _record(
         self, status: int, length: int, cache_status: str, alarm: str = "", upstream: str = ""
     ) -> None:
+        # Positional (the fields' order): a tenth of a microsecond cheaper than by keyword,
+        # on the hot path's every answer.
         self._log.append(
             AccessRecord(
-                method=self._method.decode("ascii", "replace"),
-                target=self._target.decode("ascii", "replace"),
-                status=status,
-                length=length,
-                cache_status=cache_status,
-                started=self._started,
-                time=self._started_at,
-                alarm=alarm,
-                request_id=self._rid.decode("ascii"),
-                upstream=upstream,
+                self._method.decode("ascii", "replace"),
+                self._target.decode("ascii", "replace"),
+                status,
+                length,
+                cache_status,
+                self._started,
+                self._started_at,
+                alarm,
+                self._rid.decode("ascii"),
+                upstream,
             )
         )
 
