@@ -172,3 +172,25 @@ def test_text_lines_stay_as_they_were_with_the_id_added(tmp_path: Path) -> None:
         line,
     ), line
     assert not text.lstrip().startswith("{")
+
+
+def test_log_settings_from_every_source(tmp_path: Path) -> None:
+    from goproxy_cli.settings import SettingsError, load_settings
+
+    env = {"HOME": "/nonexistent", "GOPROXY_CORE_SUMDB": "off", "GOPROXY_CORE_UPSTREAM": "off"}
+    s = load_settings({}, environ=env)
+    assert (s.log_format, s.slow_request) == ("text", 10.0)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('log-format = "json"\nslow-request = 2.5\n')
+    s = load_settings({}, environ=env, config_file=str(cfg))
+    assert (s.log_format, s.slow_request) == ("json", 2.5)
+    s = load_settings(
+        {}, environ={**env, "GOPROXY_CORE_LOG_FORMAT": "text", "GOPROXY_CORE_SLOW_REQUEST": "0"}
+    )
+    assert (s.log_format, s.slow_request) == ("text", 0.0)
+    s = load_settings({"log_format": "json", "slow_request": 1.0}, environ=env)
+    assert (s.log_format, s.slow_request) == ("json", 1.0)
+    with pytest.raises(SettingsError, match="log-format: not a known value"):
+        load_settings({}, environ={**env, "GOPROXY_CORE_LOG_FORMAT": "xml"})
+    with pytest.raises(SettingsError, match="slow-request: negative"):
+        load_settings({"slow_request": -1.0}, environ=env)
