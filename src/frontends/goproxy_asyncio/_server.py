@@ -46,7 +46,6 @@ from goproxy_core import (
 from goproxy_io import MISS, REQUEST_ID, AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
-    TOO_MANY,
     AcceptErrors,
     AsyncServerBase,
     open_socket,
@@ -168,7 +167,7 @@ class _Protocol(asyncio.Protocol):
         self.slot = self.server.limit.admit(self.close)
         self.server._begin(self)
         if self.slot is None:  # over max-connections, none idle to close
-            transport.write(TOO_MANY)
+            transport.write(self.server.refusal())
             self.close()
             return
         self._pump()  # arms the idle timer (or closes at once while draining)

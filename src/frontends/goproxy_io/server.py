@@ -63,6 +63,7 @@ __all__ = [
     "open_socket",
     "raise_open_file_limit",
     "run_until_signalled",
+    "too_many",
     "tune_socket",
 ]
 
@@ -188,6 +189,10 @@ class ServerBase:
     def connection(self) -> ProxyConnection:
         """The core's state for one new client connection."""
         return ProxyConnection(self.config, hot=self.hot, ids=self.ids)
+
+    def refusal(self) -> bytes:
+        """The 503 to a connection over ``max-connections`` (:func:`too_many`), with a new id."""
+        return too_many(self.ids.next())
 
     def small_blob(self, effect: SendBlob) -> bytes | None:
         """A small blob's bytes if they are in memory already (no I/O)."""
@@ -375,7 +380,15 @@ TOO_MANY = (
     b"Connection: close\r\n\r\n"
     b"too many open connections (max-connections), none idle: retry\n"
 )
-"""The answer to a connection over ``max-connections`` when no other one can be closed."""
+"""The answer to a connection over ``max-connections`` when no other one can be closed
+(:func:`too_many` adds its ``X-Request-Id``)."""
+
+
+def too_many(request_id: bytes) -> bytes:
+    """:data:`TOO_MANY` with ``request_id`` as its ``X-Request-Id``: every answer has one."""
+    return TOO_MANY.replace(
+        b"Connection: close\r\n", b"X-Request-Id: " + request_id + b"\r\nConnection: close\r\n", 1
+    )
 
 
 class Slot:
