@@ -18,7 +18,7 @@ Everything runs on 127.0.0.1. The script
 
 The functions are meant to be imported (``bench/coldpath.py`` runs them beside its single-zip
 case): :func:`build_graph`, :class:`SlowUpstream`, :func:`go_mod_download`,
-:func:`start_proxy`, :func:`bench_cold_graph`.
+:func:`start_proxy` (:func:`proxy_process` with its process), :func:`bench_cold_graph`.
 """
 
 from __future__ import annotations
@@ -315,11 +315,29 @@ def start_proxy(
 
     The access log and the shutdown summary (``prefetch: started ...``) go to ``log``.
     """
-    env = dict(
-        os.environ,
-        GOPROXY_CORE_SUMDB="off",
-        GOPROXY_CORE_PREFETCH="true" if prefetch else "false",
-    )
+    with proxy_process(upstream, cache, log, prefetch=prefetch, frontend=frontend) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def proxy_process(
+    upstream: str,
+    cache: Path,
+    log: Path,
+    *,
+    prefetch: bool = True,
+    frontend: str = "trio",
+    sumdb: str | None = "off",
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`start_proxy`, also giving the server's process (for its CPU time and RSS).
+
+    ``sumdb`` is the server's ``sumdb`` setting; ``None`` leaves it at its default (the go
+    toolchain's checksum database, reached through the upstream and relayed under /sumdb/).
+    """
+    env = dict(os.environ, GOPROXY_CORE_PREFETCH="true" if prefetch else "false")
+    env.pop("GOPROXY_CORE_SUMDB", None)
+    if sumdb is not None:
+        env["GOPROXY_CORE_SUMDB"] = sumdb
     env.setdefault("PYTHONPATH", f"{REPO / 'src'}:{REPO / 'src' / 'frontends'}")
     cmd = [sys.executable, "-m", "goproxy_cli", "serve", "--listen", "127.0.0.1:0"]
     cmd += ["--cache-dir", str(cache), "--upstream", upstream, "--frontend", frontend]
@@ -344,7 +362,7 @@ def start_proxy(
             url = m.group(1) if m else ""
         if not url:
             raise RuntimeError(f"goproxy serve did not start: {log.read_text()[-2000:]}")
-        yield url
+        yield url, proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

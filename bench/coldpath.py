@@ -1,7 +1,14 @@
-"""The cold path: ``python bench/coldpath.py [--zip-only] [--zip-mib N] [--rounds N] [--write]``.
+"""The cold path: ``python bench/coldpath.py [--zip-only | --graph-only] [--rounds N] [--write]``.
 
 Everything runs on 127.0.0.1; nothing outside the machine is contacted. Each scenario is a
-function of its own (``SCENARIOS``); ``--zip-only`` runs the single-zip one alone.
+function of its own (``SCENARIOS``), run one after the other in one run: the module graph
+(``graph``) and the single zip (``zip``); ``--zip-only`` and ``--graph-only`` run one alone.
+
+The module graph (:func:`run_graph`): bench/coldgraph.py's generated graph (``--modules``
+modules in ``--layers`` layers) served by its slow local upstream (``--latency`` ms before each
+answer, every body through one ``--rate`` MB/s cap), ``go mod download`` of the project with a
+fresh module cache straight to that upstream, through an empty proxy with prefetch off and on,
+and through the warm proxy, ``--rounds`` times interleaved, as ratios to going straight.
 
 The single zip (:func:`zip_scenario`): bench/run.py's fixture builder writes one module whose
 zip is ``--zip-mib`` MiB (16 MiB stored entries of random bytes), and nginx serves that tree
@@ -42,6 +49,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import coldgraph  # bench/coldgraph.py: the generated module graph and its slow upstream
 import run as benchrun  # bench/run.py: fixture, processes, nginx, goproxy serve
 
 if TYPE_CHECKING:
@@ -257,7 +265,27 @@ def run_zip(work: Path, args: argparse.Namespace) -> str:
     return zip_report(rows, args.zip_mib, args.rounds)
 
 
-SCENARIOS: dict[str, Callable[[Path, argparse.Namespace], str]] = {"zip": run_zip}
+def run_graph(work: Path, args: argparse.Namespace) -> str:
+    """The module graph: straight to the slow upstream vs through the proxy, cold and warm."""
+    graph = coldgraph.build_graph(work, modules=args.modules, layers=args.layers)
+    latency = args.latency / 1000
+    rate = (args.rate or 100.0) * MB
+    res = coldgraph.bench_cold_graph(
+        graph, work, latency=latency, rate=rate, rounds=args.rounds, frontend=args.frontends[0]
+    )
+    if len({res.outputs[m] for m in coldgraph.MODES}) != 1:
+        raise RuntimeError("go mod download printed different things through the proxy")
+    head = (
+        f"### A cold module graph, straight to the upstream vs through the proxy "
+        f"({args.frontends[0]})\n\n"
+    )
+    return head + coldgraph.report(graph, res, latency, rate) + "\n"
+
+
+SCENARIOS: dict[str, Callable[[Path, argparse.Namespace], str]] = {
+    "graph": run_graph,
+    "zip": run_zip,
+}
 """Each scenario: a function of the work directory and the arguments, returning its table."""
 
 MARK_BEGIN = "<!-- bench:coldpath:begin -->"
@@ -265,12 +293,17 @@ MARK_END = "<!-- bench:coldpath:end -->"
 SECTION = f"""
 ## The cold path: one large zip through an empty cache
 
-`python bench/coldpath.py` (a few minutes; `--zip-only`, `--rounds N`, `--frontends trio`,
-`--rate MB/s`, `--zip-mib N`) fetches one module zip straight from an nginx upstream on
-loopback, then through `goproxy serve` with an empty cache (fetched, relayed, checked, hashed,
-stored), then again warm, per frontend, in one run, against nginx at full speed and capped
-with `limit_rate`. The checksum database is off (no database runs here); the zip's own
-verification is on. `--write` rewrites the block below.
+`python bench/coldpath.py` (a few minutes a round; `--zip-only`, `--graph-only`, `--rounds N`,
+`--frontends trio`, `--rate MB/s`, `--zip-mib N`, `--modules N`, `--layers N`, `--latency MS`)
+runs both cold-path scenarios in one run. The module graph: bench/coldgraph.py's generated
+graph, `go mod download` straight to its slow local upstream against through an empty proxy
+(prefetch off and on) and the warm proxy (the graph's scenario runs on the first frontend of
+`--frontends`; its upstream's cap is `--rate`, 100 MB/s when 0). The single zip: one module
+zip straight from an nginx upstream on loopback, then through `goproxy serve` with an empty
+cache (fetched, relayed, checked, hashed, stored), then again warm, per frontend, against nginx
+at full speed and capped with `limit_rate`. The checksum database is off (no database runs
+here); the zip's own verification is on. `--write` rewrites the block below with every table
+of the run.
 
 {MARK_BEGIN}
 {MARK_END}
@@ -295,7 +328,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--zip-only", action="store_true", help="run the single-zip scenario only")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--zip-only", action="store_true", help="run the single-zip scenario only")
+    only.add_argument("--graph-only", action="store_true", help="run the module graph only")
     p.add_argument(
         "--frontends",
         default=",".join(FRONTENDS),
@@ -306,13 +341,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=100.0, help="capped upstream, MB/s (100; 0: off)")
     p.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--modules", type=int, default=300, help="modules of the graph (300)")
+    p.add_argument("--layers", type=int, default=8, help="layers of the graph (8)")
+    p.add_argument(
+        "--latency", type=float, default=50.0, help="graph upstream, ms before each answer (50)"
+    )
     args = p.parse_args(argv)
     args.frontends = [f.strip() for f in args.frontends.split(",") if f.strip()]
     if unknown := set(args.frontends) - set(FRONTENDS):
         p.error(f"unknown frontends: {', '.join(sorted(unknown))}")
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
-    scenarios = ["zip"] if args.zip_only else list(SCENARIOS)
+    if args.modules < 1 or args.layers < 1 or args.layers > args.modules:
+        p.error("--modules and --layers must be at least 1, with no more layers than modules")
+    if args.latency < 0:
+        p.error("--latency must not be negative")
+    scenarios = ["zip"] if args.zip_only else ["graph"] if args.graph_only else list(SCENARIOS)
 
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)

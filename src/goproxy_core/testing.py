@@ -29,6 +29,9 @@ import collections
 import io
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+import msgspec
+
+from .proxy.catalog import catalog_from_files
 from .proxy.effects import (
     NEED_DATA,
     AbortBlob,
@@ -45,6 +48,7 @@ from .proxy.effects import (
     Prefetch,
     PrefetchOutcome,
     ReadBlob,
+    ReadCatalog,
     ReadSumdb,
     Revalidate,
     SaveBlob,
@@ -371,10 +375,27 @@ def _perform(
     if isinstance(effect, AbortBlob):
         pending.pop(effect.key).abort()
         return None
+    if isinstance(effect, ReadCatalog):
+        return _catalog(effect, store)
     if isinstance(effect, (Revalidate, Prefetch)):
         return None  # in a background flow: :func:`run_prefetch` keeps a Prefetch itself
     # NEED_DATA and CloseConnection are the caller's.
     raise TypeError(f"not an I/O effect: {effect!r}")  # pragma: no cover
+
+
+def _catalog(effect: ReadCatalog, store: BlobStore) -> object:
+    """``ReadCatalog`` from a listing of the store (sizes and times from ``stat``)."""
+    files = []
+    for key in store.list_keys():
+        info = store.stat(key)
+        if info is not None:
+            files.append((key, info.size, info.mtime))
+    data = catalog_from_files(files, effect)
+    if effect.summary and isinstance(store, SpaceReportingStore):
+        space = store.free_space()
+        if space is not None:
+            data = msgspec.structs.replace(data, free=FreeSpace(*space))
+    return data
 
 
 def run_refresh(

@@ -52,3 +52,19 @@ def test_zip_scenario_round_trip(coldpath, work):
     table = coldpath.zip_report(rows, 2, 1)
     assert table.count("\n| ") == 5  # the head and one row per cell
     assert "x |" in table
+
+
+def test_graph_scenario_runs_in_the_same_run(coldpath, work, capsys):
+    assert list(coldpath.SCENARIOS) == ["graph", "zip"]
+    argv = ["--graph-only", "--modules", "12", "--layers", "3", "--latency", "5"]
+    assert coldpath.main([*argv, "--rounds", "1", "--frontends", "trio", "--rate", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "### A cold module graph" in out and "12 modules" in out
+    for mode in coldpath.coldgraph.MODES:
+        assert f"| {mode} |" in out
+    assert "One 2 MiB zip" not in out and "### One " not in out
+
+
+def test_only_one_of_the_only_flags(coldpath):
+    with pytest.raises(SystemExit):
+        coldpath.main(["--zip-only", "--graph-only"])

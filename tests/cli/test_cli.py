@@ -73,6 +73,34 @@ def test_min_free_space_takes_bytes_or_suffixes(tmp_path, toml, env, want):
     assert s.proxy_config().failure_ttl == 5.0
 
 
+@pytest.mark.parametrize(
+    ("env", "want", "line"),
+    [
+        ({}, 0, "quota: max-cache-size unlimited, min-free-space 512M: past either"),
+        (
+            {"GOPROXY_CORE_MAX_CACHE_SIZE": "10G", "GOPROXY_CORE_PIN": "example.com/keep"},
+            10 << 30,
+            "max-cache-size 10G, min-free-space 512M",
+        ),
+        (
+            {"GOPROXY_CORE_MAX_CACHE_SIZE": "1536M", "GOPROXY_CORE_MIN_FREE_SPACE": "0"},
+            1536 << 20,
+            "max-cache-size 1536M, min-free-space 0 (not checked)",
+        ),
+        ({"GOPROXY_CORE_MIN_FREE_SPACE": "0"}, 0, "quota: off"),
+        ({"GOPROXY_CORE_MAX_CACHE_SIZE": "1000"}, 1000, "max-cache-size 1000,"),
+    ],
+)
+def test_quota_settings(env, want, line):
+    s = load_settings({}, environ={**ENV, "GOPROXY_CORE_SUMDB": "off", **env})
+    cfg = s.proxy_config()
+    assert cfg.max_cache_size == want
+    assert line in s.quota_summary()
+    if "GOPROXY_CORE_PIN" in env:
+        assert cfg.pin == "example.com/keep"
+        assert "never evicted: pin example.com/keep" in s.quota_summary()
+
+
 def test_negative_min_free_space_is_refused(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("min-free-space = -1\nsumdb = 'off'\n")

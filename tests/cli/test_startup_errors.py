@@ -103,6 +103,23 @@ def _table(tmp_path):
             "min-free-space: not a size (got 'lots'; want bytes, or a number with K, M, G or T)",
         ),
         (
+            ["--max-cache-size", "10 parsecs"],
+            {},
+            "max-cache-size: not a size (got '10 parsecs'; want bytes, or a number with K, M, G "
+            "or T)",
+        ),
+        (
+            [],
+            {"GOPROXY_CORE_GC_INTERVAL": "0"},
+            "gc-interval: not positive (got 0.0; want more than 0)",
+        ),
+        (
+            ["--pin", "example.com/[x"],
+            {},
+            "pin: malformed pattern (got 'example.com/[x'; want comma-separated path.Match "
+            "globs such as *.corp.example,example.com/team)",
+        ),
+        (
             [],
             {"GOPROXY_CORE_WORKERS": "many"},
             "workers: not a number (got 'many'; want a whole number)",

@@ -174,3 +174,17 @@ def test_the_follower_stops_at_its_budget():
     assert f.done
     assert len(f.entries) == 1
     assert outcome(data, f.entries) == outcome(data, None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(entry, min_size=1, max_size=4), st.booleans(), st.sampled_from([1, 7, 300, 4096]))
+def test_chunks_read_in_place_or_copied_give_the_same_entries(entries, descriptors, chunk):
+    # bytes are read where they are (only a leftover is copied); a bytearray the caller may
+    # reuse is copied: overwriting it after feed() changes nothing.
+    data = build(entries, descriptors)
+    f = ZipFollower()
+    for i in range(0, len(data), chunk):
+        piece = bytearray(data[i : i + chunk])
+        f.feed(piece)  # type: ignore[arg-type]
+        piece[:] = b"\xff" * len(piece)
+    assert f.entries == follow(data, chunk)

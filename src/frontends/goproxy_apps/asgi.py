@@ -63,6 +63,7 @@ class ASGIApp(AsyncServerBase):
             reply = await self._decide(method, target, headers, now)
         finally:
             REQUEST_ID.reset(token)
+        self.note_use(target, reply.status)
         inm = next((v for k, v in headers if k == b"if-none-match"), b"")
         head = response_head(reply, method=method, if_none_match=inm, now=now, request_id=rid)
         log_access(app_record(method, target, head.status, head.body, reply, started, now, rid))

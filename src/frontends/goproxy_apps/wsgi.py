@@ -59,6 +59,7 @@ class WSGIApp(ServerBase):
             reply = self._decide(method, target, headers, now)
         finally:
             REQUEST_ID.reset(token)
+        self.note_use(target, reply.status)
         inm = environ.get("HTTP_IF_NONE_MATCH", "").encode("latin-1")
         head = response_head(reply, method=method, if_none_match=inm, now=now, request_id=rid)
         log_access(app_record(method, target, head.status, head.body, reply, started, now, rid))

@@ -2,7 +2,8 @@
 
 ``goproxy serve`` runs the proxy with one of the three servers; ``goproxy verify`` checks
 the store (:mod:`goproxy_cli.verify`); ``goproxy sumdb key`` prints the verifier key of the
-proxy's own checksum database; ``goproxy --version``.
+proxy's own checksum database; ``goproxy cache ls|du|rm|gc|stats`` looks at and after the
+cache dir (:mod:`goproxy_cli.cache`); ``goproxy --version``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
-from . import _early
+from . import _early, cache
 from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 
 if TYPE_CHECKING:
@@ -103,6 +104,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds an open breaker skips its upstream before one probe (30)",
     )
+    s.add_argument(
+        "--max-cache-size",
+        metavar="SIZE",
+        help="disk quota: past it the least recently used module versions are evicted "
+        "(bytes, or with K, M, G or T; default: unlimited)",
+    )
+    s.add_argument(
+        "--pin",
+        metavar="PATTERNS",
+        help="GOPRIVATE-style patterns: versions of these modules are never evicted",
+    )
     s.add_argument("--base-path", metavar="PATH", help="URL path the proxy is mounted under")
     s.add_argument(
         "--sumdb",
@@ -178,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     v.add_argument("--log-format", choices=["text", "json"], help="as for serve")
+    cache.register(sub)
     return p
 
 
@@ -364,6 +377,7 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
                 flush=True,
             )
             print(settings.verification_summary(), flush=True)
+            print(settings.quota_summary(), flush=True)
         print(_goproxy_line(settings, host, bound), flush=True)
         if announce and vkey:
             print(_gosumdb_line(settings, vkey, host, bound), flush=True)
@@ -460,6 +474,7 @@ def _serve_workers(settings: Settings, argv: Sequence[str]) -> int:
         flush=True,
     )
     print(settings.verification_summary(), flush=True)
+    print(settings.quota_summary(), flush=True)
     print(_goproxy_line(settings, host, port), flush=True)
     if settings.own_sumdb:
         print(_gosumdb_line(settings, _own_sumdb_key(settings), host, port), flush=True)
@@ -522,6 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _early.release()
     if ns.command == "sumdb":
         return _sumdb_key(ns)
+    if ns.command == "cache":
+        return cache.run(ns)
     local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor")
     flags = {k: v for k, v in vars(ns).items() if k not in local}
     if getattr(ns, "supervisor", None):

@@ -78,6 +78,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     prefetch: bool = True
     prefetch_concurrency: int = 8
     min_free_space: int | str = "512M"
+    max_cache_size: int | str = 0
+    pin: str = ""
+    gc_interval: float = 30.0
     failure_ttl: float = 5.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
@@ -122,6 +125,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             prefetch=self.prefetch,
             prefetch_concurrency=self.prefetch_concurrency,
             min_free_space=parse_size("min-free-space", self.min_free_space),
+            max_cache_size=parse_size("max-cache-size", self.max_cache_size),
+            pin=self.pin,
+            gc_interval=self.gc_interval,
             failure_ttl=self.failure_ttl,
             idle_timeout=self.idle_timeout,
         )
@@ -138,6 +144,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             skipped.append(f"nosumdb {self.nosumdb}")
         return f"verify: every .mod and .zip from upstream against {first.key} via {where}" + (
             f"; not verified: {'; '.join(skipped)}" if skipped else ""
+        )
+
+    def quota_summary(self) -> str:
+        """One line saying how the cache's disk is looked after, for the start-up output."""
+        limit = parse_size("max-cache-size", self.max_cache_size)
+        free = parse_size("min-free-space", self.min_free_space)
+        if not limit and not free:
+            return "quota: off: max-cache-size unlimited, min-free-space 0 (nothing is evicted)"
+        kept = [f"private {self.private}"] if self.private else []
+        if self.pin:
+            kept.append(f"pin {self.pin}")
+        return (
+            f"quota: max-cache-size {_show_size(limit) if limit else 'unlimited'}, "
+            f"min-free-space {_show_size(free) if free else '0 (not checked)'}: past either, "
+            f"the least recently used module versions are evicted (checked every "
+            f"{self.gc_interval:g} s)" + (f"; never evicted: {'; '.join(kept)}" if kept else "")
         )
 
     def sumdb_databases(self) -> tuple[SumdbConfig, ...]:
@@ -393,7 +415,14 @@ _NON_NEGATIVE = (
     "breaker_cooldown",
     "slow_request",
 )
-_POSITIVE = ("connect_timeout", "read_timeout", "fetch_deadline", "idle_timeout", "vcs_timeout")
+_POSITIVE = (
+    "connect_timeout",
+    "read_timeout",
+    "fetch_deadline",
+    "idle_timeout",
+    "vcs_timeout",
+    "gc_interval",
+)
 
 
 def _check_numbers(settings: Settings) -> None:
@@ -432,6 +461,14 @@ def parse_size(key: str, value: int | str) -> int:
     if m is None:
         raise bad(key, "not a size", value, "bytes, or a number with K, M, G or T")
     return int(m[1]) << (10 * "_KMGT".index(m[2].upper() or "_"))
+
+
+def _show_size(n: int) -> str:
+    """A byte count as the largest exact K/M/G/T unit (``10G``, ``1536M``, ``1000``)."""
+    for suffix, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
+        if n and n % (1 << shift) == 0:
+            return f"{n >> shift}{suffix}"
+    return str(n)
 
 
 def load_settings(
@@ -492,10 +529,11 @@ def load_settings(
         )
     _check_numbers(settings)
     parse_size("min-free-space", settings.min_free_space)
+    parse_size("max-cache-size", settings.max_cache_size)
     settings.host_port()
     if settings.base_path and not settings.base_path.startswith("/"):
         raise bad("base-path", "not an absolute URL path", settings.base_path, "/PATH")
-    for key in ("private", "insecure", "nosumdb"):
+    for key in ("private", "insecure", "nosumdb", "pin"):
         _check_patterns(key, getattr(settings, key))
     if settings.upstream:
         _check_upstream(settings.upstream)

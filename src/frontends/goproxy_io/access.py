@@ -8,14 +8,50 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from goproxy_core import ProxyConnection
 
 from .logs import AccessLine
 
 if TYPE_CHECKING:
-    from goproxy_core import AccessRecord, ProxyConnection
+    from collections.abc import Sequence
 
-__all__ = ["log_access", "log_alarm", "log_exchanges", "set_slow_request", "slow_request"]
+    from goproxy_core import AccessRecord, CompiledConfig, HotReplies, ProxyConfig, RequestIds
+
+__all__ = [
+    "TrackedConnection",
+    "UseSink",
+    "log_access",
+    "log_alarm",
+    "log_exchanges",
+    "set_slow_request",
+    "slow_request",
+]
+
+
+class UseSink(Protocol):
+    """What counts the finished exchanges of a server (the disk quota's last uses)."""
+
+    def note(self, records: Sequence[AccessRecord]) -> None:
+        """Take the records of finished exchanges (must be quick: no I/O)."""
+
+
+class TrackedConnection(ProxyConnection):
+    """A :class:`ProxyConnection` whose finished exchanges also go to ``uses``
+    (:func:`log_exchanges` hands them over, whether or not the access log is on)."""
+
+    def __init__(
+        self,
+        config: ProxyConfig | CompiledConfig,
+        *,
+        hot: HotReplies | None = None,
+        uses: UseSink | None = None,
+        ids: RequestIds | None = None,
+    ) -> None:
+        super().__init__(config, hot=hot, ids=ids)
+        self.uses = uses
+
 
 access_log = logging.getLogger("goproxy.access")
 integrity_log = logging.getLogger("goproxy.integrity")
@@ -41,6 +77,8 @@ def log_exchanges(conn: ProxyConnection) -> None:
     """Log the exchanges ``conn`` finished since the last call (see :func:`log_access`)."""
     records = conn.take_log()
     if records:
+        if isinstance(conn, TrackedConnection) and conn.uses is not None:
+            conn.uses.note(records)  # last uses for the disk quota
         base = conn.base_path
         for rec in records:
             log_access(rec, base)

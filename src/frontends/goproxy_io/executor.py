@@ -61,6 +61,7 @@ from goproxy_core import (
     Prefetch,
     PrefetchOutcome,
     ReadBlob,
+    ReadCatalog,
     ReadSumdb,
     Revalidate,
     SaveBlob,
@@ -73,6 +74,7 @@ from goproxy_core import (
 from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
 
+from .catalog import read_catalog
 from .flights import Fetch, Flight, Flights
 from .sumdb_log import SumdbLogs
 from .upstream import Fetcher, HashingWriter, Relay
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
 
     from goproxy_core.proxy.targets import VersionReq
     from goproxy_core.storage import BlobStore, BlobWriter
+    from goproxy_stores.usage import UsageIndex
 
 __all__ = [
     "MISS",
@@ -529,6 +532,9 @@ class Executor:
         self.prefetch_stats = PrefetchStats()
         """Counters of background prefetches; issue 12's metrics will read them."""
         self.prefetcher = Prefetcher(self)
+        self.usage_index: UsageIndex | None = None
+        """The disk quota's usage index, when the server keeps one: ``ReadCatalog`` is
+        answered from it (else from a bounded listing of the store)."""
 
     def close(self) -> None:
         """Start no more background work; close the fetcher's pooled connections.
@@ -613,6 +619,15 @@ class Executor:
             if isinstance(effect, ReadSumdb):
                 return logs.read(effect)
             return logs.append(effect, store)
+        if isinstance(effect, ReadCatalog):
+            return read_catalog(
+                effect,
+                store=store,
+                index=self.usage_index,
+                fetcher=self.fetcher,
+                prefetch=self.prefetch_stats,
+                sumdb_logs=self.sumdb_logs,
+            )
         if isinstance(effect, CommitBlob):
             writer, fetch, flight = pending.pop(effect.key)
             committed = ops.commit(store, writer, effect.key)

@@ -38,7 +38,10 @@ from goproxy_core import (
 from goproxy_core.proxy.keys import QUARANTINE_MARK
 from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
+from goproxy_stores.disk import DiskStore
+from goproxy_stores.usage import EVICTED_MARK, UsageTracker
 
+from .access import TrackedConnection
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
 from .logs import new_id_prefix
 
@@ -128,6 +131,10 @@ class ServerBase:
             :func:`default_max_connections` of the open-file limit.
         raise_limit: raise the process's soft open-file limit to its hard limit first
             (:func:`raise_open_file_limit`); an embedder that manages it itself says False.
+        track_usage: keep the disk quota (:class:`~goproxy_stores.usage.UsageTracker`: last
+            uses, the size index, eviction past ``max-cache-size`` or under
+            ``min-free-space``); None: when the store is a ``DiskStore`` and one of the two is
+            set. Its thread starts here and stops with :meth:`close`.
     """
 
     def __init__(
@@ -138,6 +145,7 @@ class ServerBase:
         *,
         max_connections: int | None = None,
         raise_limit: bool = True,
+        track_usage: bool | None = None,
     ) -> None:
         open_files = raise_open_file_limit() if raise_limit else _soft_open_file_limit()
         if max_connections is None:
@@ -157,23 +165,35 @@ class ServerBase:
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
         self._stop_watch = threading.Event()
+        if track_usage is None:
+            track_usage = self.config.quota_on
+        self.usage: UsageTracker | None = None
+        if track_usage and isinstance(store, DiskStore):
+            self.usage = UsageTracker(store, self.config, on_evicted=self.forget)
+            self.usage.start()
+            self.executor.usage_index = self.usage.index  # the catalog reads it
         threading.Thread(
             target=self._watch_quarantine, name="goproxy-quarantine-watch", daemon=True
         ).start()
         self.init_state()
 
     def _watch_quarantine(self) -> None:
-        """Forget what is kept in memory once ``goproxy verify`` quarantined something.
+        """Forget what is kept in memory once ``goproxy verify`` quarantined something, or
+        the disk quota evicted versions (in any process serving the cache dir).
 
         The memo and the hot-answer table hold stored files (``.info``, ``.mod``, small zips)
-        as they were read; a file quarantined since must not be answered from there. The
-        mark (``keys.QUARANTINE_MARK``) is looked at every :data:`QUARANTINE_WATCH` seconds,
-        in this thread, never on a request's path.
+        as they were read, and a hot zip answer names its stored file; a file quarantined or
+        evicted since must not be answered from there. The marks (``keys.QUARANTINE_MARK``,
+        ``usage.EVICTED_MARK``) are looked at every :data:`QUARANTINE_WATCH` seconds, in
+        this thread, never on a request's path.
         """
-        seen = ops.stat(self.store, QUARANTINE_MARK)
+        marks = (QUARANTINE_MARK, EVICTED_MARK)
+        seen = [ops.stat(self.store, m) for m in marks]
         while not self._stop_watch.wait(QUARANTINE_WATCH):
-            now = ops.stat(self.store, QUARANTINE_MARK)
+            now = [ops.stat(self.store, m) for m in marks]
             if now != seen:
+                if now[0] != seen[0]:
+                    log.info("stored files were quarantined: answers kept in memory forgotten")
                 seen = now
                 self.forget()
 
@@ -181,18 +201,24 @@ class ServerBase:
         """Drop every stored file kept in memory (the memo and the hot answers)."""
         self.hot.clear()
         self.executor.memo.clear()
-        log.info("stored files were quarantined: answers kept in memory forgotten")
 
     def init_state(self) -> None:
         """Set up a subclass's own state (called last by ``__init__``)."""
 
     def connection(self) -> ProxyConnection:
-        """The core's state for one new client connection."""
-        return ProxyConnection(self.config, hot=self.hot, ids=self.ids)
+        """The core's state for one new client connection (its finished exchanges count as
+        last uses for the disk quota, see ``goproxy_io.access``)."""
+        return TrackedConnection(self.config, hot=self.hot, uses=self.usage, ids=self.ids)
 
     def refusal(self) -> bytes:
         """The 503 to a connection over ``max-connections`` (:func:`too_many`), with a new id."""
         return too_many(self.ids.next())
+
+    def note_use(self, target: bytes, status: int) -> None:
+        """Count an answer given without a :class:`ProxyConnection` (the ASGI and WSGI
+        apps) as a last use for the disk quota."""
+        if self.usage is not None and status in (200, 304):
+            self.usage.note_target(target.decode("latin-1"), time.time())
 
     def small_blob(self, effect: SendBlob) -> bytes | None:
         """A small blob's bytes if they are in memory already (no I/O)."""
@@ -212,8 +238,11 @@ class ServerBase:
             return None
 
     def close(self) -> None:
-        """Release the upstream connections; stop watching for quarantines."""
+        """Release the upstream connections; stop watching for quarantines; stop the disk
+        quota's thread (after its last write)."""
         self._stop_watch.set()
+        if self.usage is not None:
+            self.usage.stop()
         self.executor.close()
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import re
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from goproxy_core.storage import BlobInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = ["DiskStore"]
 
@@ -127,8 +128,9 @@ def _links_refused(path: Path) -> OSError:
 
 
 class _DiskWriter:
-    def __init__(self, root: Path, target: Path) -> None:
+    def __init__(self, root: Path, target: Path, done: Callable[[], None] | None = None) -> None:
         self._target = target
+        self._done = done
         target.parent.mkdir(parents=True, exist_ok=True)
         if not _no_links_above(root, target):
             raise _links_refused(target.parent)
@@ -180,6 +182,8 @@ class _DiskWriter:
             raise
         _fsync_dir(self._target.parent)
         st = os.stat(self._target)
+        if self._done is not None:
+            self._done()
         return BlobInfo(size=st.st_size, mtime=st.st_mtime)
 
     def abort(self) -> None:
@@ -217,11 +221,22 @@ class DiskStore:
 
     Args:
         root: the cache directory (created if missing).
+
+    Attributes:
+        on_change: called with a key after its file was committed, moved (both keys) or
+            deleted, in the thread that did it; must be quick (the disk quota's usage
+            index batches them, ``goproxy_stores.usage``).
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.on_change: list[Callable[[str], None]] = []
+
+    def _changed(self, *keys: str) -> None:
+        for fn in self.on_change:
+            for key in keys:
+                fn(key)
 
     def path(self, key: str) -> Path:
         """The file that holds ``key`` (it may not exist)."""
@@ -282,7 +297,11 @@ class DiskStore:
         return BlobInfo(size=st.st_size, mtime=st.st_mtime)
 
     def writer(self, key: str) -> _DiskWriter:
-        return _DiskWriter(self.root, self.path(key))
+        return _DiskWriter(
+            self.root,
+            self.path(key),
+            functools.partial(self._changed, key) if self.on_change else None,
+        )
 
     def delete(self, key: str) -> None:
         p = self.path(key)
@@ -290,6 +309,7 @@ class DiskStore:
             return  # through a link: not the store's file
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(p)  # a link itself is removed, never what it names
+            self._changed(key)
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Every stored key under ``prefix`` (hidden files and directories are not keys)."""
@@ -322,6 +342,7 @@ class DiskStore:
             return False  # moved or deleted by another process meanwhile
         _fsync_dir(src.parent)
         _fsync_dir(dst.parent)
+        self._changed(key, to)
         return True
 
     def sweep(self, older_than: float = 3600.0, *, now: float | None = None) -> int:

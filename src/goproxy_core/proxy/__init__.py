@@ -18,6 +18,7 @@ The connection's state machine is public for callers and tests that check it:
 from __future__ import annotations
 
 from .breaker import Breaker, BreakerState, Transition
+from .catalog import CatalogData, CatalogVersion, ModuleUse, UpstreamHealth, catalog_from_files
 from .config import CompiledConfig, ProxyConfig, RetractedPolicy, SumdbConfig, compile_config
 from .connection import AccessRecord, ProxyConnection
 from .effects import (
@@ -37,6 +38,7 @@ from .effects import (
     Prefetch,
     PrefetchOutcome,
     ReadBlob,
+    ReadCatalog,
     ReadSumdb,
     Revalidate,
     SaveBlob,
@@ -63,6 +65,16 @@ from .keys import (
     version_key,
 )
 from .proxylist import ConfigError, Upstream, UpstreamKind, parse_upstreams
+from .quota import (
+    LOW_WATER,
+    VERSION_EXTS,
+    StoredVersion,
+    VersionUnit,
+    over_limits,
+    plan_eviction,
+    unit_keys,
+    unit_of,
+)
 from .replies import (
     CT_JSON,
     CT_OCTET,
@@ -106,6 +118,7 @@ __all__ = [
     "ENDPOINT_KINDS",
     "IMMUTABLE",
     "INPUTS",
+    "LOW_WATER",
     "MAX_HEADERS",
     "MAX_REQUEST_ID",
     "MAX_TARGET",
@@ -113,6 +126,7 @@ __all__ = [
     "NEGATIVE_PREFIX",
     "NO_STORE",
     "TRANSITIONS",
+    "VERSION_EXTS",
     "AbortBlob",
     "AccessRecord",
     "AppendSumdb",
@@ -122,6 +136,8 @@ __all__ = [
     "BlobInfo",
     "Breaker",
     "BreakerState",
+    "CatalogData",
+    "CatalogVersion",
     "CheckZip",
     "CloseConnection",
     "CommitBlob",
@@ -139,6 +155,7 @@ __all__ = [
     "IndexReq",
     "LatestReq",
     "ListReq",
+    "ModuleUse",
     "NeedData",
     "NotFoundError",
     "Prefetch",
@@ -146,6 +163,7 @@ __all__ = [
     "ProxyConfig",
     "ProxyConnection",
     "ReadBlob",
+    "ReadCatalog",
     "ReadSumdb",
     "Reply",
     "Request",
@@ -159,6 +177,7 @@ __all__ = [
     "StatBlob",
     "StoreFailure",
     "StoreSpace",
+    "StoredVersion",
     "SumdbAnswer",
     "SumdbConfig",
     "SumdbKind",
@@ -166,11 +185,14 @@ __all__ = [
     "SumdbReq",
     "Transition",
     "Upstream",
+    "UpstreamHealth",
     "UpstreamKind",
     "UpstreamResult",
     "VersionInfo",
     "VersionReq",
+    "VersionUnit",
     "ZipVerdict",
+    "catalog_from_files",
     "compile_config",
     "encode_info",
     "endpoint_of",
@@ -182,13 +204,17 @@ __all__ = [
     "list_key",
     "max_age",
     "negative_key",
+    "over_limits",
     "parse_target",
     "parse_upstreams",
+    "plan_eviction",
     "remaining_ttl",
     "request_flow",
     "response_head",
     "safe_request_id",
     "text_reply",
+    "unit_keys",
+    "unit_of",
     "validate_info",
     "version_key",
 ]

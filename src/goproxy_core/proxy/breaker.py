@@ -62,6 +62,16 @@ class Breaker:
         """Whether the breaker is open or half-open (not yet closed by a success)."""
         return self._open_until is not None
 
+    def status(self, now: float) -> tuple[str, int, float]:
+        """How it stands, changing nothing (for a status page): ``closed``, ``open`` or
+        ``half-open`` (a probe is out), the consecutive failures counted, and the seconds
+        until an open breaker lets a probe through."""
+        if self._open_until is None:
+            return "closed", self._count, 0.0
+        if self._probing:
+            return "half-open", self._count, 0.0
+        return "open", self._count, max(0.0, self._open_until - now)
+
     def allow(self, now: float) -> BreakerState | None:
         """None if a fetch may go now; else why it is skipped.
 

@@ -98,7 +98,14 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         prefetch_concurrency: prefetched files fetched at once at most (the caller's
             background threads; the reference executor reads it from each ``Prefetch``).
         min_free_space: bytes the store must have free for ``/readyz`` to answer 200 (a
-            store that cannot tell is not judged); 0: not checked.
+            store that cannot tell is not judged); 0: not checked. Under it, the caller's
+            disk quota also evicts (:mod:`goproxy_core.proxy.quota`).
+        max_cache_size: the disk quota: bytes the cache may hold before the least recently
+            used module versions are evicted (the caller's usage index does it, deciding
+            with :func:`goproxy_core.proxy.quota.plan_eviction`); 0: no limit.
+        pin: GOPRIVATE-style patterns of modules whose versions the quota never evicts
+            (nor those matching ``private``: see :meth:`CompiledConfig.keeps`).
+        gc_interval: seconds between the caller's checks of the quota.
         idle_timeout: seconds a kept-alive connection may wait for its next request.
         request_timeout: seconds a client has to send a whole request head, counted from
             its first byte, or for a fresh connection from the connection's start.
@@ -120,6 +127,9 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     prefetch: bool = True
     prefetch_concurrency: int = 8
     min_free_space: int = 512 << 20
+    max_cache_size: int = 0
+    pin: str = ""
+    gc_interval: float = 30.0
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384
@@ -142,6 +152,11 @@ class CompiledConfig:
         self.private = PrefixPatterns(config.private)
         if config.min_free_space < 0:
             raise ConfigError("min-free-space must not be negative")
+        if config.max_cache_size < 0:
+            raise ConfigError("max-cache-size must not be negative")
+        if config.gc_interval <= 0:
+            raise ConfigError("gc-interval must be more than 0")
+        self.pin = PrefixPatterns(config.pin)
         if config.prefetch_concurrency < 1:
             raise ConfigError("prefetch-concurrency must be 1 or more")
         if config.verify_before_send < 0:
@@ -173,6 +188,18 @@ class CompiledConfig:
         if self.verifying is None or self.private.matches(module) or self.nosumdb.matches(module):
             return None
         return self.verifying
+
+    def keeps(self, module: str) -> bool:
+        """Whether the disk quota must never evict ``module``'s versions: it matches
+        ``private`` (built from its own repository, maybe unreachable from elsewhere) or
+        ``pin``."""
+        return self.private.matches(module) or self.pin.matches(module)
+
+    @property
+    def quota_on(self) -> bool:
+        """Whether the cache's size is looked after (``max-cache-size`` or
+        ``min-free-space`` set): last uses are then recorded."""
+        return bool(self.config.max_cache_size or self.config.min_free_space)
 
     def upstreams_for(self, module: str) -> tuple[Upstream, ...]:
         """The upstreams that may be asked about ``module``, in order.

@@ -54,6 +54,7 @@ from .states import ANSWERS, ConnectionState, allowed_in
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from .catalog import CatalogData
     from .engine import IOEffect
     from .hot import HotReplies
 
@@ -424,6 +425,10 @@ class ProxyConnection:
     def prefetch_started(self) -> None:
         """Answer to ``Prefetch``, at once: the prefetches were queued or dropped."""
         self._answer("prefetch_started", None)
+
+    def catalog_read(self, data: CatalogData) -> None:
+        """Answer to ``ReadCatalog``: what the cache holds."""
+        self._answer("catalog_read", data)
 
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.

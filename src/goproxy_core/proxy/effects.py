@@ -44,6 +44,7 @@ __all__ = [
     "Prefetch",
     "PrefetchOutcome",
     "ReadBlob",
+    "ReadCatalog",
     "ReadSumdb",
     "Revalidate",
     "SaveBlob",
@@ -449,6 +450,41 @@ class Prefetch(msgspec.Struct, frozen=True):
         return handle_prefetch(compile_config(self.config), req, now, self.depth)
 
 
+class ReadCatalog(msgspec.Struct, frozen=True):
+    """Tell what the cache holds, for the catalog page and ``/catalog``.
+
+    Answer ``catalog_read(CatalogData)`` (:mod:`goproxy_core.proxy.catalog`): the module
+    versions stored (each with its bytes, last use and uses, as far as the caller knows them)
+    that match, ordered by module path then version (plain string order), those after
+    ``after`` only, at most ``limit`` of them, and ``more`` when others follow; with
+    ``summary``, also the cache's totals, free space, the ``top`` most requested and most
+    recently used modules, the state of each upstream in ``upstreams`` (its circuit breaker),
+    the prefetch counters, and the verifier key of the own checksum database ``own_sumdb``.
+    A caller that cannot tell answers ``CatalogData(available=False, why=…)``. It may read an
+    index or list the store (bounded): run it off your event loop.
+    ``goproxy_core.proxy.catalog.catalog_from_files`` answers it from a list of stored files.
+
+    Attributes:
+        search: only module paths containing this (case-insensitive); "" for all.
+        module: only this module's versions; "" for all.
+        after: the page starts after this (module, version); None: from the first.
+        limit: versions at most.
+        summary: also the totals, top lists, upstream health and counters.
+        top: how many modules each top list holds.
+        upstreams: the GOPROXY entries' base URLs (the circuit breakers' keys).
+        own_sumdb: the own checksum database's name ("" none).
+    """
+
+    search: str = ""
+    module: str = ""
+    after: tuple[str, str] | None = None
+    limit: int = 1000
+    summary: bool = False
+    top: int = 10
+    upstreams: tuple[str, ...] = ()
+    own_sumdb: str = ""
+
+
 class CloseConnection(msgspec.Struct, frozen=True):
     """Close the client connection (after writing everything sent so far)."""
 
@@ -467,6 +503,7 @@ IOEffect: TypeAlias = (
     | AppendSumdb
     | Revalidate
     | Prefetch
+    | ReadCatalog
 )
 """The effects a request's flow yields: store, upstream, check and own-database I/O."""
 

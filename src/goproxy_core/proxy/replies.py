@@ -48,6 +48,7 @@ from .proxylist import ConfigError
 from .targets import BadRequestError, NotFoundError
 
 __all__ = [
+    "CT_HTML",
     "CT_JSON",
     "CT_OCTET",
     "CT_TEXT",
@@ -64,6 +65,7 @@ __all__ = [
 ]
 
 CT_TEXT = "text/plain; charset=utf-8"
+CT_HTML = "text/html; charset=utf-8"
 CT_JSON = "application/json"
 CT_ZIP = "application/zip"
 CT_OCTET = "application/octet-stream"
@@ -111,6 +113,8 @@ class Reply(msgspec.Struct, frozen=True):
         allow: for 405, the methods to list in ``Allow``.
         alarm: what an operator must see in the error log (the access record carries it):
             a checksum database that forked; "" for an ordinary answer.
+        headers: more header fields (lower-case names), sent as they are: the catalog
+            pages' ``content-security-policy``, ``vary`` and the like.
         upstream: the upstream whose answer this reply was made from (a GOPROXY entry's
             URL, or "direct (version control)"), for the access log; "" when none was
             asked or none answered (a cache hit, a not-found everywhere).
@@ -126,6 +130,7 @@ class Reply(msgspec.Struct, frozen=True):
     stale: bool = False
     allow: str = ""
     alarm: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
     upstream: str = ""
 
     @property

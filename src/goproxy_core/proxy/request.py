@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..errors import ProxyError
+from .catalog import page_context
 from .engine import IOEffect, handle_request, http_date
 from .replies import REASONS, Reply, error_reply, error_status, max_age, text_reply
-from .targets import parse_target
+from .targets import CatalogReq, IndexReq, ModulePageReq, parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
@@ -77,8 +78,13 @@ def request_flow(
     except ProxyError as e:
         cc = max_age(3600) if error_status(e) == 404 else "no-store"
         return error_reply(e, cache_control=cc)
+    page = None
+    if isinstance(req, (IndexReq, ModulePageReq, CatalogReq)):
+        page = page_context(headers)
     try:
-        return (yield from handle_request(cfg, req, now, relay=relay and method == b"GET"))
+        return (
+            yield from handle_request(cfg, req, now, relay=relay and method == b"GET", page=page)
+        )
     except ProxyError as e:
         return error_reply(e)
 
@@ -125,6 +131,8 @@ def response_head(
         headers.append((b"warning", b'110 - "Response is Stale"'))
     if reply.allow:
         headers.append((b"allow", reply.allow.encode()))
+    for name, value in reply.headers:
+        headers.append((name.encode(), value.encode()))
     if closing:
         headers.append((b"connection", b"close"))
     return ResponseHead(status, REASONS.get(status, "").encode(), headers, body)

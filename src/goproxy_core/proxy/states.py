@@ -52,6 +52,7 @@ from .effects import (
     FetchUpstream,
     Prefetch,
     ReadBlob,
+    ReadCatalog,
     ReadSumdb,
     Revalidate,
     SaveBlob,
@@ -113,6 +114,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "sumdb_answered": (ReadSumdb, AppendSumdb),
         "revalidation_started": (Revalidate,),
         "prefetch_started": (Prefetch,),
+        "catalog_read": (ReadCatalog,),
     }
 )
 """Each past-tense answer method and the effect types it answers; ``resolve`` answers any."""

@@ -2,14 +2,18 @@
 
 URL space (PROTOCOL.md §1, go.dev/ref/mod "GOPROXY protocol"), relative to a configurable base
 path: ``$module/@v/list``, ``$module/@v/$version.{info,mod,zip}``, ``$module/@latest``,
-``sumdb/$name/{supported,latest,lookup/…,tile/…}``, plus ``healthz``, ``readyz`` and the index
-page. The target is percent-decoded strictly (``+`` stays ``+``), split at the first ``/@v/`` or
-a trailing ``/@latest`` (module paths cannot contain ``@``), then case-decoded (``!x`` → ``X``)
-and validated with x/mod's rules, so the store only ever sees valid, escaped names.
+``sumdb/$name/{supported,latest,lookup/…,tile/…}``, plus ``healthz``, ``readyz``, the index
+page, the catalog (``catalog?q=&n=&token=``, JSON) and a page per module
+(``-/module/$module``). The target is percent-decoded strictly (``+`` stays ``+``), split at
+the first ``/@v/`` or a trailing ``/@latest`` (module paths cannot contain ``@``), then
+case-decoded (``!x`` → ``X``) and validated with x/mod's rules, so the store only ever sees
+valid, escaped names.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import functools
 import re
@@ -18,23 +22,30 @@ from typing import TypeAlias
 import msgspec
 
 from ..errors import InvalidVersionError, ProxyError, go_quote
-from ..module.escape import unescape_path, unescape_version
+from ..module.escape import escape_path, escape_version, unescape_path, unescape_version
 from ..module.paths import canonical_version, check
 
 __all__ = [
+    "CATALOG_MARKS_MAX",
+    "CATALOG_PAGE_MAX",
     "ENDPOINT_KINDS",
+    "MODULE_PAGE",
     "BadRequestError",
+    "CatalogReq",
     "Endpoint",
     "FileKind",
     "HealthReq",
     "IndexReq",
     "LatestReq",
     "ListReq",
+    "ModulePageReq",
     "NotFoundError",
     "Request",
     "SumdbKind",
     "SumdbReq",
     "VersionReq",
+    "decode_page_token",
+    "encode_page_token",
     "endpoint_of",
     "parse_target",
 ]
@@ -134,7 +145,52 @@ class IndexReq(msgspec.Struct, frozen=True):
     """The base path itself: a short page saying how to use the proxy."""
 
 
-Request: TypeAlias = ListReq | VersionReq | LatestReq | SumdbReq | HealthReq | IndexReq
+MODULE_PAGE = "-/module/"
+"""Where a module's catalog page lives, below the base path: ``-/module/<escaped path>``.
+
+No module path and no GOPROXY path starts with ``-/``: a module path's first element can
+never begin with a dash (x/mod module.CheckPath, and even CheckImportPath: "leading dash"),
+and every other proxy path starts with a module path or ``sumdb/``. So this page can never
+shadow a module, whatever the module is called (``example.com/-/module/x`` is still a
+module: only the path's first element is looked at)."""
+
+CATALOG_PAGE_MAX = 1000
+"""The most module versions one ``/catalog`` page lists (and its default, as Athens's)."""
+
+CATALOG_MARKS_MAX = 50
+"""With ``marks=1``, the modules of a ``/catalog`` page whose go.mod is read, at most."""
+
+_MAX_SEARCH = 256
+
+
+class CatalogReq(msgspec.Struct, frozen=True):
+    """``catalog?q=…&n=…&token=…``: the cached module versions as JSON, a page at a time.
+
+    Attributes:
+        search: the ``q`` parameter: only module paths containing it (case-insensitive).
+        limit: the ``n`` (or Athens's ``pagesize``) parameter: versions per page.
+        after: the ``token`` parameter decoded: the page starts after this (module, version).
+        marks: the ``marks=1`` parameter: each entry also says whether its version is
+            retracted and its module deprecated (go.mod reads: for the first
+            ``CATALOG_MARKS_MAX`` modules of the page only).
+    """
+
+    search: str = ""
+    limit: int = CATALOG_PAGE_MAX
+    after: tuple[str, str] | None = None
+    marks: bool = False
+
+
+class ModulePageReq(msgspec.Struct, frozen=True):
+    """``-/module/$module``: a module's catalog page (HTML)."""
+
+    module: str
+    escaped: str
+
+
+Request: TypeAlias = (
+    ListReq | VersionReq | LatestReq | SumdbReq | HealthReq | IndexReq | CatalogReq | ModulePageReq
+)
 
 _HEX = b"0123456789abcdefABCDEF"
 _SUMDB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]*(/[A-Za-z0-9.\-_~]+)*$")
@@ -203,8 +259,9 @@ def _parse_target_cached(target: bytes, base_path: str) -> Request:
     if not target.startswith(b"/"):
         raise BadRequestError("request target must be an absolute path")
     q = target.find(b"?")
+    query = b""
     if q >= 0:
-        target = target[:q]
+        target, query = target[:q], target[q + 1 :]
     path = _percent_decode(target)
     rel = _strip_base(path, base_path)
     if rel is None:
@@ -213,6 +270,13 @@ def _parse_target_cached(target: bytes, base_path: str) -> Request:
         return IndexReq()
     if rel in ("healthz", "readyz"):
         return HealthReq(ready=rel == "readyz")
+    if rel == "catalog":
+        return _parse_catalog_query(query)
+    if rel.startswith("-/"):
+        if rel.startswith(MODULE_PAGE):
+            escaped = rel[len(MODULE_PAGE) :]
+            return ModulePageReq(module=unescape_path(escaped), escaped=escaped)
+        raise NotFoundError(f"not found: {path} is not a page of this proxy")
     if rel.startswith("sumdb/"):
         return _parse_sumdb(rel[len("sumdb/") :])
     i = rel.find("/@v/")
@@ -261,6 +325,75 @@ def _parse_version_file(module: str, escaped: str, file: str) -> VersionReq:
     )
 
 
+def _parse_catalog_query(query: bytes) -> CatalogReq:
+    """The parameters of ``/catalog``: ``q``, ``n`` (or ``pagesize``), ``token``; others are
+    ignored. Strict percent-decoding as for the path (``+`` stays a plus: module paths have
+    them)."""
+    search, limit, after, marks = "", CATALOG_PAGE_MAX, None, False
+    for part in query.split(b"&"):
+        if not part:
+            continue
+        name, _, raw = part.partition(b"=")
+        try:
+            value = _percent_decode(raw)
+        except (BadRequestError, NotFoundError) as e:
+            what = str(e).replace("request path", "query parameter")
+            raise BadRequestError(f"catalog: {what}") from None
+        if name == b"q":
+            if len(value) > _MAX_SEARCH:
+                raise BadRequestError(f"catalog: q is longer than {_MAX_SEARCH} characters")
+            search = value
+        elif name in (b"n", b"pagesize"):
+            if (
+                not value.isascii()
+                or not value.isdigit()
+                or not 1 <= int(value) <= CATALOG_PAGE_MAX
+            ):
+                raise BadRequestError(
+                    f"catalog: {name.decode()} must be a number from 1 to {CATALOG_PAGE_MAX}"
+                )
+            limit = int(value)
+        elif name == b"token":
+            after = decode_page_token(value) if value else None
+        elif name == b"marks":
+            if value not in ("0", "1"):
+                raise BadRequestError("catalog: marks must be 0 or 1")
+            marks = value == "1"
+    return CatalogReq(search=search, limit=limit, after=after, marks=marks)
+
+
+def encode_page_token(module: str, version: str) -> str:
+    """The ``/catalog`` paging token of the page after ``module``@``version``: opaque to
+    clients (base64url of the escaped ``module@version``, unpadded), safe in a URL."""
+    text = f"{escape_path(module)}@{escape_version(version)}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[str, str]:
+    """The (module, version) an :func:`encode_page_token` token names.
+
+    Raises:
+        BadRequestError: not a token this proxy makes (any string is either decoded or this).
+    """
+    bad = BadRequestError('catalog: invalid page token (use the "next" of an earlier page)')
+    if not token or len(token) > 2048 or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
+        raise bad
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise bad from None
+    escaped, sep, escaped_version = text.rpartition("@")
+    if not sep:
+        raise bad
+    try:
+        module, version = unescape_path(escaped), unescape_version(escaped_version)
+    except ProxyError:
+        raise bad from None
+    if encode_page_token(module, version) != token:
+        raise bad  # a non-canonical spelling of a token (padding bits, other escapes)
+    return module, version
+
+
 def _parse_sumdb(rest: str) -> SumdbReq:
     for suffix, kind in (("/supported", SumdbKind.SUPPORTED), ("/latest", SumdbKind.LATEST)):
         if rest.endswith(suffix):
@@ -307,6 +440,7 @@ ENDPOINT_KINDS = (
     "sumdb-tile",
     "health",
     "index",
+    "catalog",
     "other",
 )
 """Every :attr:`Endpoint.kind`: a small fixed set, fit for a metric's label."""
@@ -317,8 +451,9 @@ class Endpoint(msgspec.Struct, frozen=True):
 
     Attributes:
         kind: one of :data:`ENDPOINT_KINDS`: ``query`` is the ``.info`` of a non-canonical
-            version (a branch, ``v1.2``, a commit); ``other`` a target this proxy does not
-            serve or cannot parse (answered 400 or 404).
+            version (a branch, ``v1.2``, a commit); ``catalog`` the ``/catalog`` JSON and
+            the module pages (``-/module/…``, with the module); ``other`` a target this
+            proxy does not serve or cannot parse (answered 400 or 404).
         module: the module path (for ``sumdb-lookup``, the one looked up), or "".
         version: the version or query as asked, or "".
     """
@@ -361,4 +496,8 @@ def _endpoint_cached(req: Request) -> Endpoint:
         return Endpoint(f"sumdb-{req.kind.value}")
     if isinstance(req, HealthReq):
         return Endpoint("health")
+    if isinstance(req, CatalogReq):
+        return Endpoint("catalog")
+    if isinstance(req, ModulePageReq):
+        return Endpoint("catalog", req.module)
     return Endpoint("index")

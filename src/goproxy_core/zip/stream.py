@@ -75,7 +75,7 @@ class ZipFollower:
 
     def __init__(self, max_output: int = MAX_ZIP_FILE) -> None:
         self.entries: dict[int, StreamedEntry] = {}
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = bytearray()
         self._base = 0  # the zip offset of _buf[0]
         self._budget = max_output
         self._done = False
@@ -101,15 +101,25 @@ class ZipFollower:
         """The next bytes of the zip."""
         if self._done or not data:
             return
-        self._buf += data
+        if self._buf or type(data) is not bytes:
+            self._buf += data
+        else:
+            # Nothing is left over from the last chunk (the usual case): read this one where
+            # it is instead of copying it, and copy only what it leaves over. (Only an
+            # immutable chunk: a caller's bytearray may change after this returns.)
+            self._buf = data
         pos = 0
         while not self._done:
             used = self._state(pos)
             if used is None:
                 break
             pos = used
-        del self._buf[:pos]
         self._base += pos
+        if isinstance(self._buf, bytearray):
+            del self._buf[:pos]
+        else:
+            with memoryview(self._buf) as view, view[pos:] as rest:
+                self._buf = bytearray(rest)
 
     def _stop(self) -> None:
         self._done = True

@@ -42,9 +42,21 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from ..catalog import PageContext
 from ..effects import IOEffect, PrefetchOutcome
 from ..replies import Reply
-from ..targets import FileKind, HealthReq, IndexReq, LatestReq, ListReq, SumdbReq, VersionReq
+from ..targets import (
+    CatalogReq,
+    FileKind,
+    HealthReq,
+    IndexReq,
+    LatestReq,
+    ListReq,
+    ModulePageReq,
+    SumdbReq,
+    VersionReq,
+)
+from .catalog import CatalogFlow
 from .files import FilesFlow
 from .health import HealthFlow
 from .ownsumdb import OwnSumdbFlow
@@ -66,12 +78,17 @@ __all__ = [
 ]
 
 
-class _RequestFlow(OwnSumdbFlow, FilesFlow, SumdbFlow, HealthFlow):
+class _RequestFlow(OwnSumdbFlow, FilesFlow, SumdbFlow, HealthFlow, CatalogFlow):
     """Every flow, for one request."""
 
 
 def handle_request(
-    cfg: CompiledConfig, req: Request, now: float, *, relay: bool = False
+    cfg: CompiledConfig,
+    req: Request,
+    now: float,
+    *,
+    relay: bool = False,
+    page: PageContext | None = None,
 ) -> Flow[Reply]:
     """Run one request to its reply.
 
@@ -81,20 +98,22 @@ def handle_request(
         now: the current time, seconds since the epoch.
         relay: a zip fetched from upstream may be streamed to the client as it arrives
             (a GET, not a HEAD).
+        page: for the index and the catalog pages, how the client reached the proxy and
+            whether it wants HTML (``catalog.page_context`` of its headers).
 
     Returns:
         A generator that yields I/O effects, takes their results through ``send`` and returns
         the :class:`Reply`.
     """
     flow = _RequestFlow(cfg, now, relay)
-    reply = yield from _dispatch(flow, req)
+    reply = yield from _dispatch(flow, req, page)
     if flow.source and not reply.upstream:
         # The upstream whose 200 the walk took (``FlowBase.source``), for the access log.
         reply = msgspec.structs.replace(reply, upstream=flow.source)
     return reply
 
 
-def _dispatch(flow: _RequestFlow, req: Request) -> Flow[Reply]:
+def _dispatch(flow: _RequestFlow, req: Request, page: PageContext | None) -> Flow[Reply]:
     if isinstance(req, VersionReq):
         if req.canonical:
             return (yield from flow.version(req))
@@ -109,7 +128,14 @@ def _dispatch(flow: _RequestFlow, req: Request) -> Flow[Reply]:
         return (yield from flow.sumdb(req))
     if isinstance(req, HealthReq):
         return (yield from flow.health(req))
+    page = page or PageContext()
+    if isinstance(req, CatalogReq):
+        return (yield from flow.catalog(req))
+    if isinstance(req, ModulePageReq):
+        return (yield from flow.module_page(req, page))
     assert isinstance(req, IndexReq)
+    if page.html:
+        return (yield from flow.index_page(page))
     return flow.index()
 
 

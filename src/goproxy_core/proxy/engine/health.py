@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+import msgspec
+
 from ..effects import FreeSpace, StoreSpace
 from ..proxylist import UpstreamKind
 from ..replies import (
@@ -62,9 +64,11 @@ class HealthFlow(FlowBase):
         return text_reply(200, "ready")
 
     def index(self) -> Reply:
-        return text_reply(
+        reply = text_reply(
             200,
             "goproxy-core: a Go module proxy. Point the go command at this URL:\n"
             "GOPROXY=<this URL> (for example http://127.0.0.1:8080)",
             cache_control=max_age(3600),
         )
+        # The same URL answers a browser with the catalog page (Accept: text/html).
+        return msgspec.structs.replace(reply, headers=(("vary", "Accept"),))
