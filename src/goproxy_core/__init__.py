@@ -74,6 +74,7 @@ from .proxy import (
     ReadSumdb,
     RenderMetrics,
     Reply,
+    RequestIds,
     RetractedPolicy,
     Revalidate,
     SaveBlob,
@@ -97,6 +98,7 @@ from .proxy import (
     parse_upstreams,
     request_flow,
     response_head,
+    safe_request_id,
     text_reply,
 )
 from .semver import canonical, compare_versions, is_valid, sort_versions
@@ -149,6 +151,7 @@ __all__ = [
     "ReadSumdb",
     "RenderMetrics",
     "Reply",
+    "RequestIds",
     "RetractedPolicy",
     "Revalidate",
     "SaveBlob",
@@ -195,6 +198,7 @@ __all__ = [
     "pseudo_version_time",
     "request_flow",
     "response_head",
+    "safe_request_id",
     "short_message",
     "sort_versions",
     "split_path_version",

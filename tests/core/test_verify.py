@@ -434,3 +434,17 @@ def test_a_failing_upstream_on_the_way_is_not_remembered():
     status, _, body, _ = get(f"/{MOD}/@v/v1.0.0.mod", store, ScriptedUpstream(r), cfg)
     assert status == 502 and b"answered sumdb/sumdb.test/supported with 500" in body
     assert store.get(f"_goproxy/sumdb/{NAME}/route") is None
+
+
+def test_the_access_record_names_the_way_a_relayed_database_answered():
+    """A relayed checksum-database answer fetched now names where it came from (its mirror
+    on the upstream proxy); the same answer from the store names none."""
+    store = MemoryStore()
+    lookup = f"/sumdb/{NAME}/lookup/{MOD}@v1.0.0"
+    status, _, _, conn = get(lookup, store, ScriptedUpstream(routes()))
+    (rec,) = conn.take_log()
+    assert (status, rec.upstream) == (200, MIRROR)
+    assert "miss" in rec.cache_status
+    status, _, _, conn = get(lookup, store, ScriptedUpstream({}))
+    (rec,) = conn.take_log()
+    assert (status, rec.upstream, rec.cache_status) == (200, "", "goproxy; hit")

@@ -132,3 +132,32 @@ def test_app_answers_a_stale_list_at_once_and_refreshes_it(kind, tmp_path):
         while _get(port, f"/{ESC}/@v/list")[2] != b"v1.0.0\nv1.1.0\n":
             assert time.monotonic() < deadline, "the list was never refreshed"
             time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_app_answers_carry_request_ids_and_are_logged(kind, tmp_path, caplog):
+    """The apps give every answer an X-Request-Id (a safe client id kept) and log the
+    exchange on ``goproxy.access`` with it, as the standalone servers do."""
+    tree = _tree(tmp_path / "tree")
+    store = DiskStore(tmp_path / "cache")
+    config = ProxyConfig(upstream=tree.as_uri())
+    make, run = (asgi_app, _uvicorn) if kind == "asgi" else (wsgi_app, _wsgiref)
+    app = make(store, config)
+    with caplog.at_level("INFO", logger="goproxy.access"), run(app) as port:
+        _, miss, _ = _get(port, f"/{ESC}/@v/v1.0.0.info", headers={"X-Request-Id": "app-7"})
+        _, hit, _ = _get(port, f"/{ESC}/@v/v1.0.0.info", headers={"X-Request-Id": "no good"})
+        _, missing, _ = _get(port, "/Example.com/@v/list")
+    assert miss["x-request-id"] == "app-7"
+    prefix = app.ids.prefix.decode()
+    assert hit["x-request-id"].startswith(prefix) and missing["x-request-id"].startswith(prefix)
+    assert hit["x-request-id"] != missing["x-request-id"]
+    recs = [r for r in caplog.records if r.name == "goproxy.access"]
+    assert [r.access.record.request_id for r in recs] == [
+        miss["x-request-id"],
+        hit["x-request-id"],
+        missing["x-request-id"],
+    ]
+    first = recs[0].access.record
+    assert (first.status, first.upstream) == (200, tree.as_uri())
+    assert recs[1].access.record.upstream == "" and "hit" in recs[1].access.record.cache_status
+    assert recs[2].access.record.status == 404

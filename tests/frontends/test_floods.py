@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import http.server
 import logging
+import re
 import resource
 import socket
 import threading
@@ -19,12 +20,12 @@ import pytest
 
 from goproxy_core import ProxyConfig
 from goproxy_io.server import (
-    TOO_MANY,
     AcceptErrors,
     ConnectionLimit,
     ServerBase,
     default_max_connections,
     raise_open_file_limit,
+    too_many,
 )
 from goproxy_stores import DiskStore
 
@@ -267,7 +268,8 @@ def test_a_new_connection_is_refused_when_none_is_idle(frontend, tmp_path):
             got = b""
             while chunk := late.recv(65536):
                 got += chunk
-            assert got == TOO_MANY
+            rid = re.search(rb"X-Request-Id: ([0-9a-f]{8}-[0-9a-f]+)\r\n", got)
+            assert rid is not None and got == too_many(rid[1])
             handler.release.set()
             assert _response(busy).startswith(b"HTTP/1.1 404")
             busy.close()

@@ -130,6 +130,8 @@ def test_an_alarm_gets_an_error_log_line(caplog):
     from goproxy_io import log_exchanges
 
     class Conn:
+        base_path = ""
+
         def take_log(self):
             rec = AccessRecord("GET", "/m/@v/v1.0.0.mod", 502, 10, "", 0.0, 0.0, alarm="forked")
             return [rec]

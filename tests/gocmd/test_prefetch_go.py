@@ -16,7 +16,9 @@ from serving import go_env, run_go, serving
 
 from support import bench_module
 
-ACCESS = re.compile(r"goproxy\.access GET (/\S+) (\d+) \d+ (.*) [\d.]+ms$", re.M)
+ACCESS = re.compile(
+    r"goproxy\.access GET (/\S+) (\d+) \d+ (.*) [\d.]+ms id=\S+(?: upstream=\S+)?$", re.M
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,10 @@ import anyio
 import anyio.to_thread
 
 from goproxy_core import request_flow, response_head
-from goproxy_io import Pending, log_alarm
+from goproxy_io import REQUEST_ID, Pending, log_access
 from goproxy_io.server import SEND_CHUNK, AsyncServerBase
+
+from ._record import app_record
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -55,14 +57,20 @@ class ASGIApp(AsyncServerBase):
         headers = [(bytes(k).lower(), bytes(v)) for k, v in scope.get("headers", [])]
         now = time.time()
         started = time.monotonic()
-        reply = await self._decide(method, target, headers, now)
+        rid = self.ids.choose(next((v for k, v in headers if k == b"x-request-id"), b""))
+        token = REQUEST_ID.set(rid.decode("ascii"))  # for lines logged while it is served
+        try:
+            reply = await self._decide(method, target, headers, now)
+        finally:
+            REQUEST_ID.reset(token)
         self.note_use(target, reply.status)
         inm = next((v for k, v in headers if k == b"if-none-match"), b"")
-        head = response_head(reply, method=method, if_none_match=inm, now=now)
+        head = response_head(reply, method=method, if_none_match=inm, now=now, request_id=rid)
         if self.metrics is not None:
             self.metrics.request(
                 target, head.status, reply.cache_status, time.monotonic() - started, reply.alarm
             )
+        log_access(app_record(method, target, head.status, head.body, reply, started, now, rid))
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
         if not head.body:
             await send({"type": "http.response.body", "body": b""})
@@ -82,12 +90,6 @@ class ASGIApp(AsyncServerBase):
                 effect = flow.send(await self.effects.perform(effect, pending))
         except StopIteration as stop:
             reply: Reply = stop.value
-            if reply.alarm:
-                log_alarm(
-                    method.decode("ascii", "replace"),
-                    target.decode("ascii", "replace"),
-                    reply.alarm,
-                )
             return reply
         finally:
             self.effects.abandon(pending)

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from goproxy_core import request_flow, response_head
-from goproxy_io import Pending, log_alarm
+from goproxy_io import REQUEST_ID, Pending, log_access
 from goproxy_io.server import SEND_CHUNK, ServerBase
+
+from ._record import app_record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -51,14 +53,20 @@ class WSGIApp(ServerBase):
         ]
         now = time.time()
         started = time.monotonic()
-        reply = self._decide(method, target, headers, now)
+        rid = self.ids.choose(environ.get("HTTP_X_REQUEST_ID", "").encode("latin-1"))
+        token = REQUEST_ID.set(rid.decode("ascii"))  # for lines logged while it is served
+        try:
+            reply = self._decide(method, target, headers, now)
+        finally:
+            REQUEST_ID.reset(token)
         self.note_use(target, reply.status)
         inm = environ.get("HTTP_IF_NONE_MATCH", "").encode("latin-1")
-        head = response_head(reply, method=method, if_none_match=inm, now=now)
+        head = response_head(reply, method=method, if_none_match=inm, now=now, request_id=rid)
         if self.metrics is not None:
             self.metrics.request(
                 target, head.status, reply.cache_status, time.monotonic() - started, reply.alarm
             )
+        log_access(app_record(method, target, head.status, head.body, reply, started, now, rid))
         status = f"{head.status} {head.reason.decode()}"
         start_response(status, [(k.decode(), v.decode("latin-1")) for k, v in head.headers])
         if not head.body:
@@ -85,12 +93,6 @@ class WSGIApp(ServerBase):
                 effect = flow.send(self.executor.perform(effect, pending))
         except StopIteration as stop:
             reply: Reply = stop.value
-            if reply.alarm:
-                log_alarm(
-                    method.decode("ascii", "replace"),
-                    target.decode("ascii", "replace"),
-                    reply.alarm,
-                )
             return reply
         finally:
             self.executor.abandon(pending)

@@ -43,10 +43,9 @@ from goproxy_core import (
     SendBytes,
     StatBlob,
 )
-from goproxy_io import MISS, AsyncRelay, Pending, log_exchanges
+from goproxy_io import MISS, REQUEST_ID, AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
-    TOO_MANY,
     AcceptErrors,
     AsyncServerBase,
     open_socket,
@@ -168,7 +167,7 @@ class _Protocol(asyncio.Protocol):
         self.slot = self.server.limit.admit(self.close)
         self.server._begin(self)
         if self.slot is None:  # over max-connections, none idle to close
-            transport.write(TOO_MANY)
+            transport.write(self.server.refusal())
             self.close()
             return
         self._pump()  # arms the idle timer (or closes at once while draining)
@@ -308,6 +307,7 @@ class _Protocol(asyncio.Protocol):
                     else:
                         conn.send_failed()
                 else:
+                    REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
                     conn.resolve(await effects.perform(effect, self.pending, self.relay))
                 if not self.lost:
                     break

@@ -141,6 +141,17 @@ def _parser() -> argparse.ArgumentParser:
         help="serve a checksum database of our own, signed here, at /sumdb/NAME/",
     )
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    s.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines as text (the default) or one JSON object per line",
+    )
+    s.add_argument(
+        "--slow-request",
+        type=float,
+        metavar="SECONDS",
+        help="log a WARNING for each request that takes longer (10; 0: off)",
+    )
     s.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
     db = sub.add_parser("sumdb", help="the proxy's own checksum database")
@@ -179,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
         "versions stored before records existed",
     )
     v.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    v.add_argument("--log-format", choices=["text", "json"], help="as for serve")
     cache.register(sub)
     return p
 
@@ -351,6 +363,14 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
     vkey = _own_sumdb_key(settings) if settings.own_sumdb else ""
 
     def ready(bound: int) -> None:
+        log.info(
+            "serving on %s:%d (%s server, cache %s, upstream %s)",
+            host,
+            bound,
+            settings.frontend,
+            store.root,
+            settings.upstream,
+        )
         if announce:
             print(
                 f"goproxy-core {_version()}: {settings.frontend} server, cache {store.root}, "
@@ -570,12 +590,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as e:
         print(f"goproxy: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    from goproxy_io import configure_logging, set_slow_request
+
+    configure_logging(settings.log_level, settings.log_format, sys.stderr)
     logging.getLogger("goproxy.access").disabled = not settings.access_log
+    set_slow_request(settings.slow_request)
     # The HTTP client's libraries log every frame at debug: they stay at warning always.
     for noisy in ("httpx", "httpcore", "h2", "hpack"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

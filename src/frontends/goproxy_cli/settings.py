@@ -92,8 +92,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     grace: float = 30.0
     max_connections: int = 0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
     access_log: bool = True
     metrics: bool = True
+    slow_request: float = 10.0
 
     def host_port(self) -> tuple[str, int]:
         """The listen address split into host and port."""
@@ -413,6 +415,7 @@ _NON_NEGATIVE = (
     "grace",
     "breaker_failures",
     "breaker_cooldown",
+    "slow_request",
 )
 _POSITIVE = (
     "connect_timeout",

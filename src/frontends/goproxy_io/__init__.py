@@ -7,12 +7,13 @@
 * :mod:`goproxy_io.vcs`: direct mode, answering from git repositories.
 * :mod:`goproxy_io.sumdb_log`: the log and signer key of the proxy's own checksum database.
 * :mod:`goproxy_io.flights`: single-flight for concurrent misses.
-* :mod:`goproxy_io.access`: the access log.
+* :mod:`goproxy_io.access`: the access log and the slow-request log.
+* :mod:`goproxy_io.logs`: log formats (text, JSON lines) and the request id of log lines.
 """
 
 from __future__ import annotations
 
-from .access import log_alarm, log_exchanges
+from .access import log_access, log_alarm, log_exchanges, set_slow_request
 from .executor import (
     MISS,
     SMALL_BLOB,
@@ -23,11 +24,13 @@ from .executor import (
     Pending,
     read_blob_whole,
 )
+from .logs import REQUEST_ID, configure_logging, new_id_prefix
 from .sumdb_log import SumdbLog, SumdbLogs
 from .upstream import Fetcher, FetchSettings, Relay, default_vcs_dir, fetch_file
 
 __all__ = [
     "MISS",
+    "REQUEST_ID",
     "SMALL_BLOB",
     "AsyncExecutor",
     "AsyncRelay",
@@ -39,9 +42,13 @@ __all__ = [
     "Relay",
     "SumdbLog",
     "SumdbLogs",
+    "configure_logging",
     "default_vcs_dir",
     "fetch_file",
+    "log_access",
     "log_alarm",
     "log_exchanges",
+    "new_id_prefix",
     "read_blob_whole",
+    "set_slow_request",
 ]

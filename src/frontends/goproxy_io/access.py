@@ -1,4 +1,8 @@
-"""The access log: one line per finished exchange, the same for every server."""
+"""The access log: one line per finished exchange, the same for every server.
+
+Also the slow-request log: an exchange that took longer than :func:`set_slow_request`'s
+threshold (``slow-request``, 10 s by default) gets a WARNING line on ``goproxy.slow``.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,22 @@ from typing import TYPE_CHECKING, Protocol
 
 from goproxy_core import ProxyConnection
 
+from .logs import AccessLine
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from goproxy_core import AccessRecord, CompiledConfig, HotReplies, ProxyConfig
+    from goproxy_core import AccessRecord, CompiledConfig, HotReplies, ProxyConfig, RequestIds
 
-__all__ = ["TrackedConnection", "UseSink", "log_alarm", "log_exchanges"]
+__all__ = [
+    "TrackedConnection",
+    "UseSink",
+    "log_access",
+    "log_alarm",
+    "log_exchanges",
+    "set_slow_request",
+    "slow_request",
+]
 
 
 class UseSink(Protocol):
@@ -33,41 +47,95 @@ class TrackedConnection(ProxyConnection):
         *,
         hot: HotReplies | None = None,
         uses: UseSink | None = None,
+        ids: RequestIds | None = None,
     ) -> None:
-        super().__init__(config, hot=hot)
+        super().__init__(config, hot=hot, ids=ids)
         self.uses = uses
 
 
 access_log = logging.getLogger("goproxy.access")
 integrity_log = logging.getLogger("goproxy.integrity")
+slow_log = logging.getLogger("goproxy.slow")
+
+_slow = 10.0  # seconds; 0: off
+
+
+def set_slow_request(seconds: float) -> None:
+    """Log exchanges that take longer than ``seconds`` on ``goproxy.slow`` (0: never)."""
+    global _slow
+    if seconds < 0:
+        raise ValueError(f"slow-request must be 0 or more, got {seconds}")
+    _slow = seconds
+
+
+def slow_request() -> float:
+    """The slow-request threshold in seconds (0: off)."""
+    return _slow
 
 
 def log_exchanges(conn: ProxyConnection) -> None:
-    """Log the exchanges ``conn`` finished since the last call.
-
-    Fields: method, target, status, body bytes, ``Cache-Status``, milliseconds from the
-    request head to the response decided. An exchange with an alarm (a checksum database
-    that forked) also gets an ERROR line on ``goproxy.integrity``. Each exchange also feeds
-    the server's metrics (a :class:`~goproxy_io.metrics.MeteredConnection`'s), whether the
-    access log is on or not.
-    """
+    """Log the exchanges ``conn`` finished since the last call (see :func:`log_access`); each
+    also feeds the server's metrics (a :class:`~goproxy_io.metrics.MeteredConnection`'s) and
+    the disk quota's last uses, whether the access log is on or not."""
     records = conn.take_log()
-    if records and isinstance(conn, TrackedConnection) and conn.uses is not None:
-        conn.uses.note(records)  # last uses for the disk quota
-    metrics = getattr(conn, "metrics", None)
-    for rec in records:
-        if metrics is not None:
-            metrics.exchange(rec)
-        if rec.alarm:
-            log_alarm(rec.method, rec.target, rec.alarm)
+    if records:
+        if isinstance(conn, TrackedConnection) and conn.uses is not None:
+            conn.uses.note(records)  # last uses for the disk quota
+        metrics = getattr(conn, "metrics", None)
+        base = conn.base_path
+        for rec in records:
+            if metrics is not None:
+                metrics.exchange(rec)
+            log_access(rec, base)
+
+
+def log_access(rec: AccessRecord, base_path: str = "", now: float | None = None) -> None:
+    """Log one finished exchange.
+
+    Fields of the text line: method, target, status, body bytes, ``Cache-Status``,
+    milliseconds from the request head to the response decided (``now``, on the monotonic
+    clock: by default, this moment), ``id=`` the request id, and ``upstream=`` the upstream
+    that answered a miss. An exchange with an alarm (a checksum database that forked) also
+    gets an ERROR line on ``goproxy.integrity``; one slower than ``slow-request``, a WARNING
+    line on ``goproxy.slow``. In JSON, the exchange's fields come with each of these lines.
+    """
+    seconds = (time.monotonic() if now is None else now) - rec.started
+    line: AccessLine | None = None
+    if rec.alarm:
+        line = AccessLine(rec, base_path, seconds * 1000)
+        integrity_log.error(
+            "%s %s: %s",
+            rec.method,
+            rec.target,
+            rec.alarm,
+            extra={"access": line, "request_id": rec.request_id},
+        )
+    if access_log.isEnabledFor(logging.INFO):
+        line = line or AccessLine(rec, base_path, seconds * 1000)
         access_log.info(
-            "%s %s %d %d %s %.1fms",
+            "%s %s %d %d %s %.1fms id=%s%s",
             rec.method,
             rec.target,
             rec.status,
             rec.length,
             rec.cache_status or "-",
-            (time.monotonic() - rec.started) * 1000,
+            seconds * 1000,
+            rec.request_id or "-",
+            f" upstream={rec.upstream}" if rec.upstream else "",
+            extra={"access": line, "request_id": rec.request_id},
+        )
+    if _slow and seconds > _slow:
+        line = line or AccessLine(rec, base_path, seconds * 1000)
+        slow_log.warning(
+            "slow request %s: %s %s took %.1f s: status %d, cache %s, upstream %s",
+            rec.request_id or "-",
+            rec.method,
+            rec.target,
+            seconds,
+            rec.status,
+            rec.cache_status or "-",
+            rec.upstream or "-",
+            extra={"access": line, "request_id": rec.request_id},
         )
 
 

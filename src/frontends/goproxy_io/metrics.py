@@ -73,7 +73,7 @@ from .access import TrackedConnection
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from goproxy_core import AccessRecord, CompiledConfig, HotReplies, ProxyConfig
+    from goproxy_core import AccessRecord, CompiledConfig, HotReplies, ProxyConfig, RequestIds
     from goproxy_core.storage import BlobStore
 
     from .access import UseSink
@@ -194,8 +194,9 @@ class MeteredConnection(TrackedConnection):
         hot: HotReplies | None = None,
         uses: UseSink | None = None,
         metrics: Metrics | None = None,
+        ids: RequestIds | None = None,
     ) -> None:
-        super().__init__(config, hot=hot, uses=uses)
+        super().__init__(config, hot=hot, uses=uses, ids=ids)
         self.metrics = metrics
 
 

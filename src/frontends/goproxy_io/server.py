@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, BinaryIO, TypedDict
 
 import anyio
 
-from goproxy_core import CompiledConfig, HotReplies, ProxyConfig, ProxyConnection, compile_config
+from goproxy_core import (
+    CompiledConfig,
+    HotReplies,
+    ProxyConfig,
+    ProxyConnection,
+    RequestIds,
+    compile_config,
+)
 from goproxy_core.proxy.keys import QUARANTINE_MARK
 from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
@@ -35,6 +42,7 @@ from goproxy_stores.disk import DiskStore
 from goproxy_stores.usage import EVICTED_MARK, UsageTracker
 
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
+from .logs import new_id_prefix
 from .metrics import MeteredConnection, Metrics
 
 if TYPE_CHECKING:
@@ -58,6 +66,7 @@ __all__ = [
     "open_socket",
     "raise_open_file_limit",
     "run_until_signalled",
+    "too_many",
     "tune_socket",
 ]
 
@@ -154,6 +163,8 @@ class ServerBase:
         # the store (failure_ttl); off with it.
         self.executor.flights.linger = min(1.0, self.config.config.failure_ttl)
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
+        # X-Request-Id: this server's own prefix, counted by the core (goproxy_core.RequestIds).
+        self.ids = RequestIds(new_id_prefix())
         self.metrics = self._metrics() if self.config.config.metrics else None
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
@@ -240,7 +251,13 @@ class ServerBase:
     def connection(self) -> ProxyConnection:
         """The core's state for one new client connection (its finished exchanges feed the
         metrics and count as last uses for the disk quota, see ``goproxy_io.access``)."""
-        return MeteredConnection(self.config, hot=self.hot, uses=self.usage, metrics=self.metrics)
+        return MeteredConnection(
+            self.config, hot=self.hot, uses=self.usage, metrics=self.metrics, ids=self.ids
+        )
+
+    def refusal(self) -> bytes:
+        """The 503 to a connection over ``max-connections`` (:func:`too_many`), with a new id."""
+        return too_many(self.ids.next())
 
     def note_use(self, target: bytes, status: int) -> None:
         """Count an answer given without a :class:`ProxyConnection` (the ASGI and WSGI
@@ -439,7 +456,15 @@ TOO_MANY = (
     b"Connection: close\r\n\r\n"
     b"too many open connections (max-connections), none idle: retry\n"
 )
-"""The answer to a connection over ``max-connections`` when no other one can be closed."""
+"""The answer to a connection over ``max-connections`` when no other one can be closed
+(:func:`too_many` adds its ``X-Request-Id``)."""
+
+
+def too_many(request_id: bytes) -> bytes:
+    """:data:`TOO_MANY` with ``request_id`` as its ``X-Request-Id``: every answer has one."""
+    return TOO_MANY.replace(
+        b"Connection: close\r\n", b"X-Request-Id: " + request_id + b"\r\nConnection: close\r\n", 1
+    )
 
 
 class Slot:

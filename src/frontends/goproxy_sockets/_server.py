@@ -18,10 +18,9 @@ import time
 from typing import TYPE_CHECKING
 
 from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
-from goproxy_io import Pending, Relay, log_exchanges
+from goproxy_io import REQUEST_ID, Pending, Relay, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
-    TOO_MANY,
     AcceptErrors,
     ServerBase,
     open_socket,
@@ -78,7 +77,7 @@ class Server(ServerBase):
                 errors.succeeded()
                 slot = self.limit.admit(functools.partial(_shut, sock))
                 if slot is None:
-                    _refuse(sock)
+                    _refuse(sock, self.refusal())
                     continue
                 tune_socket(sock)
                 t = threading.Thread(target=self.handle, args=(sock, slot), daemon=True)
@@ -90,7 +89,7 @@ class Server(ServerBase):
                     with self._lock:
                         self._threads.discard(t)
                     slot.release()
-                    _refuse(sock)
+                    _refuse(sock, self.refusal())
         finally:
             sel.close()
 
@@ -155,6 +154,7 @@ class Server(ServerBase):
                     conn.send_failed()
             else:
                 slot.busy()
+                REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
                 conn.resolve(self.executor.perform(effect, pending, relay))
             log_exchanges(conn)
 
@@ -204,11 +204,11 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _refuse(sock: socket.socket) -> None:
+def _refuse(sock: socket.socket, answer: bytes) -> None:
     """Over ``max-connections`` with none idle: a 503 if it goes out at once, then close."""
     with contextlib.suppress(OSError):
         sock.setblocking(False)
-        sock.send(TOO_MANY)  # a fresh socket's send buffer takes it whole
+        sock.send(answer)  # a fresh socket's send buffer takes it whole
     sock.close()
 
 

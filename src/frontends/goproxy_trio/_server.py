@@ -37,10 +37,9 @@ from typing import TYPE_CHECKING, BinaryIO
 import trio
 
 from goproxy_core import NEED_DATA, CloseConnection, SendBlob, SendBytes
-from goproxy_io import MISS, AsyncRelay, Pending, log_exchanges
+from goproxy_io import MISS, REQUEST_ID, AsyncRelay, Pending, log_exchanges
 from goproxy_io.server import (
     SEND_CHUNK,
-    TOO_MANY,
     AcceptErrors,
     AsyncServerBase,
     open_socket,
@@ -123,7 +122,7 @@ class Server(AsyncServerBase):
             tune_socket(sock)
             slot = self.limit.admit(functools.partial(_shut, sock))
             if slot is None:
-                await _refuse(sock)
+                await _refuse(sock, self.refusal())
                 return
         except BaseException:
             _close(sock)
@@ -327,6 +326,7 @@ class _Client:
                     continue
                 log_exchanges(conn)
                 self._unarm()
+                REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
                 conn.resolve(await server.effects.perform(effect, self.pending, self.relay))
 
     async def _relay_start(self, size: int) -> None:
@@ -380,11 +380,11 @@ def _close(sock: socket.socket) -> None:
         sock.close()
 
 
-async def _refuse(sock: socket.socket) -> None:
+async def _refuse(sock: socket.socket, answer: bytes) -> None:
     """Over ``max-connections`` with none idle: a 503 (one second at most to send it), close."""
     try:
         with trio.move_on_after(1.0), contextlib.suppress(OSError):
-            await _send_from(sock, sock.fileno(), TOO_MANY, 0)
+            await _send_from(sock, sock.fileno(), answer, 0)
     finally:
         _close(sock)
 

@@ -91,6 +91,7 @@ from .replies import (
     text_reply,
 )
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
+from .requestid import MAX_REQUEST_ID, RequestIds, safe_request_id
 from .states import ANSWERS, INPUTS, TRANSITIONS, ConnectionState
 from .targets import (
     ENDPOINT_KINDS,
@@ -122,6 +123,7 @@ __all__ = [
     "INPUTS",
     "LOW_WATER",
     "MAX_HEADERS",
+    "MAX_REQUEST_ID",
     "MAX_TARGET",
     "NEED_DATA",
     "NEGATIVE_PREFIX",
@@ -171,6 +173,7 @@ __all__ = [
     "RenderMetrics",
     "Reply",
     "Request",
+    "RequestIds",
     "ResponseHead",
     "RetractedPolicy",
     "Revalidate",
@@ -214,6 +217,7 @@ __all__ = [
     "remaining_ttl",
     "request_flow",
     "response_head",
+    "safe_request_id",
     "text_reply",
     "unit_keys",
     "unit_of",

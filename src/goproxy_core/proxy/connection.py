@@ -49,6 +49,7 @@ from .engine import http_date, relayed_zip_reply
 from .fastpath import head_bytes, read_request_head
 from .replies import REASONS, Reply, error_reply, text_reply
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
+from .requestid import RequestIds
 from .states import ANSWERS, ConnectionState, allowed_in
 
 if TYPE_CHECKING:
@@ -113,6 +114,10 @@ class AccessRecord(msgspec.Struct, frozen=True):
         time: the same moment in seconds since the epoch (for the log line's time stamp).
         alarm: what went wrong that an operator must see (a checksum database that forked),
             for an error log line; "" for an ordinary exchange.
+        request_id: the id sent back as ``X-Request-Id`` (the client's own when it sent a
+            safe one, see :mod:`~goproxy_core.proxy.requestid`).
+        upstream: the upstream whose answer the response was made from (``Reply.upstream``);
+            "" for a cache hit, or when no upstream answered.
     """
 
     method: str
@@ -123,6 +128,8 @@ class AccessRecord(msgspec.Struct, frozen=True):
     started: float
     time: float
     alarm: str = ""
+    request_id: str = ""
+    upstream: str = ""
 
 
 class _BlobPlaceholder:
@@ -149,12 +156,20 @@ class ProxyConnection:
         config: the core's settings (compiled once and shared when a ``CompiledConfig``).
         hot: the server's table of repeated immutable answers (see :class:`HotReplies`);
             None to run every request through the engine.
+        ids: the server's request ids (:class:`~goproxy_core.RequestIds`, with a prefix of
+            the process's own); None: this connection numbers its requests from 1 alone.
     """
 
     def __init__(
-        self, config: ProxyConfig | CompiledConfig, *, hot: HotReplies | None = None
+        self,
+        config: ProxyConfig | CompiledConfig,
+        *,
+        hot: HotReplies | None = None,
+        ids: RequestIds | None = None,
     ) -> None:
         self._cfg = compile_config(config) if isinstance(config, ProxyConfig) else config
+        self._ids = ids if ids is not None else RequestIds()
+        self._rid = b""  # the current request's id (X-Request-Id)
         self._hot = hot if self._cfg.config.retracted is not RetractedPolicy.GONE else None
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self._cfg.config.max_request_head
@@ -321,6 +336,16 @@ class ProxyConnection:
         self._keep_alive = False
         self._settle()
 
+    @property
+    def request_id(self) -> str:
+        """The id of the request being served (or last served); "" before the first."""
+        return self._rid.decode("ascii")
+
+    @property
+    def base_path(self) -> str:
+        """The URL path the proxy is mounted under (for ``endpoint_of`` on logged targets)."""
+        return self._cfg.base_path
+
     def take_log(self) -> list[AccessRecord]:
         """The exchanges finished since the last call, oldest first."""
         log, self._log = self._log, []
@@ -368,7 +393,11 @@ class ProxyConnection:
         self._state = _RELAYING
         self._relay = (eff.into, size)
         head = response_head(
-            relayed_zip_reply(eff.into, size), method=self._method, if_none_match=b"", now=self._now
+            relayed_zip_reply(eff.into, size),
+            method=self._method,
+            if_none_match=b"",
+            now=self._now,
+            request_id=self._rid,
         )
         if self._fast:
             return head_bytes(head)
@@ -615,6 +644,7 @@ class ProxyConnection:
         self._target = _printable(parts[1]) if len(parts) > 1 else b""
         self._started, self._started_at = self._arrived or (self._mono, self._now)
         self._arrived = None
+        self._rid = self._ids.next()  # nothing of an unread head is trusted
         self._queue_reply(reply)
         method = (_printable(parts[0]) or b"-").decode("ascii")
         self._log[-1] = msgspec.structs.replace(self._log[-1], method=method)
@@ -648,17 +678,30 @@ class ProxyConnection:
         self._fresh = False
         self._body_bytes = 0
         self._if_none_match = b""
+        sent_id = b""
         for name, value in headers:
             if name == b"if-none-match":
                 self._if_none_match = value
+            elif name == b"x-request-id":
+                sent_id = value
+        self._rid = rid = self._ids.choose(sent_id)
         self._plain = plain
         self._fast = fast
         self._hot_blob = False
         if fast and self._hot is not None and not self._if_none_match:
             hot = self._hot.get(method, target)
             if hot is not None:
-                date = b"date: " + http_date(now).encode() + b"\r\n"
-                self._outbox.append(SendBytes(hot.before + date + hot.after))
+                date = http_date(now).encode()
+                parts = (
+                    hot.before,
+                    b"date: ",
+                    date,
+                    b"\r\nx-request-id: ",
+                    rid,
+                    b"\r\n",
+                    hot.after,
+                )
+                self._outbox.append(SendBytes(b"".join(parts)))
                 if hot.blob_key:
                     self._outbox.append(SendBlob(hot.blob_key, hot.length))
                     self._hot_blob = True
@@ -687,6 +730,7 @@ class ProxyConnection:
             if_none_match=self._if_none_match,
             now=self._now,
             closing=not self._keep_alive,
+            request_id=self._rid,
         )
         status = head.status
         if self._fast or (self._plain and self._keep_alive and h.our_state is h11.SEND_RESPONSE):
@@ -712,7 +756,7 @@ class ProxyConnection:
             data += h.send(h11.EndOfMessage()) or b""
             self._outbox.append(SendBytes(data))
             length = len(reply.body)
-        self._record(status, length, reply.cache_status, reply.alarm)
+        self._record(status, length, reply.cache_status, reply.alarm, reply.upstream)
 
     def _queue_plain(self, reply: Reply, head: ResponseHead) -> None:
         """The fast path: write the response ourselves and start a fresh h11 connection.
@@ -735,7 +779,7 @@ class ProxyConnection:
                 data += reply.body
                 length = len(reply.body)
             self._outbox.append(SendBytes(data))
-        self._record(head.status, length, reply.cache_status, reply.alarm)
+        self._record(head.status, length, reply.cache_status, reply.alarm, reply.upstream)
         if self._fast:
             return  # h11 never saw this request: it is still idle
         trailing, closed = self._h11.trailing_data
@@ -758,36 +802,44 @@ class ProxyConnection:
             # The relayed fetch failed part-way (another upstream may have served the blob
             # since): the client has a prefix of a body that will not be completed.
             self._keep_alive = False
-            self._record(reply.status, 0, reply.cache_status, reply.alarm)
+            self._record(reply.status, 0, reply.cache_status, reply.alarm, reply.upstream)
             return
         if reply.status == 200 and blob is not None and (blob.key, blob.size) == (key, size):
             if self._fast:
                 self._outbox.append(SendBytes(held))
-                self._record(200, size, reply.cache_status)
+                self._record(200, size, reply.cache_status, "", reply.upstream)
                 return
             h = self._h11
             sent = _BlobPlaceholder(size - len(held))
             h.send_with_data_passthrough(h11.Data(data=sent))  # type: ignore[arg-type]
             data = (h.send(h11.Data(data=held)) or b"") + (h.send(h11.EndOfMessage()) or b"")
             self._outbox.append(SendBytes(data))
-            self._record(200, size, reply.cache_status)
+            self._record(200, size, reply.cache_status, "", reply.upstream)
             return
         # Checked and refused after most of it went out: closing before the last bytes makes
         # the client see a short body, never a complete bad one.
         self._keep_alive = False
-        self._record(reply.status, size - len(held), reply.cache_status, reply.alarm)
+        self._record(
+            reply.status, size - len(held), reply.cache_status, reply.alarm, reply.upstream
+        )
 
-    def _record(self, status: int, length: int, cache_status: str, alarm: str = "") -> None:
+    def _record(
+        self, status: int, length: int, cache_status: str, alarm: str = "", upstream: str = ""
+    ) -> None:
+        # Positional (the fields' order): a tenth of a microsecond cheaper than by keyword,
+        # on the hot path's every answer.
         self._log.append(
             AccessRecord(
-                method=self._method.decode("ascii", "replace"),
-                target=self._target.decode("ascii", "replace"),
-                status=status,
-                length=length,
-                cache_status=cache_status,
-                started=self._started,
-                time=self._started_at,
-                alarm=alarm,
+                self._method.decode("ascii", "replace"),
+                self._target.decode("ascii", "replace"),
+                status,
+                length,
+                cache_status,
+                self._started,
+                self._started_at,
+                alarm,
+                self._rid.decode("ascii"),
+                upstream,
             )
         )
 

@@ -4,8 +4,8 @@ Theory of operation: a cached ``.info``, ``.mod`` or ``.zip`` never changes, so 
 been answered from the store, the bytes of that answer are kept (:class:`HotReply`, split
 around its Date field) under the request's method and target. A ``ProxyConnection`` that reads
 the same simple request again (the fast path, no ``If-None-Match``) writes those bytes with a
-new Date without running the engine; a zip's body is still sent from the store.
-:meth:`HotReplies.remember` decides which answers qualify.
+new Date and X-Request-Id without running the engine; a zip's body is still sent from the
+store. :meth:`HotReplies.remember` decides which answers qualify.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ _HIT: Final = "goproxy; hit"  # only answers read from the store go into the tab
 class HotReply(msgspec.Struct, frozen=True):
     """A complete answer to a repeated request for an immutable file.
 
-    The response is ``before`` + the Date field + ``after`` (the rest of the head, the blank
-    line and a small body), then, for a stored zip, the blob ``blob_key`` of ``length`` bytes.
+    The response is ``before`` + the Date and X-Request-Id fields + ``after`` (the rest of the
+    head, the blank line and a small body), then, for a stored zip, the blob ``blob_key`` of
+    ``length`` bytes.
     """
 
     before: bytes
@@ -47,11 +48,11 @@ class HotReplies:
 
     A cached ``.info``, ``.mod`` or ``.zip`` never changes, so once answered from the store,
     the same request (method and target, no ``If-None-Match``) is answered again from here
-    without running the engine: only the Date field is new (a zip's body is still sent from
-    the store, ``SendBlob``; if that fails, its entry is dropped). One table per server and
-    store, handed to each :class:`~goproxy_core.ProxyConnection`. Not used under
-    ``retracted = "gone"``, where a version's answer turns into a 410 once a newer go.mod
-    retracts it.
+    without running the engine: only the Date and X-Request-Id fields are new (a zip's body
+    is still sent from the store, ``SendBlob``; if that fails, its entry is dropped). One
+    table per server and store, handed to each :class:`~goproxy_core.ProxyConnection`. Not
+    used under ``retracted = "gone"``, where a version's answer turns into a 410 once a newer
+    go.mod retracts it.
 
     Args:
         max_bytes: the table's budget; past it, the table starts again empty (an answer is
@@ -109,7 +110,9 @@ class HotReplies:
         i = names.index(b"date")
         first = ResponseHead(head.status, head.reason, head.headers[:i], False)
         before = head_bytes(first)[:-2]  # without the blank line
-        rest = b"".join(k + b": " + v + b"\r\n" for k, v in head.headers[i + 1 :]) + b"\r\n"
+        # The request's own id follows the date (``response_head``): new for every request.
+        after = i + 2 if b"x-request-id" in names[i + 1 : i + 2] else i + 1
+        rest = b"".join(k + b": " + v + b"\r\n" for k, v in head.headers[after:]) + b"\r\n"
         if reply.blob is not None:
             size = reply.blob.size if head.body else 0
             key = reply.blob.key if head.body else ""

@@ -115,6 +115,9 @@ class Reply(msgspec.Struct, frozen=True):
             a checksum database that forked; "" for an ordinary answer.
         headers: more header fields (lower-case names), sent as they are: the catalog
             pages' ``content-security-policy``, ``vary`` and the like.
+        upstream: the upstream whose answer this reply was made from (a GOPROXY entry's
+            URL, or "direct (version control)"), for the access log; "" when none was
+            asked or none answered (a cache hit, a not-found everywhere).
     """
 
     status: int
@@ -128,6 +131,7 @@ class Reply(msgspec.Struct, frozen=True):
     allow: str = ""
     alarm: str = ""
     headers: tuple[tuple[str, str], ...] = ()
+    upstream: str = ""
 
     @property
     def length(self) -> int:

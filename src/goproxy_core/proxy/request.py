@@ -96,8 +96,13 @@ def response_head(
     if_none_match: bytes,
     now: float,
     closing: bool = False,
+    request_id: bytes = b"",
 ) -> ResponseHead:
-    """The response head for ``reply``: conditional requests, HEAD, caching headers."""
+    """The response head for ``reply``: conditional requests, HEAD, caching headers.
+
+    ``request_id`` (see :mod:`~goproxy_core.proxy.requestid`), when given, goes out as
+    ``X-Request-Id`` right after ``Date`` (``HotReplies`` cuts the head there).
+    """
     status = reply.status
     body = method != b"HEAD"
     if (
@@ -114,8 +119,10 @@ def response_head(
     headers += [
         (b"cache-control", reply.cache_control.encode()),
         (b"date", http_date(now).encode()),
-        (b"server", _SERVER),
     ]
+    if request_id:
+        headers.append((b"x-request-id", request_id))
+    headers.append((b"server", _SERVER))
     if reply.etag:
         headers.append((b"etag", reply.etag.encode()))
     if reply.cache_status:

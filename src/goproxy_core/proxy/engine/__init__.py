@@ -40,6 +40,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from ..catalog import PageContext
 from ..effects import IOEffect, PrefetchOutcome
 from ..replies import Reply
@@ -105,6 +107,14 @@ def handle_request(
         the :class:`Reply`.
     """
     flow = _RequestFlow(cfg, now, relay)
+    reply = yield from _dispatch(flow, req, page)
+    if flow.source and not reply.upstream:
+        # The upstream whose 200 the walk took (``FlowBase.source``), for the access log.
+        reply = msgspec.structs.replace(reply, upstream=flow.source)
+    return reply
+
+
+def _dispatch(flow: _RequestFlow, req: Request, page: PageContext | None) -> Flow[Reply]:
     if isinstance(req, VersionReq):
         if req.canonical:
             return (yield from flow.version(req))
@@ -114,7 +124,7 @@ def handle_request(
     if isinstance(req, LatestReq):
         return (yield from flow.latest(req))
     if isinstance(req, SumdbReq):
-        if req.name == cfg.config.own_sumdb:
+        if req.name == flow.cfg.config.own_sumdb:
             return (yield from flow.own_sumdb(req))
         return (yield from flow.sumdb(req))
     if isinstance(req, HealthReq):

@@ -104,6 +104,7 @@ class SumdbFlow(FlowBase):
             )
         res = yield from _fetch(f"{base}/{req.path}", MAX_SUMDB)
         if res.status == 200:
+            self.source = base  # the way the database answered (for the access log)
             try:
                 yield from self._check_relayed(req, db, base, res.body)
             except Refusal as e:
