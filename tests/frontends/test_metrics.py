@@ -311,9 +311,12 @@ def test_tallies_from_many_threads_add_up_and_land_in_their_buckets():
     assert page[("goproxy_request_duration_seconds_sum", (("kind", "mod"),))] == pytest.approx(15)
 
 
-def test_a_server_with_a_quota_reports_its_store_and_evictions(tmp_path):
+def test_a_server_with_a_quota_reports_its_store_and_evictions(tmp_path, monkeypatch):
     """With the disk quota on, the usage index gives the store's size and file count, and
     each eviction is counted."""
+    from goproxy_io import server as server_module
+
+    monkeypatch.setattr(server_module, "STORE_USAGE_TTL", 0.0)  # every scrape asks the index
     store = DiskStore(tmp_path)
     for i in range(3):
         w = store.writer(f"example.com/m/@v/v1.0.{i}.mod")
