@@ -56,9 +56,10 @@ from goproxy_core.sumdb import (
     verifier_key,
 )
 from goproxy_stores import ops
+from goproxy_stores.sqlite import ThreadConnections
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from goproxy_core.storage import BlobStore
 
@@ -149,30 +150,16 @@ class SumdbLog:
         self.signer: Signer = new_signer(skey)
         self.vkey = verifier_key(skey)
         self.path = self.directory / LOG_FILE
-        self._local = threading.local()
+        self._sql = ThreadConnections(self.path, timeout=60.0, synchronous="FULL")
         self._init()
 
     # -- connections -----------------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            self._local.db = db
-        return db
+        return self._sql.db()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._sql.write()
 
     def _init(self) -> None:
         db = self._db()
@@ -213,10 +200,7 @@ class SumdbLog:
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._sql.close()
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -67,6 +67,8 @@ from goproxy_core.proxy import (
     unit_of,
 )
 
+from .sqlite import ThreadConnections
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
@@ -182,7 +184,7 @@ class UsageIndex:
         self.path = os.path.join(self.root, INDEX_FILE)
         self.on_evicted = on_evicted
         self.settle = SETTLE if settle is None else settle
-        self._local = threading.local()
+        self._sql = ThreadConnections(self.path, timeout=30.0, synchronous="NORMAL")
         self._stuck_logged = -1e9
         self.scan_progress: Callable[[int], None] | None = None
         """Told, during a scan, how many files each directory held (a progress bar)."""
@@ -195,32 +197,14 @@ class UsageIndex:
     # -- connections -----------------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
+        return self._sql.db()
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._sql.write()
 
     def close(self) -> None:
         """Close this thread's connection."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._sql.close()
 
     @contextlib.contextmanager
     def _gc_lock(self, *, wait: bool) -> Iterator[bool]:
