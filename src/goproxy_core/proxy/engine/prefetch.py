@@ -55,7 +55,7 @@ MAX_PREFETCH_DEPTH = 3
 
 
 _PRUNING_SINCE = (1, 17)
-"""The first language version whose go.mod prunes the module graph (gover.ExplicitIndirectVersion)."""
+"""The first language version whose go.mod prunes the graph (gover.ExplicitIndirectVersion)."""
 
 
 def prunes(go_version: str | None) -> bool:
