@@ -414,7 +414,8 @@ class Prefetch(msgspec.Struct, frozen=True):
     always safe: the client's own request fetches it.
 
     A prefetched ``.mod`` that was itself a miss and does not prune the module graph yields
-    its own ``Prefetch`` with ``depth`` one more, up to :data:`~goproxy_core.proxy.engine.prefetch.MAX_PREFETCH_DEPTH`.
+    its own ``Prefetch`` with ``depth`` one more, up to
+    :data:`~goproxy_core.proxy.engine.prefetch.MAX_PREFETCH_DEPTH`.
 
     Attributes:
         requests: canonical ``.mod`` and ``.info`` requests, each file once.
