@@ -82,11 +82,12 @@ _READ_SIZE = 1024 * 1024
 # httpcore's blocking HTTP/2 connection multiplexes every thread's streams over one socket
 # under one read lock, and is not safe across threads (measured against a real upstream with
 # 16 threads fetching a 765-file module graph: "deque mutated during iteration" in the HPACK
-# encoder, then the upstream resetting the connection with PROTOCOL_ERROR, in 3 runs of 5; a
-# KeyError in its stream bookkeeping in a cold fill through the proxy; and 3.3 CPU-s and 3.9 s
-# against 1.9-2.2 CPU-s and 2.0-2.9 s over HTTP/1.1). The pool keeps as many idle connections
-# as the executor has fetch threads, for long enough to outlive the pauses of a go command's
-# module graph load, so a cold fill pays a handful of TLS handshakes, not one per file.
+# encoder, then the upstream resetting streams with PROTOCOL_ERROR, in 3 runs of 4; a KeyError
+# in its stream bookkeeping, and resets reaching the go command as 502s, in cold fills through
+# the proxy; 3.3 CPU-s and 3.9 s in the run that finished, against 1.9-2.2 CPU-s and 2.0-2.9 s
+# over HTTP/1.1). The pool keeps as many idle connections as the executor has fetch threads,
+# for long enough to outlive the pauses of a go command's module graph load, so a cold fill
+# pays a handful of TLS handshakes, not one per file.
 _LIMITS = httpx.Limits(max_connections=128, max_keepalive_connections=64, keepalive_expiry=60.0)
 # Chunks queued for the hasher thread at most: its memory bound (8 MiB per ingest).
 _HASH_QUEUE = 8
