@@ -12,7 +12,7 @@ import pytest
 from goproxy_core import ConfigError, Prefetch, ProxyConfig, ProxyConnection, SumdbConfig
 from goproxy_core.proxy import compile_config
 from goproxy_core.proxy.engine import handle_prefetch
-from goproxy_core.proxy.engine.prefetch import MAX_PREFETCH_DEPTH, next_wave
+from goproxy_core.proxy.engine.prefetch import MAX_PREFETCH_DEPTH, next_wave, prunes
 from goproxy_core.proxy.keys import negative_key
 from goproxy_core.proxy.targets import FileKind
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange, run_prefetch
@@ -24,8 +24,8 @@ UP = "https://up.example"
 NAME = "sumdb.test"
 
 
-def gomod(path: str, *requires: str) -> bytes:
-    lines = [f"module {path}", "", "go 1.21", ""]
+def gomod(path: str, *requires: str, go: str = "1.21") -> bytes:
+    lines = [f"module {path}", "", f"go {go}", ""]
     if requires:
         lines.append("require (")
         lines += [f"\t{r}" for r in requires]
@@ -38,6 +38,8 @@ def info(version: str) -> bytes:
 
 
 # A chain root -> a -> c -> d -> e -> f (one hop each), and root -> b, private, nosumdb.
+# a, c and d do not prune the graph (go 1.16), so the go command reads their requires' go.mod
+# files too; b prunes (go 1.21): its require g is a graph node whose go.mod is never read.
 GRAPH = {
     ("example.com/root", "v1.0.0"): gomod(
         "example.com/root",
@@ -46,12 +48,13 @@ GRAPH = {
         "private.example/p v1.0.0",
         "nosum.example/n v1.0.0",
     ),
-    ("example.com/a", "v1.1.0"): gomod("example.com/a", "example.com/c v1.0.0"),
-    ("example.com/b", "v1.2.0"): gomod("example.com/b"),
-    ("example.com/c", "v1.0.0"): gomod("example.com/c", "example.com/d v1.0.0"),
-    ("example.com/d", "v1.0.0"): gomod("example.com/d", "example.com/e v1.0.0"),
+    ("example.com/a", "v1.1.0"): gomod("example.com/a", "example.com/c v1.0.0", go="1.16"),
+    ("example.com/b", "v1.2.0"): gomod("example.com/b", "example.com/g v1.0.0"),
+    ("example.com/c", "v1.0.0"): gomod("example.com/c", "example.com/d v1.0.0", go="1.16"),
+    ("example.com/d", "v1.0.0"): gomod("example.com/d", "example.com/e v1.0.0", go="1.16"),
     ("example.com/e", "v1.0.0"): gomod("example.com/e", "example.com/f v1.0.0"),
     ("example.com/f", "v1.0.0"): gomod("example.com/f"),
+    ("example.com/g", "v1.0.0"): gomod("example.com/g"),
     ("private.example/p", "v1.0.0"): gomod("private.example/p"),
     ("nosum.example/n", "v1.0.0"): gomod("nosum.example/n"),
 }
@@ -134,7 +137,8 @@ def test_prefetched_files_are_verified_stored_and_answered_as_hits():
     up.requests.clear()
     done = run_prefetch(asked[0], store=store, upstream=up, now=10.0)
     outcomes = dict(done)
-    # Depth 1 (a, b), 2 (c), 3 (d): d's own requires (e) are past MAX_PREFETCH_DEPTH.
+    # Depth 1 (a, b), 2 (c), 3 (d): d's own requires (e) are past MAX_PREFETCH_DEPTH; b's
+    # (g) are never read by the go command, b's go.mod prunes the graph.
     assert MAX_PREFETCH_DEPTH == 3
     mods = [k for k, _ in done if k.endswith(".mod")]
     assert mods == [
@@ -146,6 +150,7 @@ def test_prefetched_files_are_verified_stored_and_answered_as_hits():
     assert all(o.stored and not o.error for o in outcomes.values())
     assert not any("private.example" in u or "nosum.example" in u for u in up.requests)
     assert f"{UP}/example.com/e/@v/v1.0.0.mod" not in up.requests
+    assert not any("example.com/g/" in u for u in up.requests)
     # Checked against the checksum database, as a client's request would be.
     assert any("/sumdb/" in u for u in up.requests)
     up.requests.clear()
@@ -221,6 +226,37 @@ def test_next_wave_parses_as_the_go_command_reads_a_dependency():
         ("example.com/old", "example.com/old", "v2.0.0+incompatible", FileKind.INFO),
     ]
     assert Prefetch.key(wave[1]) == "example.com/!a/@v/v1.0.0.info"
+
+
+def test_a_prefetched_go_mod_that_prunes_the_graph_names_no_next_wave():
+    cfg = compile_config(config())
+    pruned = gomod("example.com/x", "example.com/a v1.1.0")
+    unpruned = gomod("example.com/x", "example.com/a v1.1.0", go="1.16")
+    bare = b"module example.com/x\nrequire example.com/a v1.1.0\n"
+    for mod in (pruned, unpruned, bare):  # a client's go.mod: its requires whatever its go line
+        assert len(next_wave(cfg, mod)) == 2
+    assert next_wave(cfg, pruned, prefetched=True) == ()
+    assert len(next_wave(cfg, unpruned, prefetched=True)) == 2
+    assert len(next_wave(cfg, bare, prefetched=True)) == 2  # no go line: unpruned
+
+
+@pytest.mark.parametrize(
+    ("go", "pruned"),
+    [
+        (None, False),
+        ("1.16", False),
+        ("1.16.15", False),
+        ("1.17", True),
+        ("1.17rc1", True),
+        ("1.21.0", True),
+        ("1.100", True),
+        ("2.0", True),
+        ("1", False),
+        ("one.17", False),
+    ],
+)
+def test_prunes_mirrors_pruning_for_go_version(go, pruned):
+    assert prunes(go) is pruned
 
 
 def test_prefetch_concurrency_must_be_positive():

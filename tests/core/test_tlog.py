@@ -594,3 +594,26 @@ def test_verify_lookup_on_a_signed_log():
         verify_lookup(
             format_record(-1, records[7]) + note, verifiers, _tiles_for(13, 2, log), height=2
         )
+
+
+@given(st.integers(0, 8), st.binary(min_size=32, max_size=32))
+def test_a_remembered_tile_root_is_the_root_of_those_bytes(log2, seed):
+    from goproxy_core.sumdb.tile import _remembered_root, _tile_hash
+
+    run = b"".join(
+        hashlib.sha256(seed + bytes([i % 256, i // 256])).digest() for i in range(1 << log2)
+    )
+
+    def root(data: bytes) -> bytes:  # the definition, from scratch
+        if len(data) == 32:
+            return data
+        half = len(data) // 2
+        return hashlib.sha256(b"\x01" + root(data[:half]) + root(data[half:])).digest()
+
+    want = root(run)
+    assert _tile_hash(run) == want
+    assert _tile_hash(bytearray(run)) == want  # not hashable: computed, not remembered
+    assert _tile_hash(run) == want  # again, from the memo when long enough
+    flipped = bytes([run[0] ^ 1]) + run[1:]
+    assert _tile_hash(flipped) == root(flipped) != want
+    assert _remembered_root.cache_info().maxsize == 512

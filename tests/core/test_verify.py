@@ -207,6 +207,31 @@ def test_relayed_latest_and_lookup_are_verified():
     assert store.get(f"sumdb/{NAME}/{lookup}") is None
 
 
+def test_a_lookup_of_a_version_the_proxy_verified_is_answered_from_its_proof():
+    store, up = MemoryStore(), ScriptedUpstream(routes())
+    assert get(f"/{MOD}/@v/v1.0.0.mod", store, up)[0] == 200
+    up.requests.clear()
+    lookup = f"lookup/{MOD}@v1.0.0"
+    status, headers, body, _ = get(f"/sumdb/{NAME}/{lookup}", store, up)
+    # The database's own answer, proven when the .mod was fetched: no second round trip.
+    assert (status, body, headers["cache-status"]) == (200, DBF.files()[lookup], "goproxy; hit")
+    assert "immutable" in headers["cache-control"]
+    assert up.requests == []
+    # A proof signed by another database's key (the setting changed) is not served for this
+    # one: the lookup is relayed and verified as before.
+    other = make_db(seed=b"o" * 32)
+    store2 = MemoryStore()
+    assert (
+        get(f"/{MOD}/@v/v1.0.0.mod", store2, ScriptedUpstream(routes(other)), config(other))[0]
+        == 200
+    )
+    up.requests.clear()
+    status, headers, body, _ = get(f"/sumdb/{NAME}/{lookup}", store2, up)
+    assert (status, body) == (200, DBF.files()[lookup])
+    assert "fwd=miss" in headers["cache-status"]
+    assert f"{MIRROR}/{lookup}" in up.requests
+
+
 def test_version_the_database_does_not_know_is_refused_unless_nosumdb():
     db = FixtureDB(NAME)
     db.add_record("example.com/o@v1.0.0", b"example.com/o v1.0.0 h1:o=\n")

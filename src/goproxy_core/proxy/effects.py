@@ -440,8 +440,9 @@ class Prefetch(msgspec.Struct, frozen=True):
     queues them, runs a few at a time, one per key, and drops what does not fit. Dropping one is
     always safe: the client's own request fetches it.
 
-    A prefetched ``.mod`` that was itself a miss yields its own ``Prefetch`` with ``depth``
-    one more, up to :data:`~goproxy_core.proxy.engine.prefetch.MAX_PREFETCH_DEPTH`.
+    A prefetched ``.mod`` that was itself a miss and does not prune the module graph yields
+    its own ``Prefetch`` with ``depth`` one more, up to
+    :data:`~goproxy_core.proxy.engine.prefetch.MAX_PREFETCH_DEPTH`.
 
     Attributes:
         requests: canonical ``.mod`` and ``.info`` requests, each file once.

@@ -64,8 +64,11 @@ def entry_name(info: zipfile.ZipInfo) -> str:
     """An entry's name as Go sees it: the raw bytes, undecodable ones as surrogateescape."""
     # zipfile decodes names without the UTF-8 flag as cp437 and cuts them at a NUL;
     # orig_filename is uncut and cp437 round-trips, so the raw bytes come back exactly.
+    name = info.orig_filename
+    if name.isascii():
+        return name  # the same bytes in either encoding, and valid UTF-8 (most entries)
     encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-    return info.orig_filename.encode(encoding).decode("utf-8", "surrogateescape")
+    return name.encode(encoding).decode("utf-8", "surrogateescape")
 
 
 def _read_entry(f: BinaryIO, info: zipfile.ZipInfo, name: str) -> Iterator[bytes]:

@@ -183,8 +183,8 @@ def handle_prefetch(
     ``req`` is a canonical ``.mod`` or ``.info``; ``depth`` the ``Prefetch``'s. The file is
     served from the store if there, else fetched from the upstream proxies only (the walk ends
     at ``direct``), verified against the checksum database and stored as for a client; a
-    failure is not remembered. A ``.mod`` that was a miss yields the next ``Prefetch`` (one
-    hop deeper, within ``MAX_PREFETCH_DEPTH``).
+    failure is not remembered. A ``.mod`` that was a miss and does not prune the module graph
+    yields the next ``Prefetch`` (one hop deeper, within ``MAX_PREFETCH_DEPTH``).
     """
     flow = _RequestFlow(cfg, now, False)
     flow.prefetching = depth

@@ -101,8 +101,8 @@ class FilesFlow(VersionsFlow):
         """Yield ``Prefetch`` for what ``gomod`` requires, if it was just fetched from a proxy.
 
         Only a miss the store kept, fetched from an upstream proxy (not ``direct``), with
-        ``prefetch`` on, and (in a prefetch) fewer than ``MAX_PREFETCH_DEPTH`` hops deep: see
-        :mod:`.prefetch` for why each bound.
+        ``prefetch`` on, and (in a prefetch) fewer than ``MAX_PREFETCH_DEPTH`` hops deep and
+        from a go.mod that does not prune the graph: see :mod:`.prefetch` for why each bound.
         """
         if (
             not self.cfg.config.prefetch
@@ -112,7 +112,7 @@ class FilesFlow(VersionsFlow):
             or self.prefetching >= MAX_PREFETCH_DEPTH
         ):
             return
-        wave = next_wave(self.cfg, gomod)
+        wave = next_wave(self.cfg, gomod, prefetched=self.prefetching > 0)
         if wave:
             yield Prefetch(wave, self.prefetching + 1, self.cfg.config)
 
