@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,3 +133,26 @@ def make_zip(module: str, version: str, files: dict[str, bytes]) -> bytes:
         for name, content in files.items():
             z.writestr(f"{module}@{version}/{name}", content)
     return buf.getvalue()
+
+
+def cache_usage(root: Path) -> tuple[int, int]:
+    """(bytes, files) of a cache dir as the disk quota's index counts them: every regular file
+    but the index's own, its gc lock and pending writes. A file removed while this walks (a
+    server evicting) is not counted."""
+    from goproxy_stores.usage import INDEX_FILE, LOCK_FILE
+
+    total = files = 0
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            p = Path(dirpath, name)
+            rel = p.relative_to(root).as_posix()
+            if rel.startswith(INDEX_FILE) or rel == LOCK_FILE or name.endswith(".tmp"):
+                continue
+            try:
+                st = p.lstat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+                files += 1
+    return total, files

@@ -36,6 +36,8 @@ from goproxy_core.proxy.quota import unit_keys
 from goproxy_stores.usage import FLUSH_INTERVAL, INDEX_FILE, LOCK_FILE
 from serving import go_env, goproxy, goproxy_env, run_go, serving
 
+from support import cache_usage
+
 T = "2024-01-02T03:04:05Z"
 # (module, version, zip payload bytes); sizes differ so that --sort size has one answer.
 VERSIONS = [
@@ -115,15 +117,7 @@ def on_disk(cache: Path, module: str, version: str) -> int:
 
 def disk_total(cache: Path) -> tuple[int, int]:
     """(bytes, files) of the cache as the index counts them."""
-    total = files = 0
-    for dirpath, _, names in os.walk(cache):
-        for name in names:
-            rel = Path(dirpath, name).relative_to(cache).as_posix()
-            if rel.startswith(INDEX_FILE) or rel == LOCK_FILE or name.endswith(".tmp"):
-                continue
-            total += Path(dirpath, name).stat().st_size
-            files += 1
-    return total, files
+    return cache_usage(cache)
 
 
 def cache(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import random
 import socket
 import time
@@ -19,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from goproxy_stores import DiskStore
-from goproxy_stores.usage import INDEX_FILE, LOCK_FILE, UsageIndex
+from goproxy_stores.usage import UsageIndex
 from serving import go_env, run_go, serving
+
+from support import cache_usage
 
 LIMIT = 240 * 1024
 ZIP = 40 * 1024  # stored, random: a version takes a little more than this
@@ -61,14 +62,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def disk_total(root: Path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            rel = Path(dirpath, name).relative_to(root).as_posix()
-            if rel.startswith(INDEX_FILE) or rel == LOCK_FILE or name.endswith(".tmp"):
-                continue
-            total += Path(dirpath, name).stat().st_size
-    return total
+    return cache_usage(root)[0]
 
 
 def stored(cache: Path, mod: str) -> bool:

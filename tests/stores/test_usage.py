@@ -17,7 +17,9 @@ import pytest
 from goproxy_core import AccessRecord, ProxyConfig, compile_config
 from goproxy_core.proxy import unit_keys
 from goproxy_stores import DiskStore
-from goproxy_stores.usage import INDEX_FILE, UsageIndex, UsageTracker, _unit
+from goproxy_stores.usage import UsageIndex, UsageTracker, _unit
+
+from support import cache_usage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,16 +40,7 @@ def put(
 
 def disk_total(root: Path) -> int:
     """Every file's bytes but the index's own, its lock and pending writes."""
-    total = 0
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            p = Path(dirpath, name)
-            rel = p.relative_to(root).as_posix()
-            if rel.startswith(INDEX_FILE) or rel == "_goproxy/gc.lock" or name.endswith(".tmp"):
-                continue
-            if not p.is_symlink():
-                total += p.stat().st_size
-    return total
+    return cache_usage(root)[0]
 
 
 def rec(target: str, status: int = 200, when: float = 0.0) -> AccessRecord:
