@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -78,8 +80,24 @@ def _artifacts() -> Path:
     return out
 
 
+def _ensure_chromium() -> None:
+    """Debian's chromium and its driver, installed with apt-get when missing (as `.ci/run`
+    does), so the README's test command passes on a fresh Debian machine too."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if not missing:
+        return
+    if shutil.which("apt-get") is None:
+        pytest.fail(f"{', '.join(missing)} missing: install chromium and chromium-driver")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env
+    )
+
+
 @pytest.fixture
 def browser():
+    _ensure_chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in (
