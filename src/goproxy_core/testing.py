@@ -307,9 +307,13 @@ def carry_out(
     elif isinstance(effect, SendBlob):
         f = store.open(effect.key)
         if f is None:
-            conn.send_failed()
+            if effect.head:  # nothing written yet: the engine answers again
+                conn.blob_missing()
+            else:
+                conn.send_failed()
             return
         with f:
+            out += effect.head
             out += f.read()
         conn.blob_sent()
     elif isinstance(effect, Revalidate):

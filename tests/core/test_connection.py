@@ -24,7 +24,7 @@ from goproxy_core.proxy import (
 from goproxy_core.proxy.replies import REASONS
 from goproxy_core.testing import MemoryStore, ScriptedUpstream, exchange
 
-from support import parse_responses
+from support import make_zip, parse_responses
 
 INFO = b'{"Version":"v1.0.0"}'
 
@@ -468,11 +468,55 @@ def test_repeated_zip_hits_go_straight_to_the_blob_and_a_lost_blob_is_forgotten(
     assert len(hot) == 1
     conn = _hot_conn(hot)
     conn.receive_data(req)
-    assert isinstance(conn.next_effect(0.0, 0.0), SendBytes)
     blob = conn.next_effect(0.0, 0.0)
-    assert isinstance(blob, SendBlob) and blob.size == len(b"PK-zip-bytes")  # no StatBlob
-    conn.send_failed()  # say the store lost it: ask the engine next time
+    # No StatBlob, and the head rides with the blob: written once the blob is open.
+    assert isinstance(blob, SendBlob) and blob.size == len(b"PK-zip-bytes")
+    assert blob.head.startswith(b"HTTP/1.1 200 ")
+    conn.send_failed()  # say the client went away mid-blob: ask the engine next time
     assert len(hot) == 0
+    assert [r.status for r in conn.take_log()] == [200]
+
+
+def test_a_hot_zip_whose_file_is_gone_is_answered_again_by_the_engine():
+    """An eviction (or a quarantine) in another process removed a file the hot table names:
+    nothing was written yet, so the engine answers, here from the upstream, byte-identical,
+    and the access log holds that one answer."""
+    zipped = make_zip("example.com/m", "v1.0.0", {"go.mod": b"module example.com/m\n"})
+    up = ScriptedUpstream({"https://up.test/example.com/m/@v/v1.0.0.zip": (200, zipped)})
+    hot, store = HotReplies(), _store()
+    store.put("example.com/m/@v/v1.0.0.zip", zipped)
+    req = _req("/example.com/m/@v/v1.0.0.zip")
+
+    def conn():
+        return ProxyConnection(ProxyConfig(upstream="https://up.test"), hot=hot)
+
+    exchange(conn(), req, store=store, upstream=up)
+    assert len(hot) == 1 and up.requests == []
+    store.delete("example.com/m/@v/v1.0.0.zip")  # evicted meanwhile
+    again = conn()
+    raw = exchange(again, req, store=store, upstream=up)
+    [(status, _, body)] = parse_responses(raw)
+    assert (status, body) == (200, zipped)
+    assert len(up.requests) == 1  # fetched again
+    [rec] = again.take_log()
+    assert "fwd=miss" in rec.cache_status
+    # Step by step: the hot answer's SendBlob carries the head; missing, it is forgotten.
+    exchange(conn(), req, store=store, upstream=up)  # a store hit: in the hot table again
+    assert len(hot) == 1
+    store.delete("example.com/m/@v/v1.0.0.zip")
+    hot_conn = conn()
+    hot_conn.receive_data(req)
+    blob = hot_conn.next_effect(0.0, 0.0)
+    assert isinstance(blob, SendBlob) and blob.head.startswith(b"HTTP/1.1 200 ")
+    hot_conn.blob_missing()
+    assert len(hot) == 0
+    assert hot_conn.state is not ConnectionState.SENDING_BLOB
+    assert hot_conn.take_log() == []  # nothing recorded for an answer that never went out
+    # A SendBlob without a head (its head already written) cannot be "missing".
+    other = _hot_conn(HotReplies())
+    other.receive_data(_req("/healthz"))
+    with pytest.raises(LocalProtocolError):
+        other.blob_missing()
 
 
 BARE_LF_HEADS = [

@@ -164,6 +164,18 @@ def _sending_blob():
     return conn, eff
 
 
+def _sending_hot_blob():
+    """A repeated zip answer from the hot table: its SendBlob carries the head."""
+    hot, store = HotReplies(), _store(zip=ZIP, mod=GOMOD)
+    first = _conn(hot=hot)
+    _drive(first, ZIP_REQ, _is(SendBlob), store=store)
+    first.blob_sent()
+    conn = _conn(hot=hot)
+    eff = _drive(conn, ZIP_REQ, _is(SendBlob), store=store)
+    assert eff.head
+    return conn, eff
+
+
 def _closing():
     conn = _conn()
     conn.timed_out()
@@ -200,6 +212,7 @@ SETUPS = [
     _relaying,
     _sending,
     _sending_blob,
+    _sending_hot_blob,
     _closing,
     _closed,
     _error,
@@ -217,6 +230,7 @@ ARGS: dict[str, tuple] = {
     "prefetch_started": (),
     "relay_started": (len(ZIP),),
     "blob_sent": (),
+    "blob_missing": (),
     "send_failed": (),
     "timed_out": (),
 }
@@ -240,6 +254,8 @@ def _accepted(state: ConnectionState, name: str, pending: object) -> bool:
         return isinstance(pending, ANSWERS[name])
     if name == "relay_started":
         return isinstance(pending, FetchUpstream) and pending.relay and pending.into is not None
+    if name == "blob_missing":  # only a hot answer's blob, whose head is not yet written
+        return isinstance(pending, SendBlob) and bool(pending.head)
     return True
 
 

@@ -281,6 +281,8 @@ class _Protocol(asyncio.Protocol):
                 elif isinstance(effect, SendBlob):
                     small = server.small_blob(effect)
                     if small is not None:
+                        if effect.head:
+                            transport.write(effect.head)
                         transport.write(small)
                         conn.blob_sent()
                         continue
@@ -302,7 +304,10 @@ class _Protocol(asyncio.Protocol):
         try:
             while True:
                 if isinstance(effect, SendBlob):
-                    if await self._send_blob(effect):
+                    sent = await self._send_blob(effect)
+                    if sent is None:
+                        conn.blob_missing()  # a hot answer's file is gone: answered again
+                    elif sent:
                         conn.blob_sent()
                     else:
                         conn.send_failed()
@@ -389,13 +394,16 @@ class _Protocol(asyncio.Protocol):
         self._write(chunk)
         await self._drain()
 
-    async def _send_blob(self, effect: SendBlob) -> bool:
+    async def _send_blob(self, effect: SendBlob) -> bool | None:
+        """Send the blob (its ``head`` first); None: it is gone and nothing was sent."""
         server = self.server
         got = await anyio.to_thread.run_sync(server.open_blob, effect)
         if got is None or self.closing:
             if got is not None and not isinstance(got, bytes):
                 got.close()
-            return False
+            return None if got is None and effect.head and not self.closing else False
+        if effect.head:
+            self._write(effect.head)
         if isinstance(got, bytes):
             self._write(got)
             await self._drain()

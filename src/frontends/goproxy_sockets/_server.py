@@ -148,7 +148,10 @@ class Server(ServerBase):
                 sock.sendall(effect.data)
             elif isinstance(effect, SendBlob):
                 slot.busy()
-                if self._send_blob(sock, effect):
+                done = self._send_blob(sock, effect)
+                if done is None:
+                    conn.blob_missing()  # a hot answer's file is gone: answered again
+                elif done:
                     conn.blob_sent()
                 else:
                     conn.send_failed()
@@ -174,16 +177,19 @@ class Server(ServerBase):
             except TimeoutError:
                 continue
 
-    def _send_blob(self, sock: socket.socket, effect: SendBlob) -> bool:
+    def _send_blob(self, sock: socket.socket, effect: SendBlob) -> bool | None:
+        """Send the blob (its ``head`` first); None: it is gone and nothing was sent."""
         got = self.small_blob(effect) or self.open_blob(effect)
         if got is None:
-            return False
+            return None if effect.head else False
         sock.settimeout(self.config.config.idle_timeout)
         try:
             if isinstance(got, bytes):
-                sock.sendall(got)
+                sock.sendall(effect.head + got if effect.head else got)
                 return True
             with got:
+                if effect.head:
+                    sock.sendall(effect.head)
                 if self.sendfile:
                     return sock.sendfile(got, 0, effect.size) == effect.size
                 sent = 0

@@ -300,6 +300,8 @@ class _Client:
             elif isinstance(effect, SendBlob):
                 small = server.small_blob(effect)
                 if small is not None:
+                    if effect.head:
+                        small = effect.head + small
                     try:
                         sent = sock.send(small)
                     except BlockingIOError:
@@ -312,7 +314,10 @@ class _Client:
                     continue
                 log_exchanges(conn)
                 self._unarm()
-                if await self._send_blob(effect):
+                done = await self._send_blob(effect)
+                if done is None:
+                    conn.blob_missing()  # a hot answer's file is gone: answered again
+                elif done:
                     conn.blob_sent()
                 else:
                     conn.send_failed()
@@ -335,14 +340,21 @@ class _Client:
     async def _send_all(self, data: bytes) -> None:
         await _send_from(self.sock, self.fd, data, 0)
 
-    async def _send_blob(self, effect: SendBlob) -> bool:
+    async def _send_blob(self, effect: SendBlob) -> bool | None:
+        """Send the blob (its ``head`` first); None: it is gone and nothing was sent."""
         server = self.server
         got: bytes | BinaryIO | None = await trio.to_thread.run_sync(server.open_blob, effect)
         if got is None:
-            return False
+            return None if effect.head else False
         if isinstance(got, bytes):
-            await self._send_all(got)
+            await self._send_all(effect.head + got if effect.head else got)
             return True
+        if effect.head:
+            try:
+                await self._send_all(effect.head)
+            except BaseException:
+                got.close()
+                raise
         with got:
             if server.sendfile:
                 return await _sendfile(self.sock, got.fileno(), effect.size)

@@ -91,6 +91,7 @@ _OK_NEXT = allowed_in("next_effect")
 _OK_TIMED_OUT = allowed_in("timed_out")
 _OK_SEND_FAILED = allowed_in("send_failed")
 _OK_BLOB_SENT = allowed_in("blob_sent")
+_OK_BLOB_MISSING = allowed_in("blob_missing")
 _OK_RELAY = allowed_in("relay_started")
 _OK_RESOLVE = allowed_in("resolve")
 _OK_ANSWER = {name: allowed_in(name) for name in ANSWERS}
@@ -211,6 +212,10 @@ class ProxyConnection:
         self._inbuf = bytearray()
         self._fast = False
         self._hot_blob = False  # the blob going out came from the hot table
+        # A hot blob answer's access record, kept until its blob is opened (``blob_missing``
+        # answers the request again, and the engine's answer is the one recorded).
+        self._hot_record: tuple[int, int, str] | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
 
     @property
     def state(self) -> ConnectionState:
@@ -458,7 +463,32 @@ class ProxyConnection:
             self._misuse("blob_sent")
         self._effect = None
         self._hot_blob = False
+        self._record_hot()
         self._settle()
+
+    def blob_missing(self) -> None:
+        """Answer to a ``SendBlob`` with a ``head``: the blob is gone and nothing was written.
+
+        A repeated answer from the hot table named a stored file that has been removed since
+        (an eviction or a quarantine, perhaps by another process). The table forgets it and
+        the request is answered again through the engine: from the store if the file is back,
+        else from the upstreams.
+
+        Raises:
+            LocalProtocolError: no ``SendBlob`` with a ``head`` awaits its answer.
+        """
+        eff = self._effect
+        if self._state not in _OK_BLOB_MISSING or type(eff) is not SendBlob or not eff.head:
+            self._misuse("blob_missing")
+        if self._hot is not None:
+            self._hot.drop(self._method, self._target)
+        self._effect = None
+        self._hot_blob = False
+        self._hot_record = None
+        self._flow = request_flow(
+            self._cfg, self._method, self._target, self._headers, self._now, relay=True
+        )
+        self._advance(None)
 
     def send_failed(self) -> None:
         """Writing to the client failed (or a blob could not be read whole): close.
@@ -471,6 +501,7 @@ class ProxyConnection:
             self._misuse("send_failed")
         if self._hot_blob and self._hot is not None:
             self._hot.drop(self._method, self._target)  # the store may have lost it
+        self._record_hot()
         self._effect = None
         self._outbox.clear()
         self._keep_alive = False
@@ -685,9 +716,11 @@ class ProxyConnection:
             elif name == b"x-request-id":
                 sent_id = value
         self._rid = rid = self._ids.choose(sent_id)
+        self._headers = headers
         self._plain = plain
         self._fast = fast
         self._hot_blob = False
+        self._hot_record = None
         if fast and self._hot is not None and not self._if_none_match:
             hot = self._hot.get(method, target)
             if hot is not None:
@@ -701,11 +734,15 @@ class ProxyConnection:
                     b"\r\n",
                     hot.after,
                 )
-                self._outbox.append(SendBytes(b"".join(parts)))
                 if hot.blob_key:
-                    self._outbox.append(SendBlob(hot.blob_key, hot.length))
+                    # The head goes out with the blob, once the blob is open: if the store
+                    # lost it meanwhile, nothing was sent and the engine answers instead.
+                    self._outbox.append(SendBlob(hot.blob_key, hot.length, b"".join(parts)))
                     self._hot_blob = True
-                self._record(hot.status, hot.length, hot.cache_status)
+                    self._hot_record = (hot.status, hot.length, hot.cache_status)
+                else:
+                    self._outbox.append(SendBytes(b"".join(parts)))
+                    self._record(hot.status, hot.length, hot.cache_status)
                 self._state = _SENDING
                 return
         if (
@@ -822,6 +859,11 @@ class ProxyConnection:
         self._record(
             reply.status, size - len(held), reply.cache_status, reply.alarm, reply.upstream
         )
+
+    def _record_hot(self) -> None:
+        if self._hot_record is not None:
+            self._record(*self._hot_record)
+            self._hot_record = None
 
     def _record(
         self, status: int, length: int, cache_status: str, alarm: str = "", upstream: str = ""

@@ -79,13 +79,19 @@ class SendBytes(msgspec.Struct, frozen=True):
 class SendBlob(msgspec.Struct, frozen=True):
     """Write the stored blob ``key`` (exactly ``size`` bytes) to the client as a response body.
 
-    The response head has already gone out through ``SendBytes``. The caller may use
-    ``sendfile``. Answer with ``blob_sent()``, or ``send_failed()`` if the client went away or
-    the blob could not be read whole.
+    With ``head`` empty, the response head has already gone out through ``SendBytes``. With
+    ``head`` set (a repeated answer from the hot table), open the blob first, then write
+    ``head`` and the blob: if the blob is gone (a cache eviction or a quarantine, perhaps by
+    another process, removed it since the answer was kept), nothing has been written yet, and
+    the caller answers ``blob_missing()``: the connection then answers the request again
+    through the engine (the store, then the upstreams). The caller may use ``sendfile``.
+    Answer with ``blob_sent()``, or ``send_failed()`` if the client went away or the blob could
+    not be read whole.
     """
 
     key: str
     size: int
+    head: bytes = b""
 
 
 class StatBlob(msgspec.Struct, frozen=True):

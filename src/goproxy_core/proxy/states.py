@@ -80,7 +80,8 @@ class ConnectionState(enum.Enum):
             zip goes to the client while it is fetched; ``upstream_fetched`` is due.
         SENDING: a response is queued; ``next_effect`` hands out its ``SendBytes`` and
             ``SendBlob``.
-        SENDING_BLOB: a ``SendBlob`` was handed out; ``blob_sent`` or ``send_failed`` is due.
+        SENDING_BLOB: a ``SendBlob`` was handed out; ``blob_sent`` or ``send_failed`` is due
+            (or ``blob_missing``, for one with a ``head``).
         CLOSING: nothing is left to send and the connection is not kept alive;
             ``next_effect`` returns ``CloseConnection``.
         CLOSED: ``CloseConnection`` was handed out (``next_effect`` returns it again).
@@ -128,6 +129,7 @@ INPUTS: Final[tuple[str, ...]] = (
     "resolve",
     "relay_started",
     "blob_sent",
+    "blob_missing",
     "send_failed",
     "timed_out",
 )
@@ -166,6 +168,8 @@ _ROWS: Final[dict[ConnectionState, dict[str, frozenset[ConnectionState]]]] = {
     },
     _S.SENDING_BLOB: {
         "blob_sent": frozenset({_S.SENDING, _S.IDLE, _S.CLOSING}),
+        # A hot answer's blob was gone before anything was written: the engine answers.
+        "blob_missing": _AFTER_ANSWER,
         "send_failed": frozenset({_S.CLOSING}),
     },
     _S.CLOSING: {
