@@ -36,7 +36,7 @@ from goproxy_core import (
     compile_config,
 )
 from goproxy_core.proxy.keys import QUARANTINE_MARK
-from goproxy_core.storage import LocalBlobStore
+from goproxy_core.storage import BlobInfo, LocalBlobStore
 from goproxy_stores import ops
 from goproxy_stores.disk import DiskStore
 from goproxy_stores.usage import EVICTED_MARK, UsageTracker
@@ -178,8 +178,14 @@ class ServerBase:
             self.executor.usage_index = self.usage.index  # the catalog reads it
             if self.metrics is not None:
                 self._meter_usage(self.metrics, self.usage)
+        # The marks as they are now, read before the watch starts: a mark written from here
+        # on is a change it sees.
+        marks = [ops.stat(self.store, m) for m in (QUARANTINE_MARK, EVICTED_MARK)]
         threading.Thread(
-            target=self._watch_quarantine, name="goproxy-quarantine-watch", daemon=True
+            target=self._watch_quarantine,
+            args=(marks,),
+            name="goproxy-quarantine-watch",
+            daemon=True,
         ).start()
         self.init_state()
 
@@ -217,7 +223,7 @@ class ServerBase:
         self.executor.fetcher.metrics = m
         return m
 
-    def _watch_quarantine(self) -> None:
+    def _watch_quarantine(self, seen: list[BlobInfo | None]) -> None:
         """Forget what is kept in memory once ``goproxy verify`` quarantined something, or
         the disk quota evicted versions (in any process serving the cache dir).
 
@@ -225,10 +231,9 @@ class ServerBase:
         as they were read, and a hot zip answer names its stored file; a file quarantined or
         evicted since must not be answered from there. The marks (``keys.QUARANTINE_MARK``,
         ``usage.EVICTED_MARK``) are looked at every :data:`QUARANTINE_WATCH` seconds, in
-        this thread, never on a request's path.
+        this thread, never on a request's path. ``seen``: the marks when the server started.
         """
         marks = (QUARANTINE_MARK, EVICTED_MARK)
-        seen = [ops.stat(self.store, m) for m in marks]
         while not self._stop_watch.wait(QUARANTINE_WATCH):
             now = [ops.stat(self.store, m) for m in marks]
             if now != seen:
