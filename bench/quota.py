@@ -14,13 +14,10 @@ the ratio on / off; with ``--write`` it puts the table into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,43 +41,6 @@ repetitions.
 {BEGIN}
 {END}
 """
-
-
-def start(procs: bench.Processes, work: Path, cache: Path, env_extra: dict[str, str]) -> str:
-    """``goproxy serve`` on ``cache`` with ``env_extra``; returns its URL."""
-    out = work / f"goproxy-{time.monotonic_ns()}.out"
-    err = out.with_suffix(".err")
-    env = dict(os.environ, GOPROXY_CORE_SUMDB="off", GOPROXY_CORE_ACCESS_LOG="false")
-    env = {k: v for k, v in env.items() if k not in ("GOPROXY_CORE_MAX_CACHE_SIZE",)}
-    env.update(env_extra)
-    args = [
-        *bench.goproxy_command(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--cache-dir",
-        str(cache),
-        "--upstream",
-        "off",
-        "--frontend",
-        "trio",
-        "--log-level",
-        "warning",
-    ]
-    with out.open("wb") as fo, err.open("wb") as fe:
-        proc = procs.start(args, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env=env)
-    url = ""
-
-    def ready() -> bool:
-        nonlocal url
-        if proc.poll() is not None:
-            raise RuntimeError(f"goproxy exited {proc.returncode}: {err.read_text()[-2000:]}")
-        m = re.search(r"^GOPROXY=(http://\S+)$", out.read_text(), re.M)
-        url = m.group(1) if m else ""
-        return bool(url)
-
-    bench.wait_for(ready, 30, "goproxy serve")
-    return url
 
 
 MODES = {
@@ -110,7 +70,7 @@ def measure(duration: float, reps: int, modules: int = 20) -> dict[str, dict[str
             for i, (mode, extra) in enumerate(MODES.items()):
                 cache = work / f"cache{i}"
                 shutil.copytree(fx.tree, cache)
-                urls[mode] = start(procs, work, cache, extra)
+                urls[mode] = bench.start_goproxy(procs, work, cache=cache, settings=extra).url
             for target, (path, size) in targets.items():
                 for url in urls.values():
                     bench.check_get(url + path, size)

@@ -290,10 +290,12 @@ def start_goproxy(
     frontend: str = "trio",
     workers: int = 1,
     baseline: Baseline | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Server:
     """``goproxy serve`` on a free loopback port; returns once it announced its address.
 
     With ``baseline``, the server runs that revision's code, and its name says so.
+    ``settings``: more environment settings (``GOPROXY_CORE_…``) for it.
     """
     name = f"{frontend}" + (f" x{workers}" if workers > 1 else "")
     out = work / f"goproxy-{frontend}-{workers}-{time.monotonic_ns()}.out"
@@ -302,6 +304,8 @@ def start_goproxy(
     if baseline:
         name += f" ({baseline.label})"
         env.update(baseline.env())
+    env.pop("GOPROXY_CORE_MAX_CACHE_SIZE", None)  # no quota unless asked for here
+    env.update(settings or {})
     args = [
         *goproxy_command(),
         "serve",
