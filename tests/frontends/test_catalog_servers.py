@@ -217,7 +217,7 @@ def test_read_catalog_failures_are_answers(filled, monkeypatch, caplog):
     def broken():
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(index, "_db", broken)
+    monkeypatch.setattr(index, "reader", broken)
     data = read_catalog(ReadCatalog(summary=True), store=store, index=index)
     assert data.available is False
     assert "disk I/O error" in data.why

@@ -90,7 +90,7 @@ def from_store(store: BlobStore, effect: ReadCatalog) -> CatalogData:
 
 def from_index(index: UsageIndex, effect: ReadCatalog) -> CatalogData:
     """``effect`` answered from the disk quota's usage index (one read transaction)."""
-    db = index._db()  # the index's own per-thread connection (a read; no new query there)
+    db = index.reader()
     where = ["evicting = 0"]
     args: list[object] = []
     if effect.module:

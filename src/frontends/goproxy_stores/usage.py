@@ -199,6 +199,10 @@ class UsageIndex:
     def _db(self) -> sqlite3.Connection:
         return self._sql.db()
 
+    def reader(self) -> sqlite3.Connection:
+        """This thread's connection, for read-only queries of the tables (the catalog's)."""
+        return self._sql.db()
+
     def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return self._sql.write()
 
