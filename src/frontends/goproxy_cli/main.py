@@ -3,7 +3,8 @@
 ``goproxy serve`` runs the proxy with one of the three servers; ``goproxy verify`` checks
 the store (:mod:`goproxy_cli.verify`); ``goproxy sumdb key`` prints the verifier key of the
 proxy's own checksum database; ``goproxy cache ls|du|rm|gc|stats`` looks at and after the
-cache dir (:mod:`goproxy_cli.cache`); ``goproxy --version``.
+cache dir (:mod:`goproxy_cli.cache`); ``goproxy export`` and ``goproxy import`` carry it across
+an air gap with its proofs (:mod:`goproxy_cli.bundle`); ``goproxy --version``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
-from . import _early, cache
+from . import _early, bundle, cache
 from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     v.add_argument("--log-format", choices=["text", "json"], help="as for serve")
     cache.register(sub)
+    bundle.register(sub)
     return p
 
 
@@ -579,6 +581,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sumdb_key(ns)
     if ns.command == "cache":
         return cache.run(ns)
+    if ns.command in ("export", "import"):
+        return bundle.run(ns)
     local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor")
     flags = {k: v for k, v in vars(ns).items() if k not in local}
     if getattr(ns, "supervisor", None):
