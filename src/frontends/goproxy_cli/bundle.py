@@ -157,8 +157,10 @@ def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
     return settings
 
 
-def run(ns: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(ns: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run ``goproxy export`` or ``goproxy import``; returns the exit status."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     try:
         settings = _settings(ns, online=ns.command == "export" and not ns.offline)
     except SettingsError as e:
