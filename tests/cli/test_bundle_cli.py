@@ -445,3 +445,88 @@ def test_import_after_a_crash_mid_import_leaves_nothing_visible(world, tmp_path,
     code, _, err = _import(capsys, b, world["vkey"], bundle)
     assert code == 0, err
     assert not stale.exists()
+
+
+def test_the_own_checksum_database_travels_too(world, tmp_path, capsys):
+    """Versions our own database logged carry its records, head and tiles under its name."""
+    from goproxy_core.sumdb import verifier_key
+    from goproxy_io.sumdb_log import SumdbLog, signer_key
+
+    own = "sumdb.corp.test"
+    directory = world["a"] / "sumdb" / own
+    log = SumdbLog(directory, own)
+    try:
+        log.append("example.com/lib", "v1.0.0", world["db"].records[0])
+        log.append("example.com/lib", "v1.1.0", world["db"].records[1])
+    finally:
+        log.close()
+    own_key = verifier_key(signer_key(directory, own))
+    bundle = tmp_path / "own.tar"
+    code, out, err = _goproxy(
+        capsys,
+        "export",
+        "--cache-dir",
+        str(world["a"]),
+        "--sumdb",
+        world["vkey"],
+        "--own-sumdb",
+        own,
+        "--offline",
+        "--output",
+        str(bundle),
+        "example.com/lib",
+    )
+    assert code == 0, err
+    assert f"{own} at tree #2" in out, out
+    m = _manifest(_members(bundle))
+    assert {r["sumdb"] for v in m["versions"] for r in v["records"]} == {NAME, own}
+
+    b = tmp_path / "b"
+    b.mkdir()
+    code, _, err = _goproxy(
+        capsys, "import", "--cache-dir", str(b), "--sumdb", world["vkey"], str(bundle)
+    )
+    assert code == 1
+    assert f"checksum database {own}: this importer has no key for it" in err
+    code, out, err = _goproxy(
+        capsys,
+        "import",
+        "--cache-dir",
+        str(b),
+        "--sumdb",
+        world["vkey"],
+        "--sumdb",
+        own_key,
+        str(bundle),
+    )
+    assert code == 0, err
+    assert (b / "sumdb" / own / "supported").exists()
+    assert (b / "sumdb" / own / "lookup/example.com/lib@v1.1.0").exists()
+    # A client that trusts only our own database verifies against it.
+    work = tmp_path / "w"
+    work.mkdir()
+    home = tmp_path / "home"
+    r = _go(home, b, own_key, ["mod", "download", "-json", "example.com/lib@v1.1.0"], work)
+    assert r.returncode == 0, r.show()
+    assert (home / "gopath/pkg/sumdb" / own / "latest").exists()
+
+
+def test_the_usage_index_learns_the_imported_files(world, tmp_path, capsys):
+    from goproxy_stores import DiskStore
+    from goproxy_stores.usage import UsageIndex
+
+    bundle = tmp_path / "one.tar"
+    _export(capsys, world, bundle, "--all")
+    b = tmp_path / "b"
+    index = UsageIndex(DiskStore(b))
+    try:
+        assert index.file_count() == 0
+        code, _, err = _import(capsys, b, world["vkey"], bundle)
+        assert code == 0, err
+        got = index.version("example.com/lib", "v1.1.0")
+        assert got is not None
+        zip_size = (b / "example.com/lib/@v/v1.1.0.zip").stat().st_size
+        assert got.bytes > zip_size
+        assert index.file_count() >= 3 * 5
+    finally:
+        index.close()

@@ -145,10 +145,9 @@ def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
         "sumdb": ",".join(ns.sumdb) if ns.sumdb else None,
         "log_level": ns.log_level,
     }
-    if online:
-        for name in ("upstream", "private", "nosumdb", "own_sumdb"):
-            flags[name] = getattr(ns, name, None)
-    else:
+    for name in ("upstream", "private", "nosumdb", "own_sumdb"):
+        flags[name] = getattr(ns, name, None)
+    if not online:
         flags["upstream"] = "off"
     settings = load_settings(flags, config_file=ns.config)
     if not os.path.isdir(settings.cache_dir):
