@@ -353,13 +353,14 @@ def test_a_tampered_bundle_is_refused_whole(world, tmp_path, capsys, tamper):
     _write(bad, members)
     b = tmp_path / "b"
     b.mkdir()
-    (b / "keep").write_text("x")
     before = _listing(b)
     code, _, err = _import(capsys, b, world["vkey"], bad)
     assert code == 1, err
     assert "refused" in err and why in err, err
     assert "nothing of it was added" in err
     assert _listing(b) == before
+    assert sorted(p.name for p in b.iterdir()) in ([], ["_goproxy"])
+    assert not [p for p in b.rglob("*") if p.is_file()]
 
 
 def test_a_bundle_altered_in_its_tar_framing_is_refused(world, tmp_path, capsys):
@@ -445,6 +446,7 @@ def test_import_after_a_crash_mid_import_leaves_nothing_visible(world, tmp_path,
     code, _, err = _import(capsys, b, world["vkey"], bundle)
     assert code == 0, err
     assert not stale.exists()
+    assert not (b / "_goproxy/import/999999999-dead").exists()
 
 
 def test_the_own_checksum_database_travels_too(world, tmp_path, capsys):

@@ -702,6 +702,14 @@ def _clean_staging(store: DiskStore) -> None:
         pid = run_id.split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             store.delete(key)
+            _remove_empty_dirs(str(store.path(STAGING + run_id)))
+
+
+def _remove_empty_dirs(top: str) -> None:
+    """Remove the directories under ``top`` and ``top`` itself, where empty (never above)."""
+    for dirpath, _, _ in sorted(os.walk(top), key=lambda w: len(w[0]), reverse=True):
+        with contextlib.suppress(OSError):
+            os.rmdir(dirpath)
 
 
 def _alive(pid: int) -> bool:
@@ -736,10 +744,7 @@ def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
         for key in staged:
             with contextlib.suppress(OSError):
                 store.delete(key)
-        with contextlib.suppress(OSError):
-            for d in sorted({os.path.dirname(store.path(k)) for k in staged}, reverse=True):
-                with contextlib.suppress(OSError):
-                    os.removedirs(d)
+        _remove_empty_dirs(str(store.path(stage.rstrip("/"))))
     _index(store, published)
     heads = ", ".join(f"{n} at tree #{t.N}" for n, t in sorted(plan.heads.items()))
     print(
