@@ -532,3 +532,86 @@ def test_the_usage_index_learns_the_imported_files(world, tmp_path, capsys):
         assert index.file_count() >= 3 * 5
     finally:
         index.close()
+
+
+def _export_offline(capsys, world, out: Path, *sources: str) -> tuple[int, str, str]:
+    return _goproxy(
+        capsys,
+        "export",
+        "--cache-dir",
+        str(world["a"]),
+        "--sumdb",
+        world["vkey"],
+        "--offline",
+        "--output",
+        str(out),
+        *sources,
+    )
+
+
+def test_export_refuses_a_cache_that_disagrees_with_the_database(world, tmp_path, capsys):
+    mod = world["a"] / "example.com/lib/@v/v1.0.0.mod"
+    mod.write_text(mod.read_text() + "// changed\n")
+    code, _, err = _export_offline(capsys, world, tmp_path / "x.tar", "--all")
+    assert code == 1
+    assert "example.com/lib@v1.0.0: its cached .mod hashes to" in err
+    assert "run goproxy verify" in err
+    gosum = tmp_path / "go.sum"
+    gosum.write_text(f"example.com/lib v1.1.0 h1:{'B' * 43}=\n")
+    code, _, err = _export_offline(capsys, world, tmp_path / "x.tar", str(gosum))
+    assert code == 1
+    assert "go.sum says h1:BBB" in err
+    assert not (tmp_path / "x.tar").exists()
+
+
+def test_offline_export_needs_the_tiles_in_the_cache(world, tmp_path, capsys):
+    for tile in (world["a"] / "sumdb" / NAME / "tile").rglob("*"):
+        if tile.is_file():
+            tile.unlink()
+    code, _, err = _export_offline(capsys, world, tmp_path / "x.tar", "--all")
+    assert code == 1
+    assert "--offline: not in the cache" in err, err
+    (world["a"] / "_goproxy/sumdb" / NAME / "verified-tree").unlink()
+    code, _, err = _export_offline(capsys, world, tmp_path / "x.tar", "--all")
+    assert code == 1
+    assert "this cache verified no tree of it yet" in err, err
+
+
+def test_export_and_import_usage_errors(world, tmp_path, capsys):
+    code, _, err = _export_offline(capsys, world, tmp_path / "x.tar")
+    assert code == 1
+    assert "say what to export" in err
+    code, _, err = _goproxy(
+        capsys, "import", "--cache-dir", str(tmp_path / "none"), str(tmp_path / "x.tar")
+    )
+    assert code == 2
+    assert "cache-dir" in err
+    (tmp_path / "c").mkdir()
+    code, _, err = _import(capsys, tmp_path / "c", world["vkey"], tmp_path / "missing.tar")
+    assert code == 1
+    assert "nothing of it was added" in err
+    notar = tmp_path / "not.tar"
+    notar.write_bytes(b"hello")
+    code, _, err = _import(capsys, tmp_path / "c", world["vkey"], notar)
+    assert code == 1
+    assert "not a readable bundle" in err
+    _write(notar, [("other.json", b"{}")])
+    code, _, err = _import(capsys, tmp_path / "c", world["vkey"], notar)
+    assert code == 1
+    assert "the first member is not manifest.json" in err
+    code, _, err = _goproxy(
+        capsys,
+        "export",
+        "--cache-dir",
+        str(world["a"]),
+        "--sumdb",
+        world["vkey"],
+        "--offline",
+        "--since",
+        str(notar),
+        "--output",
+        str(tmp_path / "x.tar"),
+        "--all",
+    )
+    assert code == 1
+    assert "the first member is not manifest.json" in err

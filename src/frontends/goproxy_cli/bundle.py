@@ -421,7 +421,7 @@ def _hash_files(store: DiskStore, v: _Version) -> str:
     mod_key = keys.version_key(v.esc, v.escv, "mod")
     f = store.open(mod_key)
     if f is None:
-        return "its .mod is not in the cache"
+        return "its .mod is not in the cache (warm it first)"
     with f:
         data = f.read(MAX_MOD + 1)
     if len(data) > MAX_MOD:
@@ -433,7 +433,7 @@ def _hash_files(store: DiskStore, v: _Version) -> str:
     zip_key = keys.version_key(v.esc, v.escv, "zip")
     z = store.open(zip_key)
     if z is None:
-        return "its .zip is not in the cache"
+        return "its .zip is not in the cache (warm it first)"
     with z:
         verdict = CheckZip(zip_key, v.module, v.version).check(z)
     if verdict.problem:
@@ -442,6 +442,18 @@ def _hash_files(store: DiskStore, v: _Version) -> str:
     v.files.append(FileEntry(zip_key, verdict.size, verdict.sha256))
     if v.gosum_zip is not None and v.gosum_zip != v.zip_h1:
         return f"its cached .zip hashes to {v.zip_h1}, go.sum says {v.gosum_zip}"
+    return ""
+
+
+def _disagrees(v: _Version, sumdb: str, text: str) -> str:
+    """Why the cached files do not match the record (cmd/go ``checkSumDB``), or ""."""
+    lines = text.split("\n")
+    for name, h1 in ((f"{v.version}/go.mod", v.mod_h1), (v.version, v.zip_h1)):
+        if h1 and f"{v.module} {name} {h1}" not in lines:
+            return (
+                f"its cached {'.mod' if name.endswith('go.mod') else '.zip'} hashes to {h1}, "
+                f"which its record in {sumdb} does not hold: run goproxy verify"
+            )
     return ""
 
 
@@ -512,9 +524,12 @@ def _export(
                 if src is None:
                     continue
                 rec = src.record(v)
-                if rec is not None:
-                    v.records.append(RecordRef(src.name, rec[0], rec[1].decode("utf-8")))
-            if not v.records:
+                if rec is None:
+                    continue
+                text = rec[1].decode("utf-8")
+                why = why or _disagrees(v, src.name, text)
+                v.records.append(RecordRef(src.name, rec[0], text))
+            if not v.records and not why:
                 why = (
                     "no checksum database this proxy knows proves it (private or nosumdb, and "
                     "not in the own database): it cannot be carried with proofs"
@@ -524,7 +539,7 @@ def _export(
         new.append(v)
     if problems:
         raise ExportError(
-            f"{len(problems)} version(s) cannot be exported (warm them first): "
+            f"{len(problems)} version(s) cannot be exported: "
             + "; ".join(problems[:20])
             + (" ..." if len(problems) > 20 else "")
         )
