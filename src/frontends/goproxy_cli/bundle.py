@@ -43,6 +43,7 @@ from goproxy_core.bundle import (
     Database,
     FileEntry,
     ImportCheck,
+    ImportPlan,
     Manifest,
     MemberFacts,
     RecordRef,
@@ -867,11 +868,8 @@ def _version_of(key: str) -> tuple[str, str]:
     return unescape_path(esc), unescape_version(name.rpartition(".")[0])
 
 
-def _publish(store: DiskStore, plan: object, stage: str) -> list[str]:
+def _publish(store: DiskStore, plan: ImportPlan, stage: str) -> list[str]:
     """Move the staged members into place, then write the cache-tree files; their keys."""
-    from goproxy_core.bundle import ImportPlan
-
-    assert isinstance(plan, ImportPlan)
     done: list[str] = []
     for f in plan.members:
         if not store.move(stage + f.key, f.key):
