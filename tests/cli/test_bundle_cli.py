@@ -625,3 +625,26 @@ def test_export_and_import_usage_errors(world, tmp_path, capsys):
     )
     assert code == 1
     assert "the first member is not manifest.json" in err
+
+
+def test_one_flipped_bit_in_any_member_is_refused(world, tmp_path, capsys):
+    """Every member, its first, middle and last byte: refused whole, the cache unchanged."""
+    bundle = tmp_path / "good.tar"
+    _export(capsys, world, bundle, "--all")
+    members = _members(bundle)
+    b = tmp_path / "b"
+    b.mkdir()
+    before = _listing(b)
+    tried = 0
+    for i, (name, data) in enumerate(members[1:], 1):
+        for at in sorted({0, len(data) // 2, len(data) - 1}):
+            changed = list(members)
+            changed[i] = (name, _flip(data, at))
+            bad = tmp_path / "bad.tar"
+            _write(bad, changed)
+            code, _, err = _import(capsys, b, world["vkey"], bad)
+            assert code == 1, (name, at)
+            assert f"bundle member {name}: SHA-256" in err, err
+            assert _listing(b) == before
+            tried += 1
+    assert tried >= 3 * 10

@@ -542,3 +542,41 @@ def test_proof_tiles_refuses_an_older_tree_that_is_newer() -> None:
         proof_tiles(head, [], {}, since=[Tree(5, head.hash)])
     assert proof_tiles(head, [], {}) is None
     assert isinstance(proof_tiles(head, [(0, db.records[0])], {}), NeedTiles)
+
+
+def test_the_head_a_bundle_follows_must_verify_and_be_proven() -> None:
+    db, mods = _db(2)
+    old = db.note()
+    module, version, gomod = "example.com/m", "v1.2.0", b"module example.com/m\n"
+    z = make_zip(module, version, {"go.mod": gomod})
+    db.add(module, version, gomod, z)
+    db.publish()
+    mods.append((module, version, gomod, z))
+    m, facts = _bundle(db, mods, [2], held=[0, 1])
+
+    def since(note: bytes) -> Manifest:
+        d = msgspec.structs.replace(m.databases[0], since=note.decode())
+        return msgspec.structs.replace(m, databases=[d])
+
+    assert _run(_check(db, since(old)), facts).versions == 1
+    other = FixtureDB(NAME, seed=b"o" * 32)
+    with pytest.raises(BundleError, match=r"the bundle follows \(since\) does not verify"):
+        _check(db, since(other.note()))
+    forked = FixtureDB(NAME)
+    forked.add_record("example.com/x@v1.0.0", b"x\n")
+    forked.add_record("example.com/y@v1.0.0", b"y\n")
+    forked.publish()
+    with pytest.raises(BundleError, match=r"is not consistent with the head #2 it follows"):
+        _run(_check(db, since(forked.note())), facts)
+    bare = msgspec.structs.replace(
+        since(old), databases=[msgspec.structs.replace(since(old).databases[0], tiles=[])]
+    )
+    without = {k: f for k, f in facts.items() if "/tile/" not in k}
+    with pytest.raises(BundleError, match=r"lacks the tiles proving its tree head #3 consistent"):
+        _run(_check(db, bare), without)
+
+
+def test_created_must_be_a_utc_time() -> None:
+    m = msgspec.structs.replace(_manifest(), created="yesterday")
+    with pytest.raises(BundleError, match=r"created 'yesterday': want a UTC time"):
+        parse_manifest(encode_manifest(m))

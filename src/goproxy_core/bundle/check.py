@@ -13,7 +13,7 @@ module (cmd/go ``modfetch/fetch.go`` ``checkModSum``/``checkSumDB``, x/mod
   a go.mod's ``dirhash`` ``h1:`` is the manifest's; an ``.info`` names its version;
 * each database's signed tree head verifies with the importer's key for that name
   (``note.Open``); a tree this cache verified before is a prefix of it (``checkTrees``), or
-  the head is the same tree;
+  the head is the same tree; so is the head an incremental bundle says it follows;
 * each version's record holds the manifest's ``h1:`` lines (``checkSumDB``), and its leaf
   hash is the record's place in the head, through the bundle's tiles, each checked against
   the head (``checkRecord`` with ``tileHashReader``).
@@ -111,6 +111,15 @@ class _Db:
                 self.verified = open_tree_note(verified, verifiers)
             except (NoteError, TlogError):
                 self.verified = None  # kept under another key: as the proxy does, start afresh
+        self.since: Tree | None = None
+        if db.since:
+            try:
+                self.since = open_tree_note(db.since.encode("utf-8"), verifiers)
+            except (NoteError, TlogError) as e:
+                raise BundleError(
+                    f"checksum database {db.name}: the head the bundle follows (since) does not "
+                    f"verify with this importer's key: {e}"
+                ) from None
         self.tiles: dict[Tile, bytes] = {}
 
 
@@ -258,6 +267,19 @@ class ImportCheck:
 
     def _check_head(self, d: _Db) -> None:
         name, head, old = d.db.name, d.head, d.verified
+        if d.since is not None:
+            try:
+                need = proof_tiles(head, [], d.tiles, since=[d.since])
+            except TlogError as e:
+                raise BundleError(
+                    f"checksum database {name}: the bundle's tree head #{head.N} is not "
+                    f"consistent with the head #{d.since.N} it follows (since): {e}"
+                ) from None
+            if need is not None:
+                raise BundleError(
+                    f"checksum database {name}: the bundle lacks the tiles proving its tree head "
+                    f"#{head.N} consistent with the head #{d.since.N} it follows: {_paths(need)}"
+                )
         if old is None or old == head:
             return
         if old.N > head.N:

@@ -52,6 +52,7 @@ MAX_MANIFEST = 256 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _H1 = re.compile(r"h1:[A-Za-z0-9+/]{43}=")
 _KINDS = ("info", "mod", "zip")
+_CREATED = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 class BundleError(ProxyError):
@@ -215,6 +216,8 @@ def parse_manifest(data: bytes) -> Manifest:
         raise _bad(f"not a bundle manifest: {e}") from None
     if m.format != FORMAT:
         raise _bad(f"format {m.format!r}, want {FORMAT!r} (made by another version?)")
+    if not _CREATED.fullmatch(m.created):
+        raise _bad(f"created {m.created!r}: want a UTC time, YYYY-MM-DDTHH:MM:SSZ")
     names: set[str] = set()
     for db in m.databases:
         if db.name in names:
