@@ -647,3 +647,17 @@ def test_one_flipped_bit_in_any_member_is_refused(world, tmp_path, capsys):
             assert _listing(b) == before
             tried += 1
     assert tried >= 3 * 10
+
+
+def test_export_takes_a_module_directory_and_names_a_pattern_that_matches_nothing(
+    world, tmp_path, capsys
+):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "go.sum").write_text(world["db"].records[2].decode())
+    code, out, err = _export_offline(capsys, world, tmp_path / "x.tar", str(proj))
+    assert code == 0, err
+    assert "export: 1 versions" in out
+    code, _, err = _export_offline(capsys, world, tmp_path / "y.tar", "example.org/nothing")
+    assert code == 1
+    assert "example.org/nothing: neither a go.sum file nor a pattern matching" in err

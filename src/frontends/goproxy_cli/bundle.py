@@ -374,8 +374,14 @@ def _read_manifest(path: str) -> Manifest:
 def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _Version]:
     """The versions ``ns`` names: from go.sum files, patterns, or ``--all``."""
     chosen: dict[tuple[str, str], _Version] = {}
-    gosums = [s for s in ns.sources if os.path.isfile(s)]
-    patterns = [s for s in ns.sources if not os.path.isfile(s)]
+    gosums, patterns = [], []
+    for s in ns.sources:
+        if os.path.isdir(s) and os.path.isfile(os.path.join(s, "go.sum")):
+            gosums.append(os.path.join(s, "go.sum"))  # a module's directory: its go.sum
+        elif os.path.isfile(s):
+            gosums.append(s)
+        else:
+            patterns.append(s)
     if not (gosums or patterns or ns.all):
         raise ExportError("say what to export: go.sum files, module path patterns, or --all")
     for path in gosums:
@@ -385,8 +391,10 @@ def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _
             old = chosen.get((module, version))
             want = h is not None or (old is not None and old.want_zip)
             chosen[module, version] = _Version(module, version, h, want)
+    matched: set[str] = set()
     if ns.all or patterns:
         match = PrefixPatterns(",".join(patterns)) if patterns else None
+        compiled = [(p, PrefixPatterns(p)) for p in patterns]
         for esc, escv in find_versions(store):
             try:
                 module, version = unescape_path(esc), unescape_version(escv)
@@ -394,10 +402,16 @@ def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _
                 continue
             if match is not None and not ns.all and not match.matches(module):
                 continue
+            matched.update(p for p, each in compiled if each.matches(module))
             if (module, version) in chosen:
                 continue
             has_zip = store.stat(keys.version_key(esc, escv, "zip")) is not None
             chosen[module, version] = _Version(module, version, None, has_zip)
+    missed = [p for p in patterns if p not in matched and not ns.all]
+    if missed:
+        raise ExportError(
+            f"{', '.join(missed)}: neither a go.sum file nor a pattern matching a cached module"
+        )
     return chosen
 
 
