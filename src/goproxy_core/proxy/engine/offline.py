@@ -245,9 +245,14 @@ class OfflineFlow(FlowBase):
         """Tile ``t`` as stored; a partial one may come from its full tile, as the go command
         itself falls back to the full tile (x/mod ``sumdb/client.go`` ``readTile``)."""
         kept = yield from _read(_cache.sumdb_key(db.name, tile_path(t)), MAX_SUMDB, immutable=True)
-        if kept is None and t.W != 1 << t.H:
-            full = Tile(t.H, t.L, t.N, 1 << t.H)
-            kept = yield from _read(
-                _cache.sumdb_key(db.name, tile_path(full)), MAX_SUMDB, immutable=True
-            )
-        return None if kept is None else kept.data
+        if kept is not None:
+            return kept.data
+        width = 1 << t.H
+        if width == t.W:
+            return None
+        full = yield from _read(
+            _cache.sumdb_key(db.name, tile_path(Tile(t.H, t.L, t.N, width))),
+            MAX_SUMDB,
+            immutable=True,
+        )
+        return None if full is None else full.data[: len(full.data) // width * t.W]
