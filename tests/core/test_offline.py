@@ -172,6 +172,7 @@ def test_offline_reaches_nothing_even_for_private_modules():
     assert status == 404 and b"not in this offline proxy" in body
     assert get(f"/{MOD}/@v/list", store, cfg, up)[0] == 404
     assert up.requests == []
+    assert store.keys() == []  # no not-found is remembered: nobody was asked
     # Under "off" alone a private module still comes from its repository (unchanged).
     up = ScriptedUpstream({f"direct:{MOD}@list": (200, b"v1.0.0\n")})
     cfg = ProxyConfig(upstream="off", private="example.com/*")

@@ -341,6 +341,8 @@ class FlowBase(ChecksumFlow):
         if self.cfg.private.matches(module) and not upstreams:
             why = "it matches the private patterns and no private upstream is configured"
         elif stopped_by_off or not upstreams:
+            # Nobody was asked: nothing to remember (a cache-only or offline proxy writes no
+            # not-found entries, and what an import adds is answered at once).
             return _Failed(
                 text_reply(
                     404,
@@ -348,7 +350,7 @@ class FlowBase(ChecksumFlow):
                     "and upstream lookups are off)",
                     cache_control=max_age(60),
                 ),
-                not_found=True,
+                not_found=False,
             )
         else:
             why = "it matches the private patterns and no private upstream has it"
