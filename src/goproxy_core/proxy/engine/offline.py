@@ -68,10 +68,10 @@ time in their name): a module with no tag rarely has more kept."""
 _MAX_ROUNDS = 16  # rounds of tile reading one proof may take: a proof is a few tiles deep
 
 
-def _not_here(what: str, ttl: float) -> Reply:
-    return text_reply(
-        404, f"not found: {what}: not in this offline proxy", cache_control=max_age(ttl)
-    )
+def _not_here(what: str, ttl: float, why: str = "") -> Reply:
+    """The 404 of something the cache does not hold: ``what``, and ``why`` if it says more."""
+    text = f"not found: {what}: not in this offline proxy" + (f" ({why})" if why else "")
+    return text_reply(404, text, cache_control=max_age(ttl))
 
 
 class OfflineFlow(FlowBase):
@@ -113,7 +113,7 @@ class OfflineFlow(FlowBase):
             return held
         ttl = self.cfg.config.list_ttl
         if not held:
-            return _not_here(f"{module}: no version of it", ttl)
+            return _not_here(module, ttl, "no version of it is held")
         tagged = _semver.sort_versions([v for v in held if not is_pseudo_version(v)])
         body = "".join(v + "\n" for v in tagged).encode()
         return body, OFFLINE_HIT, False, int(ttl)
@@ -138,7 +138,7 @@ class OfflineFlow(FlowBase):
         newest = yield from self._newest_pseudo(module, escaped, with_info)
         if newest is not None:
             return newest, OFFLINE_HIT, False, int(ttl)
-        return _not_here(f"{module}@latest: no version of {module} with its .info", ttl)
+        return _not_here(f"{module}@latest", ttl, "no version of it with its .info is held")
 
     def _latest_tagged(self, module: str, escaped: str, tagged: list[str]) -> Flow[str | None]:
         """What ``@latest`` resolves to among ``tagged`` (as ``VersionsFlow.latest_of``)."""
@@ -224,9 +224,9 @@ class OfflineFlow(FlowBase):
                 got = verify_lookup(body, db.verifiers, tiles, height=TILE_HEIGHT)
             except (TlogError, NoteError) as e:
                 return _not_here(
-                    f"a proof of {shown} in the tree of checksum database {db.name} held "
-                    f"here ({e})",
+                    f"a proof of {shown} in the tree of checksum database {db.name} held here",
                     ttl,
+                    str(e),
                 )
             if not isinstance(got, NeedTiles):
                 return _bytes_reply(body, CT_TEXT, max_age(ttl), OFFLINE_HIT)
@@ -234,9 +234,9 @@ class OfflineFlow(FlowBase):
                 data = yield from self._held_tile(db, t)
                 if data is None:
                     return _not_here(
-                        f"{tile_path(t)} of checksum database {db.name}, which proves {shown} "
-                        "in the tree held here",
+                        f"{tile_path(t)} of checksum database {db.name}",
                         ttl,
+                        f"it proves {shown} in the tree held here",
                     )
                 tiles[t] = data
         return _not_here(f"a proof of {shown} short enough to check", ttl)  # pragma: no cover
