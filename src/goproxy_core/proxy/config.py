@@ -217,7 +217,8 @@ class CompiledConfig:
         """The upstreams that may be asked about ``module``, in order.
 
         A module matching the private patterns comes from its own repository only
-        (``direct``), whatever the upstream list says: its name reaches no proxy.
+        (``direct``), whatever the upstream list says: its name reaches no proxy. With
+        ``offline``, every module's list is ``off``: nothing is asked.
         """
         if self.private.matches(module) and not self.config.offline:
             return _DIRECT_ONLY
