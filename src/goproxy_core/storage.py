@@ -57,8 +57,10 @@ class BlobStore(Protocol):
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Every stored key that starts with ``prefix``, in no particular order.
 
-        Pending writes are not keys. Used by maintenance (``goproxy verify``), never by a
-        request.
+        Pending writes are not keys. Used by maintenance (``goproxy verify``), and offline
+        for one module's ``@v/`` directory (``ListKeys``: its list and ``@latest`` are made
+        from what the cache holds), so a prefix ending in ``/`` should not walk the whole
+        store.
         """
 
     def move(self, key: str, to: str) -> bool:

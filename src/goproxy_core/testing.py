@@ -45,6 +45,8 @@ from .proxy.effects import (
     FetchDirect,
     FetchUpstream,
     FreeSpace,
+    KeyList,
+    ListKeys,
     Prefetch,
     PrefetchOutcome,
     ReadBlob,
@@ -384,6 +386,9 @@ def _perform(
         return None
     if isinstance(effect, ReadCatalog):
         return _catalog(effect, store)
+    if isinstance(effect, ListKeys):
+        keys = sorted(store.list_keys(effect.prefix))
+        return KeyList(tuple(keys[: effect.limit]), complete=len(keys) <= effect.limit)
     if isinstance(effect, (Revalidate, Prefetch)):
         return None  # in a background flow: :func:`run_prefetch` keeps a Prefetch itself
     # NEED_DATA and CloseConnection are the caller's.

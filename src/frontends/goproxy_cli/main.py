@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         help="upstream proxies in GOPROXY syntax: URLs joined by ',' or '|', 'direct' "
         "(version control) or 'off' (default: the go toolchain's own default proxy)",
     )
+    s.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="answer from the cache only, reaching nothing (no upstream, no direct, no "
+        "checksum database): lists, @latest and /sumdb/ from what the cache holds",
+    )
     s.add_argument("--frontend", choices=["trio", "asyncio", "sockets"], help="server (trio)")
     s.add_argument(
         "--private",

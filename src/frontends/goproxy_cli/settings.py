@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     listen: str = "127.0.0.1:8080"
     cache_dir: str = ""
     upstream: str = ""
+    offline: bool = False
     frontend: Frontend = "trio"
     private: str = ""
     insecure: str = ""
@@ -113,6 +114,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
         """The core's settings."""
         return ProxyConfig(
             upstream=self.upstream,
+            offline=self.offline,
             private=self.private,
             retracted=RetractedPolicy(self.retracted),
             base_path=self.base_path,
@@ -140,6 +142,12 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
         if not dbs:
             return "verify: off: nothing is checked against a checksum database (sumdb = off)"
         first = dbs[0]
+        off_first = self.upstream.split(",")[0].split("|")[0].strip() == "off"
+        if self.offline or (off_first and not first.url):
+            return (
+                f"verify: offline: /sumdb/{first.name}/ answered from the proofs in the cache "
+                f"for clients verifying with {first.key} (nothing is fetched here)"
+            )
         where = first.url or "the way the go command finds it (the upstreams' sumdb support)"
         skipped = [f"private {self.private}"] if self.private else []
         if self.nosumdb:

@@ -58,6 +58,7 @@ from goproxy_core import (
     CommitBlob,
     FetchDirect,
     FetchUpstream,
+    ListKeys,
     Prefetch,
     PrefetchOutcome,
     ReadBlob,
@@ -609,6 +610,8 @@ class Executor:
             return self.read(effect)
         if isinstance(effect, StoreSpace):
             return ops.free_space(store)
+        if isinstance(effect, ListKeys):
+            return ops.list_keys(store, effect.prefix, effect.limit)
         if isinstance(effect, RenderMetrics):
             return None if self.metrics is None else self.metrics.render()
         if isinstance(effect, SaveBlob):

@@ -8,14 +8,14 @@ import errno
 import logging
 from typing import TYPE_CHECKING
 
-from goproxy_core import BlobData, FreeSpace, StoreFailure
+from goproxy_core import BlobData, FreeSpace, KeyList, StoreFailure
 from goproxy_core.storage import SpaceReportingStore
 
 if TYPE_CHECKING:
     from goproxy_core import BlobInfo
     from goproxy_core.storage import BlobStore, BlobWriter
 
-__all__ = ["commit", "commit_or_none", "failure", "read_small", "save", "stat"]
+__all__ = ["commit", "commit_or_none", "failure", "list_keys", "read_small", "save", "stat"]
 
 log = logging.getLogger("goproxy.store")
 
@@ -66,6 +66,20 @@ def read_small(store: BlobStore, key: str, max_size: int) -> BlobData | None:
         log.warning("store read failed for %s: %s", key, e)
         return None
     return None if len(data) > max_size else BlobData(data, info.mtime)
+
+
+def list_keys(store: BlobStore, prefix: str, limit: int) -> KeyList:
+    """``ListKeys``: at most ``limit`` keys under ``prefix``; an I/O failure names the cache."""
+    keys: list[str] = []
+    try:
+        for key in store.list_keys(prefix):
+            if len(keys) >= limit:
+                return KeyList(tuple(keys), complete=False)
+            keys.append(key)
+    except OSError as e:
+        log.warning("store listing failed for %s: %s", prefix, e)
+        return KeyList(error=failure(store, e).message)
+    return KeyList(tuple(keys))
 
 
 def free_space(store: BlobStore) -> FreeSpace | None:

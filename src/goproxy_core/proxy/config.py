@@ -65,7 +65,13 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     Attributes:
         upstream: upstream list in GOPROXY syntax (``,`` and ``|`` separated http(s) and
             ``file://`` URLs, ``direct`` for the modules' own repositories, or ``off`` for a
-            cache-only proxy).
+            cache-only proxy: then lists, ``@latest`` and the checksum databases reached
+            through the upstreams are answered from the cache, as with ``offline``).
+        offline: answer everything from the cache and reach nothing: no upstream, no
+            ``direct`` (not even for ``private`` modules), no checksum database (not even at
+            a configured URL). A list answers the versions stored, ``@latest`` the one the go
+            command would pick from them, and ``/sumdb/<name>/`` the checksum database's
+            proofs kept in the cache (:mod:`goproxy_core.proxy.engine.offline`).
         private: GOPRIVATE-style patterns; matching modules come from their own
             repositories (``direct``) whatever ``upstream`` says, so their names reach no proxy.
         retracted: the retraction policy.
@@ -115,6 +121,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     upstream: str = "off"
+    offline: bool = False
     private: str = ""
     retracted: RetractedPolicy = RetractedPolicy.SERVE
     base_path: str = ""
@@ -152,6 +159,8 @@ class CompiledConfig:
         self.config = config
         self.base_path = base
         self.upstreams: tuple[Upstream, ...] = parse_upstreams(config.upstream)
+        if config.offline:
+            self.upstreams = _OFF  # the list is still checked above, but nothing is asked
         self.private = PrefixPatterns(config.private)
         if config.min_free_space < 0:
             raise ConfigError("min-free-space must not be negative")
@@ -208,11 +217,30 @@ class CompiledConfig:
         """The upstreams that may be asked about ``module``, in order.
 
         A module matching the private patterns comes from its own repository only
-        (``direct``), whatever the upstream list says: its name reaches no proxy.
+        (``direct``), whatever the upstream list says: its name reaches no proxy. With
+        ``offline``, every module's list is ``off``: nothing is asked.
         """
-        if self.private.matches(module):
+        if self.private.matches(module) and not self.config.offline:
             return _DIRECT_ONLY
         return self.upstreams
+
+    def offline_for(self, module: str) -> bool:
+        """Whether ``module``'s list and ``@latest`` are answered from the cache alone.
+
+        True with ``offline``, and when the upstreams ``module`` may be asked begin with
+        ``off`` (a private module, built with ``direct``, is not offline under ``off``).
+        """
+        ups = self.upstreams_for(module)
+        return not ups or ups[0].kind is UpstreamKind.OFF
+
+    def sumdb_offline(self, db: CompiledSumdb) -> bool:
+        """Whether ``db``'s endpoints are answered from the proofs in the cache alone.
+
+        True with ``offline``, and when the database has no URL of its own and the upstream
+        list begins with ``off``: then nothing could reach it (cmd/go ``modfetch/sumdb.go``
+        ``dbDial`` finds a database through the proxies only).
+        """
+        return self.config.offline or (self.lookups_off and not db.url)
 
     @property
     def lookups_off(self) -> bool:
@@ -242,6 +270,7 @@ class CompiledSumdb:
 
 
 _DIRECT_ONLY = (Upstream(url="direct", kind=UpstreamKind.DIRECT),)
+_OFF = (Upstream(url="off", kind=UpstreamKind.OFF),)
 
 
 _SUMDB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_]*(/[A-Za-z0-9.\-_~]+)*")

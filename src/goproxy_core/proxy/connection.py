@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
     from .catalog import CatalogData
+    from .effects import KeyList
     from .engine import IOEffect
     from .hot import HotReplies
 
@@ -439,6 +440,10 @@ class ProxyConnection:
     def catalog_read(self, data: CatalogData) -> None:
         """Answer to ``ReadCatalog``: what the cache holds."""
         self._answer("catalog_read", data)
+
+    def keys_listed(self, keys: KeyList) -> None:
+        """Answer to ``ListKeys``: the stored keys under its prefix."""
+        self._answer("keys_listed", keys)
 
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.

@@ -40,6 +40,8 @@ __all__ = [
     "FetchDirect",
     "FetchUpstream",
     "IOEffect",
+    "KeyList",
+    "ListKeys",
     "MetricsPage",
     "NeedData",
     "Prefetch",
@@ -509,6 +511,38 @@ class ReadCatalog(msgspec.Struct, frozen=True):
     own_sumdb: str = ""
 
 
+class ListKeys(msgspec.Struct, frozen=True):
+    """List the stored keys that start with ``prefix`` (``BlobStore.list_keys``).
+
+    Answer ``keys_listed(KeyList)``: at most ``limit`` keys, in any order, ``complete`` False
+    when there were more. Pending writes are not keys. The offline answers of a list and
+    ``@latest`` ask it for one module's ``@v/`` directory (what the cache holds of the module).
+    It reads a directory of unknown size: an event-loop server runs it in a worker thread.
+
+    Attributes:
+        prefix: the key prefix (``example.com/m/@v/``).
+        limit: the most keys wanted.
+    """
+
+    prefix: str
+    limit: int = 100_000
+
+
+class KeyList(msgspec.Struct, frozen=True):
+    """The answer to :class:`ListKeys`.
+
+    Attributes:
+        keys: the keys found (at most the effect's ``limit``), in any order.
+        complete: False when more keys matched than were returned.
+        error: the store could not be listed: the cache's own words, naming it ("" when it
+            could).
+    """
+
+    keys: tuple[str, ...] = ()
+    complete: bool = True
+    error: str = ""
+
+
 class CloseConnection(msgspec.Struct, frozen=True):
     """Close the client connection (after writing everything sent so far)."""
 
@@ -529,6 +563,7 @@ IOEffect: TypeAlias = (
     | Revalidate
     | Prefetch
     | ReadCatalog
+    | ListKeys
 )
 """The effects a request's flow yields: store, upstream, check and own-database I/O."""
 

@@ -50,6 +50,7 @@ from .effects import (
     CommitBlob,
     FetchDirect,
     FetchUpstream,
+    ListKeys,
     Prefetch,
     ReadBlob,
     ReadCatalog,
@@ -118,6 +119,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "revalidation_started": (Revalidate,),
         "prefetch_started": (Prefetch,),
         "catalog_read": (ReadCatalog,),
+        "keys_listed": (ListKeys,),
     }
 )
 """Each past-tense answer method and the effect types it answers; ``resolve`` answers any."""

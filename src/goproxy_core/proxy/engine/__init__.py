@@ -33,7 +33,8 @@ The decisions, in order, for a module request:
 The flows live where their part of the protocol does: :mod:`.walk` (the upstream walk and
 caching), :mod:`.versions` (lists, ``@latest``, retractions), :mod:`.files` (version files and
 queries), :mod:`.sumdb` (checksum databases relayed), :mod:`.ownsumdb` (the proxy's own
-checksum database), :mod:`.health` (health, metrics and the index).
+checksum database), :mod:`.health` (health, metrics and the index), :mod:`.offline` (lists,
+``@latest`` and checksum databases answered from the cache alone, when offline).
 """
 
 from __future__ import annotations

@@ -142,6 +142,8 @@ class ChecksumFlow:
 
     def db_base(self, db: CompiledSumdb) -> _Flow[tuple[str, str]]:
         """Where ``db`` is reached: (base URL, "") or ("", why it cannot be)."""
+        if self.cfg.config.offline:
+            return "", "this proxy is offline (offline = true)"
         if db.url:
             return db.url, ""
         key = _cache.sumdb_route_key(db.name)
@@ -247,6 +249,19 @@ class ChecksumFlow:
         kept = yield from self._load(_cache.sumdb_tree_key(db.name))
         return _read_tree(kept, db)
 
+    def keep_tree(self, db: CompiledSumdb, note: bytes) -> _Flow[None]:
+        """Keep ``note`` as the newest tree of ``db`` verified here, with the ``supported``
+        marker beside the database's files.
+
+        The marker (``sumdb/<name>/supported``, empty) is what the go command asks a proxy
+        before it uses the proxy for the database (cmd/go ``modfetch/sumdb.go`` ``dbDial``):
+        with it, a cache laid out as a GOPROXY tree (``GOPROXY=file://<cache>``) offers the
+        database's proofs it holds. Saved again with each newer tree (a few bytes), so a
+        cache written before the marker existed gains it.
+        """
+        yield from self._keep(_cache.sumdb_tree_key(db.name), note)
+        yield from self._keep(_cache.sumdb_key(db.name, "supported"), b"")
+
     def advance_tree(self, db: CompiledSumdb, base: str, tree: Tree, note: bytes) -> _Flow[Tree]:
         """Check ``tree`` against the newest verified one; keep the larger; return it.
 
@@ -265,7 +280,7 @@ class ChecksumFlow:
             except TlogError as e:
                 raise _fork(db, e) from None
         if known is None or tree.N > known.N:
-            yield from self._keep(_cache.sumdb_tree_key(db.name), note)
+            yield from self.keep_tree(db, note)
             return tree
         return known
 
@@ -313,7 +328,7 @@ class ChecksumFlow:
                 f"checksum database {db.name} sent a lookup of {what} that does not verify: {e}",
             ) from None
         if latest is None or got.tree.N > latest.N:
-            yield from self._keep(_cache.sumdb_tree_key(db.name), got.tree_note)
+            yield from self.keep_tree(db, got.tree_note)
         return got
 
     def record_of(self, db: CompiledSumdb, module: str, version: str) -> _Flow[bytes]:

@@ -52,6 +52,8 @@ class HealthFlow(FlowBase):
         ok = yield from _save("_goproxy/readyz", str(self.now).encode())
         if not ok:
             return text_reply(503, "not ready: the store does not accept writes")
+        if self.cfg.config.offline:
+            return text_reply(200, "ready (offline: every answer comes from the cache)")
         first = self.cfg.upstreams[0]
         if first.kind is UpstreamKind.OFF:
             return text_reply(200, "ready (cache only: upstream lookups are off)")

@@ -1,5 +1,9 @@
 """The checksum database, relayed: ``supported``, ``lookup``, ``latest`` and tiles.
 
+Offline (:meth:`~goproxy_core.proxy.config.CompiledConfig.sumdb_offline`: ``offline``, or
+an upstream list beginning with ``off`` for a database without a URL of its own), every
+endpoint is answered from the proofs the cache holds instead (:mod:`.offline`).
+
 Only configured databases are relayed (no open relay), by the way the go command would reach
 them (``supported`` answers 200 only when this proxy can reach the database: see
 :mod:`.checksums`). Nothing is kept before it is verified with the database's key: tiles
@@ -54,10 +58,10 @@ from ..targets import (
     SumdbReq,
 )
 from .checksums import Refusal
+from .offline import OfflineFlow
 from .walk import (
     _CACHE,
     Flow,
-    FlowBase,
     _bytes_reply,
     _error_text,
     _fetch,
@@ -69,7 +73,7 @@ if TYPE_CHECKING:
     from ..config import CompiledSumdb
 
 
-class SumdbFlow(FlowBase):
+class SumdbFlow(OfflineFlow):
     """``/sumdb/<name>/...``."""
 
     def sumdb(self, req: SumdbReq) -> Flow[Reply]:
@@ -94,6 +98,8 @@ class SumdbFlow(FlowBase):
             hit = yield from _read(key, MAX_SUMDB, immutable=True)
             if hit is not None:
                 return _bytes_reply(hit.data, ct, IMMUTABLE, f"{_CACHE}; hit")
+        if self.cfg.sumdb_offline(db):
+            return (yield from self.offline_sumdb(req, db))
         if req.kind is SumdbKind.LOOKUP:
             proof = yield from self._kept_proof(req, db)
             if proof is not None:

@@ -40,9 +40,9 @@ from ..versions import (
     retractions_from_gomod,
     select_latest,
 )
+from .offline import OfflineFlow
 from .walk import (
     Flow,
-    FlowBase,
     _bytes_reply,
     _fetch,
 )
@@ -53,11 +53,14 @@ if TYPE_CHECKING:
     from ..proxylist import Upstream
 
 
-class VersionsFlow(FlowBase):
+class VersionsFlow(OfflineFlow):
     """Lists, ``@latest`` and the retractions in force."""
 
     def list_answer(self, module: str, escaped: str) -> Flow[tuple[bytes, str, bool, int] | Reply]:
-        """The module's list through the cache with its TTL (see :meth:`mutable`)."""
+        """The module's list through the cache with its TTL (see :meth:`mutable`); offline,
+        the versions the cache holds (:meth:`offline_list`)."""
+        if self.cfg.offline_for(module):
+            return self.offline_list(module, escaped)
         return self.mutable(
             module,
             _cache.list_key(escaped),
@@ -139,7 +142,10 @@ class VersionsFlow(FlowBase):
         return _bytes_reply(data, CT_JSON, max_age(ttl), cache_status, stale=stale)
 
     def upstream_latest(self, req: LatestReq) -> Flow[tuple[bytes, str, bool, int] | Reply]:
-        """The upstream's ``@latest`` answer, through the cache with its TTL."""
+        """The upstream's ``@latest`` answer, through the cache with its TTL; offline, the
+        version the go command would pick from those the cache holds (:meth:`offline_latest`)."""
+        if self.cfg.offline_for(req.module):
+            return self.offline_latest(req.module, req.escaped)
         return self.mutable(
             req.module,
             _cache.latest_key(req.escaped),

@@ -341,7 +341,17 @@ class FlowBase(ChecksumFlow):
         if self.cfg.private.matches(module) and not upstreams:
             why = "it matches the private patterns and no private upstream is configured"
         elif stopped_by_off or not upstreams:
-            why = "it is not in the cache and upstream lookups are off"
+            # Nobody was asked: nothing to remember (a cache-only or offline proxy writes no
+            # not-found entries, and what an import adds is answered at once).
+            return _Failed(
+                text_reply(
+                    404,
+                    f"not found: {module}: not in this offline proxy (it is not in the cache, "
+                    "and upstream lookups are off)",
+                    cache_control=max_age(60),
+                ),
+                not_found=False,
+            )
         else:
             why = "it matches the private patterns and no private upstream has it"
         return _Failed(
