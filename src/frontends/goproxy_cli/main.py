@@ -3,7 +3,8 @@
 ``goproxy serve`` runs the proxy with one of the three servers; ``goproxy verify`` checks
 the store (:mod:`goproxy_cli.verify`); ``goproxy sumdb key`` prints the verifier key of the
 proxy's own checksum database; ``goproxy cache ls|du|rm|gc|stats`` looks at and after the
-cache dir (:mod:`goproxy_cli.cache`); ``goproxy --version``.
+cache dir (:mod:`goproxy_cli.cache`); ``goproxy warm`` fills the cache with what the go
+command will need for a project (:mod:`goproxy_cli.warm`); ``goproxy --version``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
-from . import _early, cache
+from . import _early, cache, warm
 from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     v.add_argument("--log-format", choices=["text", "json"], help="as for serve")
     cache.register(sub)
+    warm.register(sub)
     return p
 
 
@@ -579,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sumdb_key(ns)
     if ns.command == "cache":
         return cache.run(ns)
-    local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor")
+    local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor", *warm.WARM_LOCAL)
     flags = {k: v for k, v in vars(ns).items() if k not in local}
     if getattr(ns, "supervisor", None):
         _watch_supervisor(ns.supervisor)
@@ -603,6 +605,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"goproxy: {bad('jobs', 'too small', ns.jobs, '1 or more')}", file=sys.stderr)
             return 2
         return _verify(settings, jobs=ns.jobs, repair=ns.repair)
+    if ns.command == "warm":
+        return warm.run(settings, ns, _fetcher)
     if settings.own_sumdb:
         from goproxy_io.sumdb_log import LogError
 
