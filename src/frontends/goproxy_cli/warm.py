@@ -176,7 +176,7 @@ def plan(inputs: Inputs, warmer: Warmer) -> tuple[list[WarmItem], list[tuple[str
         for use in work.use:
             mod_dir = path.parent / use
             mods.append((str(mod_dir), _read(mod_dir / "go.mod")))
-        got = warmer.plan(plan_workspace(work, mods), _read_dir)
+        got = warmer.plan(plan_workspace(work, mods, dir=str(path.parent)), _read_dir)
         items += got.items
         failures += got.failures
     return merge(items), failures

@@ -460,13 +460,16 @@ class _Loader:
             if r.old_path != path:
                 continue
             if r.old_version == version:
-                return r.new_path, r.new_version, _dir(r), main_dir
+                wild = (r, main_dir)
+                break
             if not r.old_version and wild is None:
                 wild = (r, main_dir)
-        if wild is not None:
-            r, main_dir = wild
-            return r.new_path, r.new_version, _dir(r), main_dir
-        return path, version, "", ""
+        if wild is None:
+            return path, version, "", ""
+        r, main_dir = wild
+        if not r.new_version:  # a directory: its go.mod, read by the caller
+            return path, "", r.new_path, main_dir
+        return r.new_path, r.new_version, "", ""
 
     def summary(
         self, m: tuple[str, str]
@@ -637,18 +640,19 @@ def plan_gomod(
 
 
 def plan_workspace(
-    work: GoWork, mods: Sequence[tuple[str, bytes]]
+    work: GoWork, mods: Sequence[tuple[str, bytes]], *, dir: str = "."
 ) -> Generator[ReadGoMod, bytes | str, WarmPlan]:
     """The files ``go mod download`` fetches in a workspace: its graph and ``all``.
 
-    ``mods`` are the used modules' (directory, go.mod bytes). The graph is modload
+    ``mods`` are the used modules' (directory, go.mod bytes); ``dir`` is the go.work's
+    directory (its directory replacements are relative to it). The graph is modload
     ``readModGraph`` with workspace pruning (each main module's requirements, one level of
     theirs, then the loop over modules whose dependencies may provide packages in ``all``);
     ``replace`` of the go.work wins over the modules' own. ``go mod download`` in a workspace
     downloads ``all``: the zip of every module in the build list.
     """
     mains = [_main(_parse_main(data, f"{d}/go.mod"), d) for d, data in mods]
-    replace = [(r, ".") for r in work.replace]
+    replace = [(r, dir) for r in work.replace]
     excludes: set[tuple[str, str]] = set()
     for d, data in mods:
         f = parse_gomod(data, file=f"{d}/go.mod", strict=True)

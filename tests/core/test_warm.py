@@ -1,0 +1,400 @@
+"""The warm planner: go.sum, module@version, go.work parsing; Go versions; the module graph.
+
+The go command itself judges the graph in tests/gocmd/test_warm_go.py; here each rule is
+pinned on its own, with no I/O: the planning flow's ``ReadGoMod`` asks are answered from a
+dict.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from goproxy_core.proxy.targets import FileKind
+from goproxy_core.proxy.warm import (
+    TOOLCHAIN_MODULE,
+    GoWork,
+    ReadGoMod,
+    WarmInputError,
+    WarmItem,
+    WarmPlan,
+    go_compare,
+    merge,
+    parse_gosum,
+    parse_gowork,
+    parse_module_arg,
+    plan_gomod,
+    plan_workspace,
+    toolchain_item,
+)
+
+# go.sum ----------------------------------------------------------------------------------
+
+
+def test_gosum_lines_zip_and_gomod_only():
+    data = (
+        b"example.com/a v1.0.0 h1:aaa=\n"
+        b"example.com/a v1.0.0/go.mod h1:bbb=\n"
+        b"\n   \n"
+        b"example.com/b v1.1.0/go.mod h1:ccc=\r\n"
+        b"example.com/c v0.0.0-20240102030405-abcdefabcdef h1:ddd="
+    )
+    assert parse_gosum(data) == [
+        WarmItem("example.com/a", "v1.0.0", True),
+        WarmItem("example.com/b", "v1.1.0", False),
+        WarmItem("example.com/c", "v0.0.0-20240102030405-abcdefabcdef", True),
+    ]
+
+
+def test_gosum_old_empty_gomod_hash_is_dropped():
+    line = b"example.com/a v1.0.0/go.mod h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY=\n"
+    assert parse_gosum(line) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"example.com/a v1.0.0\n", "malformed go.sum: go.sum:1: wrong number of fields 2"),
+        (b"\nexample.com/a v1.0.0 h1:x= extra\n", "go.sum:2: wrong number of fields 4"),
+        (b"Example..com v1.0.0 h1:x=\n", "go.sum:1: "),
+        (b"example.com/a v1.0 h1:x=\n", "go.sum:1: "),
+        (b"example.com/a v2.0.0 h1:x=\n", "go.sum:1: "),
+        (b"\xff\xfe v1.0.0 h1:x=\n", "not UTF-8"),
+    ],
+)
+def test_gosum_errors_name_the_line(data, message):
+    with pytest.raises(WarmInputError, match=message.replace(".", r"\.")):
+        parse_gosum(data)
+
+
+_PATHS = st.sampled_from(["example.com/a", "example.com/b/v2", "golang.test/x/y", "a.test/Up"])
+_VERSIONS = st.sampled_from(
+    ["v1.0.0", "v1.3.4", "v0.0.0-20240102030405-abcdefabcdef", "v1.2.3-rc.1"]
+)
+
+
+def _valid(path: str, version: str) -> str:
+    """A version valid for the path: v2.x for a /v2 path, v0 or v1 otherwise."""
+    if path.endswith("/v2"):
+        return "v2." + version.split(".", 1)[1] if version.startswith("v1.") else "v2.0.0"
+    return version
+
+
+@given(
+    st.lists(st.tuples(_PATHS, _VERSIONS, st.booleans()), max_size=20),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from([" ", "\t", "  "]),
+)
+def test_gosum_parse_is_the_union_of_its_lines(entries, eol, sep):
+    entries = [(p, _valid(p, v), z) for p, v, z in entries]
+    text = ""
+    for p, v, z in entries:
+        text += sep.join([p, v if z else v + "/go.mod", "h1:abc="]) + eol
+    got = parse_gosum(text.encode())
+    assert got == merge(WarmItem(p, v, z) for p, v, z in entries)
+    assert got == sorted(set(got))
+    # Each module version once; its zip is fetched if any line names the zip.
+    for it in got:
+        assert it.zip == any(z for p, v, z in entries if (p, v) == (it.module, it.version))
+
+
+@given(st.binary(max_size=200))
+def test_gosum_never_fails_but_with_warm_input_error(data):
+    try:
+        parse_gosum(data)
+    except WarmInputError:
+        pass
+
+
+def test_item_requests():
+    (mod,) = WarmItem("example.com/Up", "v1.0.0", False).requests()
+    assert (mod.kind, mod.escaped, mod.canonical) == (FileKind.MOD, "example.com/!up", True)
+    kinds = [r.kind for r in WarmItem("example.com/a", "v1.0.0", True).requests()]
+    assert kinds == [FileKind.INFO, FileKind.MOD, FileKind.ZIP]
+
+
+def test_module_arg():
+    assert parse_module_arg("example.com/a@v1.2.3") == WarmItem("example.com/a", "v1.2.3", True)
+    for bad in ("example.com/a", "@v1.0.0", "example.com/a@", "example.com/a@latest"):
+        with pytest.raises(WarmInputError):
+            parse_module_arg(bad)
+
+
+# Go versions and the toolchain ------------------------------------------------------------
+
+ORDERED = [
+    "bad",
+    "1.2",
+    "1.9",
+    "1.19",
+    "1.20",
+    "1.20.1",
+    "1.21",
+    "1.21rc1",
+    "1.21rc2",
+    "1.21.0",
+    "1.21.1rc1",
+    "1.21.1",
+    "1.21.10",
+    "1.22beta1",
+    "1.22",
+    "2",
+]
+
+
+def test_go_compare_order():
+    for i, x in enumerate(ORDERED):
+        for j, y in enumerate(ORDERED):
+            want = (i > j) - (i < j)
+            if {x, y} == {"1.22beta1", "1.22"}:
+                want = 1 if x == "1.22beta1" else -1  # kind "" < "beta" for a language version
+            assert go_compare(x, y) == want, (x, y)
+    assert go_compare("1.20", "1.20.0") == 0
+    assert go_compare("1", "1.0.0") == 0
+    for bad in ("", "01.2", "1.02", "1.x", "1.21.", "1.21rc01", "1.21-rc1", "1.21RC1", "1.21.1X1"):
+        assert go_compare(bad, "bad") == 0, bad
+
+
+_GOV = st.from_regex(r"\A1\.(1[0-9]|2[0-9])(\.[0-9]|rc[12]|beta1)?\Z")
+
+
+@given(_GOV, _GOV, _GOV)
+def test_go_compare_is_an_order(x, y, z):
+    assert go_compare(x, y) == -go_compare(y, x)
+    if go_compare(x, y) <= 0 and go_compare(y, z) <= 0:
+        assert go_compare(x, z) <= 0
+
+
+def _tc(go, tc, local="1.22.3"):
+    item = toolchain_item(go, tc, local=local, goos="linux", goarch="arm64")
+    return None if item is None else item.version
+
+
+def test_toolchain_selection():
+    assert _tc("1.21", None) is None  # older than the local Go
+    assert _tc("1.22.3", None) is None
+    assert _tc("1.23", None) == "v0.0.1-go1.23.0.linux-arm64"  # a language version: its .0
+    assert _tc("1.23rc1", None) == "v0.0.1-go1.23rc1.linux-arm64"
+    assert _tc("1.22.4", None) == "v0.0.1-go1.22.4.linux-arm64"
+    assert _tc("1.21", "go1.23.1") == "v0.0.1-go1.23.1.linux-arm64"
+    assert _tc("1.24", "go1.23.1") == "v0.0.1-go1.24.0.linux-arm64"  # go beats toolchain
+    assert _tc("1.21", "default") is None
+    assert _tc("1.21", "go1.21.0") is None
+    assert _tc(None, "corp-go1.25.0") == "v0.0.1-corp-go1.25.0.linux-arm64"
+    assert _tc(None, "corp-x1.25.0") is None  # not a toolchain name
+    assert _tc(None, "gox") is None
+    assert _tc("1.19", None, local="1.18") == "v0.0.1-go1.19.linux-arm64"  # before 1.21: no .0
+    item = toolchain_item("1.30", None, local="1.22", goos="darwin", goarch="amd64")
+    assert item == WarmItem(TOOLCHAIN_MODULE, "v0.0.1-go1.30.0.darwin-amd64", True)
+
+
+# go.work ------------------------------------------------------------------------------------
+
+
+def test_gowork():
+    data = (
+        b"go 1.22\n"
+        b"toolchain go1.23.0\n"
+        b"godebug default=go1.21\n"
+        b"use ./one\n"
+        b'use (\n\t./two\n\t"./three four"\n)\n'
+        b"replace example.com/a v1.0.0 => ../a\n"
+        b"replace (\n\texample.com/b => example.com/c v1.2.0\n)\n"
+    )
+    w = parse_gowork(data)
+    assert (w.go, w.toolchain, w.use) == ("1.22", "go1.23.0", ("./one", "./two", "./three four"))
+    assert [(r.old_path, r.old_version, r.new_path, r.new_version) for r in w.replace] == [
+        ("example.com/a", "v1.0.0", "../a", ""),
+        ("example.com/b", "", "example.com/c", "v1.2.0"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"module example.com/x\n",
+        b"use ./a ./b\n",
+        b"replace example.com/a v1.0.0\n",
+        b"replace a b c d => e\n",
+        b'use "unterminated\n',
+        b'use "\\q"\n',
+        b"use (\n",
+    ],
+)
+def test_gowork_errors(data):
+    with pytest.raises(WarmInputError):
+        parse_gowork(data, "w/go.work")
+
+
+# The module graph -------------------------------------------------------------------------
+
+
+def _run(flow, mods, dirs=None):
+    asked: list[ReadGoMod] = []
+    answer = None
+    while True:
+        try:
+            ask = flow.send(answer)
+        except StopIteration as stop:
+            plan: WarmPlan = stop.value
+            return plan, asked
+        asked.append(ask)
+        if ask.dir:
+            answer = (dirs or {}).get((ask.main_dir, ask.dir), "no such directory")
+        else:
+            answer = mods.get((ask.module, ask.version), "404 not found")
+
+
+def _m(path, body=""):
+    return f"module {path}\n\n{body}".encode()
+
+
+GRAPH = {
+    ("x.test/a", "v1.0.0"): _m(
+        "x.test/a", "go 1.21\n\nrequire x.test/b v1.1.0\nrequire x.test/c v1.0.0\n"
+    ),
+    ("x.test/b", "v1.1.0"): _m("x.test/b", "go 1.21\n\nrequire x.test/e v1.0.0\n"),
+    ("x.test/c", "v1.0.0"): _m("x.test/c", "require x.test/d v1.0.0\n"),
+    ("x.test/d", "v1.0.0"): _m("x.test/d", "require x.test/e v1.1.0\nrequire x.test/main v1.0.0\n"),
+    ("x.test/e", "v1.0.0"): _m("x.test/e", "go 1.21\n"),
+    ("x.test/e", "v1.1.0"): _m("x.test/e", "go 1.21\n"),
+}
+
+
+def _items(plan):
+    return {(i.module, i.version, i.zip) for i in plan.items}
+
+
+def test_pruned_main_module_reads_roots_and_unpruned_deps():
+    main = b"module x.test/main\n\ngo 1.21\n\nrequire x.test/a v1.0.0\n"
+    plan, asked = _run(plan_gomod(main), GRAPH)
+    assert {(a.module, a.version) for a in asked} == {
+        ("x.test/a", "v1.0.0"),
+    }
+    assert _items(plan) == {("x.test/a", "v1.0.0", True)}
+    assert plan.failures == ()
+
+
+def test_unpruned_main_module_reads_everything_and_downloads_the_build_list():
+    main = b"module x.test/main\n\nrequire x.test/a v1.0.0\n"
+    plan, _ = _run(plan_gomod(main), GRAPH)
+    assert _items(plan) == {
+        ("x.test/a", "v1.0.0", True),
+        ("x.test/b", "v1.1.0", True),
+        ("x.test/c", "v1.0.0", True),
+        ("x.test/d", "v1.0.0", True),
+        ("x.test/e", "v1.0.0", False),  # read for the graph, not selected
+        ("x.test/e", "v1.1.0", True),
+    }
+
+
+def test_pruned_roots_with_an_unpruned_one():
+    main = (
+        b"module x.test/main\n\ngo 1.21\n\nrequire (\n\tx.test/a v1.0.0\n\tx.test/b v1.1.0\n"
+        b"\tx.test/c v1.0.0\n)\n"
+    )
+    plan, _ = _run(plan_gomod(main), GRAPH)
+    assert _items(plan) == {
+        ("x.test/a", "v1.0.0", True),
+        ("x.test/b", "v1.1.0", True),
+        ("x.test/c", "v1.0.0", True),
+        ("x.test/d", "v1.0.0", False),  # c does not prune: its requirement is read
+        ("x.test/e", "v1.1.0", False),  # and d's, which does not prune either
+    }
+
+
+def test_replace_exclude_and_directories():
+    main = (
+        b"module x.test/main\n\ngo 1.21\n\n"
+        b"require (\n\tx.test/c v1.0.0\n\tx.test/local v1.0.0\n\tx.test/gone v1.0.0\n)\n"
+        b"replace x.test/c v1.0.0 => x.test/fork v1.0.0\n"
+        b"replace x.test/c => x.test/other v9.0.0\n"
+        b"replace x.test/local => ../local\n"
+        b"exclude x.test/e v1.1.0\n"
+        b"exclude x.test/gone v1.0.0\n"
+    )
+    mods = dict(GRAPH)
+    mods[("x.test/fork", "v1.0.0")] = _m("x.test/fork", "require x.test/d v1.0.0\n")
+    dirs = {("/src/main", "../local"): _m("x.test/local", "go 1.21\n\nrequire x.test/e v1.0.0\n")}
+    plan, asked = _run(plan_gomod(main, file="/src/main/go.mod", dir="/src/main"), mods, dirs)
+    assert ReadGoMod("x.test/local", "", "../local", "/src/main") in asked
+    assert all(a.module != "x.test/gone" for a in asked)  # excluded roots are not read
+    assert _items(plan) == {
+        ("x.test/fork", "v1.0.0", True),  # c's replacement is what is downloaded
+        ("x.test/d", "v1.0.0", False),
+        # d's requirement on e v1.1.0 is excluded; the directory's module prunes, so its
+        # requirement on e v1.0.0 is a graph node whose go.mod is not read.
+    }
+
+
+def test_failures_are_reported_not_raised():
+    main = (
+        b"module x.test/main\n\ngo 1.21\n\n"
+        b"require (\n\tx.test/missing v1.0.0\n\tx.test/liar v1.0.0\n\tx.test/bad v1.0.0\n"
+        b"\tx.test/anon v1.0.0\n)\n"
+    )
+    mods = {
+        ("x.test/liar", "v1.0.0"): _m("x.test/other"),
+        ("x.test/bad", "v1.0.0"): b"module x.test/bad\nrequire (\n",
+        ("x.test/anon", "v1.0.0"): b"go 1.21\n",
+    }
+    plan, _ = _run(plan_gomod(main), mods)
+    why = dict(plan.failures)
+    assert why["x.test/missing@v1.0.0"] == "404 not found"
+    assert "module declares its path as: x.test/other" in why["x.test/liar@v1.0.0"]
+    assert why["x.test/bad@v1.0.0"].startswith("parsing go.mod: ")
+    assert why["x.test/anon@v1.0.0"] == "parsing go.mod: missing module line"
+    # What was read is still planned; what could not be is not downloaded twice over.
+    assert ("x.test/liar", "v1.0.0", True) in _items(plan)
+
+
+def test_main_gomod_errors():
+    with pytest.raises(WarmInputError, match="no module directive"):
+        _run(plan_gomod(b"go 1.21\n"), {})
+    with pytest.raises(WarmInputError, match="x/go.mod:2: unknown directive: bogus"):
+        _run(plan_gomod(b"module x.test/m\nbogus line\n", file="x/go.mod"), {})
+
+
+def test_no_requirements_nothing_to_download():
+    plan, asked = _run(plan_gomod(b"module x.test/m\n"), {})
+    assert (plan.items, asked) == ((), [])
+
+
+def test_workspace():
+    one = b"module x.test/one\n\ngo 1.21\n\nrequire x.test/a v1.0.0\nexclude x.test/e v1.1.0\n"
+    two = b"module x.test/two\n\ngo 1.21\n\nrequire x.test/one v0.0.0\nrequire x.test/b v1.1.0\n"
+    work = GoWork("1.21", None, ("./one", "./two"))
+    plan, asked = _run(plan_workspace(work, [("/w/one", one), ("/w/two", two)]), GRAPH)
+    assert all(a.module not in ("x.test/one", "x.test/two") for a in asked)
+    assert _items(plan) == {
+        ("x.test/a", "v1.0.0", True),
+        ("x.test/b", "v1.1.0", True),
+        ("x.test/c", "v1.0.0", True),
+        ("x.test/d", "v1.0.0", True),
+        ("x.test/e", "v1.0.0", True),
+        ("x.test/main", "v1.0.0", True),  # d requires it; here it is not a main module
+    }
+    assert dict(plan.failures) == {"x.test/main@v1.0.0": "404 not found"}
+
+
+def test_workspace_replace_wins_and_reloads_upgraded_versions():
+    one = b"module x.test/one\n\ngo 1.21\n\nrequire x.test/p v1.0.0\nrequire x.test/q v1.0.0\n"
+    mods = {
+        ("x.test/p", "v1.0.0"): _m("x.test/p", "go 1.21\n\nrequire x.test/q v1.1.0\n"),
+        ("x.test/q", "v1.0.0"): _m("x.test/q", "go 1.21\n"),
+        ("x.test/q", "v1.1.0"): _m("x.test/q", "go 1.21\n\nrequire x.test/r v1.0.0\n"),
+        ("x.test/r", "v1.0.0"): _m("x.test/r", "go 1.21\n"),
+        ("x.test/s", "v2.0.0"): _m("x.test/p", "go 1.21\n"),
+    }
+    work = parse_gowork(b"go 1.21\nuse ./one\nreplace x.test/p => x.test/s v2.0.0\n")
+    plan, asked = _run(plan_workspace(work, [("/w/one", one)]), mods)
+    assert ReadGoMod("x.test/s", "v2.0.0") in asked
+    items = _items(plan)
+    assert ("x.test/s", "v2.0.0", True) in items
+    assert ("x.test/q", "v1.0.0", True) in items
+
+
+def test_merge_keeps_one_item_per_version():
+    got = merge([WarmItem("a.test/x", "v1.0.0", False), WarmItem("a.test/x", "v1.0.0", True)])
+    assert got == [WarmItem("a.test/x", "v1.0.0", True)]
