@@ -7,6 +7,8 @@ dict.
 
 from __future__ import annotations
 
+import json
+
 import contextlib
 
 import pytest
@@ -398,3 +400,127 @@ def test_workspace_replace_wins_and_reloads_upgraded_versions():
 def test_merge_keeps_one_item_per_version():
     got = merge([WarmItem("a.test/x", "v1.0.0", False), WarmItem("a.test/x", "v1.0.0", True)])
     assert got == [WarmItem("a.test/x", "v1.0.0", True)]
+
+
+# POST /admin/warm ---------------------------------------------------------------------------
+
+UP = "https://up.example"
+
+
+def _admin_world(**cfg):
+    from goproxy_core import ProxyConfig
+    from goproxy_core.testing import MemoryStore, ScriptedUpstream
+
+    from support import make_zip
+
+    z = make_zip("example.com/a", "v1.0.0", {"go.mod": b"module example.com/a\n"})
+    routes = {
+        f"{UP}/example.com/a/@v/v1.0.0.info": (
+            200,
+            b'{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}',
+        ),
+        f"{UP}/example.com/a/@v/v1.0.0.mod": (200, b"module example.com/a\n"),
+        f"{UP}/example.com/a/@v/v1.0.0.zip": (200, z, "application/zip"),
+        f"{UP}/example.com/b/@v/v1.0.0.mod": (200, b"module example.com/b\n"),
+    }
+    config = ProxyConfig(upstream=UP, **cfg)
+    return config, MemoryStore(), ScriptedUpstream(routes)
+
+
+def _post(body: bytes, *, target: str = "/admin/warm", head: str = "", method: str = "POST"):
+    length = f"content-length: {len(body)}\r\n" if "transfer-encoding" not in head else ""
+    return f"{method} {target} HTTP/1.1\r\nhost: x\r\n{length}{head}\r\n".encode() + body
+
+
+GOSUM = (
+    b"example.com/a v1.0.0 h1:aaa=\nexample.com/a v1.0.0/go.mod h1:bbb=\n"
+    b"example.com/b v1.0.0/go.mod h1:ccc=\nexample.com/c v1.0.0/go.mod h1:ddd=\n"
+)
+
+
+def _one(raw: bytes, *, head: bool = False):
+    from support import parse_responses
+
+    (resp,) = parse_responses(raw, head=head)
+    return resp
+
+
+def test_admin_warm_is_off_by_default():
+    from goproxy_core import ProxyConnection
+    from goproxy_core.testing import exchange
+
+    config, store, up = _admin_world()
+    status, _, body = _one(
+        exchange(ProxyConnection(config), _post(GOSUM), store=store, upstream=up)
+    )
+    assert status == 404
+    assert b"admin-warm = false" in body
+    assert up.requests == []
+
+
+def test_admin_warm_fetches_the_gosum_and_answers_json():
+    from goproxy_core import ProxyConnection
+    from goproxy_core.testing import exchange
+
+    config, store, up = _admin_world(admin_warm=True)
+    conn = ProxyConnection(config)
+    status, headers, body = _one(exchange(conn, _post(GOSUM), store=store, upstream=up))
+    assert status == 200, body
+    assert headers["content-type"] == "application/json"
+    got = json.loads(body)
+    assert (got["versions"], got["files"], got["fetched"], got["failed"]) == (3, 5, 4, 1)
+    assert got["failures"] == ["example.com/c/@v/v1.0.0.mod: 404 not found"] or got["failures"][
+        0
+    ].startswith("example.com/c/@v/v1.0.0.mod: 404")
+    assert store.stat("example.com/a/@v/v1.0.0.zip") is not None
+    # Again on the same (kept-alive) connection: everything is there now.
+    status, _, body = _one(exchange(conn, _post(GOSUM), store=store, upstream=up))
+    got = json.loads(body)
+    assert (got["fetched"], got["present"], got["bytes"]) == (0, 4, 0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "text"),
+    [
+        (_post(b"", method="GET"), 405, b"POST a go.sum"),
+        (_post(b"", method="HEAD"), 405, b""),
+        (_post(b"example.com/a v1.0.0\n"), 400, b"request body:1: wrong number of fields 2"),
+        (_post(b"", head=f"content-length: {10 << 20}\r\n"), 413, b"at most"),
+        (
+            _post(
+                b"%x\r\n" % (5 << 20) + b"x" * (5 << 20) + b"\r\n0\r\n\r\n",
+                head="transfer-encoding: chunked\r\n",
+            ),
+            413,
+            b"at most",
+        ),
+        (_post(b"", target="/admin/warm?x=1"), 200, b'"versions":0'),
+    ],
+)
+def test_admin_warm_refusals(raw, status, text):
+    from goproxy_core import ProxyConnection
+    from goproxy_core.testing import exchange
+
+    config, store, up = _admin_world(admin_warm=True)
+    if b"content-length: 10485760" in raw:
+        raw = raw.replace(b"content-length: 0\r\n", b"")
+    got_status, headers, body = _one(
+        exchange(ProxyConnection(config), raw, store=store, upstream=up),
+        head=raw.startswith(b"HEAD"),
+    )
+    assert got_status == status, body
+    assert text in body
+    if status == 405:
+        assert headers["allow"] == "POST"
+    assert up.requests == []
+
+
+def test_admin_warm_below_a_base_path():
+    from goproxy_core import ProxyConnection
+    from goproxy_core.testing import exchange
+
+    config, store, up = _admin_world(admin_warm=True, base_path="/go")
+    raw = exchange(
+        ProxyConnection(config), _post(GOSUM, target="/go/admin/warm"), store=store, upstream=up
+    )
+    assert _one(raw)[0] == 200

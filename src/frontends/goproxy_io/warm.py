@@ -1,6 +1,7 @@
 """Warming the cache: fetching planned module versions through the engine, in-process.
 
-``goproxy warm`` and ``POST /admin/warm`` hand a list of :class:`~goproxy_core.proxy.warm.WarmItem`
+``goproxy warm`` and ``POST /admin/warm`` (the core's ``WarmCache``, which
+:class:`~goproxy_io.Executor` answers with :meth:`Warmer.run`) hand a list of :class:`~goproxy_core.proxy.warm.WarmItem`
 to :class:`Warmer`. Each file is one engine request (``handle_request``), carried out by the
 server's own :class:`~goproxy_io.Executor` exactly as a client's ``GET`` would be: served from
 the store when there (so a re-run after a kill fetches only the rest), else walked through the
@@ -23,7 +24,7 @@ from goproxy_core import ProxyError, compile_config
 from goproxy_core.proxy import keys
 from goproxy_core.proxy.engine import handle_request
 from goproxy_core.proxy.replies import error_reply
-from goproxy_core.proxy.warm import ReadGoMod, WarmItem, WarmPlan
+from goproxy_core.proxy.warm import ReadGoMod, WarmItem, WarmPlan, WarmSummary
 from goproxy_stores import ops
 
 from .executor import Pending
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
     from .executor import Executor
 
-__all__ = ["FileOutcome", "WarmSummary", "Warmer", "warm_config"]
+__all__ = ["FileOutcome", "Warmer", "warm_config"]
 
 MAX_GOMOD = 16 << 20
 """The largest go.mod read back for the module graph (the engine's own bound on a .mod)."""
@@ -57,37 +58,6 @@ class FileOutcome(msgspec.Struct, frozen=True):
     fetched: bool = False
     size: int = 0
     error: str = ""
-
-
-class WarmSummary(msgspec.Struct, kw_only=True):
-    """What a warm did (the JSON of ``POST /admin/warm``, the lines of ``goproxy warm``)."""
-
-    versions: int = 0
-    files: int = 0
-    fetched: int = 0
-    present: int = 0
-    failed: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    failures: list[str] = msgspec.field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        """The summary for a terminal: one line per failure, then the totals."""
-        out = [f"failed {f}" for f in self.failures]
-        out.append(
-            f"warm: {self.versions} versions, {self.files} files in {self.seconds:.1f}s: "
-            f"{self.fetched} fetched ({_size(self.bytes)}), {self.present} already cached, "
-            f"{self.failed} failed"
-        )
-        return out
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"  # pragma: no cover - the loop always returns
 
 
 class Warmer:

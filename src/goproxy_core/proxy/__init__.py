@@ -52,6 +52,7 @@ from .effects import (
     SumdbAnswer,
     SumdbPart,
     UpstreamResult,
+    WarmCache,
     ZipVerdict,
 )
 from .hot import HotReplies
@@ -194,6 +195,7 @@ __all__ = [
     "UpstreamHealth",
     "UpstreamKind",
     "UpstreamResult",
+    "WarmCache",
     "VersionInfo",
     "VersionReq",
     "VersionUnit",

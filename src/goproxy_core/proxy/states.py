@@ -59,6 +59,7 @@ from .effects import (
     SaveBlob,
     StatBlob,
     StoreSpace,
+    WarmCache,
 )
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "revalidation_started": (Revalidate,),
         "prefetch_started": (Prefetch,),
         "catalog_read": (ReadCatalog,),
+        "warm_done": (WarmCache,),
     }
 )
 """Each past-tense answer method and the effect types it answers; ``resolve`` answers any."""

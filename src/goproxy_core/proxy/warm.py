@@ -24,6 +24,10 @@ module decides which, with no I/O:
 * the toolchain (:func:`toolchain_item`): the ``golang.org/toolchain`` version the ``go`` and
   ``toolchain`` lines select when it is newer than the caller's local Go (cmd/go toolchain
   ``Select``).
+
+``POST /admin/warm`` (:func:`admin_warm_flow`, on with ``ProxyConfig.admin_warm``) takes a
+go.sum as its body and yields one ``WarmCache`` effect for its versions; the caller fetches
+them and answers a :class:`WarmSummary`, which is the JSON reply.
 """
 
 from __future__ import annotations
@@ -39,22 +43,31 @@ from ..module.escape import escape_path, escape_version
 from ..module.paths import check
 from ..semver import compare
 from ..strconv import go_unquote
+from .effects import WarmCache
 from .engine.prefetch import prunes
+from .replies import CT_JSON, Reply, text_reply
 from .targets import FileKind, VersionReq
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Sequence
 
     from ..modfile import GoMod
+    from .config import CompiledConfig
 
 __all__ = [
+    "ADMIN_WARM_PATH",
+    "MAX_WARM_BODY",
     "TOOLCHAIN_MODULE",
+    "WARM_JOBS",
     "GoWork",
     "ModGraph",
     "ReadGoMod",
     "WarmInputError",
     "WarmItem",
     "WarmPlan",
+    "WarmSummary",
+    "admin_warm_flow",
+    "admin_warm_target",
     "go_compare",
     "merge",
     "parse_gosum",
@@ -67,6 +80,15 @@ __all__ = [
 
 TOOLCHAIN_MODULE = "golang.org/toolchain"
 """The module the go command downloads toolchains as (cmd/go gover ``ToolchainModule``)."""
+
+ADMIN_WARM_PATH = "/admin/warm"
+"""Where ``POST`` of a go.sum warms the cache (below ``base_path``)."""
+
+MAX_WARM_BODY = 4 << 20
+"""The largest go.sum ``POST /admin/warm`` takes (a large project's is some hundred KiB)."""
+
+WARM_JOBS = 8
+"""Files a ``WarmCache`` fetches at once in the reference executor (``goproxy warm --jobs``)."""
 
 _EMPTY_GOMOD_HASH = "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY="
 """The hash an old go command wrote for an empty go.mod; ``readGoSum`` drops such lines."""
@@ -669,3 +691,84 @@ def plan_workspace(
     items = [WarmItem(p, v, False) for p, v in g.loaded]
     items += _downloads(g, selected, selected)
     return WarmPlan(tuple(merge(items)), g.failures)
+
+
+# What a warm did, and POST /admin/warm ----------------------------------------------------
+
+
+class WarmSummary(msgspec.Struct, kw_only=True):
+    """What a warm did: the answer to ``WarmCache``, the JSON of ``POST /admin/warm``.
+
+    Attributes:
+        versions: module versions asked for.
+        files: files they make (``.info``, ``.mod``, ``.zip``; a go.mod-only line one).
+        fetched: files fetched now (verified, stored).
+        present: files already in the cache.
+        failed: files (or go.mod files of the graph) that could not be had.
+        bytes: bytes fetched now.
+        seconds: how long it took.
+        failures: ``<store key or module@version>: <why>``, one per failure.
+    """
+
+    versions: int = 0
+    files: int = 0
+    fetched: int = 0
+    present: int = 0
+    failed: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    failures: list[str] = msgspec.field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The summary for a terminal: one line per failure, then the totals."""
+        out = [f"failed {f}" for f in self.failures]
+        out.append(
+            f"warm: {self.versions} versions, {self.files} files in {self.seconds:.1f}s: "
+            f"{self.fetched} fetched ({_size(self.bytes)}), {self.present} already cached, "
+            f"{self.failed} failed"
+        )
+        return out
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def admin_warm_target(target: bytes, base_path: str) -> bool:
+    """Whether a request target (query ignored) is ``<base_path>/admin/warm``."""
+    return target.split(b"?", 1)[0] == (base_path + ADMIN_WARM_PATH).encode()
+
+
+def admin_warm_flow(
+    cfg: CompiledConfig, method: bytes, body: bytes | None
+) -> Generator[WarmCache, object, Reply]:
+    """``POST /admin/warm``: the versions of the go.sum ``body``, fetched; the summary as JSON.
+
+    404 when ``admin_warm`` is off (nothing says the endpoint exists); 405 for any method but
+    ``POST``; 413 for a body over :data:`MAX_WARM_BODY` (``body`` None: the caller stopped
+    reading it); 400 naming the first bad line (:func:`parse_gosum`). Otherwise one
+    ``WarmCache`` and a 200 whose JSON is its :class:`WarmSummary` (failures included: the
+    request was done; whether every file was had is in ``failed``).
+    """
+    if not cfg.config.admin_warm:
+        return text_reply(404, "not found: POST /admin/warm is off (admin-warm = false)")
+    if method != b"POST":
+        got = method.decode("ascii", "replace")
+        reply = text_reply(405, f"method {got} not allowed: POST a go.sum to warm the cache")
+        return msgspec.structs.replace(reply, allow="POST")
+    if body is None or len(body) > MAX_WARM_BODY:
+        return text_reply(413, f"request body too large: a go.sum of at most {MAX_WARM_BODY} bytes")
+    try:
+        items = parse_gosum(body, "request body")
+    except WarmInputError as e:
+        return text_reply(400, str(e))
+    got_summary = yield WarmCache(tuple(items), cfg.config)
+    assert isinstance(got_summary, WarmSummary), got_summary
+    return Reply(200, CT_JSON, msgspec.json.encode(got_summary) + b"\n")
