@@ -7,9 +7,8 @@ dict.
 
 from __future__ import annotations
 
-import json
-
 import contextlib
+import json
 
 import pytest
 from hypothesis import given

@@ -1,14 +1,15 @@
 """Warming the cache: fetching planned module versions through the engine, in-process.
 
 ``goproxy warm`` and ``POST /admin/warm`` (the core's ``WarmCache``, which
-:class:`~goproxy_io.Executor` answers with :meth:`Warmer.run`) hand a list of :class:`~goproxy_core.proxy.warm.WarmItem`
-to :class:`Warmer`. Each file is one engine request (``handle_request``), carried out by the
-server's own :class:`~goproxy_io.Executor` exactly as a client's ``GET`` would be: served from
-the store when there (so a re-run after a kill fetches only the rest), else walked through the
-upstreams, verified against the checksum database, recorded and committed; concurrent requests
-for one file, in this process, share one fetch. At most ``jobs`` files are fetched at once.
-Prefetch is off for these requests (the config a warm runs with is the caller's, with
-``prefetch=False``): a warm fetches what the plan says and nothing more.
+:class:`~goproxy_io.Executor` answers with :meth:`Warmer.run`) hand a list of
+:class:`~goproxy_core.proxy.warm.WarmItem` to :class:`Warmer`. Each file is one engine
+request (``handle_request``), carried out by the server's own :class:`~goproxy_io.Executor`
+exactly as a client's ``GET`` would be: served from the store when there (so a re-run after
+a kill fetches only the rest), else walked through the upstreams, verified against the
+checksum database, recorded and committed; concurrent requests for one file, in this
+process, share one fetch. At most ``jobs`` files are fetched at once. Prefetch is off for
+these requests (the config a warm runs with is the caller's, with ``prefetch=False``): a
+warm fetches what the plan says and nothing more.
 """
 
 from __future__ import annotations
