@@ -61,7 +61,7 @@ class ASGIApp(AsyncServerBase):
         rid = self.ids.choose(next((v for k, v in headers if k == b"x-request-id"), b""))
         token = REQUEST_ID.set(rid.decode("ascii"))  # for lines logged while it is served
         try:
-            body = await self._body(receive, method, target)
+            body = await self._body(receive, method, target, headers)
             reply = await self._decide(method, target, headers, now, body)
         finally:
             REQUEST_ID.reset(token)
@@ -81,14 +81,20 @@ class ASGIApp(AsyncServerBase):
         else:
             await send({"type": "http.response.body", "body": reply.body})
 
-    async def _body(self, receive: Receive, method: bytes, target: bytes) -> bytes | None:
+    async def _body(
+        self, receive: Receive, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes | None:
         """The body of ``POST /admin/warm`` (when on), at most ``MAX_WARM_BODY`` bytes;
-        None when longer (a 413: the rest is not read). Other requests' bodies are not read."""
+        None when longer, or declared longer (a 413: the rest is not read). Other requests'
+        bodies are not read."""
         cfg = self.config
         if method != b"POST" or not cfg.config.admin_warm:
             return b""
         if not admin_warm_target(target, cfg.base_path):
             return b""
+        declared = next((v for k, v in headers if k == b"content-length"), b"").strip()
+        if declared.isdigit() and int(declared) > MAX_WARM_BODY:
+            return None
         body = bytearray()
         while True:
             message = await receive()
