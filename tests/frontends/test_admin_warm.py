@@ -13,7 +13,6 @@ import json
 import socket
 
 import pytest
-from conftest import FRONTENDS, running
 from test_apps import _uvicorn, _wsgiref
 from test_servers import ESC, MOD, _tree
 
@@ -21,6 +20,8 @@ from goproxy_apps import asgi_app, wsgi_app
 from goproxy_core import ProxyConfig
 from goproxy_core.proxy.warm import MAX_WARM_BODY
 from goproxy_stores import DiskStore
+
+from conftest import FRONTENDS, running
 
 GOSUM = (
     f"{MOD} v1.0.0 h1:aaa=\n{MOD} v1.0.0/go.mod h1:bbb=\nexample.com/gone v1.0.0/go.mod h1:c=\n"
