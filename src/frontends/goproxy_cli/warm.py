@@ -98,7 +98,7 @@ def _toolchain(gomod: bytes, file: str, go: LocalGo, inputs: Inputs) -> None:
     if not go.version:
         return
     try:
-        f = parse_gomod(gomod, file=file)
+        f = parse_gomod(gomod, file=file, strict=True)
     except ModFileError as e:
         raise WarmInputError(str(e)) from None
     _add_toolchain(
