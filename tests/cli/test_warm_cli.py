@@ -79,7 +79,7 @@ def test_read_inputs(tmp_path):
     go = LocalGo("1.22.0", "linux", "amd64")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(WarmInputError, match="no go.work, go.sum or go.mod"):
+    with pytest.raises(WarmInputError, match=r"no go\.work, go\.sum or go\.mod"):
         read_inputs([str(empty)], go)
     ws = tmp_path / "ws"
     ws.mkdir()
