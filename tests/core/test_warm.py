@@ -523,3 +523,39 @@ def test_admin_warm_below_a_base_path():
         ProxyConnection(config), _post(GOSUM, target="/go/admin/warm"), store=store, upstream=up
     )
     assert _one(raw)[0] == 200
+
+
+def test_summary_lines():
+    from goproxy_core.proxy.warm import WarmSummary
+
+    s = WarmSummary(versions=2, files=4, fetched=3, present=0, failed=1, bytes=3 << 20)
+    s.failures.append("example.com/x/@v/v1.0.0.zip: 404 not found")
+    assert s.lines() == [
+        "failed example.com/x/@v/v1.0.0.zip: 404 not found",
+        "warm: 2 versions, 4 files in 0.0s: 3 fetched (3.0 MiB), 0 already cached, 1 failed",
+    ]
+    for n, shown in [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 << 40, "5120.0 GiB")]:
+        assert WarmSummary(bytes=n).lines()[-1].split("(")[1].split(")")[0] == shown
+
+
+def test_go_versions_with_odd_prereleases():
+    assert go_compare("1.21rc", "1.21rc1") < 0  # a kind with no number sorts first
+    assert go_compare("1.21.1x1", "1.21.1") < 0
+    for bad in ("1.21r-1", "1.21rc1x", "1.21.1rc1x", "1.21.x"):
+        assert go_compare(bad, "bad") == 0, bad
+
+
+def test_admin_warm_body_not_sent_in_time_is_a_408():
+    from goproxy_core import ProxyConnection
+    from goproxy_core.testing import exchange
+
+    from support import parse_responses
+
+    config, store, up = _admin_world(admin_warm=True)
+    conn = ProxyConnection(config)
+    raw = b"POST /admin/warm HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nexample"
+    assert exchange(conn, raw, store=store, upstream=up) == b""
+    conn.timed_out()
+    out = exchange(conn, b"", store=store, upstream=up)
+    ((status, _, body),) = parse_responses(out)
+    assert status == 408, body
