@@ -231,20 +231,25 @@ def test_gowork_errors(data):
 # The module graph -------------------------------------------------------------------------
 
 
-def _run(flow, mods, dirs=None):
+def _run(flow, mods, dirs=None, waves=None):
     asked: list[ReadGoMod] = []
-    answer = None
+    answers = None
     while True:
         try:
-            ask = flow.send(answer)
+            wave = flow.send(answers)
         except StopIteration as stop:
             plan: WarmPlan = stop.value
             return plan, asked
-        asked.append(ask)
-        if ask.dir:
-            answer = (dirs or {}).get((ask.main_dir, ask.dir), "no such directory")
-        else:
-            answer = mods.get((ask.module, ask.version), "404 not found")
+        assert wave and len(set(wave)) == len(wave)  # a wave asks each go.mod once
+        if waves is not None:
+            waves.append(wave)
+        asked += wave
+        answers = tuple(
+            (dirs or {}).get((ask.main_dir, ask.dir), "no such directory")
+            if ask.dir
+            else mods.get((ask.module, ask.version), "404 not found")
+            for ask in wave
+        )
 
 
 def _m(path, body=""):
@@ -279,7 +284,15 @@ def test_pruned_main_module_reads_roots_and_unpruned_deps():
 
 def test_unpruned_main_module_reads_everything_and_downloads_the_build_list():
     main = b"module x.test/main\n\nrequire x.test/a v1.0.0\n"
-    plan, _ = _run(plan_gomod(main), GRAPH)
+    waves: list = []
+    plan, _ = _run(plan_gomod(main), GRAPH, waves=waves)
+    # Breadth first, a wave at a time, each go.mod once.
+    assert [[(a.module, a.version) for a in w] for w in waves] == [
+        [("x.test/a", "v1.0.0")],
+        [("x.test/b", "v1.1.0"), ("x.test/c", "v1.0.0")],
+        [("x.test/d", "v1.0.0"), ("x.test/e", "v1.0.0")],
+        [("x.test/e", "v1.1.0")],
+    ]
     assert _items(plan) == {
         ("x.test/a", "v1.0.0", True),
         ("x.test/b", "v1.1.0", True),

@@ -162,12 +162,15 @@ def _read_dir(ask: ReadGoMod) -> bytes | str:
         return f"replacement directory {d}: {e.strerror}"
 
 
-def plan(inputs: Inputs, warmer: Warmer) -> tuple[list[WarmItem], list[tuple[str, str]]]:
+def plan(
+    inputs: Inputs, warmer: Warmer, jobs: int = 8
+) -> tuple[list[WarmItem], list[tuple[str, str]]]:
     """Every version to fetch, loading go.mod and go.work graphs through ``warmer``."""
     items = list(inputs.items)
     failures: list[tuple[str, str]] = []
     for d, data in inputs.gomods:
-        got = warmer.plan(plan_gomod(data, file=str(d / "go.mod"), dir=str(d)), _read_dir)
+        flow = plan_gomod(data, file=str(d / "go.mod"), dir=str(d))
+        got = warmer.plan(flow, _read_dir, jobs)
         items += got.items
         failures += got.failures
     for path, data in inputs.works:
@@ -176,7 +179,7 @@ def plan(inputs: Inputs, warmer: Warmer) -> tuple[list[WarmItem], list[tuple[str
         for use in work.use:
             mod_dir = path.parent / use
             mods.append((str(mod_dir), _read(mod_dir / "go.mod")))
-        got = warmer.plan(plan_workspace(work, mods, dir=str(path.parent)), _read_dir)
+        got = warmer.plan(plan_workspace(work, mods, dir=str(path.parent)), _read_dir, jobs)
         items += got.items
         failures += got.failures
     return merge(items), failures
@@ -255,7 +258,7 @@ def run(
     try:
         warmer = Warmer(executor, warm_config(settings.proxy_config()))
         try:
-            items, failures = plan(inputs, warmer)
+            items, failures = plan(inputs, warmer, jobs)
         except WarmInputError as e:
             print(f"goproxy: warm: {e}", file=sys.stderr)
             return 2

@@ -138,19 +138,26 @@ class Warmer:
 
     def plan(
         self,
-        flow: Generator[ReadGoMod, bytes | str, WarmPlan],
+        flow: Generator[tuple[ReadGoMod, ...], tuple[bytes | str, ...], WarmPlan],
         read_dir: Callable[[ReadGoMod], bytes | str],
+        jobs: int = 8,
     ) -> WarmPlan:
-        """Drive a planning flow (``plan_gomod``, ``plan_workspace``): each go.mod of a
-        module version through :meth:`gomod`, each of a directory through ``read_dir``."""
-        answer: bytes | str | None = None
-        while True:
-            try:
-                ask = flow.send(answer)  # type: ignore[arg-type]
-            except StopIteration as stop:
-                plan: WarmPlan = stop.value
-                return plan
-            answer = read_dir(ask) if ask.dir else self.gomod(ask)
+        """Drive a planning flow (``plan_gomod``, ``plan_workspace``): each wave of go.mod
+        files at once, ``jobs`` at a time, a module version's through :meth:`gomod`, a
+        directory's through ``read_dir``."""
+
+        def one(ask: ReadGoMod) -> bytes | str:
+            return read_dir(ask) if ask.dir else self.gomod(ask)
+
+        answers: tuple[bytes | str, ...] | None = None
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+            while True:
+                try:
+                    asks = flow.send(answers)  # type: ignore[arg-type]
+                except StopIteration as stop:
+                    plan: WarmPlan = stop.value
+                    return plan
+                answers = tuple(pool.map(one, asks))
 
     def run(
         self,

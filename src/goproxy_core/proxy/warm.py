@@ -17,7 +17,9 @@ module decides which, with no I/O:
   ``exclude``, MVS), then what ``go mod download`` with no arguments fetches: the zips of the
   main module's requirements at their selected versions (go 1.17 and later), or of the whole
   build list (before 1.17). Each go.mod is read through a :class:`ReadGoMod` the caller
-  answers, fetching it through the proxy so it is verified and stored.
+  answers, fetching it through the proxy so it is verified and stored; the planning flows
+  yield a wave of them at a time (a tuple, answered by a tuple in the same order), so the
+  caller fetches a wave at once.
 * a go.work (:func:`parse_gowork`, :func:`plan_workspace`): the workspace's module graph
   (``readModGraph`` with workspace pruning) and the zips of its whole build list, as ``go mod
   download`` in a workspace downloads ``all``.
@@ -466,6 +468,7 @@ class _Loader:
         self.replaced: dict[tuple[str, str], tuple[str, str, str]] = {}
         self.failures: list[tuple[str, str]] = []
         self.summaries: dict[tuple[str, str], tuple[tuple[tuple[str, str], ...], bool] | None] = {}
+        self.seen: set[tuple[tuple[str, str], str]] = set()
 
     def require(self, reqs: Iterable[tuple[str, str]]) -> None:
         for path, version in reqs:
@@ -493,33 +496,35 @@ class _Loader:
             return path, "", r.new_path, main_dir
         return r.new_path, r.new_version, "", ""
 
-    def summary(
-        self, m: tuple[str, str]
-    ) -> Generator[ReadGoMod, bytes | str, tuple[tuple[tuple[str, str], ...], bool] | None]:
-        """modload ``goModSummary``: m's requirements (less excluded ones) and pruning."""
-        if m in self.summaries:
-            return self.summaries[m]
+    def ask(self, m: tuple[str, str]) -> ReadGoMod:
+        """The go.mod ``goModSummary`` reads for m: its replacement's, if replaced."""
         path, version, d, main_dir = self.resolve(*m)
         if (path, version) != m or d:
             self.replaced[m] = (path, version, d)
-        got = yield ReadGoMod(path, version, d, main_dir)
+        return ReadGoMod(path, version, d, main_dir)
+
+    def take(self, m: tuple[str, str], ask: ReadGoMod, got: bytes | str) -> None:
+        """modload ``goModSummary``: m's requirements (less excluded ones) and pruning, from
+        the answer to :meth:`ask`; a failure is kept, as ``readModGraph`` keeps it."""
+        path, version, d = ask.module, ask.version, ask.dir
         result: tuple[tuple[tuple[str, str], ...], bool] | None = None
+        what = f"{m[0]}@{m[1]}"
         if isinstance(got, str):
-            self.failures.append((f"{m[0]}@{m[1]}", got))
+            self.failures.append((what, got))
         else:
             if version:
                 self.loaded.add((path, version))
             try:
                 f = parse_gomod(got, file=f"{path}@{version or d}/go.mod")
             except (ModFileError, ProxyError) as e:
-                self.failures.append((f"{m[0]}@{m[1]}", f"parsing go.mod: {e}"))
+                self.failures.append((what, f"parsing go.mod: {e}"))
             else:
                 if version and f.module is None:
-                    self.failures.append((f"{m[0]}@{m[1]}", "parsing go.mod: missing module line"))
+                    self.failures.append((what, "parsing go.mod: missing module line"))
                 elif version and f.module is not None and f.module.path not in (m[0], path):
                     self.failures.append(
                         (
-                            f"{m[0]}@{m[1]}",
+                            what,
                             f"parsing go.mod: module declares its path as: {f.module.path} "
                             f"but was required as: {m[0]}",
                         )
@@ -535,31 +540,40 @@ class _Loader:
         if result is not None:
             self.edges[m] = result[0]
             self.require(result[0])
-        return result
 
     def read(
         self, roots: Sequence[tuple[str, str]], pruning: str
-    ) -> Generator[ReadGoMod, bytes | str, None]:
-        """``readModGraph``'s queue, breadth first, each (module, pruning) once."""
-        queue = [(m, pruning) for m in roots]
-        seen: set[tuple[tuple[str, str], str]] = set()
-        while queue:
-            m, p = queue.pop(0)
-            if m[1] == "none" or (m, p) in seen or m[0] in self.main_paths:
-                continue
-            seen.add((m, p))
-            got = yield from self.summary(m)
-            if got is None:
-                continue
-            reqs, dep_prunes = got
-            next_p = _UNPRUNED if p == _UNPRUNED else (_PRUNED if dep_prunes else _UNPRUNED)
-            for r in reqs:
+    ) -> Generator[tuple[ReadGoMod, ...], tuple[bytes | str, ...], None]:
+        """``readModGraph``'s queue, each (module, pruning) once, a wave at a time: every
+        go.mod a wave needs is asked for in one yield, so the caller fetches them at once
+        (the go command loads them concurrently too; the graph is the same in any order)."""
+        frontier = [(m, pruning) for m in roots]
+        while frontier:
+            level: list[tuple[tuple[str, str], str]] = []
+            for m, p in frontier:
+                if m[1] == "none" or (m, p) in self.seen or m[0] in self.main_paths:
+                    continue
+                self.seen.add((m, p))
+                level.append((m, p))
+            need = sorted({m for m, _ in level if m not in self.summaries})
+            if need:
+                asks = tuple(self.ask(m) for m in need)
+                answers = yield asks
+                for m, ask, answer in zip(need, asks, answers, strict=True):
+                    self.take(m, ask, answer)
+            frontier = []
+            for m, p in level:
+                summary = self.summaries[m]
+                if summary is None:
+                    continue
+                reqs, dep_prunes = summary
+                next_p = _UNPRUNED if p == _UNPRUNED else (_PRUNED if dep_prunes else _UNPRUNED)
                 if p != _PRUNED or not dep_prunes:
-                    queue.append((r, next_p))
+                    frontier += [(r, next_p) for r in reqs]
 
     def workspace_fixpoint(
         self, roots: Sequence[tuple[str, str]]
-    ) -> Generator[ReadGoMod, bytes | str, None]:
+    ) -> Generator[tuple[ReadGoMod, ...], tuple[bytes | str, ...], None]:
         """The workspace loop of ``readModGraph``: load the selected version of every module
         whose dependencies may provide packages in ``all``, until nothing is new."""
         deps_in_all = {m[0] for m in roots}
@@ -579,10 +593,9 @@ class _Loader:
                         need.add(s)
             if not need:
                 return
-            for m in sorted(need):
-                yield from self.read([m], _WORKSPACE)
-                seen.add(m)
-                deps_in_all.add(m[0])
+            yield from self.read(sorted(need), _WORKSPACE)
+            seen |= need
+            deps_in_all |= {m[0] for m in need}
 
     def graph(self) -> ModGraph:
         return ModGraph(
@@ -629,7 +642,7 @@ def _downloads(g: ModGraph, paths: Iterable[str], selected: dict[str, str]) -> l
 
 def plan_gomod(
     data: bytes, *, file: str = "go.mod", dir: str = "."
-) -> Generator[ReadGoMod, bytes | str, WarmPlan]:
+) -> Generator[tuple[ReadGoMod, ...], tuple[bytes | str, ...], WarmPlan]:
     """The files ``go mod download`` (no arguments) fetches for a main module's go.mod.
 
     Loads the module graph as modload ``readModGraph`` does from the main module's
@@ -663,7 +676,7 @@ def plan_gomod(
 
 def plan_workspace(
     work: GoWork, mods: Sequence[tuple[str, bytes]], *, dir: str = "."
-) -> Generator[ReadGoMod, bytes | str, WarmPlan]:
+) -> Generator[tuple[ReadGoMod, ...], tuple[bytes | str, ...], WarmPlan]:
     """The files ``go mod download`` fetches in a workspace: its graph and ``all``.
 
     ``mods`` are the used modules' (directory, go.mod bytes); ``dir`` is the go.work's
