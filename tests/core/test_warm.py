@@ -572,3 +572,19 @@ def test_admin_warm_body_not_sent_in_time_is_a_408():
     out = exchange(conn, b"", store=store, upstream=up)
     ((status, _, body),) = parse_responses(out)
     assert status == 408, body
+
+
+def test_admin_warm_answers_expect_100_continue():
+    from goproxy_core import ProxyConnection
+    from goproxy_core.testing import exchange
+
+    config, store, up = _admin_world(admin_warm=True)
+    conn = ProxyConnection(config)
+    head = (
+        b"POST /admin/warm HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+        b"content-length: %d\r\n\r\n" % len(GOSUM)
+    )
+    assert exchange(conn, head, store=store, upstream=up) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    out = exchange(conn, GOSUM, store=store, upstream=up)
+    assert out.startswith(b"HTTP/1.1 200 "), out
+    assert json.loads(out.split(b"\r\n\r\n", 1)[1])["versions"] == 3

@@ -740,6 +740,13 @@ class ProxyConnection:
         self._rid = self._ids.choose(b"")
         self._collect = (method, target, headers)
         self._body = bytearray()
+        if self._h11.they_are_waiting_for_100_continue:
+            # curl asks before a body over 1 KiB: say go on now rather than make it wait.
+            data = self._h11.send(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
+            self._outbox.append(SendBytes(data or b""))
+            self._state = _SENDING
 
     def _begin(
         self,
