@@ -42,7 +42,7 @@ from ..errors import ProxyError
 from ..modfile import ModFileError, Replace, parse_gomod
 from ..modfile.read import Line, LineBlock, parse_syntax
 from ..module.escape import escape_path, escape_version
-from ..module.paths import check
+from ..module.paths import canonical_version, check
 from ..semver import compare
 from ..strconv import go_unquote
 from .effects import WarmCache
@@ -126,14 +126,8 @@ def _checked(module: str, version: str, where: str) -> None:
         check(module, version)
     except ProxyError as e:
         raise WarmInputError(f"{where}: {e}") from None
-    if version != _canonical(version):
+    if version != canonical_version(version):
         raise WarmInputError(f"{where}: {module}@{version}: not a canonical version")
-
-
-def _canonical(version: str) -> str:
-    from ..module.paths import canonical_version
-
-    return canonical_version(version)
 
 
 def merge(items: Iterable[WarmItem]) -> list[WarmItem]:
