@@ -62,7 +62,10 @@ from .proxy.effects import (
     SumdbAnswer,
     SumdbPart,
     UpstreamResult,
+    WarmCache,
 )
+from .proxy.keys import version_key
+from .proxy.warm import WarmSummary
 from .storage import SpaceReportingStore
 from .sumdb.note import new_signer
 from .sumdb.server import (
@@ -389,10 +392,44 @@ def _perform(
     if isinstance(effect, ListKeys):
         keys = sorted(store.list_keys(effect.prefix))
         return KeyList(tuple(keys[: effect.limit]), complete=len(keys) <= effect.limit)
+    if isinstance(effect, WarmCache):
+        return _warm(effect, store, upstream, sumdb)
     if isinstance(effect, (Revalidate, Prefetch)):
         return None  # in a background flow: :func:`run_prefetch` keeps a Prefetch itself
     # NEED_DATA and CloseConnection are the caller's.
     raise TypeError(f"not an I/O effect: {effect!r}")  # pragma: no cover
+
+
+def _warm(
+    effect: WarmCache,
+    store: BlobStore,
+    upstream: Callable[[FetchUpstream | FetchDirect], UpstreamResult],
+    sumdb: MemorySumdb | None,
+) -> WarmSummary:
+    """``WarmCache``: each file's flow in turn, at the store's clock; the totals."""
+    now = store.now if isinstance(store, MemoryStore) else 0.0
+    s = WarmSummary(versions=len(effect.items))
+    for req in effect.requests():
+        s.files += 1
+        pending: dict[str, BlobWriter] = {}
+        flow = effect.run(req, now)
+        result: object = None
+        try:
+            while True:
+                result = _perform(flow.send(result), store, upstream, pending, sumdb)
+        except StopIteration as stop:
+            reply = stop.value
+        if reply.status != 200:
+            s.failed += 1
+            why = " ".join(reply.body.decode("utf-8", "replace").split())
+            key = version_key(req.escaped, req.escaped_version, req.kind.value)
+            s.failures.append(f"{key}: {reply.status} {why}")
+        elif "; hit" in reply.cache_status:
+            s.present += 1
+        else:
+            s.fetched += 1
+            s.bytes += reply.length
+    return s
 
 
 def _catalog(effect: ReadCatalog, store: BlobStore) -> object:

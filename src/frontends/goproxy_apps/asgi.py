@@ -10,6 +10,7 @@ import anyio
 import anyio.to_thread
 
 from goproxy_core import request_flow, response_head
+from goproxy_core.proxy.warm import MAX_WARM_BODY, admin_warm_target
 from goproxy_io import REQUEST_ID, Pending, log_access
 from goproxy_io.server import SEND_CHUNK, AsyncServerBase
 
@@ -60,7 +61,8 @@ class ASGIApp(AsyncServerBase):
         rid = self.ids.choose(next((v for k, v in headers if k == b"x-request-id"), b""))
         token = REQUEST_ID.set(rid.decode("ascii"))  # for lines logged while it is served
         try:
-            reply = await self._decide(method, target, headers, now)
+            body = await self._body(receive, method, target, headers)
+            reply = await self._decide(method, target, headers, now, body)
         finally:
             REQUEST_ID.reset(token)
         self.note_use(target, reply.status)
@@ -79,10 +81,40 @@ class ASGIApp(AsyncServerBase):
         else:
             await send({"type": "http.response.body", "body": reply.body})
 
+    async def _body(
+        self, receive: Receive, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes | None:
+        """The body of ``POST /admin/warm`` (when on), at most ``MAX_WARM_BODY`` bytes;
+        None when longer, or declared longer (a 413: the rest is not read). Other requests'
+        bodies are not read."""
+        cfg = self.config
+        if method != b"POST" or not cfg.config.admin_warm:
+            return b""
+        if not admin_warm_target(target, cfg.base_path):
+            return b""
+        declared = next((v for k, v in headers if k == b"content-length"), b"").strip()
+        if declared.isdigit() and int(declared) > MAX_WARM_BODY:
+            return None
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return bytes(body)  # the client went away: what came
+            body += message.get("body", b"")
+            if len(body) > MAX_WARM_BODY:
+                return None
+            if not message.get("more_body", False):
+                return bytes(body)
+
     async def _decide(
-        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], now: float
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        now: float,
+        body: bytes | None = b"",
     ) -> Reply:
-        flow = request_flow(self.config, method, target, headers, now)
+        flow = request_flow(self.config, method, target, headers, now, body=body)
         pending = Pending()
         try:
             effect = next(flow)

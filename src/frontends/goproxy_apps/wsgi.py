@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from goproxy_core import request_flow, response_head
+from goproxy_core.proxy.warm import MAX_WARM_BODY, admin_warm_target
 from goproxy_io import REQUEST_ID, Pending, log_access
 from goproxy_io.server import SEND_CHUNK, ServerBase
 
@@ -56,7 +57,8 @@ class WSGIApp(ServerBase):
         rid = self.ids.choose(environ.get("HTTP_X_REQUEST_ID", "").encode("latin-1"))
         token = REQUEST_ID.set(rid.decode("ascii"))  # for lines logged while it is served
         try:
-            reply = self._decide(method, target, headers, now)
+            body = self._body(environ, method, target)
+            reply = self._decide(method, target, headers, now, body)
         finally:
             REQUEST_ID.reset(token)
         self.note_use(target, reply.status)
@@ -82,10 +84,30 @@ class WSGIApp(ServerBase):
             return wrapped
         return _chunks(f)
 
+    def _body(self, environ: dict[str, Any], method: bytes, target: bytes) -> bytes | None:
+        """The body of ``POST /admin/warm`` (when on), at most ``MAX_WARM_BODY`` bytes;
+        None when longer (a 413). Other requests' bodies are not read."""
+        cfg = self.config
+        if method != b"POST" or not cfg.config.admin_warm:
+            return b""
+        if not admin_warm_target(target, cfg.base_path):
+            return b""
+        length = str(environ.get("CONTENT_LENGTH") or "0").strip()
+        size = int(length) if length.isdigit() else 0
+        if size > MAX_WARM_BODY:
+            return None
+        data: bytes = environ["wsgi.input"].read(size) if size else b""
+        return data
+
     def _decide(
-        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], now: float
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        now: float,
+        body: bytes | None = b"",
     ) -> Reply:
-        flow = request_flow(self.config, method, target, headers, now)
+        flow = request_flow(self.config, method, target, headers, now, body=body)
         pending = Pending()
         try:
             effect = next(flow)

@@ -3,8 +3,10 @@
 ``goproxy serve`` runs the proxy with one of the three servers; ``goproxy verify`` checks
 the store (:mod:`goproxy_cli.verify`); ``goproxy sumdb key`` prints the verifier key of the
 proxy's own checksum database; ``goproxy cache ls|du|rm|gc|stats`` looks at and after the
-cache dir (:mod:`goproxy_cli.cache`); ``goproxy export`` and ``goproxy import`` carry it across
-an air gap with its proofs (:mod:`goproxy_cli.bundle`); ``goproxy --version``.
+cache dir (:mod:`goproxy_cli.cache`); ``goproxy warm`` fills the cache with what the go
+command will need for a project (:mod:`goproxy_cli.warm`); ``goproxy export`` and ``goproxy
+import`` carry it across an air gap with its proofs (:mod:`goproxy_cli.bundle`);
+``goproxy --version``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
-from . import _early, bundle, cache
+from . import _early, bundle, cache, warm
 from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 
 if TYPE_CHECKING:
@@ -201,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--log-format", choices=["text", "json"], help="as for serve")
     cache.register(sub)
     bundle.register(sub)
+    warm.register(sub)
     return p
 
 
@@ -590,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cache.run(ns)
     if ns.command in ("export", "import"):
         return bundle.run(ns)
-    local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor")
+    local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor", *warm.WARM_LOCAL)
     flags = {k: v for k, v in vars(ns).items() if k not in local}
     if getattr(ns, "supervisor", None):
         _watch_supervisor(ns.supervisor)
@@ -614,6 +617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"goproxy: {bad('jobs', 'too small', ns.jobs, '1 or more')}", file=sys.stderr)
             return 2
         return _verify(settings, jobs=ns.jobs, repair=ns.repair)
+    if ns.command == "warm":
+        return warm.run(settings, ns, _fetcher)
     if settings.own_sumdb:
         from goproxy_io.sumdb_log import LogError
 

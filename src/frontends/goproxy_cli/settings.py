@@ -96,6 +96,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
     metrics: bool = True
+    admin_warm: bool = False
     slow_request: float = 10.0
 
     def host_port(self) -> tuple[str, int]:
@@ -134,6 +135,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             failure_ttl=self.failure_ttl,
             idle_timeout=self.idle_timeout,
             metrics=self.metrics,
+            admin_warm=self.admin_warm,
         )
 
     def verification_summary(self) -> str:

@@ -71,6 +71,7 @@ from goproxy_core import (
     StoreSpace,
     SumdbAnswer,
     UpstreamResult,
+    WarmCache,
     ZipVerdict,
 )
 from goproxy_core.storage import LocalBlobStore
@@ -115,6 +116,7 @@ SMALL_BLOB = 64 * 1024
 _FETCH_THREADS = 64  # upstream fetches, including followers waiting on a shared one
 _DIRECT_THREADS = 16  # direct mode: git may wait up to vcs-timeout
 _CHECK_THREADS = 4  # zip checks: CPU-bound, more than the cores buys nothing
+_WARM_THREADS = 2  # POST /admin/warm requests run at once; each has WARM_JOBS fetching threads
 _RELAY_BUFFER = 4  # relayed chunks (1 MiB each) queued for the loop to send, per fetch
 
 REFRESH_THREADS = 4
@@ -641,6 +643,8 @@ class Executor:
                 prefetch=self.prefetch_stats,
                 sumdb_logs=self.sumdb_logs,
             )
+        if isinstance(effect, WarmCache):
+            return self.warm(effect)
         if isinstance(effect, CommitBlob):
             writer, fetch, flight = pending.pop(effect.key)
             committed = ops.commit(store, writer, effect.key)
@@ -656,6 +660,15 @@ class Executor:
                 self.flights.finish(fetch, flight, refused=effect.refused)
             return None
         raise TypeError(f"not a store, upstream or check effect: {effect!r}")
+
+    def warm(self, effect: WarmCache) -> object:
+        """``WarmCache`` (``POST /admin/warm``): its files fetched through the engine,
+        ``WARM_JOBS`` at once (:class:`goproxy_io.warm.Warmer`); the ``WarmSummary``."""
+        from goproxy_core.proxy.warm import WARM_JOBS
+
+        from .warm import Warmer, warm_config
+
+        return Warmer(self, warm_config(effect.config)).run(effect.items, WARM_JOBS)
 
     def abandon(self, pending: Pending) -> None:
         """A connection ended with writes pending: discard them, release their followers."""
@@ -741,11 +754,18 @@ class AsyncExecutor:
             kind = "direct"
         elif isinstance(effect, (CheckZip, AppendSumdb)):
             kind = "check"  # CPU-bound: AppendSumdb hashes a whole zip
+        elif isinstance(effect, WarmCache):
+            kind = "warm"  # long: it waits on many fetches (its own threads do them)
         else:
             return None  # store calls: anyio's default pool
         limiter = self._limiters.get(kind)
         if limiter is None:
-            size = {"fetch": _FETCH_THREADS, "direct": _DIRECT_THREADS, "check": _CHECK_THREADS}
+            size = {
+                "fetch": _FETCH_THREADS,
+                "direct": _DIRECT_THREADS,
+                "check": _CHECK_THREADS,
+                "warm": _WARM_THREADS,
+            }
             limiter = self._limiters[kind] = anyio.CapacityLimiter(size[kind])
         return limiter
 

@@ -54,6 +54,7 @@ from .effects import (
     SumdbAnswer,
     SumdbPart,
     UpstreamResult,
+    WarmCache,
     ZipVerdict,
 )
 from .hot import HotReplies
@@ -201,6 +202,7 @@ __all__ = [
     "VersionInfo",
     "VersionReq",
     "VersionUnit",
+    "WarmCache",
     "ZipVerdict",
     "catalog_from_files",
     "compile_config",

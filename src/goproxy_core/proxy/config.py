@@ -118,6 +118,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         request_timeout: seconds a client has to send a whole request head, counted from
             its first byte, or for a fresh connection from the connection's start.
         max_request_head: the largest request line plus headers accepted, in bytes.
+        admin_warm: answer ``POST /admin/warm`` (a go.sum body: its versions are fetched
+            into the cache, ``WarmCache``); False: a 404 saying the endpoint is off.
     """
 
     upstream: str = "off"
@@ -143,6 +145,7 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idle_timeout: float = 60.0
     request_timeout: float = 10.0
     max_request_head: int = 16384
+    admin_warm: bool = False
 
 
 class CompiledConfig:

@@ -51,6 +51,7 @@ from .replies import REASONS, Reply, error_reply, text_reply
 from .request import MAX_HEADERS, MAX_TARGET, ResponseHead, request_flow, response_head
 from .requestid import RequestIds
 from .states import ANSWERS, ConnectionState, allowed_in
+from .warm import MAX_WARM_BODY, WarmSummary, admin_warm_target
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -217,6 +218,10 @@ class ProxyConnection:
         # answers the request again, and the engine's answer is the one recorded).
         self._hot_record: tuple[int, int, str] | None = None
         self._headers: list[tuple[bytes, bytes]] = []
+        # POST /admin/warm (when on): its head, kept while its body is read (``_body``);
+        # ``_body`` None once it was too long (the reply is a 413).
+        self._collect: tuple[bytes, bytes, list[tuple[bytes, bytes]]] | None = None
+        self._body: bytearray | None = None
 
     @property
     def state(self) -> ConnectionState:
@@ -445,6 +450,10 @@ class ProxyConnection:
         """Answer to ``ListKeys``: the stored keys under its prefix."""
         self._answer("keys_listed", keys)
 
+    def warm_done(self, summary: WarmSummary) -> None:
+        """Answer to ``WarmCache``: what the warm fetched, found and failed."""
+        self._answer("warm_done", summary)
+
     def resolve(self, result: object) -> None:
         """Answer whichever store or upstream effect is pending with ``result``.
 
@@ -621,6 +630,23 @@ class ProxyConnection:
             if isinstance(event, h11.Request):
                 self._start(event)
                 return self.next_effect(self._now, self._mono)
+            if isinstance(event, h11.Data) and self._collect is not None:
+                assert self._body is not None
+                if len(self._body) + len(event.data) <= MAX_WARM_BODY:
+                    self._body += event.data
+                    continue
+                # Too long: answered 413 now, and the connection closes after it (the rest
+                # of the body is not read on).
+                (method, target, headers), self._collect = self._collect, None
+                self._body = None
+                self._keep_alive = False
+                self._begin(method, target, headers, plain=False, fast=False, body=None)
+                return self.next_effect(self._now, self._mono)
+            if isinstance(event, h11.EndOfMessage) and self._collect is not None:
+                (method, target, headers), self._collect = self._collect, None
+                body, self._body = self._body, None
+                self._begin(method, target, headers, plain=False, fast=False, body=body)
+                return self.next_effect(self._now, self._mono)
             if isinstance(event, h11.Data):
                 self._body_bytes += len(event.data)
                 if self._body_bytes > _MAX_REQUEST_BODY and h.our_state is h11.DONE:
@@ -694,7 +720,38 @@ class ProxyConnection:
             or (n == b"content-length" and v.strip() != b"0")
             for n, v in headers
         )
+        if (
+            event.method == b"POST"
+            and self._cfg.config.admin_warm
+            and admin_warm_target(event.target, self._cfg.base_path)
+        ):
+            self._start_body(event.method, event.target, headers)
+            return
         self._begin(event.method, event.target, headers, plain=plain, fast=False)
+
+    def _start_body(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """``POST /admin/warm``: read its body (at most ``MAX_WARM_BODY``) before the flow.
+
+        A body declared longer is answered 413 at once, and the connection closes after it
+        (the rest of the body is never read).
+        """
+        declared = next((v for n, v in headers if n == b"content-length"), b"")
+        if declared.strip().isdigit() and int(declared) > MAX_WARM_BODY:
+            self._keep_alive = False
+            self._begin(method, target, headers, plain=False, fast=False, body=None)
+            return
+        self._method, self._target = method, target
+        self._started, self._started_at = self._mono, self._now
+        self._rid = self._ids.choose(b"")
+        self._collect = (method, target, headers)
+        self._body = bytearray()
+        if self._h11.they_are_waiting_for_100_continue:
+            # curl asks before a body over 1 KiB: say go on now rather than make it wait.
+            data = self._h11.send(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
+            self._outbox.append(SendBytes(data or b""))
+            self._state = _SENDING
 
     def _begin(
         self,
@@ -704,6 +761,7 @@ class ProxyConnection:
         *,
         plain: bool,
         fast: bool,
+        body: bytes | bytearray | None = None,
     ) -> None:
         now = self._now
         self._method = method
@@ -758,7 +816,15 @@ class ProxyConnection:
             # Refused by the request limits (414, 431): like a request h11 cannot frame, a
             # client this far off is not worth keeping.
             self._keep_alive = False
-        self._flow = request_flow(self._cfg, method, target, headers, now, relay=True)
+        self._flow = request_flow(
+            self._cfg,
+            method,
+            target,
+            headers,
+            now,
+            relay=True,
+            body=None if body is None else bytes(body),
+        )
         self._advance(None)
 
     def _queue_reply(self, reply: Reply) -> None:

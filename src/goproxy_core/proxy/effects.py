@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
 
     from ..zip.stream import StreamedEntry
+    from .replies import Reply
     from .targets import Request, VersionReq
+    from .warm import WarmItem
 
 __all__ = [
     "NEED_DATA",
@@ -59,6 +61,7 @@ __all__ = [
     "SumdbAnswer",
     "SumdbPart",
     "UpstreamResult",
+    "WarmCache",
     "ZipVerdict",
 ]
 
@@ -543,6 +546,38 @@ class KeyList(msgspec.Struct, frozen=True):
     error: str = ""
 
 
+class WarmCache(msgspec.Struct, frozen=True):
+    """Fetch these module versions into the cache, as clients' requests would; answer the
+    totals (a :class:`~goproxy_core.proxy.warm.WarmSummary`).
+
+    Yielded by ``POST /admin/warm`` (``ProxyConfig.admin_warm``) for the versions its go.sum
+    body lists. The caller runs :meth:`run` for each of :meth:`requests` (the ``.info``,
+    ``.mod`` and ``.zip`` of each version, or the ``.mod`` only), a few at once and off its
+    event loop: it takes as long as the fetches do. Each flow is a client's ``GET`` of that
+    file (served from the store when there; else fetched, verified, recorded, stored), with
+    prefetch off. ``goproxy_io``'s ``Executor`` runs it with ``goproxy_io.warm.Warmer``,
+    :data:`~goproxy_core.proxy.warm.WARM_JOBS` files at once.
+
+    Attributes:
+        items: the module versions, each once.
+        config: the settings to fetch them under.
+    """
+
+    items: tuple[WarmItem, ...]
+    config: ProxyConfig
+
+    def requests(self) -> tuple[VersionReq, ...]:
+        """Every file to fetch, in order."""
+        return tuple(r for item in self.items for r in item.requests())
+
+    def run(self, req: VersionReq, now: float) -> Generator[IOEffect, object, Reply]:
+        """The flow fetching ``req`` (one of :meth:`requests`) at ``now``: a client's GET."""
+        from .engine import handle_request
+
+        config = msgspec.structs.replace(self.config, prefetch=False)
+        return handle_request(compile_config(config), req, now)
+
+
 class CloseConnection(msgspec.Struct, frozen=True):
     """Close the client connection (after writing everything sent so far)."""
 
@@ -564,6 +599,7 @@ IOEffect: TypeAlias = (
     | Prefetch
     | ReadCatalog
     | ListKeys
+    | WarmCache
 )
 """The effects a request's flow yields: store, upstream, check and own-database I/O."""
 

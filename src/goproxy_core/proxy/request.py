@@ -16,6 +16,7 @@ from .catalog import page_context
 from .engine import IOEffect, handle_request, http_date
 from .replies import REASONS, Reply, error_reply, error_status, max_age, text_reply
 from .targets import CatalogReq, IndexReq, ModulePageReq, parse_target
+from .warm import admin_warm_flow, admin_warm_target
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
@@ -54,6 +55,7 @@ def request_flow(
     now: float,
     *,
     relay: bool = False,
+    body: bytes | None = None,
 ) -> Generator[IOEffect, object, Reply]:
     """Decide one request: a generator of store and upstream effects returning the reply.
 
@@ -64,12 +66,16 @@ def request_flow(
         headers: the request headers (lower-case names).
         now: the current time, seconds since the epoch.
         relay: the caller can relay a zip as it is fetched (``FetchUpstream.relay``).
+        body: the request body, read only for ``POST /admin/warm`` (``admin_warm_target``)
+            and at most ``MAX_WARM_BODY`` bytes of it; None when it was longer.
     """
     if len(target) > MAX_TARGET:
         return text_reply(414, "request target too long")
     head_size = sum(len(n) + len(v) + 4 for n, v in headers)
     if len(headers) > MAX_HEADERS or head_size > cfg.config.max_request_head:
         return text_reply(431, "request header fields too large")
+    if admin_warm_target(target, cfg.base_path):
+        return (yield from admin_warm_flow(cfg, method, body))
     if method not in (b"GET", b"HEAD"):
         reply = text_reply(405, f"method {method.decode('ascii', 'replace')} not allowed: use GET")
         return msgspec.structs.replace(reply, allow="GET, HEAD")

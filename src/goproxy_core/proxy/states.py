@@ -60,6 +60,7 @@ from .effects import (
     SaveBlob,
     StatBlob,
     StoreSpace,
+    WarmCache,
 )
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ ANSWERS: Final[Mapping[str, tuple[type, ...]]] = MappingProxyType(
         "prefetch_started": (Prefetch,),
         "catalog_read": (ReadCatalog,),
         "keys_listed": (ListKeys,),
+        "warm_done": (WarmCache,),
     }
 )
 """Each past-tense answer method and the effect types it answers; ``resolve`` answers any."""
