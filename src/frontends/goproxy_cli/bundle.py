@@ -151,9 +151,16 @@ def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
     if not online:
         flags["upstream"] = "off"
     settings = load_settings(flags, config_file=ns.config)
-    if not os.path.isdir(settings.cache_dir):
-        what = "not a directory" if os.path.lexists(settings.cache_dir) else "no such directory"
-        raise bad("cache-dir", what, settings.cache_dir, "the cache dir of goproxy serve")
+    root = settings.cache_dir
+    if not os.path.lexists(root) and ns.command == "import":
+        # An air-gapped proxy's first import starts its cache, as `goproxy serve` would.
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as e:
+            raise bad("cache-dir", e.strerror or str(e), root, "a directory that can be created")
+    if not os.path.isdir(root):
+        what = "not a directory" if os.path.lexists(root) else "no such directory"
+        raise bad("cache-dir", what, root, "the cache dir of goproxy serve")
     return settings
 
 
