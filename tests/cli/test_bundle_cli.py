@@ -590,11 +590,18 @@ def test_export_and_import_usage_errors(world, tmp_path, capsys):
     code, _, err = _export_offline(capsys, world, tmp_path / "x.tar")
     assert code == 1
     assert "say what to export" in err
+    (tmp_path / "afile").write_text("")
     code, _, err = _goproxy(
-        capsys, "import", "--cache-dir", str(tmp_path / "none"), str(tmp_path / "x.tar")
+        capsys, "import", "--cache-dir", str(tmp_path / "afile"), str(tmp_path / "x.tar")
     )
     assert code == 2
-    assert "cache-dir" in err
+    assert "cache-dir" in err and "not a directory" in err
+    # A missing cache dir is started, as goproxy serve starts one; the missing bundle then
+    # is the error.
+    code, _, err = _goproxy(
+        capsys, "import", "--cache-dir", str(tmp_path / "new"), str(tmp_path / "x.tar")
+    )
+    assert code == 1 and (tmp_path / "new").is_dir()
     (tmp_path / "c").mkdir()
     code, _, err = _import(capsys, tmp_path / "c", world["vkey"], tmp_path / "missing.tar")
     assert code == 1

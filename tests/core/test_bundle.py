@@ -239,9 +239,10 @@ def test_parse_gosum_reads_zip_and_go_mod_lines() -> None:
 @pytest.mark.parametrize(
     ("line", "why"),
     [
-        ("example.com/a v1.0.0", "go.sum:1: malformed go.sum line"),
-        (f"Example..com v1.0.0 {H1}", "not a module path"),
-        (f"example.com/a 1.0 {H1}", "not a canonical version"),
+        ("example.com/a v1.0.0", "malformed go.sum: go.sum:1: wrong number of fields 2"),
+        (f"Example..com v1.0.0 {H1}", 'malformed module path "Example..com"'),
+        (f"example.com/a 1.0 {H1}", "invalid version: not a semantic version"),
+        (f"example.com/a v1.0 {H1}", "not a canonical version"),
     ],
 )
 def test_parse_gosum_refuses_malformed_lines(line: str, why: str) -> None:

@@ -157,7 +157,8 @@ def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
         try:
             os.makedirs(root, exist_ok=True)
         except OSError as e:
-            raise bad("cache-dir", e.strerror or str(e), root, "a directory that can be created")
+            why = e.strerror or str(e)
+            raise bad("cache-dir", why, root, "a directory that can be created") from None
     if not os.path.isdir(root):
         what = "not a directory" if os.path.lexists(root) else "no such directory"
         raise bad("cache-dir", what, root, "the cache dir of goproxy serve")

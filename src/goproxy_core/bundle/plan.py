@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ProxyError
-from ..module.paths import check_path
-from ..semver import canonical
+from ..modfile.gosum import GoSumError, read_gosum
 from ..sumdb.client import NeedTiles, check_tree_consistency, read_hashes_from_tiles
 from ..sumdb.tlog import TlogError, record_hash, stored_hash_index
 from .manifest import BundleError
@@ -33,11 +31,11 @@ TILE_HEIGHT = 8
 
 
 def parse_gosum(text: str, name: str = "go.sum") -> dict[tuple[str, str], str | None]:
-    """The versions a go.sum lists, as cmd/go ``modfetch/fetch.go`` ``readGoSum`` reads it.
+    """The versions a go.sum lists, read by :func:`goproxy_core.modfile.gosum.read_gosum`
+    (cmd/go ``modfetch/fetch.go`` ``readGoSum``).
 
-    Each line is ``module version[/go.mod] hash``; a ``/go.mod`` line asks for the go.mod
-    only (the go command needs no zip for it), a plain line for the zip (and its go.mod).
-    Blank lines are skipped; a line of another form is an error, as for the go command.
+    A ``/go.mod`` line asks for the go.mod only (the go command needs no zip for it), a
+    plain line for the zip (and its go.mod).
 
     Returns:
         ``{(module, version): zip hash or None}``: None when only ``/go.mod`` lines name it.
@@ -45,27 +43,17 @@ def parse_gosum(text: str, name: str = "go.sum") -> dict[tuple[str, str], str | 
     Raises:
         BundleError: a malformed line, named by file and number.
     """
+    try:
+        lines = read_gosum(text, name)
+    except GoSumError as e:
+        raise BundleError(str(e)) from None
     out: dict[tuple[str, str], str | None] = {}
-    for n, line in enumerate(text.split("\n"), 1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) != 3:
-            raise BundleError(f"{name}:{n}: malformed go.sum line: {line.strip()!r}")
-        module, version, h = fields
-        gomod = version.endswith("/go.mod")
-        version = version.removesuffix("/go.mod")
-        try:
-            check_path(module)
-        except ProxyError as e:
-            raise BundleError(f"{name}:{n}: {module}: not a module path: {e}") from None
-        if canonical(version) != version:
-            raise BundleError(f"{name}:{n}: {module} {version}: not a canonical version")
-        key = (module, version)
-        if gomod:
+    for x in lines:
+        key = (x.module, x.version)
+        if x.gomod:
             out.setdefault(key, None)
         else:
-            out[key] = h
+            out[key] = x.hash
     return out
 
 

@@ -3,7 +3,8 @@
 :func:`parse_gomod` gives a :class:`GoMod` (module path, go version, requirements,
 exclusions, replacements, retractions, deprecation); :func:`format_gomod` prints one back.
 :func:`legacy_go_mod` is the go.mod served for a version that has none, and
-:func:`short_message` is how the go command shows a rationale or deprecation. The syntax
+:func:`short_message` is how the go command shows a rationale or deprecation;
+:func:`read_gosum` reads a go.sum as the go command does. The syntax
 layer (:func:`parse_syntax`, :func:`format_syntax`, the tree classes) is here for tools that
 edit files while keeping comments. Errors are :class:`ModFileError` (one ``file:line:col``
 entry per problem).
@@ -11,6 +12,7 @@ entry per problem).
 
 from __future__ import annotations
 
+from .gosum import EMPTY_GOMOD_HASH, GoSumError, GoSumLine, read_gosum
 from .print import format_syntax
 from .read import (
     Comment,
@@ -56,6 +58,7 @@ from .rule import (
 )
 
 __all__ = [
+    "EMPTY_GOMOD_HASH",
     "Comment",
     "CommentBlock",
     "Comments",
@@ -63,6 +66,8 @@ __all__ = [
     "FileSyntax",
     "Go",
     "GoMod",
+    "GoSumError",
+    "GoSumLine",
     "Godebug",
     "Ignore",
     "LParen",
@@ -94,5 +99,6 @@ __all__ = [
     "must_quote",
     "parse_gomod",
     "parse_syntax",
+    "read_gosum",
     "short_message",
 ]

@@ -40,6 +40,7 @@ import msgspec
 
 from ..errors import ProxyError
 from ..modfile import ModFileError, Replace, parse_gomod
+from ..modfile.gosum import GoSumError, read_gosum
 from ..modfile.read import Line, LineBlock, parse_syntax
 from ..module.escape import escape_path, escape_version
 from ..module.paths import canonical_version, check
@@ -92,9 +93,6 @@ MAX_WARM_BODY = 4 << 20
 WARM_JOBS = 8
 """Files a ``WarmCache`` fetches at once in the reference executor (``goproxy warm --jobs``)."""
 
-_EMPTY_GOMOD_HASH = "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY="
-"""The hash an old go command wrote for an empty go.mod; ``readGoSum`` drops such lines."""
-
 
 class WarmInputError(ProxyError):
     """A go.sum, go.mod, go.work or argument that cannot be read, naming the file and line."""
@@ -142,35 +140,17 @@ def merge(items: Iterable[WarmItem]) -> list[WarmItem]:
 def parse_gosum(data: bytes, file: str = "go.sum") -> list[WarmItem]:
     """The versions a go.sum lists, one :class:`WarmItem` each (zip wins over go.mod only).
 
-    Mirrors cmd/go modfetch/fetch.go ``readGoSum``: lines split on ``\\n``, fields on white
-    space; a line with no fields is skipped, one without exactly three is an error
-    (``malformed go.sum``); a line carrying the old empty-go.mod hash is dropped. A module
-    path or version the go command could never fetch (module ``check``, or not canonical) is
-    an error naming the line, as it could only be a damaged file.
+    Read by :func:`goproxy_core.modfile.gosum.read_gosum` (cmd/go ``readGoSum``): a
+    ``/go.mod`` line asks for the ``.mod`` only, any other line for the module itself.
 
     Raises:
-        WarmInputError: ``<file>:<line>: <what is wrong>``.
+        WarmInputError: ``malformed go.sum: <file>:<line>: <what is wrong>``.
     """
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise WarmInputError(f"malformed go.sum: {file}: not UTF-8 ({e.reason})") from None
-    out: list[WarmItem] = []
-    for n, line in enumerate(text.split("\n"), 1):
-        f = line.split()
-        if not f:
-            continue
-        where = f"malformed go.sum: {file}:{n}"
-        if len(f) != 3:
-            raise WarmInputError(f"{where}: wrong number of fields {len(f)}")
-        if f[2] == _EMPTY_GOMOD_HASH:
-            continue
-        version, gomod_only = f[1], f[1].endswith("/go.mod")
-        if gomod_only:
-            version = version.removesuffix("/go.mod")
-        _checked(f[0], version, where)
-        out.append(WarmItem(f[0], version, not gomod_only))
-    return merge(out)
+        lines = read_gosum(data, file)
+    except GoSumError as e:
+        raise WarmInputError(str(e)) from None
+    return merge(WarmItem(x.module, x.version, not x.gomod) for x in lines)
 
 
 def parse_module_arg(arg: str) -> WarmItem:
