@@ -103,3 +103,31 @@ class FixtureDB:
             f = root / p
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_bytes(d)
+
+
+def add_version(
+    tree: Path,
+    db: FixtureDB | None,
+    module: str,
+    version: str,
+    gomod: str,
+    files: dict[str, str],
+    time: str = "2024-01-02T03:04:05Z",
+) -> bytes:
+    """Lay one version out in an upstream ``tree`` (``.info``, ``.mod``, ``.zip`` with the
+    go.mod and ``files``, a line in ``list``) and log it in ``db``; returns the zip."""
+    import json
+
+    from support import make_zip
+
+    d = tree / module / "@v"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{version}.info").write_text(json.dumps({"Version": version, "Time": time}))
+    (d / f"{version}.mod").write_text(gomod)
+    z = make_zip(module, version, {"go.mod": gomod, **files})
+    (d / f"{version}.zip").write_bytes(z)
+    with (d / "list").open("a") as f:
+        f.write(version + "\n")
+    if db is not None:
+        db.add(module, version, gomod.encode(), z)
+    return z

@@ -24,9 +24,7 @@ import pytest
 from goproxy_cli.main import main
 from goproxy_core.sumdb import sign
 from serving import go_env, goproxy, run_go
-from sumdbfix import FixtureDB
-
-from support import make_zip
+from sumdbfix import FixtureDB, add_version
 
 NAME = "sumdb.test"
 T = "2024-01-02T03:04:05Z"
@@ -41,15 +39,7 @@ NEW = ("example.com/lib", "v1.2.0", LIB, {"lib.go": "package lib\n\nconst V = 12
 
 
 def _add(tree: Path, db: FixtureDB, mod: str, version: str, gomod: str, files: dict) -> None:
-    d = tree / mod / "@v"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{version}.info").write_text(json.dumps({"Version": version, "Time": T}))
-    (d / f"{version}.mod").write_text(gomod)
-    z = make_zip(mod, version, {"go.mod": gomod, **files})
-    (d / f"{version}.zip").write_bytes(z)
-    with (d / "list").open("a") as f:
-        f.write(version + "\n")
-    db.add(mod, version, gomod.encode(), z)
+    add_version(tree, db, mod, version, gomod, files, T)
 
 
 def _fill(cache: Path, tree: Path, vkey: str, versions) -> None:

@@ -14,16 +14,14 @@ refused whole, and a client of the cache it was imported into sees none of it.
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from serving import go_env, goproxy, run_go, serving
-from sumdbfix import FixtureDB
+from sumdbfix import FixtureDB, add_version
 
 NAME = "sumdb.test"
 T = "2024-01-02T03:04:05Z"
@@ -86,29 +84,13 @@ func main() { fmt.Println(lib.L, util.V) }
 """
 
 
-def _zip(mod: str, version: str, files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, content in files.items():
-            z.writestr(f"{mod}@{version}/{name}", content)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The upstream tree with its database, a project with its go.sum, a bundle of it."""
     db = FixtureDB(NAME)
     tree = tmp_path_factory.mktemp("upstream")
     for mod, version, gomod, files in MODS:
-        d = tree / mod / "@v"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"{version}.info").write_text(json.dumps({"Version": version, "Time": T}))
-        (d / f"{version}.mod").write_text(gomod)
-        z = _zip(mod, version, {"go.mod": gomod, **files})
-        (d / f"{version}.zip").write_bytes(z)
-        with (d / "list").open("a") as f:
-            f.write(version + "\n")
-        db.add(mod, version, gomod.encode(), z)
+        add_version(tree, db, mod, version, gomod, files, T)
     db.publish()
     db.write(tree / "sumdb" / NAME)
     home = tmp_path_factory.mktemp("home")

@@ -21,20 +21,17 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
-import json
 import signal
 import subprocess
 import sys
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from serving import go_env, goproxy, goproxy_env, run_go
-from sumdbfix import FixtureDB
+from sumdbfix import FixtureDB, add_version
 
 T = "2024-01-02T03:04:05Z"
 NAME = "sumdb.test"
@@ -86,14 +83,6 @@ func main() {}
 """
 
 
-def _zip(mod: str, version: str, files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, content in files.items():
-            z.writestr(f"{mod}@{version}/{name}", content)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The module tree with its checksum database mirrored under ``sumdb/``."""
@@ -101,15 +90,7 @@ def world(tmp_path_factory):
     tree = tmp_path_factory.mktemp("tree")
     for mod, version, body, src in MODS:
         gomod = f"module {mod}\n\n{body}"
-        d = tree / mod / "@v"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"{version}.info").write_text(json.dumps({"Version": version, "Time": T}))
-        (d / f"{version}.mod").write_text(gomod)
-        z = _zip(mod, version, {"go.mod": gomod, "x.go": src})
-        (d / f"{version}.zip").write_bytes(z)
-        with (d / "list").open("a") as f:
-            f.write(version + "\n")
-        db.add(mod, version, gomod.encode(), z)
+        add_version(tree, db, mod, version, gomod, {"x.go": src}, T)
     db.publish()
     db.write(tree / "sumdb" / NAME)
     return {"tree": tree, "vkey": db.vkey}

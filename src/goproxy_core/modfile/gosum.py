@@ -14,7 +14,7 @@ from __future__ import annotations
 import msgspec
 
 from ..errors import ProxyError
-from ..module.paths import canonical_version, check
+from ..module.paths import check_canonical
 
 __all__ = ["EMPTY_GOMOD_HASH", "GoSumError", "GoSumLine", "read_gosum"]
 
@@ -67,10 +67,8 @@ def read_gosum(data: bytes | str, file: str = "go.sum") -> list[GoSumLine]:
         gomod = version.endswith("/go.mod")
         version = version.removesuffix("/go.mod")
         try:
-            check(module, version)
+            check_canonical(module, version)
         except ProxyError as e:
             raise GoSumError(f"{where}: {e}") from None
-        if version != canonical_version(version):
-            raise GoSumError(f"{where}: {module}@{version}: not a canonical version")
         out.append(GoSumLine(module, version, gomod, f[2]))
     return out

@@ -25,6 +25,7 @@ __all__ = [
     "PrefixPatterns",
     "canonical_version",
     "check",
+    "check_canonical",
     "check_elem",
     "check_file_path",
     "check_import_path",
@@ -344,6 +345,20 @@ def check(path: str, version: str) -> None:
         check_path_major(version, split_path_version(path)[1])
     except InvalidVersionError as err:
         raise InvalidVersionError(version, err.reason, path=path) from None
+
+
+def check_canonical(path: str, version: str) -> None:
+    """:func:`check`, and ``version`` in its canonical form: a version the go command could
+    have fetched and written down (in a go.sum, a ``go mod download`` argument).
+
+    Raises:
+        InvalidPathError: the path is not a module path.
+        InvalidVersionError: not valid for the path, or not canonical
+            (``path@version: invalid version: not a canonical version``).
+    """
+    check(path, version)
+    if version != canonical_version(version):
+        raise InvalidVersionError(version, "not a canonical version", path=path)
 
 
 def canonical_version(v: str) -> str:

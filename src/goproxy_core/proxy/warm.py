@@ -43,7 +43,7 @@ from ..modfile import ModFileError, Replace, parse_gomod
 from ..modfile.gosum import GoSumError, read_gosum
 from ..modfile.read import Line, LineBlock, parse_syntax
 from ..module.escape import escape_path, escape_version
-from ..module.paths import canonical_version, check
+from ..module.paths import check_canonical
 from ..semver import compare
 from ..strconv import go_unquote
 from .effects import WarmCache
@@ -121,11 +121,9 @@ class WarmItem(msgspec.Struct, frozen=True, order=True):
 
 def _checked(module: str, version: str, where: str) -> None:
     try:
-        check(module, version)
+        check_canonical(module, version)
     except ProxyError as e:
         raise WarmInputError(f"{where}: {e}") from None
-    if version != canonical_version(version):
-        raise WarmInputError(f"{where}: {module}@{version}: not a canonical version")
 
 
 def merge(items: Iterable[WarmItem]) -> list[WarmItem]:
