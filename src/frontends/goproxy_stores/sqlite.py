@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,11 +45,31 @@ class ThreadConnections:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            self._wal(db)
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             self._local.db = db
         return db
+
+    def _wal(self, db: sqlite3.Connection) -> None:
+        """Switch the file to WAL, waiting out another process doing the same.
+
+        Two connections switching a new file at once can get "database is locked" at once,
+        without the busy timeout: each holds a shared lock and wants the exclusive one, and
+        SQLite refuses one rather than deadlock (seen with ``--workers`` starting together on
+        a new cache dir). The switch is retried until the timeout.
+        """
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
