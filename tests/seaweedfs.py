@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
@@ -136,3 +138,10 @@ def _wait_writable(endpoint: str, deadline: float) -> None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weed]:
+    """One ``weed mini`` for the session (import this fixture into a test module)."""
+    with weed_mini(tmp_path_factory.mktemp("weed")) as w:
+        yield w

@@ -12,13 +12,7 @@ import pytest
 
 from goproxy_core.testing import check_blob_store
 from goproxy_stores.objectstore import ObjectStore, StoreURLError, open_object_store
-from seaweedfs import CREDENTIALS, weed_mini
-
-
-@pytest.fixture(scope="session")
-def weed(tmp_path_factory):
-    with weed_mini(tmp_path_factory.mktemp("weed")) as w:
-        yield w
+from seaweedfs import CREDENTIALS, weed  # noqa: F401 - the session's weed mini
 
 
 @pytest.fixture
@@ -34,10 +28,10 @@ def store(request, tmp_path):
     if request.param == "file":
         return open_object_store((tmp_path / "bucket").as_uri())
     request.getfixturevalue("s3_env")
-    weed = request.getfixturevalue("weed")
+    server = request.getfixturevalue("weed")
     # A prefix of its own per test: the bucket is shared by the session.
     prefix = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
-    return open_object_store(f"s3://{weed.bucket}/{prefix}", endpoint=weed.endpoint)
+    return open_object_store(f"s3://{server.bucket}/{prefix}", endpoint=server.endpoint)
 
 
 def test_conformance(store):
