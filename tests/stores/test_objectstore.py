@@ -92,15 +92,20 @@ def test_a_reopened_read_of_a_replaced_blob_fails_rather_than_mixing(store):
 def test_internal_objects_are_not_keys(store):
     import obstore
 
-    obstore.put(store.inner, "_goproxy/leases/x", b"lease")
+    obstore.put(store.inner, ".goproxy/leases/x", b"lease")
     w = store.writer("example.com/m/@v/v1.0.0.mod")
     w.write(b"module example.com/m\n")
     w.commit()
-    assert list(store.list_keys()) == ["example.com/m/@v/v1.0.0.mod"]
+    w = store.writer("_goproxy/quarantine/example.com/m/@v/v1.0.0.zip")  # the core's: keys
+    w.commit()
+    assert sorted(store.list_keys()) == [
+        "_goproxy/quarantine/example.com/m/@v/v1.0.0.zip",
+        "example.com/m/@v/v1.0.0.mod",
+    ]
     store.check()
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a"])
+@pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a", ".goproxy/leases/x"])
 def test_rejects_unsafe_keys(key):
     with pytest.raises(ValueError, match="invalid store key"):
         open_object_store("memory://").writer(key)

@@ -193,6 +193,9 @@ def _parser() -> argparse.ArgumentParser:
         "settings.",
     )
     v.add_argument("--cache-dir", metavar="DIR", help="the cache to check")
+    v.add_argument("--store", metavar="URL", help="the object store to check, as for serve")
+    v.add_argument("--store-endpoint", metavar="URL", help="as for serve")
+    v.add_argument("--store-region", metavar="REGION", help="as for serve")
     v.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     v.add_argument("--sumdb", metavar="KEYS", help="checksum databases, as for serve")
     v.add_argument("--nosumdb", metavar="PATTERNS", help="as for serve")
@@ -365,7 +368,7 @@ def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
 
     from .verify import VerifyRun
 
-    store = DiskStore(settings.cache_dir)
+    store = _open_store(settings)
     cfg = compile_config(settings.proxy_config())
     executor = Executor(store, _fetcher(settings)) if repair else None
     try:

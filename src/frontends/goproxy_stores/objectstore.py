@@ -33,8 +33,9 @@ ranged GETs streamed in chunks. Every GET is pinned to the ETag the object had w
 opened: one GET streams one version to its end, and a blob replaced meanwhile fails the GET a
 seek makes (``OSError``) instead of mixing two versions.
 
-Objects under ``_goproxy/`` are the store's own (no module path can start with ``_``) and are
-not keys.
+Objects under ``.goproxy/`` are the store's own (the cross-replica leases, next): no key can
+start with a dot (the core's own files are under ``_goproxy/``, module paths start with a
+letter or digit), so they are never keys, as the disk store's hidden files are not.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ __all__ = [
     "parse_store_url",
 ]
 
-INTERNAL_PREFIX = "_goproxy/"
+INTERNAL_PREFIX = ".goproxy/"
 """Objects of the store's own (leases, later): never keys."""
 
 _PART = 8 << 20
@@ -90,7 +91,7 @@ def _io_error(e: Exception, key: str) -> OSError:
 
 def _check_key(key: str) -> str:
     parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+    if not key or key.startswith(("/", ".")) or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"invalid store key {key!r}")
     return key
 
