@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -146,3 +147,54 @@ def test_an_unreachable_store_is_an_os_error(s3_env):
         s.stat("example.com/m/@v/list")
     with pytest.raises(OSError):
         s.check()
+
+
+def test_conditional_create_is_enforced_by_the_server(store):
+    """First writer wins on ``mode="create"``: what the cross-replica leases will build on
+    (checked here on the real server, so the next step can rely on it)."""
+    import obstore
+    from obstore import exceptions as obe
+
+    obstore.put(store.inner, ".goproxy/leases/k", b"first", mode="create")
+    with pytest.raises(obe.AlreadyExistsError):
+        obstore.put(store.inner, ".goproxy/leases/k", b"second", mode="create")
+    assert bytes(obstore.get(store.inner, ".goproxy/leases/k").bytes()) == b"first"
+
+
+def test_a_writer_killed_mid_upload_leaves_nothing_visible(weed, s3_env, tmp_path):  # noqa: F811
+    """``kill -9`` while a multipart upload is under way: the key never appears, whole or in
+    part, and the spool file was never a name on disk."""
+    import subprocess
+    import sys
+    import textwrap
+
+    url = f"s3://{weed.bucket}/killed-{tmp_path.name}"
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        from goproxy_stores.objectstore import open_object_store
+        s = open_object_store({url!r}, endpoint={weed.endpoint!r}, spool_dir={str(spool)!r})
+        s.part_size = 5 << 20
+        w = s.writer("example.com/m/@v/v1.0.0.zip")
+        for _ in range(200):
+            w.write(os.urandom(1 << 20))
+        print("committing", flush=True)
+        w.commit()
+        print("committed", flush=True)
+        """
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    assert p.stdout.readline() == "committing\n"
+    time.sleep(0.3)  # some parts are up
+    p.kill()
+    p.wait(10)
+    rest = p.stdout.read()
+    p.stdout.close()
+    assert "committed" not in rest  # killed mid-upload, as meant
+    s = open_object_store(url, endpoint=weed.endpoint)
+    assert s.stat("example.com/m/@v/v1.0.0.zip") is None
+    assert list(s.list_keys()) == []
+    assert os.listdir(spool) == []
