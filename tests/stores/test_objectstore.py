@@ -65,6 +65,14 @@ def test_large_blob_streams_both_ways(store):
     assert got == data
 
 
+def test_file_url_paths_are_unquoted(tmp_path):
+    s = open_object_store((tmp_path / "a b").as_uri())
+    w = s.writer("example.com/m/@v/list")
+    w.write(b"v1.0.0\n")
+    w.commit()
+    assert (tmp_path / "a b" / "example.com/m/@v/list").read_bytes() == b"v1.0.0\n"
+
+
 def test_empty_blob(store):
     w = store.writer("example.com/e/@v/list")
     w.commit()
@@ -125,7 +133,18 @@ def test_dropped_writer_leaves_no_spool_file(tmp_path):
 
 @pytest.mark.parametrize(
     "url",
-    ["", "s3://", "s3:///prefix", "gs://bucket", "file://relative/path", "memory://x", "/tmp/x"],
+    [
+        "",
+        "s3://",
+        "s3:///prefix",
+        "s3://bucket:x/p",
+        "s3://key@bucket",
+        "s3://[bad",
+        "gs://bucket",
+        "file://relative/path",
+        "memory://x",
+        "/tmp/x",
+    ],
 )
 def test_bad_urls_are_one_line_naming_the_value(url):
     with pytest.raises(StoreURLError) as e:

@@ -46,7 +46,7 @@ import os
 import tempfile
 import time
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import obstore
 from obstore import exceptions as obe
@@ -354,7 +354,10 @@ STORE_URL_FORMS = "s3://BUCKET[/PREFIX], file:///ABSOLUTE/PATH or memory://"
 
 def parse_store_url(url: str) -> str:
     """What is wrong with a ``store`` URL, or ``""`` if it names a store."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a store URL"
     scheme = parts.scheme.lower()
     if scheme == "memory":
         return "" if not (parts.netloc or parts.path.strip("/")) else "memory:// takes no path"
@@ -365,7 +368,7 @@ def parse_store_url(url: str) -> str:
     if scheme == "s3":
         if not parts.netloc:
             return "an s3 URL needs a bucket"
-        if parts.query or parts.fragment or parts.port is not None or "@" in parts.netloc:
+        if parts.query or parts.fragment or any(c in parts.netloc for c in ":@"):
             return "an s3 URL is a bucket and a prefix only"
         return ""
     return "not a store URL"
@@ -400,8 +403,9 @@ def open_object_store(
     if scheme == "memory":
         inner = MemoryStore()
     elif scheme == "file":
-        os.makedirs(parts.path, exist_ok=True)
-        inner = LocalStore(parts.path, mkdir=True)
+        path = unquote(parts.path)
+        os.makedirs(path, exist_ok=True)
+        inner = LocalStore(path, mkdir=True)
     else:
         config: dict[str, Any] = {}
         if endpoint:
