@@ -4,7 +4,6 @@ streams: large blobs go up as multipart uploads and come back through ranged rea
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
 import time
@@ -156,16 +155,12 @@ def test_bad_urls_are_one_line_naming_the_value(url):
 
 def test_an_unreachable_store_is_an_os_error(s3_env):
     s = open_object_store("s3://nothing/here", endpoint="http://127.0.0.1:9")
-    s.inner = type(s.inner)(
-        "nothing",
-        config={"endpoint": "http://127.0.0.1:9", "region": "us-east-1"},
-        client_options={"allow_http": True},
-        retry_config={"max_retries": 0, "retry_timeout": datetime.timedelta(seconds=0.5)},
-    )
+    t = time.monotonic()
     with pytest.raises(OSError, match="object store"):
         s.stat("example.com/m/@v/list")
     with pytest.raises(OSError):
         s.check()
+    assert time.monotonic() - t < 15  # a few quick retries, not obstore's three minutes
 
 
 def test_conditional_create_is_enforced_by_the_server(store):

@@ -41,6 +41,7 @@ letter or digit), so they are never keys, as the disk store's hidden files are n
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import os
 import tempfile
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 
     from obstore import GetOptions
     from obstore.store import ObjectStore as _ObStore
+    from obstore.store import RetryConfig
 
 __all__ = [
     "INTERNAL_PREFIX",
@@ -73,6 +75,15 @@ INTERNAL_PREFIX = ".goproxy/"
 """Objects of the store's own (leases, later): never keys."""
 
 _PART = 8 << 20
+_RETRY: RetryConfig = {
+    "max_retries": 3,
+    "backoff": {
+        "init_backoff": datetime.timedelta(milliseconds=100),
+        "max_backoff": datetime.timedelta(seconds=2),
+        "base": 2,
+    },
+    "retry_timeout": datetime.timedelta(seconds=20),
+}
 # obstore raises its NotFoundError for some stores and the builtin for others (S3 HEAD).
 _NOT_FOUND = (obe.NotFoundError, FileNotFoundError)
 _READ_CHUNK = 1 << 20
@@ -418,7 +429,11 @@ def open_object_store(
                 parts.netloc,
                 prefix=parts.path.strip("/") or None,
                 config=config,  # type: ignore[arg-type]
-                client_options={"allow_http": allow_http},
+                client_options={"allow_http": allow_http, "connect_timeout": "5s"},
+                # obstore's default retries for three minutes: a store that is down would
+                # hold every request that long. A few quick retries ride out a blip; then
+                # the request fails (a 5xx for the client, /readyz says not ready).
+                retry_config=_RETRY,
             )
         except obe.BaseError as e:
             raise StoreURLError(f"{url!r}: {e}") from e
