@@ -45,3 +45,28 @@ def test_memory_store_serves(tmp_path):
 
     with serving("--upstream", "off", "--store", "memory://", cache=tmp_path / "c") as served:
         assert any("cache memory://" in line for line in served.lines), served.lines
+
+
+def test_readyz_judges_the_object_store(tmp_path):
+    """``/readyz`` writes to the store: ready on a working one, a quick 503 naming the store
+    on one that is down (a few retries, not minutes)."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from serving import serving
+
+    dead = ("--store", "s3://bucket", "--store-endpoint", "http://127.0.0.1:9")
+    env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
+    for args, want in ((("--store", "memory://"), 200), (dead, 503)):
+        with serving("--upstream", "off", *args, cache=tmp_path / "c", env=env) as served:
+            t = time.monotonic()
+            try:
+                with urllib.request.urlopen(served.url + "/readyz", timeout=30) as r:
+                    status, body = r.status, r.read()
+            except urllib.error.HTTPError as e:
+                status, body = e.code, e.read()
+            assert status == want, body
+            assert time.monotonic() - t < 20
+            if want == 503:
+                assert b"the store does not accept writes" in body
