@@ -35,6 +35,7 @@ from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
 
 __all__ = ["main"]
@@ -60,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the proxy")
     s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (127.0.0.1:8080)")
     s.add_argument("--cache-dir", metavar="DIR", help="where modules are kept")
+    s.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep modules in an object store instead of the cache dir: s3://BUCKET[/PREFIX], "
+        "file:///PATH or memory:// (docs/object-store.md)",
+    )
+    s.add_argument("--store-endpoint", metavar="URL", help="the S3 API of an S3-compatible server")
+    s.add_argument("--store-region", metavar="REGION", help="the bucket's region")
     s.add_argument(
         "--upstream",
         metavar="LIST",
@@ -184,6 +193,9 @@ def _parser() -> argparse.ArgumentParser:
         "settings.",
     )
     v.add_argument("--cache-dir", metavar="DIR", help="the cache to check")
+    v.add_argument("--store", metavar="URL", help="the object store to check, as for serve")
+    v.add_argument("--store-endpoint", metavar="URL", help="as for serve")
+    v.add_argument("--store-region", metavar="REGION", help="as for serve")
     v.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     v.add_argument("--sumdb", metavar="KEYS", help="checksum databases, as for serve")
     v.add_argument("--nosumdb", metavar="PATTERNS", help="as for serve")
@@ -356,7 +368,7 @@ def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
 
     from .verify import VerifyRun
 
-    store = DiskStore(settings.cache_dir)
+    store = _open_store(settings)
     cfg = compile_config(settings.proxy_config())
     executor = Executor(store, _fetcher(settings)) if repair else None
     try:
@@ -367,12 +379,25 @@ def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
             executor.close()
 
 
+def _open_store(settings: Settings) -> BlobStore:
+    """The ``store`` URL's object store, else the disk store on ``cache-dir``."""
+    if settings.store:
+        from goproxy_stores.objectstore import open_object_store
+
+        return open_object_store(
+            settings.store, endpoint=settings.store_endpoint, region=settings.store_region
+        )
+    disk = DiskStore(settings.cache_dir)
+    disk.sweep()
+    return disk
+
+
 def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
-    store = DiskStore(settings.cache_dir)
-    store.sweep()
+    store = _open_store(settings)
     config = settings.proxy_config()
     host, port = settings.host_port()
     vkey = _own_sumdb_key(settings) if settings.own_sumdb else ""
+    where = settings.store or settings.cache_dir
 
     def ready(bound: int) -> None:
         log.info(
@@ -380,12 +405,12 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
             host,
             bound,
             settings.frontend,
-            store.root,
+            where,
             settings.upstream,
         )
         if announce:
             print(
-                f"goproxy-core {_version()}: {settings.frontend} server, cache {store.root}, "
+                f"goproxy-core {_version()}: {settings.frontend} server, cache {where}, "
                 f"upstream {settings.upstream}",
                 flush=True,
             )

@@ -58,6 +58,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
 
     listen: str = "127.0.0.1:8080"
     cache_dir: str = ""
+    store: str = ""
+    store_endpoint: str = ""
+    store_region: str = ""
     upstream: str = ""
     offline: bool = False
     frontend: Frontend = "trio"
@@ -437,6 +440,20 @@ _POSITIVE = (
 )
 
 
+def _check_store(url: str, endpoint: str) -> None:
+    """The ``store`` URL names a store (``goproxy_stores.objectstore``); the endpoint is a
+    URL."""
+    from goproxy_stores.objectstore import STORE_URL_FORMS, parse_store_url
+
+    what = parse_store_url(url)
+    if what:
+        raise bad("store", what, url, STORE_URL_FORMS)
+    if endpoint and not re.fullmatch(r"https?://[^/\s]+/?", endpoint):
+        raise bad(
+            "store-endpoint", "not an http(s) URL", endpoint, "http(s)://HOST[:PORT] of the S3 API"
+        )
+
+
 def _check_numbers(settings: Settings) -> None:
     for name in _NON_NEGATIVE:
         value = getattr(settings, name)
@@ -540,6 +557,8 @@ def load_settings(
             settings, vcs_dir=os.path.join(settings.cache_dir, ".vcs")
         )
     _check_numbers(settings)
+    if settings.store:
+        _check_store(settings.store, settings.store_endpoint)
     parse_size("min-free-space", settings.min_free_space)
     parse_size("max-cache-size", settings.max_cache_size)
     settings.host_port()
@@ -555,6 +574,13 @@ def load_settings(
             settings,
             upstream=settings.upstream or up or "off",
             sumdb=settings.sumdb or sumdb,
+        )
+    if settings.own_sumdb and settings.store:
+        raise bad(
+            "own-sumdb",
+            "its log is kept in the cache dir, not yet in an object store",
+            settings.own_sumdb,
+            "no own-sumdb with a store URL",
         )
     if settings.own_sumdb and not is_sumdb_name(settings.own_sumdb):
         raise bad(
