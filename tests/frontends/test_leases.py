@@ -23,7 +23,7 @@ from goproxy_io import executor as executor_module
 from goproxy_io.executor import Executor, Pending
 from goproxy_io.leases import LEASE_DIR, FileLeases, wait
 from goproxy_io.upstream import Fetcher, FetchSettings
-from goproxy_stores import DiskStore
+from goproxy_stores import DiskStore, ops
 
 from support import make_zip
 
@@ -80,8 +80,9 @@ def upstream():
         srv.server_close()
 
 
-def _executor(cache: Path, deadline: float = 30.0) -> Executor:
-    return Executor(DiskStore(cache), Fetcher(FetchSettings(retries=0, fetch_deadline=deadline)))
+def _executor(cache: Path, deadline: float = 30.0, idle: float = 30.0) -> Executor:
+    settings = FetchSettings(retries=0, fetch_deadline=deadline, read_timeout=idle)
+    return Executor(DiskStore(cache), Fetcher(settings))
 
 
 def _lock_files(cache: Path) -> list[str]:
@@ -213,15 +214,52 @@ def test_a_small_file_waits_a_bounded_time(tmp_path, upstream, monkeypatch):
 def test_a_zip_waiter_gives_up_at_its_deadline(tmp_path, upstream):
     handler, url = upstream
     handler.gate.set()
-    b = _executor(tmp_path, deadline=0.4)
+    b = _executor(tmp_path, deadline=0.4, idle=0.5)
     held = FileLeases(tmp_path / LEASE_DIR).try_acquire(ZIP_KEY)
     assert held is not None
+    t0 = time.monotonic()
     got = b.perform(_zip_fetch(url), Pending())
     assert isinstance(got, UpstreamResult)
     assert got.status == 0 and got.timeout
     assert f"another process fetching {ZIP_KEY} did not store it" in got.error
+    assert time.monotonic() - t0 >= 0.5  # the holder's silence, not just the deadline
     assert handler.hits == {}
     held.release()
+
+
+def test_a_zip_waiter_waits_while_the_holder_makes_progress(tmp_path, upstream):
+    handler, url = upstream
+    b = _executor(tmp_path, deadline=0.3, idle=0.6)
+    held = FileLeases(tmp_path / LEASE_DIR).try_acquire(ZIP_KEY)
+    assert held is not None
+    waiter = _Call(b, _zip_fetch(url), Pending())
+    for _ in range(8):  # 1.6 s of a body arriving: well past the deadline
+        time.sleep(0.2)
+        assert held.renew()
+    assert waiter.thread.is_alive()
+    assert ops.save(DiskStore(tmp_path), ZIP_KEY, ZIP)
+    held.release()
+    got = waiter.join()
+    assert isinstance(got, UpstreamResult) and got.stored is not None
+    assert handler.hits == {}
+
+
+def test_a_holders_write_renews_its_lease(tmp_path):
+    leases = FileLeases(tmp_path / LEASE_DIR)
+    lease = leases.try_acquire(ZIP_KEY)
+    assert lease is not None
+    assert leases.idle(ZIP_KEY) < 5
+    os.utime(leases.path(ZIP_KEY), (0, 0))  # long silent
+    assert leases.idle(ZIP_KEY) > 1e6
+    writer = executor_module._RenewingStore(DiskStore(tmp_path), lease).writer(ZIP_KEY)
+    writer.write(b"a")  # within a second of the last renewal: not renewed again
+    assert leases.idle(ZIP_KEY) > 1e6
+    writer._renewed -= 2  # type: ignore[attr-defined]
+    writer.write(b"b")
+    assert leases.idle(ZIP_KEY) < 5
+    writer.abort()
+    lease.release()
+    assert leases.idle(ZIP_KEY) == float("inf")
 
 
 def test_a_walk_that_holds_the_lease_fetches_again(tmp_path, upstream):
@@ -366,6 +404,11 @@ class _Stub:
     def sweep(self) -> int:
         return 0
 
+    def idle(self, key: str) -> float:
+        return self.idle_for
+
+    idle_for = float("inf")
+
 
 def test_wait_backs_off_and_finds_the_commit():
     pauses: list[float] = []
@@ -398,3 +441,18 @@ def test_wait_takes_over_a_freed_lease_or_gives_up():
     now[0] = 0.0
     assert wait(_Stub(99), "k", lambda: None, 2.0, sleep=sleep, clock=lambda: now[0]) is None
     assert now[0] == pytest.approx(2.0)
+
+
+def test_wait_past_its_deadline_while_the_holder_renews():
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    stub = _Stub(99)
+    stub.idle_for = 0.5  # renewed half a second ago, every time we look
+    looks = iter([None] * 30 + ["stored"])
+    got = wait(
+        stub, "k", lambda: next(looks), 1.0, idle_limit=5.0, sleep=sleep, clock=lambda: now[0]
+    )
+    assert got == "stored" and now[0] > 5

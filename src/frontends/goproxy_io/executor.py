@@ -43,7 +43,7 @@ import enum
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.from_thread
@@ -85,7 +85,6 @@ from .upstream import Fetcher, HashingWriter, Relay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
-    from typing import Any
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -759,8 +758,12 @@ class Executor:
             if shared is not None:
                 return shared
         lease_key = effect.into or effect.saves
+        store = self.store
+        lease = pending.leases.get(effect.into) if effect.into is not None else None
+        if lease is not None:
+            store = cast("BlobStore", _RenewingStore(store, lease))
         try:
-            result, writer = self.fetcher.fetch(effect, self.store, relay)
+            result, writer = self.fetcher.fetch(effect, store, relay)
         except BaseException:
             pending.release(lease_key)
             if flight is not None:
@@ -788,12 +791,22 @@ class Executor:
             lease = leases.try_acquire(key)
             if lease is None:
                 waited = time.monotonic()
-                deadline = self.fetcher.settings.fetch_deadline
+                settings = self.fetcher.settings
+                deadline = settings.fetch_deadline
+                if isinstance(effect, FetchDirect) and settings.vcs is not None:
+                    deadline = max(deadline, settings.vcs.timeout)  # git may take this long
+                idle = settings.timeout.read or 0.0  # a zip still arriving is waited for
                 if effect.into is None:
                     # A .info or .mod is saved once checked; a holder whose check failed keeps
                     # its lease until its connection ends: past this, fetch it without one.
-                    deadline = min(deadline, SMALL_LEASE_WAIT)
-                got = wait(leases, key, lambda: self._committed(effect, key), waited + deadline)
+                    deadline, idle = min(deadline, SMALL_LEASE_WAIT), 0.0
+                got = wait(
+                    leases,
+                    key,
+                    lambda: self._committed(effect, key),
+                    waited + deadline,
+                    idle_limit=idle,
+                )
                 if self.metrics is not None:
                     self.metrics.flight_waited(time.monotonic() - waited)
                 if isinstance(got, UpstreamResult):
@@ -803,7 +816,7 @@ class Executor:
                     timed_out = UpstreamResult(
                         status=0,
                         error=f"another process fetching {key} did not store it within "
-                        f"{deadline:g}s",
+                        f"{deadline:g}s, nor wrote any of it for {idle:g}s",
                         timeout=True,
                     )
                     self._shared(effect, flight, timed_out)
@@ -834,6 +847,40 @@ class Executor:
             self.flights.finish(effect, flight, result.stored)
         else:
             self.flights.landed(effect, flight, result)
+
+
+class _RenewingStore:
+    """``store``, whose pending writes renew ``lease`` as the body arrives (once a second at
+    most): other processes waiting on it see the fetch alive (``Leases.idle``)."""
+
+    def __init__(self, store: BlobStore, lease: Lease) -> None:
+        self._store = store
+        self._lease = lease
+
+    def writer(self, key: str) -> BlobWriter:
+        return cast("BlobWriter", _RenewingWriter(self._store.writer(key), self._lease))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class _RenewingWriter:
+    """A pending write that renews a lease while bytes come in."""
+
+    def __init__(self, inner: BlobWriter, lease: Lease) -> None:
+        self._inner = inner
+        self._lease = lease
+        self._renewed = time.monotonic()
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+        now = time.monotonic()
+        if now - self._renewed >= 1.0:
+            self._renewed = now
+            self._lease.renew()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class AsyncExecutor:

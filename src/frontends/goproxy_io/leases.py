@@ -17,19 +17,23 @@ on one object store) share it through a lease on the store key the fetch will be
   500 ms), and trying the lease again each time. The blob appears: it answers from the store,
   as a follower of a local flight does (its own reader, never a shared one). The lease frees
   with nothing stored (the holder failed, refused bad data, or died): it takes the lease and
-  leads. Neither before the request's deadline (the fetcher's ``fetch_deadline``): a timeout,
-  answered 504 with a text naming the wait.
+  leads. Neither before the request's deadline (the fetcher's ``fetch_deadline``), while the
+  holder shows no progress for ``read_timeout`` (it renews its lease as the body arrives, at
+  most once a second: a large zip over a slow link is waited for): a timeout, answered 504
+  with a text naming the wait.
 * Leases are advisory and only ever save work: a process that cannot take or keep one still
   stores nothing but checked bytes, through writes that become visible whole, so a lost lease
   costs a second fetch, never a wrong or partial file.
 
-Each lease has a holder's side (:class:`Lease`): ``renew`` (keep it while a long fetch runs;
-False when it was lost) and ``release``.
+Each lease has a holder's side (:class:`Lease`): ``renew`` (keep it while a long fetch runs,
+as its body arrives; False when it was lost) and ``release``; waiters read
+:meth:`Leases.idle`, the time since the last renewal.
 
 **On a disk cache** (:class:`FileLeases`) the lease is an ``flock`` on
 ``_goproxy/leases/<sha256 of the key>.lock`` under the cache directory. The kernel releases it
 when the holder exits in any way, ``kill -9`` included, so a crashed holder never blocks anyone:
-the next poll takes it. The holder unlinks the file before it lets go, so lock files do not
+the next poll takes it. ``renew`` sets the lock file's modification time, which ``idle`` reads.
+The holder unlinks the file before it lets go, so lock files do not
 pile up; a taker checks that the file it locked is still the one at the path (an unlinked one
 is dropped and opened again), so two processes never both hold one key. A holder killed before
 unlinking leaves an unlocked empty file, which the next taker of that key reuses and removes,
@@ -54,7 +58,9 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import math
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -83,7 +89,8 @@ class Lease(Protocol):
     key: str
 
     def renew(self) -> bool:
-        """Keep the lease longer; False if it was lost (another process took it over)."""
+        """The holder is making progress: keep the lease longer (others see it in
+        :meth:`Leases.idle`); False if it was lost (another process took it over)."""
         ...
 
     def release(self) -> None:
@@ -98,6 +105,10 @@ class Leases(Protocol):
         """Take the lease on ``key`` without waiting: the lease, or None if another holds it."""
         ...
 
+    def idle(self, key: str) -> float:
+        """Seconds since the holder of ``key``'s lease took or renewed it (inf: unknown)."""
+        ...
+
     def sweep(self) -> int:
         """Remove leases left behind by holders that died; how many were removed."""
         ...
@@ -109,6 +120,7 @@ def wait(
     committed: Callable[[], T | None],
     deadline: float,
     *,
+    idle_limit: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Lease | T | None:
@@ -117,7 +129,8 @@ def wait(
     Polls ``committed`` (the store: the blob, or None while it is absent) and the lease,
     pausing 50 ms, then twice as long each time up to 500 ms. Returns what ``committed``
     returned once it is not None, or the lease once it is free and nothing was committed (the
-    caller leads), or None when ``deadline`` (on ``clock``) passes first.
+    caller leads), or None when ``deadline`` (on ``clock``) has passed and the holder has not
+    renewed its lease for ``idle_limit`` seconds (a body still arriving is waited for).
     """
     pause = _FIRST_PAUSE
     while True:
@@ -133,33 +146,44 @@ def wait(
                 return found
             return lease
         now = clock()
-        if now >= deadline:
+        if now >= deadline and leases.idle(key) >= idle_limit:
             return None
-        sleep(min(pause, deadline - now))
+        sleep(min(pause, deadline - now) if now < deadline else pause)
         pause = min(pause * 2, _MAX_PAUSE)
 
 
 class FileLease:
-    """An ``flock`` held on a lock file; released by :meth:`release` or the holder's exit."""
+    """An ``flock`` held on a lock file; released by :meth:`release` or the holder's exit.
+
+    Its file's modification time is when the holder last showed progress (:meth:`renew`).
+    """
 
     def __init__(self, key: str, path: str, fd: int) -> None:
         self.key = key
         self.path = path
         self._fd: int | None = fd
+        self._lock = threading.Lock()
 
     def renew(self) -> bool:
-        """An ``flock`` lasts as long as its holder: nothing to renew while it is held."""
-        return self._fd is not None
+        """Mark progress (the lock file's time: :meth:`FileLeases.idle`); an ``flock`` itself
+        lasts as long as its holder. False once released."""
+        with self._lock:
+            if self._fd is None:
+                return False
+            with contextlib.suppress(OSError):
+                os.utime(self._fd)
+            return True
 
     def release(self) -> None:
         """Unlink the lock file (still holding it, so no taker can lock a file about to go),
         then close it, which drops the lock."""
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        os.close(fd)
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            os.close(fd)
 
 
 class FileLeases:
@@ -181,7 +205,18 @@ class FileLeases:
         """Lock ``key``'s file without waiting: the lease, or None if another holds it."""
         path = self.path(key)
         fd = self._lock(path)
-        return None if fd is None else FileLease(key, path, fd)
+        if fd is None:
+            return None
+        lease = FileLease(key, path, fd)
+        lease.renew()  # a file reused from a killed holder: its time is now ours
+        return lease
+
+    def idle(self, key: str) -> float:
+        """Seconds since the lease on ``key`` was taken or renewed (inf: no lock file)."""
+        try:
+            return max(0.0, time.time() - os.stat(self.path(key)).st_mtime)
+        except OSError:
+            return math.inf
 
     def _lock(self, path: str) -> int | None:
         while True:
