@@ -456,3 +456,21 @@ def test_wait_past_its_deadline_while_the_holder_renews():
         stub, "k", lambda: next(looks), 1.0, idle_limit=5.0, sleep=sleep, clock=lambda: now[0]
     )
     assert got == "stored" and now[0] > 5
+
+
+def test_without_lock_files_a_fetch_goes_on(tmp_path, upstream, caplog):
+    """A cache where no lock file can be made (here: its directory is a file) fetches as
+    before, one warning said once."""
+    handler, url = upstream
+    handler.gate.set()
+    (tmp_path / "file").write_bytes(b"")
+    settings = FetchSettings(retries=0)
+    ex = Executor(DiskStore(tmp_path), Fetcher(settings), leases=FileLeases(tmp_path / "file/x"))
+    for _ in range(2):
+        pending = Pending()
+        got = ex.perform(_zip_fetch(url), pending)
+        assert isinstance(got, UpstreamResult) and got.status == 200
+        ex.abandon(pending)
+    assert handler.hits == {f"/{ZIP_KEY}": 2}
+    said = [r for r in caplog.records if "cannot take fetch leases" in r.getMessage()]
+    assert len(said) == 1

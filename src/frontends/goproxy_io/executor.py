@@ -571,6 +571,7 @@ class Executor:
             with contextlib.suppress(OSError):
                 leases.sweep()
         self.leases = leases
+        self._lease_failed = False
         if sumdb_logs is None and isinstance(store, LocalBlobStore):
             sumdb_logs = SumdbLogs(store.local_path("sumdb"))
         self.sumdb_logs = sumdb_logs
@@ -786,44 +787,16 @@ class Executor:
         key = effect.into or effect.saves
         if key is None:
             return None
-        leases = self.leases
-        if leases is not None and not pending.holds(key):  # held: our own walk, next upstream
-            lease = leases.try_acquire(key)
-            if lease is None:
-                waited = time.monotonic()
-                settings = self.fetcher.settings
-                deadline = settings.fetch_deadline
-                if isinstance(effect, FetchDirect) and settings.vcs is not None:
-                    deadline = max(deadline, settings.vcs.timeout)  # git may take this long
-                idle = settings.timeout.read or 0.0  # a zip still arriving is waited for
-                if effect.into is None:
-                    # A .info or .mod is saved once checked; a holder whose check failed keeps
-                    # its lease until its connection ends: past this, fetch it without one.
-                    deadline, idle = min(deadline, SMALL_LEASE_WAIT), 0.0
-                got = wait(
-                    leases,
-                    key,
-                    lambda: self._committed(effect, key),
-                    waited + deadline,
-                    idle_limit=idle,
-                )
-                if self.metrics is not None:
-                    self.metrics.flight_waited(time.monotonic() - waited)
-                if isinstance(got, UpstreamResult):
-                    self._shared(effect, flight, got)
-                    return got
-                if got is None and effect.into is not None:
-                    timed_out = UpstreamResult(
-                        status=0,
-                        error=f"another process fetching {key} did not store it within "
-                        f"{deadline:g}s, nor wrote any of it for {idle:g}s",
-                        timeout=True,
-                    )
-                    self._shared(effect, flight, timed_out)
-                    return timed_out
-                lease = got
-            if lease is not None:
-                pending.hold(key, lease)
+        if self.leases is not None and not pending.holds(key):  # held: our walk, next upstream
+            try:
+                shared = self._lease_or_wait(self.leases, effect, key, pending, flight)
+            except OSError as e:  # no lock files here (a read-only cache, no flock): lead
+                if not self._lease_failed:
+                    self._lease_failed = True
+                    ops.log.warning("cannot take fetch leases, fetching without: %s", e)
+                shared = None
+            if shared is not None:
+                return shared
         if effect.into is not None:
             # Led just after another flight landed: the blob may be stored already.
             stored = ops.stat(self.store, effect.into)
@@ -831,6 +804,48 @@ class Executor:
                 pending.release(key)
                 self.flights.finish(effect, flight, stored)
                 return UpstreamResult(status=200, stored=stored)
+        return None
+
+    def _lease_or_wait(
+        self, leases: Leases, effect: Fetch, key: str, pending: Pending, flight: Flight
+    ) -> UpstreamResult | None:
+        """Take the lease on ``key`` into ``pending`` (None), or wait: see :meth:`_lease`."""
+        lease = leases.try_acquire(key)
+        if lease is None:
+            waited = time.monotonic()
+            settings = self.fetcher.settings
+            deadline = settings.fetch_deadline
+            if isinstance(effect, FetchDirect) and settings.vcs is not None:
+                deadline = max(deadline, settings.vcs.timeout)  # git may take this long
+            idle = settings.timeout.read or 0.0  # a zip still arriving is waited for
+            if effect.into is None:
+                # A .info or .mod is saved once checked; a holder whose check failed keeps
+                # its lease until its connection ends: past this, fetch it without one.
+                deadline, idle = min(deadline, SMALL_LEASE_WAIT), 0.0
+            got = wait(
+                leases,
+                key,
+                lambda: self._committed(effect, key),
+                waited + deadline,
+                idle_limit=idle,
+            )
+            if self.metrics is not None:
+                self.metrics.flight_waited(time.monotonic() - waited)
+            if isinstance(got, UpstreamResult):
+                self._shared(effect, flight, got)
+                return got
+            if got is None and effect.into is not None:
+                timed_out = UpstreamResult(
+                    status=0,
+                    error=f"another process fetching {key} did not store it within "
+                    f"{deadline:g}s, nor wrote any of it for {idle:g}s",
+                    timeout=True,
+                )
+                self._shared(effect, flight, timed_out)
+                return timed_out
+            lease = got
+        if lease is not None:
+            pending.hold(key, lease)
         return None
 
     def _committed(self, effect: Fetch, key: str) -> UpstreamResult | None:
