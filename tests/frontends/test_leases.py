@@ -474,3 +474,16 @@ def test_without_lock_files_a_fetch_goes_on(tmp_path, upstream, caplog):
     assert handler.hits == {f"/{ZIP_KEY}": 2}
     said = [r for r in caplog.records if "cannot take fetch leases" in r.getMessage()]
     assert len(said) == 1
+
+
+def test_a_store_may_bring_its_own_leases(tmp_path):
+    from goproxy_core.testing import MemoryStore
+
+    assert Executor(MemoryStore()).leases is None  # one fetch per file and process
+
+    class _WithLeases(MemoryStore):
+        def leases(self) -> FileLeases:
+            return FileLeases(tmp_path / "own")
+
+    own = Executor(_WithLeases()).leases
+    assert isinstance(own, FileLeases) and own.dir == str(tmp_path / "own")

@@ -549,9 +549,10 @@ class Executor:
         sumdb_logs: the logs of the proxy's own checksum database (``ReadSumdb``,
             ``AppendSumdb``); default: under ``sumdb/`` in a local store's directory.
         leases: the leases that make one process of all those serving the store fetch each
-            file (:mod:`goproxy_io.leases`); default: lock files under ``_goproxy/leases/``
-            in a local store's directory (those left by a killed process removed now), else
-            none (one fetch per file and process).
+            file (:mod:`goproxy_io.leases`); default: what the store's own ``leases()``
+            method returns, if it has one (an object store's conditional-create leases), else
+            lock files under ``_goproxy/leases/`` in a local store's directory (those left by
+            a killed process removed now), else none (one fetch per file and process).
     """
 
     def __init__(
@@ -566,7 +567,10 @@ class Executor:
         self.fetcher = fetcher or Fetcher()
         self.memo = memo if memo is not None else Memo()
         self.flights = Flights()
-        if leases is None and isinstance(store, LocalBlobStore):
+        make_leases = getattr(store, "leases", None)
+        if leases is None and callable(make_leases):
+            leases = cast("Leases", make_leases())  # a store with leases of its own
+        elif leases is None and isinstance(store, LocalBlobStore):
             leases = FileLeases(store.local_path(LEASE_DIR))
             with contextlib.suppress(OSError):
                 leases.sweep()

@@ -39,8 +39,9 @@ is dropped and opened again), so two processes never both hold one key. A holder
 unlinking leaves an unlocked empty file, which the next taker of that key reuses and removes,
 and :meth:`FileLeases.sweep` (run when a server starts) removes every such file.
 
-**On an object store** (next: replicas on one bucket) the same interface is kept by a
-conditional create: the lease is an object ``_goproxy/leases/<sha256 of the key>`` holding the
+**On an object store** (next: replicas on one bucket) the store hands its leases to the
+executor through a ``leases()`` method (``Executor`` takes them from any store that has one),
+and keeps the same interface by a conditional create: the lease is an object ``_goproxy/leases/<sha256 of the key>`` holding the
 holder's id and an expiry (now + lease time, say 30 s). ``try_acquire`` creates it with
 ``mode="create"`` (If-None-Match: the first writer wins, the others get "already exists");
 when it exists but its expiry has passed, a taker replaces it conditionally on the ETag it
