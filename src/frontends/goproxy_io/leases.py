@@ -41,16 +41,19 @@ and :meth:`FileLeases.sweep` (run when a server starts) removes every such file.
 
 **On an object store** (next: replicas on one bucket) the store hands its leases to the
 executor through a ``leases()`` method (``Executor`` takes them from any store that has one),
-and keeps the same interface by a conditional create: the lease is an object ``_goproxy/leases/<sha256 of the key>`` holding the
-holder's id and an expiry (now + lease time, say 30 s). ``try_acquire`` creates it with
-``mode="create"`` (If-None-Match: the first writer wins, the others get "already exists");
-when it exists but its expiry has passed, a taker replaces it conditionally on the ETag it
-read (If-Match), so of several takers one wins. ``renew`` rewrites it with a later expiry,
-If-Match on the holder's last ETag (a failed renew means another took it over: the holder
-aborts its pending write rather than commit over the new leader); ``release`` deletes it. A
-crashed leader blocks others for at most the lease time; a lease object left behind expires,
-and ``sweep`` deletes expired ones. Waiting is the same :func:`wait` loop: poll the store for
-the committed key, try the lease again.
+and keeps the same interface by a conditional create: the lease is an object
+``_goproxy/leases/<sha256 of the key>`` holding the holder's id and an expiry (now + lease
+time, say 30 s). ``try_acquire`` creates it with ``mode="create"`` (If-None-Match: the first
+writer wins, the others get "already exists"); when it exists but its expiry has passed, a
+taker replaces it conditionally on the ETag it read (If-Match), so of several takers one wins.
+``renew`` rewrites it with a later expiry, If-Match on the holder's last ETag (a failed renew
+means another took it over: the holder aborts its pending write rather than commit over the new
+leader); ``release`` deletes it. A crashed leader blocks others for at most the lease time; a
+lease object left behind expires, and ``sweep`` deletes expired ones. ``idle`` is the time
+since the lease object was last written (its Last-Modified); the executor renews as the body
+arrives once a second, which an object store should thin out to a third of the lease time.
+Waiting is the same :func:`wait` loop: poll the store for the committed key, try the lease
+again. (The executor does not yet act on a failed ``renew``: with flock it cannot fail.)
 """
 
 from __future__ import annotations
