@@ -137,16 +137,16 @@ def make_zip(module: str, version: str, files: dict[str, bytes]) -> bytes:
 
 def cache_usage(root: Path) -> tuple[int, int]:
     """(bytes, files) of a cache dir as the disk quota's index counts them: every regular file
-    but the index's own, its gc lock and pending writes. A file removed while this walks (a
-    server evicting) is not counted."""
-    from goproxy_stores.usage import INDEX_FILE, LOCK_FILE
+    but the index's own, its gc lock, pending writes and fetches' lock files. A file removed
+    while this walks (a server evicting) is not counted."""
+    from goproxy_stores.usage import INDEX_FILE, LEASES, LOCK_FILE
 
     total = files = 0
     for dirpath, _, names in os.walk(root):
         for name in names:
             p = Path(dirpath, name)
             rel = p.relative_to(root).as_posix()
-            if rel.startswith(INDEX_FILE) or rel == LOCK_FILE or name.endswith(".tmp"):
+            if rel.startswith((INDEX_FILE, LEASES)) or rel == LOCK_FILE or name.endswith(".tmp"):
                 continue
             try:
                 st = p.lstat()

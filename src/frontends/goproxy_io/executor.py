@@ -43,7 +43,7 @@ import enum
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.from_thread
@@ -79,12 +79,12 @@ from goproxy_stores import ops
 
 from .catalog import read_catalog
 from .flights import Fetch, Flight, Flights
+from .leases import LEASE_DIR, FileLeases, Lease, Leases, wait
 from .sumdb_log import SumdbLogs
 from .upstream import Fetcher, HashingWriter, Relay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
-    from typing import Any
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -118,6 +118,9 @@ _DIRECT_THREADS = 16  # direct mode: git may wait up to vcs-timeout
 _CHECK_THREADS = 4  # zip checks: CPU-bound, more than the cores buys nothing
 _WARM_THREADS = 2  # POST /admin/warm requests run at once; each has WARM_JOBS fetching threads
 _RELAY_BUFFER = 4  # relayed chunks (1 MiB each) queued for the loop to send, per fetch
+
+SMALL_LEASE_WAIT = 10.0
+"""Seconds a ``.info`` or ``.mod`` waits at most on another process's lease, then fetches."""
 
 REFRESH_THREADS = 4
 """Background refreshes (``Revalidate``) run at once at most; more are dropped."""
@@ -223,11 +226,38 @@ class Memo:
 
 
 class Pending:
-    """The pending store writes of one connection, with the flights they lead."""
+    """The pending store writes of one connection, with the flights they lead, and the
+    cross-process leases it holds (:mod:`goproxy_io.leases`), by store key."""
 
     def __init__(self) -> None:
         self.writes: dict[str, tuple[BlobWriter, Fetch, Flight | None]] = {}
+        self.leases: dict[str, Lease] = {}
         self._lock = threading.Lock()
+
+    def hold(self, key: str, lease: Lease) -> None:
+        """Keep ``lease`` until :meth:`release` of ``key`` (or :meth:`release_all`)."""
+        with self._lock:
+            self.leases[key] = lease
+
+    def holds(self, key: str) -> bool:
+        return key in self.leases
+
+    def release(self, key: str | None) -> None:
+        """Release the lease held on ``key``, if any."""
+        if key is None:
+            return
+        with self._lock:
+            lease = self.leases.pop(key, None)
+        if lease is not None:
+            lease.release()
+
+    def release_all(self) -> None:
+        """Release every lease held."""
+        with self._lock:
+            leases = list(self.leases.values())
+            self.leases.clear()
+        for lease in leases:
+            lease.release()
 
     def add(self, key: str, writer: BlobWriter, effect: Fetch, flight: Flight | None) -> None:
         with self._lock:
@@ -518,6 +548,11 @@ class Executor:
         memo: small immutable blobs kept in memory (default: a new :class:`Memo`).
         sumdb_logs: the logs of the proxy's own checksum database (``ReadSumdb``,
             ``AppendSumdb``); default: under ``sumdb/`` in a local store's directory.
+        leases: the leases that make one process of all those serving the store fetch each
+            file (:mod:`goproxy_io.leases`); default: what the store's own ``leases()``
+            method returns, if it has one (an object store's conditional-create leases), else
+            lock files under ``_goproxy/leases/`` in a local store's directory (those left by
+            a killed process removed now), else none (one fetch per file and process).
     """
 
     def __init__(
@@ -526,11 +561,21 @@ class Executor:
         fetcher: Fetcher | None = None,
         memo: Memo | None = None,
         sumdb_logs: SumdbLogs | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher or Fetcher()
         self.memo = memo if memo is not None else Memo()
         self.flights = Flights()
+        make_leases = getattr(store, "leases", None)
+        if leases is None and callable(make_leases):
+            leases = cast("Leases", make_leases())  # a store with leases of its own
+        elif leases is None and isinstance(store, LocalBlobStore):
+            leases = FileLeases(store.local_path(LEASE_DIR))
+            with contextlib.suppress(OSError):
+                leases.sweep()
+        self.leases = leases
+        self._lease_failed = False
         if sumdb_logs is None and isinstance(store, LocalBlobStore):
             sumdb_logs = SumdbLogs(store.local_path("sumdb"))
         self.sumdb_logs = sumdb_logs
@@ -622,7 +667,9 @@ class Executor:
             self.memo.discard(effect.key)
             if self.metrics is not None:
                 self.metrics.saved(effect.key, effect.data)
-            return ops.save(store, effect.key, effect.data)
+            saved = ops.save(store, effect.key, effect.data)
+            pending.release(effect.key)  # a .info or .mod fetched under a lease: others see it
+            return saved
         if isinstance(effect, (FetchUpstream, FetchDirect)):
             return self._fetch(effect, pending, relay)
         if isinstance(effect, CheckZip):
@@ -648,6 +695,7 @@ class Executor:
         if isinstance(effect, CommitBlob):
             writer, fetch, flight = pending.pop(effect.key)
             committed = ops.commit(store, writer, effect.key)
+            pending.release(effect.key)
             info = committed if isinstance(committed, BlobInfo) else None
             if flight is not None:
                 self.flights.finish(fetch, flight, info)
@@ -656,6 +704,7 @@ class Executor:
             writer, fetch, flight = pending.pop(effect.key)
             with contextlib.suppress(OSError):
                 writer.abort()
+            pending.release(effect.key)
             if flight is not None:
                 self.flights.finish(fetch, flight, refused=effect.refused)
             return None
@@ -677,6 +726,7 @@ class Executor:
                 writer.abort()
             if flight is not None:
                 self.flights.finish(effect, flight)
+        pending.release_all()
 
     def _check(self, effect: CheckZip, pending: Pending) -> ZipVerdict:
         writer = pending.get(effect.key)
@@ -708,23 +758,148 @@ class Executor:
             if shared is not None:
                 return shared
             flight = None  # the leader's blob was refused or lost: fetch for ourselves
-        elif effect.into is not None:
-            # Led just after another flight landed: the blob may be stored already.
-            stored = ops.stat(self.store, effect.into)
-            if stored is not None:
-                self.flights.finish(effect, flight, stored)
-                return UpstreamResult(status=200, stored=stored)
+        else:
+            shared = self._lease(effect, pending, flight)
+            if shared is not None:
+                return shared
+        lease_key = effect.into or effect.saves
+        store = self.store
+        lease = pending.leases.get(effect.into) if effect.into is not None else None
+        if lease is not None:
+            store = cast("BlobStore", _RenewingStore(store, lease))
         try:
-            result, writer = self.fetcher.fetch(effect, self.store, relay)
+            result, writer = self.fetcher.fetch(effect, store, relay)
         except BaseException:
+            pending.release(lease_key)
             if flight is not None:
                 self.flights.finish(effect, flight)
             raise
         if writer is not None:
             pending.add(effect.into or "", writer, effect, flight)  # ends at commit or abort
-        elif flight is not None:
-            self.flights.landed(effect, flight, result)
+        else:
+            if result.status != 200 or effect.into is not None:
+                # Nothing to save (or already stored): others may lead, or find it stored.
+                pending.release(lease_key)
+            if flight is not None:
+                self.flights.landed(effect, flight, result)
         return result
+
+    def _lease(self, effect: Fetch, pending: Pending, flight: Flight) -> UpstreamResult | None:
+        """Before leading ``flight``: take the cross-process lease on the file's store key
+        (:mod:`goproxy_io.leases`), or wait for its holder. None: lead (holding the lease in
+        ``pending``); else the answer (stored by another process, or the wait timed out)."""
+        key = effect.into or effect.saves
+        if key is None:
+            return None
+        if self.leases is not None and not pending.holds(key):  # held: our walk, next upstream
+            try:
+                shared = self._lease_or_wait(self.leases, effect, key, pending, flight)
+            except OSError as e:  # no lock files here (a read-only cache, no flock): lead
+                if not self._lease_failed:
+                    self._lease_failed = True
+                    ops.log.warning("cannot take fetch leases, fetching without: %s", e)
+                shared = None
+            if shared is not None:
+                return shared
+        if effect.into is not None:
+            # Led just after another flight landed: the blob may be stored already.
+            stored = ops.stat(self.store, effect.into)
+            if stored is not None:
+                pending.release(key)
+                self.flights.finish(effect, flight, stored)
+                return UpstreamResult(status=200, stored=stored)
+        return None
+
+    def _lease_or_wait(
+        self, leases: Leases, effect: Fetch, key: str, pending: Pending, flight: Flight
+    ) -> UpstreamResult | None:
+        """Take the lease on ``key`` into ``pending`` (None), or wait: see :meth:`_lease`."""
+        lease = leases.try_acquire(key)
+        if lease is None:
+            waited = time.monotonic()
+            settings = self.fetcher.settings
+            deadline = settings.fetch_deadline
+            if isinstance(effect, FetchDirect) and settings.vcs is not None:
+                deadline = max(deadline, settings.vcs.timeout)  # git may take this long
+            idle = settings.timeout.read or 0.0  # a zip still arriving is waited for
+            if effect.into is None:
+                # A .info or .mod is saved once checked; a holder whose check failed keeps
+                # its lease until its connection ends: past this, fetch it without one.
+                deadline, idle = min(deadline, SMALL_LEASE_WAIT), 0.0
+            got = wait(
+                leases,
+                key,
+                lambda: self._committed(effect, key),
+                waited + deadline,
+                idle_limit=idle,
+            )
+            if self.metrics is not None:
+                self.metrics.flight_waited(time.monotonic() - waited)
+            if isinstance(got, UpstreamResult):
+                self._shared(effect, flight, got)
+                return got
+            if got is None and effect.into is not None:
+                timed_out = UpstreamResult(
+                    status=0,
+                    error=f"another process fetching {key} did not store it within "
+                    f"{deadline:g}s, nor wrote any of it for {idle:g}s",
+                    timeout=True,
+                )
+                self._shared(effect, flight, timed_out)
+                return timed_out
+            lease = got
+        if lease is not None:
+            pending.hold(key, lease)
+        return None
+
+    def _committed(self, effect: Fetch, key: str) -> UpstreamResult | None:
+        """The file another process stored under ``key`` for ``effect``, as its answer."""
+        if effect.into is not None:
+            stored = ops.stat(self.store, key)
+            return None if stored is None else UpstreamResult(status=200, stored=stored)
+        data = ops.read_small(self.store, key, effect.max_size)
+        return None if data is None else UpstreamResult(status=200, body=data.data)
+
+    def _shared(self, effect: Fetch, flight: Flight, result: UpstreamResult) -> None:
+        """End ``flight`` with what another process's fetch gave."""
+        if result.stored is not None:
+            self.flights.finish(effect, flight, result.stored)
+        else:
+            self.flights.landed(effect, flight, result)
+
+
+class _RenewingStore:
+    """``store``, whose pending writes renew ``lease`` as the body arrives (once a second at
+    most): other processes waiting on it see the fetch alive (``Leases.idle``)."""
+
+    def __init__(self, store: BlobStore, lease: Lease) -> None:
+        self._store = store
+        self._lease = lease
+
+    def writer(self, key: str) -> BlobWriter:
+        return cast("BlobWriter", _RenewingWriter(self._store.writer(key), self._lease))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class _RenewingWriter:
+    """A pending write that renews a lease while bytes come in."""
+
+    def __init__(self, inner: BlobWriter, lease: Lease) -> None:
+        self._inner = inner
+        self._lease = lease
+        self._renewed = time.monotonic()
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+        now = time.monotonic()
+        if now - self._renewed >= 1.0:
+            self._renewed = now
+            self._lease.renew()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class AsyncExecutor:

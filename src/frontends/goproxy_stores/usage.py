@@ -9,8 +9,9 @@ every process serving the cache dir (``--workers``, several servers):
 
 * ``files``: one row per file of the cache (key, bytes, the version it belongs to, when the
   row was written). The total size is the sum over it: every file counts, lists, checksum
-  database tiles and ``_goproxy/`` included; only the index's own files, the gc lock and
-  pending writes (hidden ``.*.tmp`` files) do not.
+  database tiles and ``_goproxy/`` included; only the index's own files, the gc lock,
+  pending writes (hidden ``.*.tmp`` files) and fetches' lock files (``_goproxy/leases/``)
+  do not.
 * ``versions``: one row per module version (module, version, bytes, last use, uses, and an
   ``evicting`` mark).
 
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EVICTED_MARK",
     "INDEX_FILE",
+    "LEASES",
     "GcResult",
     "UsageIndex",
     "UsageTracker",
@@ -101,6 +103,8 @@ SETTLE = 2.5
 
 _OWN = frozenset({INDEX_FILE, INDEX_FILE + "-wal", INDEX_FILE + "-shm", INDEX_FILE + "-journal"})
 _OWN |= {LOCK_FILE}
+LEASES = "_goproxy/leases/"
+"""Lock files of fetches in progress (``goproxy_io.leases``): transient, never counted."""
 _USED = frozenset({200, 304})
 _KINDS = frozenset({"info", "mod", "zip"})
 
@@ -551,6 +555,7 @@ class UsageIndex:
                 elif (
                     _stat.S_ISREG(st.st_mode)
                     and key not in _OWN
+                    and not key.startswith(LEASES)
                     and not (e.name.startswith(".") and e.name.endswith(".tmp"))
                 ):
                     found[key] = (st.st_size, st.st_mtime)

@@ -185,6 +185,11 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     also hand a 200 body to requests arriving a few seconds after it landed (while the flow
     that fetched it checks it against the checksum database and stores it), instead of
     fetching it again; each request's own flow validates what it is handed.
+
+    ``saves``: the store key under which the flow will save a 200 body fetched whole
+    (``SaveBlob``), once it has checked it; None if it saves none. A caller that shares one
+    fetch among processes (``goproxy_io.leases``) holds a lease on it (or on ``into``) until
+    that save, and a process waiting on another's lease answers from the blob once saved.
     """
 
     url: str
@@ -194,6 +199,7 @@ class FetchUpstream(msgspec.Struct, frozen=True):
     relay_above: int = 0
     upstream: str = ""
     immutable: bool = False
+    saves: str | None = None
 
 
 class FetchDirect(msgspec.Struct, frozen=True):
@@ -213,6 +219,7 @@ class FetchDirect(msgspec.Struct, frozen=True):
         max_size: the largest answer accepted, in bytes.
         into: the key of a pending store write for the body (zips), or None.
         immutable: as for :class:`FetchUpstream`: a canonical version's ``.info`` or ``.mod``.
+        saves: as for :class:`FetchUpstream`: the key a 200 body is saved under, or None.
     """
 
     module: str
@@ -220,6 +227,7 @@ class FetchDirect(msgspec.Struct, frozen=True):
     max_size: int
     into: str | None = None
     immutable: bool = False
+    saves: str | None = None
 
 
 class CheckZip(msgspec.Struct, frozen=True):

@@ -128,15 +128,21 @@ def _fetch(
     relay_above: int = 0,
     upstream: str = "",
     immutable: bool = False,
+    saves: str | None = None,
 ) -> Flow[UpstreamResult]:
-    r = yield FetchUpstream(url, max_size, into, relay, relay_above, upstream, immutable)
+    r = yield FetchUpstream(url, max_size, into, relay, relay_above, upstream, immutable, saves)
     return cast("UpstreamResult", r)
 
 
 def _fetch_direct(
-    module: str, file: str, max_size: int, into: str | None = None, immutable: bool = False
+    module: str,
+    file: str,
+    max_size: int,
+    into: str | None = None,
+    immutable: bool = False,
+    saves: str | None = None,
 ) -> Flow[UpstreamResult]:
-    r = yield FetchDirect(module, file, max_size, into, immutable)
+    r = yield FetchDirect(module, file, max_size, into, immutable, saves)
     return cast("UpstreamResult", r)
 
 
@@ -259,12 +265,14 @@ class FlowBase(ChecksumFlow):
         relay: bool = False,
         final_not_found: Callable[[Upstream], Flow[bool]] | None = None,
         immutable: bool = False,
+        saves: str | None = None,
     ) -> Flow[T | _Failed]:
         """Ask the upstreams in order for ``rel``; the first validated 200 wins.
 
         ``file`` names the same file for direct mode, unescaped: ``list``, ``latest``, or a
         version or query with its suffix (``v1.0.0.zip``, ``main.info``). ``immutable``
-        marks the fetches of a canonical version's ``.info`` or ``.mod`` (``FetchUpstream``).
+        marks the fetches of a canonical version's ``.info`` or ``.mod`` (``FetchUpstream``);
+        ``saves`` names the key ``validate`` saves a good body under (``FetchUpstream.saves``).
         ``final_not_found``, when given, is asked about a proxy that answered 404 or 410 and
         is not the last upstream: True ends the walk there, with that not-found.
         """
@@ -279,7 +287,7 @@ class FlowBase(ChecksumFlow):
             if up.kind is UpstreamKind.DIRECT and self.proxies_only:
                 break  # a prefetch asks upstream proxies only: what they lack, a client asks
             if up.kind is UpstreamKind.DIRECT:
-                res = yield from _fetch_direct(module, file, max_size, into, immutable)
+                res = yield from _fetch_direct(module, file, max_size, into, immutable, saves)
             else:
                 res = yield from _fetch(
                     f"{up.url}/{rel}",
@@ -289,6 +297,7 @@ class FlowBase(ChecksumFlow):
                     relay_above=self.cfg.config.verify_before_send,
                     upstream=up.url,
                     immutable=immutable,
+                    saves=saves,
                 )
             if res.store_failure is not None:
                 # The cache could not take the body: its fault, not this upstream's, and the
@@ -456,7 +465,7 @@ class FlowBase(ChecksumFlow):
             return res.body
 
         got = yield from self.walk(
-            module, key, f"{version}.{kind.value}", max_size, validate, immutable=True
+            module, key, f"{version}.{kind.value}", max_size, validate, immutable=True, saves=key
         )
         if isinstance(got, _Failed):
             return (yield from self.failed(key, got))
