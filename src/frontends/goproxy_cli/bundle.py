@@ -369,14 +369,19 @@ class _Own(_Source):
 def _read_manifest(path: str) -> Manifest:
     """The manifest of the bundle at ``path`` (its first member), checked for form only."""
     with tarfile.open(path, "r|") as tf:
-        member = tf.next()
-        if member is None or member.name != MANIFEST_NAME or not member.isfile():
-            raise BundleError(f"the first member is not {MANIFEST_NAME}")
-        if member.size > MAX_MANIFEST:
-            raise BundleError(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST} bytes")
-        f = tf.extractfile(member)
-        assert f is not None
-        return parse_manifest(f.read())
+        return _first_manifest(tf)
+
+
+def _first_manifest(tf: tarfile.TarFile) -> Manifest:
+    """The manifest, which must be the first member of the stream ``tf`` (form only)."""
+    member = tf.next()
+    if member is None or member.name != MANIFEST_NAME or not member.isfile():
+        raise BundleError(f"the first member is not {MANIFEST_NAME}")
+    if member.size > MAX_MANIFEST:
+        raise BundleError(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST} bytes")
+    f = tf.extractfile(member)
+    assert f is not None
+    return parse_manifest(f.read())
 
 
 def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _Version]:
@@ -801,14 +806,7 @@ def _stage(
     total = 0
     try:
         with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tf:
-            member = tf.next()
-            if member is None or member.name != MANIFEST_NAME or not member.isfile():
-                raise BundleError(f"the first member is not {MANIFEST_NAME}")
-            if member.size > MAX_MANIFEST:
-                raise BundleError(f"{MANIFEST_NAME} is larger than {MAX_MANIFEST} bytes")
-            f = tf.extractfile(member)
-            assert f is not None
-            manifest = parse_manifest(f.read())
+            manifest = _first_manifest(tf)
             verified = {
                 d.name: _kept(store, keys.sumdb_tree_key(d.name)) for d in manifest.databases
             }

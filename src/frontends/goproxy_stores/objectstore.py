@@ -107,14 +107,11 @@ def _check_key(key: str) -> str:
     return key
 
 
-class _ObjectReader(io.RawIOBase):
-    """A seekable raw stream over one object version: ranged GETs, streamed in chunks."""
+class _SeekableRaw(io.RawIOBase):
+    """A readable raw stream that keeps its own position: ``seek`` and ``tell`` for both
+    readers below (:meth:`_end` is the size, :meth:`_moved` drops what was read ahead)."""
 
-    def __init__(self, store: _ObStore, key: str, size: int, etag: str | None) -> None:
-        self._store, self._key, self._size, self._etag = store, key, size, etag
-        self._pos = 0
-        self._chunks: Iterator[Any] | None = None
-        self._left = memoryview(b"")
+    _pos = 0
 
     def readable(self) -> bool:
         return True
@@ -125,15 +122,41 @@ class _ObjectReader(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    def _end(self) -> int:
+        raise NotImplementedError
+
+    def _moved(self) -> None:
+        """The position changed (by a seek)."""
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        pos = base + offset
+        if whence == io.SEEK_END:
+            pos = self._end() + offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        else:
+            pos = offset
         if pos < 0:
             raise OSError(22, "negative seek position")
         if pos != self._pos:
             self._pos = pos
-            self._chunks, self._left = None, memoryview(b"")
+            self._moved()
         return pos
+
+
+class _ObjectReader(_SeekableRaw):
+    """A seekable raw stream over one object version: ranged GETs, streamed in chunks."""
+
+    def __init__(self, store: _ObStore, key: str, size: int, etag: str | None) -> None:
+        self._store, self._key, self._size, self._etag = store, key, size, etag
+        self._pos = 0
+        self._chunks: Iterator[Any] | None = None
+        self._left = memoryview(b"")
+
+    def _end(self) -> int:
+        return self._size
+
+    def _moved(self) -> None:
+        self._chunks, self._left = None, memoryview(b"")
 
     def _next_chunk(self) -> memoryview:
         if self._chunks is None:
@@ -165,7 +188,7 @@ class _ObjectReader(io.RawIOBase):
         return n
 
 
-class _PreadReader(io.RawIOBase):
+class _PreadReader(_SeekableRaw):
     """A reader of the spool file with its own position (``os.pread``), so several readers
     and the writer never move each other."""
 
@@ -173,24 +196,8 @@ class _PreadReader(io.RawIOBase):
         self._fd = fd
         self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_END:
-            base = os.fstat(self._fd).st_size
-        else:
-            base = self._pos if whence == io.SEEK_CUR else 0
-        if base + offset < 0:
-            raise OSError(22, "negative seek position")
-        self._pos = base + offset
-        return self._pos
+    def _end(self) -> int:
+        return os.fstat(self._fd).st_size
 
     def readinto(self, buffer: Any) -> int:
         data = os.pread(self._fd, len(buffer), self._pos)
