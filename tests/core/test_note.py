@@ -200,7 +200,7 @@ def test_new_ed25519_verifier_key():
     ("name", "ok"),
     [
         ("PeterNeumann", True),
-        ("sum.golang.org", True),
+        ("sum.example.org", True),
         ("a\x1cb", True),  # Go's unicode.IsSpace does not include the separators
         ("", False),
         ("a b", False),
