@@ -322,10 +322,6 @@ def write_doc(command: str, table: str) -> Path:
     )
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     only = p.add_mutually_exclusive_group()
@@ -358,8 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--latency must not be negative")
     scenarios = ["zip"] if args.zip_only else ["graph"] if args.graph_only else list(SCENARIOS)
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, benchrun.interrupt)
+    signal.signal(signal.SIGINT, benchrun.interrupt)
     work = Path(tempfile.mkdtemp(prefix="goproxy-coldpath-"))
     work.chmod(0o755)  # nginx's workers run as nobody
     try:

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=3, help="turns per target (3)")
     p.add_argument("--write", action="store_true", help="put the table into docs/benchmarks.md")
     args = p.parse_args(argv)
-    signal.signal(signal.SIGTERM, bench._interrupt)
+    signal.signal(signal.SIGTERM, bench.interrupt)
     bench.ensure_tools()
     results = measure(args.duration, args.reps)
     text = table(results)

@@ -462,10 +462,6 @@ def write_doc(command: str, table: str) -> Path:
     )
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument(
@@ -501,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--athens {args.athens}: not an executable file")
     upstream = args.upstream or default_upstream()
 
-    old_term = signal.signal(signal.SIGTERM, _interrupt)
+    old_term = signal.signal(signal.SIGTERM, benchrun.interrupt)
     work = Path(tempfile.mkdtemp(prefix="goproxy-realworld-"))
     try:
         res = bench_realworld(

@@ -916,7 +916,8 @@ def write_doc(command: str, table: str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler that stops a bench run as Ctrl-C does (its servers are cleaned up)."""
     raise KeyboardInterrupt
 
 
@@ -956,7 +957,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = set(args.only or ("throughput", "download", "rss"))
 
     # SIGTERM ends the run like Ctrl-C: the finally blocks stop every process.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     ensure_tools()
     work = Path(tempfile.mkdtemp(prefix="goproxy-bench-"))
     work.chmod(0o755)  # nginx's workers run as nobody

@@ -424,10 +424,6 @@ def write_doc(command: str, table: str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument(
@@ -449,8 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # SIGTERM (and SIGINT, even where a shell ignored it) ends the run like Ctrl-C: the finally
     # blocks stop every process and remove the temporary directory.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, benchrun.interrupt)
+    signal.signal(signal.SIGINT, benchrun.interrupt)
     work = Path(tempfile.mkdtemp(prefix="goproxy-stall-"))
     try:
         results = run_stall(

@@ -256,7 +256,7 @@ class ProxyConnection:
         Args:
             now: the wall clock, seconds since the epoch: the ``Date`` header, and the age
                 of stored files against their TTLs (stored times are wall times).
-            monotonic: a clock that never jumps (``time.monotonic()``): deadlines and how
+            monotonic: the caller's clock that never jumps (a monotonic one): deadlines and how
                 long a request took. Only differences of it are used.
 
         Returns:
