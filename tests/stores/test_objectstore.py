@@ -163,16 +163,30 @@ def test_an_unreachable_store_is_an_os_error(s3_env):
     assert time.monotonic() - t < 15  # a few quick retries, not obstore's three minutes
 
 
-def test_conditional_create_is_enforced_by_the_server(store):
-    """First writer wins on ``mode="create"``: what the cross-replica leases will build on
-    (checked here on the real server, so the next step can rely on it)."""
-    import obstore
-    from obstore import exceptions as obe
-
-    obstore.put(store.inner, ".goproxy/leases/k", b"first", mode="create")
-    with pytest.raises(obe.AlreadyExistsError):
-        obstore.put(store.inner, ".goproxy/leases/k", b"second", mode="create")
-    assert bytes(obstore.get(store.inner, ".goproxy/leases/k").bytes()) == b"first"
+def test_own_objects_are_written_whole_and_conditionally(store):
+    """The store's own objects: first writer wins on ``create``, an ``If-Match`` write loses to
+    a write in between (enforced by the real server), and none of them is ever a key."""
+    assert store.own_get("leases/k") is None
+    tag = store.own_put("leases/k", b"first", create=True)
+    assert tag is not None
+    assert store.own_put("leases/k", b"second", create=True) is None
+    got = store.own_get("leases/k")
+    assert got is not None and got.data == b"first" and got.etag == tag
+    assert abs(got.modified - time.time()) < 60
+    if store.conditional_updates:
+        newer = store.own_put("leases/k", b"renewed", match=tag)
+        assert newer is not None and newer != tag
+        assert store.own_put("leases/k", b"stale", match=tag) is None
+        assert store.own_get("leases/k").data == b"renewed"
+    store.own_put("leases/other", b"x")
+    assert sorted(name for name, _, _ in store.own_list("leases/")) == ["leases/k", "leases/other"]
+    assert [(n, size) for n, size, _ in store.own_list("leases/o")] == []  # a directory prefix
+    assert list(store.list_keys("")) == []
+    store.own_delete("leases/k")
+    store.own_delete("leases/k")  # gone already: nothing
+    assert store.own_get("leases/k") is None
+    if store.conditional_updates:
+        assert store.own_put("leases/k", b"x", match=tag) is None  # deleted meanwhile
 
 
 def test_a_writer_killed_mid_upload_leaves_nothing_visible(weed, s3_env, tmp_path):  # noqa: F811

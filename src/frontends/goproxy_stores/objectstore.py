@@ -33,7 +33,8 @@ ranged GETs streamed in chunks. Every GET is pinned to the ETag the object had w
 opened: one GET streams one version to its end, and a blob replaced meanwhile fails the GET a
 seek makes (``OSError``) instead of mixing two versions.
 
-Objects under ``.goproxy/`` are the store's own (the cross-replica leases, next): no key can
+Objects under ``.goproxy/`` are the store's own (``own_get``, ``own_put`` and friends: small
+objects, written whole, conditionally where asked; leases and logs build on them): no key can
 start with a dot (the core's own files are under ``_goproxy/``, module paths start with a
 letter or digit), so they are never keys, as the disk store's hidden files are not.
 """
@@ -46,6 +47,7 @@ import io
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
@@ -66,13 +68,14 @@ __all__ = [
     "INTERNAL_PREFIX",
     "STORE_URL_FORMS",
     "ObjectStore",
+    "OwnObject",
     "StoreURLError",
     "open_object_store",
     "parse_store_url",
 ]
 
 INTERNAL_PREFIX = ".goproxy/"
-"""Objects of the store's own (leases, later): never keys."""
+"""Where the store's own objects are (:meth:`ObjectStore.own_get`): never keys."""
 
 _PART = 8 << 20
 _RETRY: RetryConfig = {
@@ -87,6 +90,17 @@ _RETRY: RetryConfig = {
 # obstore raises its NotFoundError for some stores and the builtin for others (S3 HEAD).
 _NOT_FOUND = (obe.NotFoundError, FileNotFoundError)
 _READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class OwnObject:
+    """One of the store's own small objects (under :data:`INTERNAL_PREFIX`), as read."""
+
+    data: bytes
+    etag: str | None
+    """The version read: a conditional write (``match``) replaces exactly this one."""
+    modified: float
+    """When it was last written, on the store's clock (seconds since the epoch)."""
 
 
 class StoreURLError(ValueError):
@@ -357,6 +371,73 @@ class ObjectStore:
         except obe.BaseError as e:
             raise _io_error(e, key) from e
         return True
+
+    # The store's own small objects (leases, the usage records, the checksum database's log):
+    # names relative to INTERNAL_PREFIX, bodies held in memory, writes that may be conditional.
+
+    @property
+    def conditional_updates(self) -> bool:
+        """Whether :meth:`own_put` takes ``match`` (obstore's local store has only creates)."""
+        return not isinstance(self.inner, LocalStore)
+
+    def own_get(self, name: str) -> OwnObject | None:
+        """The store's own object ``name``, or None."""
+        path = INTERNAL_PREFIX + name
+        try:
+            got = obstore.get(self.inner, path)
+            data = bytes(got.bytes())
+        except _NOT_FOUND:
+            return None
+        except obe.BaseError as e:
+            raise _io_error(e, path) from e
+        meta = got.meta
+        return OwnObject(data, meta.get("e_tag"), meta["last_modified"].timestamp())
+
+    def own_put(
+        self, name: str, data: bytes, *, create: bool = False, match: str | None = None
+    ) -> str | None:
+        """Write the store's own object ``name``, whole: its new ETag, or None when the
+        condition failed. ``create``: only if no object has the name (of several writers one
+        wins: S3's If-None-Match). ``match``: only if it is still the version with this ETag
+        (If-Match; not on a ``file://`` store, :attr:`conditional_updates`)."""
+        path = INTERNAL_PREFIX + name
+        mode: Any = "create" if create else {"e_tag": match} if match is not None else None
+        try:
+            put = obstore.put(self.inner, path, data, mode=mode)
+        except (obe.AlreadyExistsError, obe.PreconditionError):
+            return None
+        except _NOT_FOUND:  # an If-Match on an object deleted meanwhile
+            return None
+        except obe.BaseError as e:
+            raise _io_error(e, path) from e
+        return put.get("e_tag") or ""
+
+    def own_delete(self, name: str) -> None:
+        """Delete the store's own object ``name`` (nothing if it is gone)."""
+        path = INTERNAL_PREFIX + name
+        try:
+            obstore.delete(self.inner, path)
+        except _NOT_FOUND:
+            pass
+        except obe.BaseError as e:
+            raise _io_error(e, path) from e
+
+    def own_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Name, size and time of writing of the store's own objects under ``prefix`` (a
+        directory name ending in ``/``)."""
+        base = INTERNAL_PREFIX + prefix
+        try:
+            for batch in obstore.list(self.inner, prefix=base.rstrip("/")):
+                for meta in batch:
+                    path = meta["path"]
+                    if path.startswith(base):
+                        yield (
+                            path[len(INTERNAL_PREFIX) :],
+                            int(meta["size"]),
+                            meta["last_modified"].timestamp(),
+                        )
+        except obe.BaseError as e:
+            raise _io_error(e, base) from e
 
     def check(self) -> None:
         """Raise ``OSError`` unless the store answers (a listing of one page)."""
