@@ -1,4 +1,4 @@
-"""Cross-process single-flight (goproxy_io.leases): lock files, waiting, taking over.
+"""Cross-process single-flight (goproxy_stores.leases): lock files, waiting, taking over.
 
 Two executors on one cache directory stand for two processes: an ``flock`` belongs to an
 open file, so two executors of one process exclude each other just as two processes do.
@@ -21,9 +21,9 @@ import pytest
 from goproxy_core import AbortBlob, CommitBlob, FetchUpstream, SaveBlob, UpstreamResult
 from goproxy_io import executor as executor_module
 from goproxy_io.executor import Executor, Pending
-from goproxy_io.leases import LEASE_DIR, FileLeases, wait
 from goproxy_io.upstream import Fetcher, FetchSettings
 from goproxy_stores import DiskStore, ops
+from goproxy_stores.leases import LEASE_DIR, FileLeases, wait
 
 from support import make_zip
 
@@ -330,7 +330,7 @@ def test_a_lock_on_an_unlinked_file_is_not_a_lease(tmp_path, monkeypatch, recrea
 
 _HOLDER = """
 import sys, time
-from goproxy_io.leases import FileLeases
+from goproxy_stores.leases import FileLeases
 lease = FileLeases(sys.argv[1]).try_acquire("k")
 print("held" if lease else "busy", flush=True)
 time.sleep(60)

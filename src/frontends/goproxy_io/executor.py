@@ -76,10 +76,10 @@ from goproxy_core import (
 )
 from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
+from goproxy_stores.leases import LEASE_DIR, FileLeases, Lease, Leases, wait
 
 from .catalog import read_catalog
 from .flights import Fetch, Flight, Flights
-from .leases import LEASE_DIR, FileLeases, Lease, Leases, wait
 from .sumdb_log import SumdbLogs
 from .upstream import Fetcher, HashingWriter, Relay
 
@@ -227,7 +227,7 @@ class Memo:
 
 class Pending:
     """The pending store writes of one connection, with the flights they lead, and the
-    cross-process leases it holds (:mod:`goproxy_io.leases`), by store key."""
+    cross-process leases it holds (:mod:`goproxy_stores.leases`), by store key."""
 
     def __init__(self) -> None:
         self.writes: dict[str, tuple[BlobWriter, Fetch, Flight | None]] = {}
@@ -549,7 +549,7 @@ class Executor:
         sumdb_logs: the logs of the proxy's own checksum database (``ReadSumdb``,
             ``AppendSumdb``); default: under ``sumdb/`` in a local store's directory.
         leases: the leases that make one process of all those serving the store fetch each
-            file (:mod:`goproxy_io.leases`); default: what the store's own ``leases()``
+            file (:mod:`goproxy_stores.leases`); default: what the store's own ``leases()``
             method returns, if it has one (an object store's conditional-create leases), else
             lock files under ``_goproxy/leases/`` in a local store's directory (those left by
             a killed process removed now), else none (one fetch per file and process).
@@ -567,13 +567,15 @@ class Executor:
         self.fetcher = fetcher or Fetcher()
         self.memo = memo if memo is not None else Memo()
         self.flights = Flights()
-        make_leases = getattr(store, "leases", None)
-        if leases is None and callable(make_leases):
-            leases = cast("Leases", make_leases())  # a store with leases of its own
-        elif leases is None and isinstance(store, LocalBlobStore):
-            leases = FileLeases(store.local_path(LEASE_DIR))
-            with contextlib.suppress(OSError):
-                leases.sweep()
+        if leases is None:
+            make_leases = getattr(store, "leases", None)
+            if callable(make_leases):
+                leases = cast("Leases", make_leases())  # a store with leases of its own
+            elif isinstance(store, LocalBlobStore):
+                leases = FileLeases(store.local_path(LEASE_DIR))
+            if leases is not None:
+                with contextlib.suppress(OSError):  # left by holders that died
+                    leases.sweep()
         self.leases = leases
         self._lease_failed = False
         if sumdb_logs is None and isinstance(store, LocalBlobStore):
@@ -786,7 +788,7 @@ class Executor:
 
     def _lease(self, effect: Fetch, pending: Pending, flight: Flight) -> UpstreamResult | None:
         """Before leading ``flight``: take the cross-process lease on the file's store key
-        (:mod:`goproxy_io.leases`), or wait for its holder. None: lead (holding the lease in
+        (:mod:`goproxy_stores.leases`), or wait for its holder. None: lead (holding the lease in
         ``pending``); else the answer (stored by another process, or the wait timed out)."""
         key = effect.into or effect.saves
         if key is None:
@@ -894,9 +896,18 @@ class _RenewingWriter:
     def write(self, data: bytes) -> None:
         self._inner.write(data)
         now = time.monotonic()
-        if now - self._renewed >= 1.0:
+        if now - self._renewed >= 1.0 and self._renewed >= 0:
             self._renewed = now
-            self._lease.renew()
+            if not self._lease.renew():
+                # Taken over (an object-store lease not renewed in time: a stalled store or
+                # process). Carry on: both fetches store the same checked bytes, each write
+                # visible whole, so this costs a second fetch, never a wrong file.
+                self._renewed = -1.0
+                ops.log.warning(
+                    "the fetch lease on %s was taken over by another process; "
+                    "both fetches will store the same checked file",
+                    self._lease.key,
+                )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

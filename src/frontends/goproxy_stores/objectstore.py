@@ -57,12 +57,16 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 
 from goproxy_core.storage import BlobInfo
 
+from .leases import FileLeases, ObjectLeases
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from obstore import GetOptions
     from obstore.store import ObjectStore as _ObStore
     from obstore.store import RetryConfig
+
+    from .leases import Leases
 
 __all__ = [
     "INTERNAL_PREFIX",
@@ -290,6 +294,7 @@ class ObjectStore:
         spool_dir: where pending writes are spooled (None: the system's temporary directory).
         part_size: blobs larger than this go up as multipart uploads of parts this size.
         upload_concurrency: parts uploaded at once per blob (memory: this many parts).
+        local_root: the directory of a ``file://`` store (its leases are lock files there).
     """
 
     def __init__(
@@ -300,8 +305,10 @@ class ObjectStore:
         spool_dir: str | None = None,
         part_size: int = _PART,
         upload_concurrency: int = 4,
+        local_root: str | None = None,
     ) -> None:
         self.inner = inner
+        self.local_root = local_root
         self.url = url
         self.spool_dir = spool_dir
         self.part_size = part_size
@@ -439,6 +446,14 @@ class ObjectStore:
         except obe.BaseError as e:
             raise _io_error(e, base) from e
 
+    def leases(self) -> Leases:
+        """The leases that make one process of all those serving this store fetch each file
+        (``goproxy_stores.leases``): lease objects by conditional create, or lock files in a
+        ``file://`` store's directory."""
+        if self.local_root is not None:
+            return FileLeases(os.path.join(self.local_root, INTERNAL_PREFIX, "leases"))
+        return ObjectLeases(self)
+
     def check(self) -> None:
         """Raise ``OSError`` unless the store answers (a listing of one page)."""
         try:
@@ -525,4 +540,5 @@ def open_object_store(
             )
         except obe.BaseError as e:
             raise StoreURLError(f"{url!r}: {e}") from e
-    return ObjectStore(inner, url=url, spool_dir=spool_dir)
+    local_root = unquote(parts.path) if scheme == "file" else None
+    return ObjectStore(inner, url=url, spool_dir=spool_dir, local_root=local_root)

@@ -1,7 +1,7 @@
 """Single-flight across processes: a lease per store key, so one process fetches each file.
 
 :mod:`goproxy_io.flights` shares one fetch among the requests of one process. Several processes
-serving one cache (``--workers N``, or several servers on one cache directory; next, replicas
+serving one cache (``--workers N``, several servers on one cache directory, or replicas
 on one object store) share it through a lease on the store key the fetch will be stored under
 (``FetchUpstream.into`` for a zip, ``FetchUpstream.saves`` for a ``.info`` or ``.mod``):
 
@@ -39,21 +39,29 @@ is dropped and opened again), so two processes never both hold one key. A holder
 unlinking leaves an unlocked empty file, which the next taker of that key reuses and removes,
 and :meth:`FileLeases.sweep` (run when a server starts) removes every such file.
 
-**On an object store** (next: replicas on one bucket) the store hands its leases to the
-executor through a ``leases()`` method (``Executor`` takes them from any store that has one),
-and keeps the same interface by a conditional create: the lease is an object
-``_goproxy/leases/<sha256 of the key>`` holding the holder's id and an expiry (now + lease
-time, say 30 s). ``try_acquire`` creates it with ``mode="create"`` (If-None-Match: the first
-writer wins, the others get "already exists"); when it exists but its expiry has passed, a
-taker replaces it conditionally on the ETag it read (If-Match), so of several takers one wins.
-``renew`` rewrites it with a later expiry, If-Match on the holder's last ETag (a failed renew
-means another took it over: the holder aborts its pending write rather than commit over the new
-leader); ``release`` deletes it. A crashed leader blocks others for at most the lease time; a
-lease object left behind expires, and ``sweep`` deletes expired ones. ``idle`` is the time
-since the lease object was last written (its Last-Modified); the executor renews as the body
-arrives once a second, which an object store should thin out to a third of the lease time.
-Waiting is the same :func:`wait` loop: poll the store for the committed key, try the lease
-again. (The executor does not yet act on a failed ``renew``: with flock it cannot fail.)
+**On an object store** (:class:`ObjectLeases`, what ``ObjectStore.leases()`` gives on S3 and
+memory stores: replicas on one bucket) a lease is one of the store's own objects,
+``.goproxy/leases/<sha256 of the key>``, holding the key, the holder's id and the lease time,
+made with a conditional create (S3's ``If-None-Match: *``: of several replicas creating it at
+once exactly one wins, the others get "already exists"). The holder keeps it by rewriting it
+conditionally on the ETag it last wrote (``If-Match``), at most every third of the lease time
+as the body arrives; a rewrite that fails means another replica took the lease over (this one
+stalled for a whole lease time), and ``renew`` says False. The holder carries on: what both
+store is the same checked file, each write visible whole, so a lost lease costs a second
+fetch, never a wrong or partial file (fencing matters where writes differ: the checksum
+database's log, which fences its appends by conditional creates of its own). A lease object
+not rewritten for the lease time (:data:`LEASE_TIME`, 30 s) is expired: a waiter takes it over
+with a conditional rewrite of the ETag it saw (of several takers one wins). Expiry is judged on the
+waiter's own monotonic clock, from when it first saw that ETag, so replicas' wall clocks never
+have to agree; a lease the waiter sees for the first time is also expired when the store's
+Last-Modified is older than three lease times (a holder gone long ago). ``release`` deletes the
+object; ``sweep`` (at start) deletes lease objects older than that. A leader killed with
+``kill -9`` thus delays the others by one lease time at most, and leaves one small object that
+the next taker or sweep removes.
+
+On a ``file://`` store (a local or shared directory) ``ObjectStore.leases()`` gives
+:class:`FileLeases` in ``.goproxy/leases/`` under its root: obstore's local store can create
+conditionally but not rewrite conditionally, and ``flock`` is exact there.
 """
 
 from __future__ import annotations
@@ -62,19 +70,38 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import math
 import os
+import secrets
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-__all__ = ["LEASE_DIR", "FileLease", "FileLeases", "Lease", "Leases", "lease_name", "wait"]
+    from .objectstore import OwnObject
+
+__all__ = [
+    "LEASE_DIR",
+    "LEASE_TIME",
+    "FileLease",
+    "FileLeases",
+    "Lease",
+    "Leases",
+    "ObjectLease",
+    "ObjectLeases",
+    "lease_name",
+    "wait",
+]
 
 LEASE_DIR = "_goproxy/leases"
 """Where a disk cache keeps its lock files, under the cache directory."""
+
+LEASE_TIME = 30.0
+"""Seconds an object-store lease lasts without a renewal (its holder renews every third)."""
 
 _FIRST_PAUSE = 0.05
 _MAX_PAUSE = 0.5
@@ -262,5 +289,162 @@ class FileLeases:
             fd = self._lock(os.path.join(self.dir, name))
             if fd is not None:
                 FileLease("", os.path.join(self.dir, name), fd).release()
+                removed += 1
+        return removed
+
+
+class OwnObjects(Protocol):
+    """What :class:`ObjectLeases` needs of a store: its own small objects, written
+    conditionally (``goproxy_stores.objectstore.ObjectStore``)."""
+
+    def own_get(self, name: str) -> OwnObject | None: ...
+
+    def own_put(
+        self, name: str, data: bytes, *, create: bool = False, match: str | None = None
+    ) -> str | None: ...
+
+    def own_delete(self, name: str) -> None: ...
+
+    def own_list(self, prefix: str) -> Iterator[tuple[str, int, float]]: ...
+
+
+def holder_id() -> str:
+    """This process's id in the lease objects it writes: host, pid, and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class ObjectLease:
+    """A lease object held: renewed by conditional rewrites, released by a delete."""
+
+    def __init__(self, owner: ObjectLeases, key: str, name: str, etag: str) -> None:
+        self.key = key
+        self._owner = owner
+        self._name = name
+        self._etag: str | None = etag
+        self._written = owner.clock()
+        self._lock = threading.Lock()
+
+    def renew(self) -> bool:
+        """Rewrite the lease object if a third of the lease time has passed since the last
+        write, conditionally on it being ours; False once lost (or released). A store that
+        does not answer keeps the lease until the lease time has passed without a write."""
+        owner = self._owner
+        with self._lock:
+            if self._etag is None:
+                return False
+            now = owner.clock()
+            if now - self._written < owner.lease_time / 3:
+                return True
+            try:
+                etag = owner.store.own_put(self._name, owner.body(self.key), match=self._etag)
+            except OSError:
+                return now - self._written < owner.lease_time
+            if etag is None:  # rewritten by a replica that took it over
+                self._etag = None
+                return False
+            self._etag, self._written = etag, now
+            return True
+
+    def release(self) -> None:
+        """Delete the lease object, unless it was lost (then it is the new holder's)."""
+        with self._lock:
+            etag, self._etag = self._etag, None
+        if etag is not None:
+            with contextlib.suppress(OSError):  # left behind: it expires
+                self._owner.store.own_delete(self._name)
+
+
+class ObjectLeases:
+    """Leases as the store's own objects ``leases/<hash>``, by conditional create.
+
+    Args:
+        store: the object store (``own_get``, ``own_put`` with ``create`` and ``match``).
+        lease_time: seconds a lease lasts without a renewal.
+        clock: a monotonic clock (tests pass their own).
+    """
+
+    PREFIX = "leases/"
+
+    def __init__(
+        self,
+        store: OwnObjects,
+        *,
+        lease_time: float = LEASE_TIME,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.lease_time = lease_time
+        self.clock = clock
+        self.holder = holder_id()
+        self._seen: dict[str, tuple[str | None, float]] = {}  # name: (ETag, first seen)
+        self._writes = 0
+        self._lock = threading.Lock()
+
+    def body(self, key: str) -> bytes:
+        """A lease object's content: for people looking at the bucket, never trusted, and
+        different at every write (an S3 ETag is the MD5 of the content: a rewrite of the same
+        bytes would look unchanged to waiters)."""
+        with self._lock:
+            self._writes += 1
+            text = {
+                "key": key,
+                "holder": self.holder,
+                "write": self._writes,
+                "lease_time": self.lease_time,
+            }
+        return json.dumps(text).encode()
+
+    def name(self, key: str) -> str:
+        """The lease object's name (under the store's own prefix) for store key ``key``."""
+        return self.PREFIX + lease_name(key)
+
+    def _unchanged_for(self, name: str, got: OwnObject) -> float:
+        """How long this process has seen the lease object at the version it has now."""
+        now = self.clock()
+        with self._lock:
+            etag, since = self._seen.get(name, (None, now))
+            if etag != got.etag:
+                since = now
+                if len(self._seen) > 10_000:
+                    self._seen.clear()
+            self._seen[name] = (got.etag, since)
+        return now - since
+
+    def _expired(self, name: str, got: OwnObject) -> bool:
+        if self._unchanged_for(name, got) >= self.lease_time:
+            return True
+        return time.time() - got.modified > 3 * self.lease_time
+
+    def try_acquire(self, key: str) -> ObjectLease | None:
+        """Create the lease object; or take over an expired one; else None."""
+        name = self.name(key)
+        for _ in range(3):  # a lease deleted between our create and our read: again
+            etag = self.store.own_put(name, self.body(key), create=True)
+            if etag is not None:
+                return ObjectLease(self, key, name, etag)
+            got = self.store.own_get(name)
+            if got is None:
+                continue
+            if not self._expired(name, got):
+                return None
+            etag = self.store.own_put(name, self.body(key), match=got.etag)
+            return None if etag is None else ObjectLease(self, key, name, etag)
+        return None
+
+    def idle(self, key: str) -> float:
+        """Seconds this process has seen the lease object of ``key`` unchanged (inf: none)."""
+        name = self.name(key)
+        got = self.store.own_get(name)
+        if got is None:
+            return math.inf
+        return self._unchanged_for(name, got)
+
+    def sweep(self) -> int:
+        """Delete lease objects not written for three lease times (holders long gone)."""
+        removed = 0
+        old = time.time() - 3 * self.lease_time
+        for name, _, modified in list(self.store.own_list(self.PREFIX)):
+            if modified < old:
+                self.store.own_delete(name)
                 removed += 1
         return removed
