@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import fcntl
 import functools
 import json
 import logging
@@ -42,7 +41,7 @@ import os
 import sqlite3
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from tqdm import tqdm
 
@@ -53,12 +52,14 @@ from goproxy_core.module.paths import PrefixPatterns, check_path, path_match
 from goproxy_core.proxy.quota import LOW_WATER, StoredVersion, plan_eviction, unit_keys
 from goproxy_core.semver import compare, is_valid
 from goproxy_stores import DiskStore
-from goproxy_stores.usage import INDEX_FILE, LOCK_FILE, SETTLE, UsageIndex, VersionUsage
+from goproxy_stores.usage import SETTLE, UsageIndex, UsagePlace, VersionUsage, usage_place
 
 from .settings import Settings, SettingsError, bad, load_settings, parse_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+
+    from goproxy_stores.objectstore import ObjectStore
 
 __all__ = ["CacheIndex", "human_size", "register", "run"]
 
@@ -86,19 +87,21 @@ class CacheIndex(UsageIndex):
     and the index's own facts (last scan, versions being evicted).
 
     Args:
-        store: the cache's disk store.
+        store: the cache's store (the disk store, or an object store with a ``state_dir``).
+        place: where the index lives (``goproxy_stores.usage.usage_place``).
         settle: seconds between telling the servers and unlinking (:data:`SETTLE`).
         bar: makes a progress bar: ``bar(total, description, unit)``.
     """
 
     def __init__(
         self,
-        store: DiskStore,
+        store: DiskStore | ObjectStore,
         *,
+        place: UsagePlace | None = None,
         settle: float = SETTLE,
         bar: Callable[[int | None, str, str], tqdm[Any]] | None = None,
     ) -> None:
-        super().__init__(store, settle=settle)
+        super().__init__(store, place=place, settle=settle)
         self._bar = bar or _no_bar
 
     def last_scan(self) -> float | None:
@@ -170,10 +173,12 @@ class CacheIndex(UsageIndex):
                 db.executemany(
                     "UPDATE versions SET evicting = 1 WHERE unit = ?", [(v.unit,) for v in left]
                 )
+            self.place.mark([v.unit for v in left])
             self._tell_servers()
             if self.settle:
                 time.sleep(self.settle)
             self._unlink([v.unit for v in left])
+            self.place.unmark()
             self._tell_servers()
         if self.settle:
             time.sleep(self.settle)
@@ -183,30 +188,19 @@ class CacheIndex(UsageIndex):
         row = self._db().execute("SELECT 1 FROM versions WHERE unit = ?", (unit,)).fetchone()
         return row is not None
 
-    def _unlink(self, units: list[str]) -> None:
+    def _unlink(self, units: list[str]) -> list[str]:
         """The index's unlinking, one version at a time, with a bar when there are many."""
         if len(units) < 2:
-            super()._unlink(units)
-            return
+            return super()._unlink(units)
         with self._bar(len(units), "removing versions", "version") as bar:
             for unit in units:
                 super()._unlink([unit])
                 bar.update(1)
+        return units
 
     def gc_lock_held(self) -> bool:
         """Whether another process holds the gc lock now (evicting, scanning, removing)."""
-        fd = os.open(
-            os.path.join(self.root, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666
-        )
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return False
-        finally:
-            os.close(fd)
+        return self.place.lock_held()
 
 
 def _no_bar(total: int | None, desc: str, unit: str) -> tqdm[Any]:
@@ -290,6 +284,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def common(p: argparse.ArgumentParser, *, scan: bool = True) -> None:
         p.add_argument("--cache-dir", metavar="DIR", help="the cache dir (as for serve)")
+        p.add_argument(
+            "--store",
+            metavar="URL",
+            help="the object store (as for serve): its blobs, with this machine's index of "
+            "them in the cache dir",
+        )
+        p.add_argument("--store-endpoint", metavar="URL", help="as for serve")
+        p.add_argument("--store-region", metavar="REGION", help="as for serve")
         p.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
         if scan:
@@ -400,6 +402,12 @@ def _settings(ns: argparse.Namespace) -> Settings:
     flags.update(upstream="off", sumdb="off")
     settings = load_settings(flags, config_file=ns.config)
     root = settings.cache_dir
+    if settings.store:
+        # The cache dir holds only this machine's index of the store: made if missing.
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as e:
+            raise bad("cache-dir", e.strerror or str(e), root, "a directory for the index") from e
     if not os.path.isdir(root):
         what = "not a directory" if os.path.lexists(root) else "no such directory"
         raise bad("cache-dir", what, root, "the cache dir of goproxy serve")
@@ -453,10 +461,17 @@ class _Run:
         self.err = err
         self.quiet: bool = ns.quiet
         self.settings = _settings(ns)
-        self.store = DiskStore(self.settings.cache_dir)
-        fresh = not os.path.exists(os.path.join(self.settings.cache_dir, INDEX_FILE))
-        self.index = CacheIndex(self.store, bar=self.bar)
-        self.fresh = fresh
+        self.store: DiskStore | ObjectStore
+        if self.settings.store:
+            from .main import _open_store
+
+            self.store = cast("ObjectStore", _open_store(self.settings))
+        else:
+            self.store = DiskStore(self.settings.cache_dir)
+        place = usage_place(self.store)
+        self.fresh = not os.path.exists(place.index_path)
+        self.index = CacheIndex(self.store, place=place, bar=self.bar)
+        self.on_bucket = self.index.free_space() is None and bool(self.settings.store)
 
     def bar(self, total: int | None, desc: str, unit: str) -> tqdm[Any]:
         """A progress bar on stderr; off unless stderr is a terminal, and with --quiet."""
@@ -484,7 +499,8 @@ class _Run:
     def wait_note(self) -> None:
         if self.index.gc_lock_held():
             self.note(
-                f"another process holds {LOCK_FILE} (evicting, scanning or removing): waiting"
+                f"another process holds {self.index.place.lock_name} (evicting, scanning or "
+                "removing): waiting"
             )
 
     def refresh(self) -> None:
@@ -495,13 +511,16 @@ class _Run:
             self.note("no index yet: scanning anyway")
         self.wait_note()
         self.index.scan()
+        # Every replica's last uses (their batches in the bucket): nothing on a disk cache,
+        # whose servers write theirs into this very index.
+        self.index.place.before_gc(self.index, compact=False)
 
     def quota(self) -> tuple[int, int]:
         """(max-cache-size, min-free-space) in bytes."""
         s = self.settings
         return (
             parse_size("max-cache-size", s.max_cache_size),
-            parse_size("min-free-space", s.min_free_space),
+            0 if self.on_bucket else parse_size("min-free-space", s.min_free_space),
         )
 
     def close(self) -> None:
@@ -603,7 +622,9 @@ class _Run:
         else:
             w("  max-cache-size unlimited\n")
         shown_free = "unknown" if free is None else human_size(free)
-        if min_free:
+        if self.on_bucket:
+            w("  an object store: only max-cache-size applies (no free space to keep)\n")
+        elif min_free:
             verdict = "" if free is None else (" (under it)" if free < min_free else " (ok)")
             w(f"  free space {shown_free}, min-free-space {human_size(min_free)}{verdict}\n")
         else:
@@ -700,7 +721,9 @@ class _Run:
             if result is not None:
                 break
             if not told:
-                self.note(f"another process is evicting (it holds {LOCK_FILE}): waiting")
+                self.note(
+                    f"another process is evicting (it holds {self.index.place.lock_name}): waiting"
+                )
                 told = True
             time.sleep(0.2)
         for v in result.evicted:

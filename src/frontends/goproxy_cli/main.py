@@ -380,12 +380,16 @@ def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
 
 
 def _open_store(settings: Settings) -> BlobStore:
-    """The ``store`` URL's object store, else the disk store on ``cache-dir``."""
+    """The ``store`` URL's object store (its ``state_dir``, for the quota's index of it:
+    ``cache-dir``), else the disk store on ``cache-dir``."""
     if settings.store:
         from goproxy_stores.objectstore import open_object_store
 
         return open_object_store(
-            settings.store, endpoint=settings.store_endpoint, region=settings.store_region
+            settings.store,
+            endpoint=settings.store_endpoint,
+            region=settings.store_region,
+            state_dir=settings.cache_dir,
         )
     disk = DiskStore(settings.cache_dir)
     disk.sweep()

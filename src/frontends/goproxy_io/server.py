@@ -39,6 +39,7 @@ from goproxy_core.proxy.keys import QUARANTINE_MARK
 from goproxy_core.storage import BlobInfo, LocalBlobStore
 from goproxy_stores import ops
 from goproxy_stores.disk import DiskStore
+from goproxy_stores.objectstore import ObjectStore
 from goproxy_stores.usage import EVICTED_MARK, UsageTracker
 
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
@@ -137,7 +138,9 @@ class ServerBase:
         track_usage: keep the disk quota (:class:`~goproxy_stores.usage.UsageTracker`: last
             uses, the size index, eviction past ``max-cache-size`` or under
             ``min-free-space``); None: when the store is a ``DiskStore`` and one of the two is
-            set. Its thread starts here and stops with :meth:`close`.
+            set, or an ``ObjectStore`` with a ``state_dir`` (for its index) and
+            ``max-cache-size`` set (free space means nothing on a bucket;
+            ``goproxy_stores.objusage``). Its thread starts here and stops with :meth:`close`.
     """
 
     def __init__(
@@ -169,10 +172,16 @@ class ServerBase:
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
         self._stop_watch = threading.Event()
+        on_bucket = isinstance(store, ObjectStore)
         if track_usage is None:
-            track_usage = self.config.quota_on
+            track_usage = (
+                bool(self.config.config.max_cache_size) if on_bucket else self.config.quota_on
+            )
+        if track_usage and isinstance(store, ObjectStore) and store.state_dir is None:
+            log.warning("max-cache-size is not applied: no local directory for the usage index")
+            track_usage = False
         self.usage: UsageTracker | None = None
-        if track_usage and isinstance(store, DiskStore):
+        if track_usage and isinstance(store, DiskStore | ObjectStore):
             self.usage = UsageTracker(store, self.config, on_evicted=self.forget)
             self.usage.start()
             self.executor.usage_index = self.usage.index  # the catalog reads it

@@ -53,7 +53,7 @@ import stat as _stat
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -74,15 +74,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from goproxy_core import AccessRecord, CompiledConfig
+    from goproxy_core.storage import BlobStore
 
     from .disk import DiskStore
+    from .objectstore import ObjectStore
 
 __all__ = [
     "EVICTED_MARK",
     "INDEX_FILE",
     "LEASES",
+    "DiskPlace",
     "GcResult",
     "UsageIndex",
+    "UsagePlace",
     "UsageTracker",
     "VersionUsage",
 ]
@@ -160,6 +164,168 @@ class GcResult(msgspec.Struct, frozen=True):
     evicted: tuple[VersionUsage, ...] = ()
 
 
+class UsagePlace(Protocol):
+    """Where a usage index lives and what it is kept against: what differs between the disk
+    store (:class:`DiskPlace`) and an object store (``goproxy_stores.objusage.ObjectPlace``);
+    :class:`UsageIndex` is the rest, shared.
+
+    Attributes:
+        where: the cache, for messages (a directory or a store URL).
+        index_path: the SQLite file of the index.
+        lock_name: what the eviction lock is, for messages.
+    """
+
+    where: str
+    index_path: str
+    lock_name: str
+
+    def lock(self, *, wait: bool) -> contextlib.AbstractContextManager[bool]:
+        """The eviction lock (one evictor at a time); yields whether it is held."""
+        ...
+
+    def lock_held(self) -> bool:
+        """Whether another process holds the eviction lock now."""
+        ...
+
+    def alive(self) -> bool:
+        """Whether the lock this process holds is still its own (renewed where it expires)."""
+        ...
+
+    def scan(self, progress: Callable[[int], None] | None) -> dict[str, tuple[int, float]]:
+        """Every counted file: key → (size, mtime); ``progress`` told of files found."""
+        ...
+
+    def free_space(self) -> int | None:
+        """Bytes free where the files are (None: unknown, or nothing to measure)."""
+        ...
+
+    def marked(self) -> list[str]:
+        """Units a stopped evictor left marked where every process sees them (beyond the
+        index's own ``evicting`` rows)."""
+        ...
+
+    def mark(self, units: list[str]) -> None:
+        """Note, where every process sees it, the units about to be removed."""
+        ...
+
+    def unmark(self) -> None:
+        """The marked units are removed."""
+        ...
+
+    def before_gc(self, index: UsageIndex, *, compact: bool) -> None:
+        """Bring the index up to date with other processes' uses (lock held if ``compact``)."""
+        ...
+
+    def publish(self, uses: dict[str, tuple[float, int]], files: dict[str, int | None]) -> None:
+        """Share a flushed batch (uses, and the files' sizes or None for gone) with the other
+        processes, where they do not share the index itself."""
+        ...
+
+
+class DiskPlace:
+    """The disk store's place: the index in ``<cache-dir>/_goproxy/usage.sqlite``, shared by
+    every process on the cache dir, an ``flock`` on ``_goproxy/gc.lock``, ``os.scandir``."""
+
+    lock_name = LOCK_FILE
+
+    def __init__(self, store: DiskStore) -> None:
+        self.store = store
+        self.where = str(store.root)
+        self.index_path = os.path.join(self.where, INDEX_FILE)
+
+    @contextlib.contextmanager
+    def lock(self, *, wait: bool) -> Iterator[bool]:
+        fd = os.open(
+            os.path.join(self.where, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666
+        )
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def lock_held(self) -> bool:
+        with self.lock(wait=False) as held:
+            return not held
+
+    def alive(self) -> bool:
+        return True
+
+    def free_space(self) -> int | None:
+        try:
+            return self.store.free_space()[0]
+        except OSError:
+            return None
+
+    def marked(self) -> list[str]:
+        return []  # the shared index's evicting rows say it all
+
+    def mark(self, units: list[str]) -> None:
+        pass
+
+    def unmark(self) -> None:
+        pass
+
+    def before_gc(self, index: UsageIndex, *, compact: bool) -> None:
+        pass  # every process writes its uses into the one index
+
+    def publish(self, uses: dict[str, tuple[float, int]], files: dict[str, int | None]) -> None:
+        pass
+
+    def scan(self, progress: Callable[[int], None] | None) -> dict[str, tuple[int, float]]:
+        """Every file of the cache dir: key → (size, mtime). No link followed; pending writes
+        and the index's own files left out."""
+        found: dict[str, tuple[int, float]] = {}
+        stack = [("", self.where)]
+        while stack:
+            prefix, path = stack.pop()
+            try:
+                entries = list(os.scandir(path))
+            except OSError:
+                continue
+            files = len(found)
+            for e in entries:
+                key = prefix + e.name
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if _stat.S_ISDIR(st.st_mode):
+                    stack.append((key + "/", e.path))
+                elif (
+                    _stat.S_ISREG(st.st_mode)
+                    and key not in _OWN
+                    and not key.startswith(LEASES)
+                    and not (e.name.startswith(".") and e.name.endswith(".tmp"))
+                ):
+                    found[key] = (st.st_size, st.st_mtime)
+            if progress is not None:
+                progress(len(found) - files)
+        return found
+
+
+def usage_place(store: BlobStore) -> UsagePlace:
+    """The place of ``store``'s usage index: a :class:`DiskPlace`, or an object store's
+    (``goproxy_stores.objusage``; it needs the store's ``state_dir``)."""
+    from .disk import DiskStore
+
+    if isinstance(store, DiskStore):
+        return DiskPlace(store)
+    from .objectstore import ObjectStore
+    from .objusage import ObjectPlace
+
+    if isinstance(store, ObjectStore):
+        return ObjectPlace(store)
+    raise TypeError(f"no usage index for a {type(store).__name__}")
+
+
 class UsageIndex:
     """The usage index of one cache dir (thread safe; one SQLite connection per thread).
 
@@ -170,7 +336,8 @@ class UsageIndex:
     :meth:`record_uses`, :meth:`record_files`. Call :meth:`close` in each thread that used it.
 
     Args:
-        store: the cache's disk store.
+        store: the cache's store (a disk store, or an object store with a ``state_dir``).
+        place: where the index lives and what it is kept against (:func:`usage_place`).
         on_evicted: called (in the evicting thread) before files are unlinked, after the
             ``_goproxy/evicted`` mark is rewritten: a server drops what it keeps in memory.
         settle: seconds between marking and unlinking (:data:`SETTLE`).
@@ -178,14 +345,16 @@ class UsageIndex:
 
     def __init__(
         self,
-        store: DiskStore,
+        store: BlobStore,
         *,
+        place: UsagePlace | None = None,
         on_evicted: Callable[[], None] | None = None,
         settle: float | None = None,
     ) -> None:
         self.store = store
-        self.root = str(store.root)
-        self.path = os.path.join(self.root, INDEX_FILE)
+        self.place = usage_place(store) if place is None else place
+        self.root = self.place.where
+        self.path = self.place.index_path
         self.on_evicted = on_evicted
         self.settle = SETTLE if settle is None else settle
         self._sql = ThreadConnections(self.path, timeout=30.0, synchronous="NORMAL")
@@ -214,24 +383,9 @@ class UsageIndex:
         """Close this thread's connection."""
         self._sql.close()
 
-    @contextlib.contextmanager
-    def _gc_lock(self, *, wait: bool) -> Iterator[bool]:
+    def _gc_lock(self, *, wait: bool) -> contextlib.AbstractContextManager[bool]:
         """The cross-process eviction lock; yields whether it is held (``wait``: block)."""
-        fd = os.open(
-            os.path.join(self.root, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666
-        )
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        return self.place.lock(wait=wait)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -268,11 +422,8 @@ class UsageIndex:
         return None if row is None else VersionUsage(*row)
 
     def free_space(self) -> int | None:
-        """Bytes free on the cache's file system (None: unknown)."""
-        try:
-            return self.store.free_space()[0]
-        except OSError:
-            return None
+        """Bytes free on the cache's file system (None: unknown; always on an object store)."""
+        return self.place.free_space()
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -288,41 +439,69 @@ class UsageIndex:
             )
 
     def record_files(
-        self, keys: Iterable[str] | Mapping[str, float], now: float | None = None
-    ) -> None:
-        """Index the files ``keys`` as they are on disk now: size, or gone.
+        self,
+        keys: Iterable[str] | Mapping[str, float],
+        now: float | None = None,
+        *,
+        sizes: Mapping[str, int | None] | None = None,
+    ) -> dict[str, int | None]:
+        """Index the files ``keys`` as they are in the store now: size, or gone (None);
+        returns what was found.
 
         ``keys`` may map each key to when it changed (a new version's first last use; else
         ``now``). Stated inside the write transaction, so an eviction (which unlinks, then
         deletes rows in a later transaction) and this never leave a row for a file that is
-        gone.
+        gone. ``sizes``: what another process found instead of stating (its shared batch).
         """
         now = time.time() if now is None else now
         when = dict(keys) if isinstance(keys, Mapping) else dict.fromkeys(keys, now)
+        found: dict[str, int | None] = {}
         if not when:
-            return
+            return found
         with self._write() as db:
             units: dict[str, tuple[str, str, float]] = {}
             for key, at in when.items():
                 if key in _OWN:
                     continue
                 unit = unit_of(key)
-                try:
-                    info = self.store.stat(key)
-                except (OSError, ValueError):
-                    info = None
-                if info is None:
+                if sizes is not None:
+                    size = sizes.get(key)
+                else:
+                    try:
+                        info = self.store.stat(key)
+                    except (OSError, ValueError):
+                        info = None
+                    size = None if info is None else info.size
+                found[key] = size
+                if size is None:
                     db.execute("DELETE FROM files WHERE key = ?", (key,))
                 else:
                     db.execute(
                         "INSERT INTO files VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
                         "SET size = excluded.size, seen = excluded.seen",
-                        (key, info.size, unit.unit if unit else None, now),
+                        (key, size, unit.unit if unit else None, now),
                     )
                 if unit is not None:
                     first = min(at, units[unit.unit][2]) if unit.unit in units else at
                     units[unit.unit] = (unit.module, unit.version, first)
             _refresh_units(db, units)
+        return found
+
+    def apply_uses(self, uses: Mapping[str, tuple[float, int]]) -> None:
+        """Take the fleet's totals ``{unit: (last use, uses)}`` (another process's view,
+        folded): last use and uses only grow (``max``), so applying them twice is harmless."""
+        if not uses:
+            return
+        with self._write() as db:
+            db.executemany(
+                "UPDATE versions SET last_use = MAX(last_use, ?), uses = MAX(uses, ?) "
+                "WHERE unit = ?",
+                [(last, count, unit) for unit, (last, count) in uses.items()],
+            )
+
+    def units(self) -> set[str]:
+        """Every indexed version's unit."""
+        return {r[0] for r in self._db().execute("SELECT unit FROM versions")}
 
     def remove(self, module: str, version: str) -> VersionUsage | None:
         """Remove one version whole now (its files and rows), whatever the quota says;
@@ -333,67 +512,75 @@ class UsageIndex:
                 return None
             with self._write() as db:
                 db.execute("UPDATE versions SET evicting = 1 WHERE unit = ?", (row.unit,))
+            self.place.mark([row.unit])
             self._tell_servers()
             self._unlink([row.unit])
+            self.place.unmark()
             return row
 
-    def reconcile(self, *, since: float | None = None) -> bool:
+    def reconcile(self, *, since: float | None = None, wait: bool = True) -> bool:
         """Make the index agree with the disk (a scan); returns False when skipped.
 
         Waits for the eviction lock, finishes any eviction a crashed process left, then scans.
         With ``since``, skipped if another process finished a scan after that time (workers
-        starting together scan once).
+        starting together scan once). ``wait=False``: without the lock (another process
+        evicting), scan only; an index of its own (an object store's) may.
         """
-        with self._gc_lock(wait=True):
+        with self._gc_lock(wait=wait) as held:
             if since is not None:
                 row = self._db().execute("SELECT value FROM meta WHERE key = 'scan'").fetchone()
                 if row is not None and float(row[0]) >= since:
                     return False
-            self._finish_evicting()
-            started = time.time()
-            found = self._scan()
-            with self._write() as db:
-                old = dict(db.execute("SELECT key, size FROM files WHERE seen < ?", (started,)))
-                for key in old.keys() - found.keys():
-                    db.execute("DELETE FROM files WHERE key = ? AND seen < ?", (key, started))
-                rows = []
-                for key, (size, _) in found.items():
-                    if old.get(key) != size:
-                        unit = unit_of(key)
-                        rows.append((key, size, unit.unit if unit else None, started))
-                db.executemany(
-                    "INSERT INTO files VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
-                    "SET size = excluded.size, seen = excluded.seen WHERE files.seen < ?",
-                    [(*r, started) for r in rows],
-                )
-                # Versions: a row for each one with files (first use: its newest file's time),
-                # none for one without, and bytes summed again.
-                stored: dict[str, float] = {}
-                names: dict[str, tuple[str, str]] = {}
-                for key, (_, mtime) in found.items():
-                    unit = unit_of(key)
-                    if unit is not None:
-                        stored[unit.unit] = max(stored.get(unit.unit, 0.0), mtime)
-                        names[unit.unit] = (unit.module, unit.version)
-                db.executemany(
-                    "INSERT INTO versions (unit, module, version, last_use) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (unit) DO NOTHING",
-                    [(u, *names[u], t) for u, t in stored.items()],
-                )
-                db.execute(
-                    "UPDATE versions SET bytes = "
-                    "(SELECT COALESCE(SUM(size), 0) FROM files WHERE files.unit = versions.unit)"
-                )
-                db.execute(
-                    "DELETE FROM versions WHERE NOT EXISTS "
-                    "(SELECT 1 FROM files WHERE files.unit = versions.unit)"
-                )
-                db.execute(
-                    "INSERT INTO meta VALUES ('scan', ?) ON CONFLICT (key) DO UPDATE "
-                    "SET value = excluded.value",
-                    (time.time(),),
-                )
+            if held:
+                self._finish_evicting()
+            self.rescan()
             return True
+
+    def rescan(self) -> None:
+        """The scan of :meth:`reconcile` alone (the caller holds the lock, or needs none)."""
+        started = time.time()
+        found = self.place.scan(self.scan_progress)
+        with self._write() as db:
+            old = dict(db.execute("SELECT key, size FROM files WHERE seen < ?", (started,)))
+            for key in old.keys() - found.keys():
+                db.execute("DELETE FROM files WHERE key = ? AND seen < ?", (key, started))
+            rows = []
+            for key, (size, _) in found.items():
+                if old.get(key) != size:
+                    unit = unit_of(key)
+                    rows.append((key, size, unit.unit if unit else None, started))
+            db.executemany(
+                "INSERT INTO files VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET size = excluded.size, seen = excluded.seen WHERE files.seen < ?",
+                [(*r, started) for r in rows],
+            )
+            # Versions: a row for each one with files (first use: its newest file's time),
+            # none for one without, and bytes summed again.
+            stored: dict[str, float] = {}
+            names: dict[str, tuple[str, str]] = {}
+            for key, (_, mtime) in found.items():
+                unit = unit_of(key)
+                if unit is not None:
+                    stored[unit.unit] = max(stored.get(unit.unit, 0.0), mtime)
+                    names[unit.unit] = (unit.module, unit.version)
+            db.executemany(
+                "INSERT INTO versions (unit, module, version, last_use) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (unit) DO NOTHING",
+                [(u, *names[u], t) for u, t in stored.items()],
+            )
+            db.execute(
+                "UPDATE versions SET bytes = "
+                "(SELECT COALESCE(SUM(size), 0) FROM files WHERE files.unit = versions.unit)"
+            )
+            db.execute(
+                "DELETE FROM versions WHERE NOT EXISTS "
+                "(SELECT 1 FROM files WHERE files.unit = versions.unit)"
+            )
+            db.execute(
+                "INSERT INTO meta VALUES ('scan', ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value",
+                (time.time(),),
+            )
 
     def gc(
         self,
@@ -415,6 +602,7 @@ class UsageIndex:
         with self._gc_lock(wait=False) as held:
             if not held:
                 return None
+            self.place.before_gc(self, compact=True)
             self._finish_evicting()
             total, free = self.total(), self.free_space()
             if not over_limits(total, limit, free, min_free):
@@ -454,13 +642,18 @@ class UsageIndex:
                 db.executemany(
                     "UPDATE versions SET evicting = 1 WHERE unit = ?", [(u,) for u in units]
                 )
+            self.place.mark(units)
             self._tell_servers()
             if self.settle:
                 time.sleep(self.settle)
             if flush is not None:
                 flush()
-            units = self._unmark_used(units, rows)
-            self._unlink(units)
+            self.place.before_gc(self, compact=False)  # uses other processes had in flight
+            spared = self._unmark_used(units, rows)
+            if spared != units:
+                self.place.mark(spared)
+            units = self._unlink(spared)
+            self.place.unmark()
             self._tell_servers()
             after = self.total()
             evicted = tuple(rows[u] for u in units)
@@ -512,9 +705,16 @@ class UsageIndex:
             log.info("%d versions used while being evicted are kept", len(used))
         return [u for u in units if u not in used]
 
-    def _unlink(self, units: list[str]) -> None:
-        """Remove each marked version's files, then its rows (one transaction per version)."""
-        for unit in units:
+    def _unlink(self, units: list[str]) -> list[str]:
+        """Remove each marked version's files, then its rows (one transaction per version);
+        returns them. Raises ``OSError`` if the lock was lost meanwhile (an object store's
+        lease taken over): the marks stay, and the next holder finishes."""
+        for i, unit in enumerate(units):
+            if not self.place.alive():
+                raise OSError(
+                    f"lost {self.place.lock_name} while evicting: "
+                    f"{len(units) - i} versions left for the next gc"
+                )
             for key in unit_keys(unit):
                 try:
                     self.store.delete(key)
@@ -524,44 +724,19 @@ class UsageIndex:
                 # Files committed again since are indexed again by their commit's note.
                 db.execute("DELETE FROM files WHERE unit = ?", (unit,))
                 db.execute("DELETE FROM versions WHERE unit = ?", (unit,))
+        return units
 
     def _finish_evicting(self) -> None:
         """Finish the removals a crashed evictor left marked (caller holds the lock)."""
         left = [r[0] for r in self._db().execute("SELECT unit FROM versions WHERE evicting = 1")]
-        if left:
-            log.info("finishing the eviction of %d versions left by a stopped process", len(left))
-            self._unlink(left)
-
-    def _scan(self) -> dict[str, tuple[int, float]]:
-        """Every file of the cache dir: key → (size, mtime). No link followed; pending writes
-        and the index's own files left out."""
-        found: dict[str, tuple[int, float]] = {}
-        stack = [("", self.root)]
-        while stack:
-            prefix, path = stack.pop()
-            try:
-                entries = list(os.scandir(path))
-            except OSError:
-                continue
-            files = len(found)
-            for e in entries:
-                key = prefix + e.name
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if _stat.S_ISDIR(st.st_mode):
-                    stack.append((key + "/", e.path))
-                elif (
-                    _stat.S_ISREG(st.st_mode)
-                    and key not in _OWN
-                    and not key.startswith(LEASES)
-                    and not (e.name.startswith(".") and e.name.endswith(".tmp"))
-                ):
-                    found[key] = (st.st_size, st.st_mtime)
-            if self.scan_progress is not None:
-                self.scan_progress(len(found) - files)
-        return found
+        shared = [u for u in self.place.marked() if u not in left]
+        if left or shared:
+            log.info(
+                "finishing the eviction of %d versions left by a stopped process",
+                len(left) + len(shared),
+            )
+            self._unlink(left + shared)
+            self.place.unmark()
 
 
 def _refresh_units(db: sqlite3.Connection, units: dict[str, tuple[str, str, float]]) -> None:
@@ -609,7 +784,7 @@ class UsageTracker:
     took the cache over ``max-cache-size``.
 
     Args:
-        store: the cache's disk store.
+        store: the cache's store (a disk store, or an object store with a ``state_dir``).
         config: the compiled settings (``max_cache_size``, ``min_free_space``, ``pin``,
             ``private``, ``gc_interval``, ``base_path``).
         on_evicted, settle: see :class:`UsageIndex`.
@@ -618,7 +793,7 @@ class UsageTracker:
 
     def __init__(
         self,
-        store: DiskStore,
+        store: DiskStore | ObjectStore,
         config: CompiledConfig,
         *,
         on_evicted: Callable[[], None] | None = None,
@@ -672,7 +847,7 @@ class UsageTracker:
             uses, self._uses = self._uses, {}
             files, self._files = self._files, {}
         try:
-            self.index.record_files(files)
+            sizes = self.index.record_files(files)
             self.index.record_uses(uses)
         except BaseException:
             with self._lock:  # kept for the next flush
@@ -682,6 +857,7 @@ class UsageTracker:
                     was, n = self._uses.get(unit, (0.0, 0))
                     self._uses[unit] = (max(was, last), n + count)
             raise
+        self.index.place.publish(uses, sizes)
         limit = self.config.config.max_cache_size
         return bool(files and limit and self.index.total() > limit)
 
@@ -691,7 +867,7 @@ class UsageTracker:
         cfg = self.config.config
         result = self.index.gc(
             limit=cfg.max_cache_size,
-            min_free=cfg.min_free_space,
+            min_free=cfg.min_free_space,  # unknown free space (a bucket) never counts
             keep=self.config.keeps,
             flush=self.flush,
         )
@@ -719,7 +895,13 @@ class UsageTracker:
 
     def _run(self) -> None:
         started = time.time()
-        self._safely("scanning the cache", lambda: self.index.reconcile(since=started))
+        # An index of its own (an object store's) scans now, without waiting for the lock
+        # another replica may hold; the shared one (the disk's) waits, then finishes
+        # what a stopped evictor left.
+        own = not isinstance(self.index.place, DiskPlace)
+        self._safely(
+            "scanning the cache", lambda: self.index.reconcile(since=started, wait=not own)
+        )
         next_gc = 0.0
         next_scan = time.monotonic() + RECONCILE_INTERVAL
         while not self._stop.is_set():
@@ -729,7 +911,7 @@ class UsageTracker:
                 self._safely("applying the quota", self.gc)
                 next_gc = time.monotonic() + self.config.config.gc_interval
             if now >= next_scan:
-                self._safely("scanning the cache", self.index.reconcile)
+                self._safely("scanning the cache", lambda: self.index.reconcile(wait=not own))
                 next_scan = now + RECONCILE_INTERVAL
             self._wake.wait(self.flush_interval)
             self._wake.clear()
