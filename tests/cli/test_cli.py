@@ -101,6 +101,28 @@ def test_quota_settings(env, want, line):
         assert "never evicted: pin example.com/keep" in s.quota_summary()
 
 
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"GOPROXY_CORE_MAX_CACHE_SIZE": "10G"},
+            "quota: max-cache-size 10G on the object store, one quota for every replica on it",
+        ),
+        ({}, "quota: off: max-cache-size unlimited (nothing is evicted)"),
+    ],
+)
+def test_quota_on_an_object_store_ignores_min_free_space(env, line):
+    """A bucket has no free space to keep: min-free-space (512M by default, or set) is
+    ignored with a note on the quota line, not refused."""
+    s = load_settings(
+        {"store": "memory://"},
+        environ={**ENV, "GOPROXY_CORE_SUMDB": "off", "GOPROXY_CORE_MIN_FREE_SPACE": "1G", **env},
+    )
+    summary = s.quota_summary()
+    assert summary.startswith(line), summary
+    assert summary.endswith("; min-free-space does not apply to an object store (ignored)")
+
+
 def test_negative_min_free_space_is_refused(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("min-free-space = -1\nsumdb = 'off'\n")

@@ -165,6 +165,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
         """One line saying how the cache's disk is looked after, for the start-up output."""
         limit = parse_size("max-cache-size", self.max_cache_size)
         free = parse_size("min-free-space", self.min_free_space)
+        if self.store:
+            # A bucket has no free space to keep: min-free-space is ignored there, not an
+            # error (it has a default, and one config file may serve both kinds of store).
+            ignored = "; min-free-space does not apply to an object store (ignored)"
+            if not limit:
+                return "quota: off: max-cache-size unlimited (nothing is evicted)" + ignored
+            kept = [f"private {self.private}"] if self.private else []
+            if self.pin:
+                kept.append(f"pin {self.pin}")
+            return (
+                f"quota: max-cache-size {_show_size(limit)} on the object store, one quota for "
+                "every replica on it: past it, the least recently used module versions are "
+                f"evicted (checked every {self.gc_interval:g} s)"
+                + (f"; never evicted: {'; '.join(kept)}" if kept else "")
+                + ignored
+            )
         if not limit and not free:
             return "quota: off: max-cache-size unlimited, min-free-space 0 (nothing is evicted)"
         kept = [f"private {self.private}"] if self.private else []
