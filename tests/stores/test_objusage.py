@@ -253,3 +253,36 @@ def test_kill_9_mid_gc_is_finished_by_the_next_holder(url, tmp_path):
     assert s.own_get(EVICTING) is None
     assert index.total() == bucket_total(s)
     assert sum(v.bytes for v in index.versions()) == 900
+
+
+def test_uses_wait_in_memory_while_the_store_is_down(tmp_path, caplog):
+    fleet = Fleet(("memory://", ""), tmp_path)
+    s = fleet.store()
+    t = tracker(s, max_cache_size=1 << 30)
+    try:
+        put(s, "example.com/a", "v1.0.0", 10)
+        t.flush()
+        real = s.own_put
+
+        def down(*args, **kw):
+            raise OSError("object store: connection refused")
+
+        s.own_put = down  # type: ignore[method-assign]
+        now = time.time()
+        with caplog.at_level("WARNING", logger="goproxy.quota"):
+            for i in range(3):  # three flushes: one warning, nothing raised
+                t.note([rec("example.com/a", now + i)])
+                t.flush()
+        assert len([r for r in caplog.records if "kept for later" in r.message]) == 1
+        # Counted locally all along; shared once the store is back, in one batch.
+        row = t.index.version("example.com/a", "v1.0.0")
+        assert row is not None and row.uses == 3
+        s.own_put = real  # type: ignore[method-assign]
+        before = {n for n, _, _ in s.own_list(BATCHES)}
+        t.flush()
+        (new,) = {n for n, _, _ in s.own_list(BATCHES)} - before
+        got = s.own_get(new)
+        assert got is not None
+        assert json.loads(got.data)["uses"] == {_unit("example.com/a", "v1.0.0"): [now + 2, 3]}
+    finally:
+        t.stop()

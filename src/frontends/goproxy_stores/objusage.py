@@ -116,6 +116,7 @@ class ObjectPlace:
         self._lock = threading.Lock()
         self._unpublished: tuple[dict[str, tuple[float, int]], dict[str, int | None]] = ({}, {})
         self._batch = 0
+        self._unpublished_logged = -1e9
         self._seq: int | None = None  # the snapshot this process wrote last
         self._applied: set[str] = set()  # batches whose files are in this index
 
@@ -190,8 +191,8 @@ class ObjectPlace:
     # -- last uses: batches and the snapshot ---------------------------------------------------
 
     def publish(self, uses: dict[str, tuple[float, int]], files: dict[str, int | None]) -> None:
-        """Write one batch object (nothing when there is nothing new); a failed write is kept
-        for the next flush."""
+        """Write one batch object (nothing when there is nothing new); what a failed write
+        held is kept for the next one (one warning a minute), never raised."""
         with self._lock:
             old_uses, old_files = self._unpublished
             for unit, (last, count) in uses.items():
@@ -206,7 +207,7 @@ class ObjectPlace:
         body = {"uses": {u: [t, n] for u, (t, n) in old_uses.items()}, "files": old_files}
         try:
             self.store.own_put(name, json.dumps(body, separators=(",", ":")).encode())
-        except OSError:
+        except OSError as e:
             with self._lock:
                 new_uses, new_files = self._unpublished
                 for unit, (last, count) in new_uses.items():
@@ -214,7 +215,14 @@ class ObjectPlace:
                     old_uses[unit] = (max(was, last), n + count)
                 old_files.update(new_files)
                 self._unpublished = (old_uses, old_files)
-            raise
+            # The store down: kept (it is small) and written with the next batch; one line
+            # a minute, not one per flush.
+            now = time.monotonic()
+            if now >= self._unpublished_logged + 60:
+                self._unpublished_logged = now
+                log.warning(
+                    "quota: last uses not written to %s (kept for later): %s", self.where, e
+                )
 
     def _snapshot(self) -> dict[str, Any]:
         got = self.store.own_get(SNAPSHOT)

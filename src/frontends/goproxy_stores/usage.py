@@ -2,7 +2,10 @@
 and the eviction that keeps the cache under ``max-cache-size`` and above ``min-free-space``.
 
 The decisions are the core's (:mod:`goproxy_core.proxy.quota`); this module measures, records
-and removes.
+and removes. What follows is the disk store's case (:class:`DiskPlace`); an object store
+keeps the same index and eviction with another :class:`UsagePlace`
+(``goproxy_stores.objusage``: a listing instead of a scan, a lease instead of the ``flock``,
+last uses shared as small objects in the bucket).
 
 The index is SQLite, ``<cache-dir>/_goproxy/usage.sqlite`` (WAL, a busy timeout), shared by
 every process serving the cache dir (``--workers``, several servers):
