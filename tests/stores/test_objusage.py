@@ -293,3 +293,21 @@ def test_uses_wait_in_memory_while_the_store_is_down(tmp_path, caplog):
         assert json.loads(got.data)["uses"] == {_unit("example.com/a", "v1.0.0"): [now + 2, 3]}
     finally:
         t.stop()
+
+
+def test_a_replicas_own_stale_marks_never_remove_a_version_stored_again(url, tmp_path):
+    """A replica killed mid-gc keeps its ``evicting`` rows; by the time it restarts another
+    replica may have finished that removal and the version been stored again. Only the
+    bucket's list of what is being removed counts: the version stays."""
+    fleet = Fleet(url, tmp_path)
+    s = fleet.store()
+    put(s, "example.com/a", "v1.0.0", 10)
+    index = UsageIndex(s, settle=0)
+    index.reconcile(wait=False)
+    with index._write() as db:
+        db.execute("UPDATE versions SET evicting = 1")
+    assert index.reconcile(wait=False)
+    assert present(s, "example.com/a") == [True, True, True]
+    assert [v.module for v in index.versions()] == ["example.com/a"]
+    assert index.gc(limit=1 << 30, min_free=0, keep=lambda m: False) is not None
+    assert present(s, "example.com/a") == [True, True, True]

@@ -103,6 +103,7 @@ class ObjectPlace:
     """
 
     lock_name = "the gc lease"
+    shared_index = False  # each replica's own: the bucket's list of what is being evicted counts
 
     def __init__(
         self, store: ObjectStore, *, replica: str | None = None, leases: Leases | None = None

@@ -176,11 +176,15 @@ class UsagePlace(Protocol):
         where: the cache, for messages (a directory or a store URL).
         index_path: the SQLite file of the index.
         lock_name: what the eviction lock is, for messages.
+        shared_index: whether every process evicting shares this index (a disk cache's): its
+            ``evicting`` rows are then the marks a stopped evictor left; else only
+            :meth:`marked` says what is left to remove.
     """
 
     where: str
     index_path: str
     lock_name: str
+    shared_index: bool
 
     def lock(self, *, wait: bool) -> contextlib.AbstractContextManager[bool]:
         """The eviction lock (one evictor at a time); yields whether it is held."""
@@ -230,6 +234,7 @@ class DiskPlace:
     every process on the cache dir, an ``flock`` on ``_goproxy/gc.lock``, ``os.scandir``."""
 
     lock_name = LOCK_FILE
+    shared_index = True
 
     def __init__(self, store: DiskStore) -> None:
         self.store = store
@@ -653,7 +658,7 @@ class UsageIndex:
                 flush()
             self.place.before_gc(self, compact=False)  # uses other processes had in flight
             spared = self._unmark_used(units, rows)
-            if spared != units:
+            if spared != units and spared:
                 self.place.mark(spared)
             units = self._unlink(spared)
             self.place.unmark()
@@ -732,6 +737,13 @@ class UsageIndex:
     def _finish_evicting(self) -> None:
         """Finish the removals a crashed evictor left marked (caller holds the lock)."""
         left = [r[0] for r in self._db().execute("SELECT unit FROM versions WHERE evicting = 1")]
+        if left and not self.place.shared_index:
+            # This process's own marks, from a gc it did not finish: another process may have
+            # finished it since, and a version stored again must not go. The store's list of
+            # what is being removed is what counts.
+            with self._write() as db:
+                db.execute("UPDATE versions SET evicting = 0 WHERE evicting = 1")
+            left = []
         shared = [u for u in self.place.marked() if u not in left]
         if left or shared:
             log.info(
