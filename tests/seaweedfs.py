@@ -56,13 +56,15 @@ def _free(port: int) -> bool:
 
 
 def _pick_ports(n: int) -> list[int]:
-    """``n`` ports below 55000 each free together with its port + 10000."""
+    """``n`` ports below 55000 each free together with its port + 10000, none of them
+    another's gRPC twin (weed refuses a port that is another's port + 10000)."""
     got: list[int] = []
     while len(got) < n:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port < 55000 and port not in got and _free(port + 10000):
+        taken = {p + d for p in got for d in (0, 10000, -10000)}
+        if port < 55000 and port not in taken and _free(port + 10000):
             got.append(port)
     return got
 
