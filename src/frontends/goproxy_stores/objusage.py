@@ -19,9 +19,9 @@ what differs on a bucket:
   last use and count per version, and the names of the batches it holds, so a crash
   between writing it and deleting them never counts them twice), then the folded batches
   are deleted. The objects stay few: the snapshot and at most one batch per replica per
-  flush since the last gc. A replica that did not write the snapshot it reads (another
-  replica ran the last gc and folded batches it never saw) lists the bucket before it
-  decides.
+  flush since the last gc. A replica whose index has not seen the snapshot it reads
+  (another replica ran a gc since this one's last listing or gc, and deleted batches it
+  never saw) lists the bucket before it decides.
 * Eviction: one replica at a time, under the lease ``_goproxy/gc`` (``store.leases()``:
   a lease object by conditional create, lock files on a ``file://`` store), never waited
   for: the others skip. The lease is renewed between versions; a gc that loses it stops.
@@ -118,7 +118,7 @@ class ObjectPlace:
         self._unpublished: tuple[dict[str, tuple[float, int]], dict[str, int | None]] = ({}, {})
         self._batch = 0
         self._unpublished_logged = -1e9
-        self._seq: int | None = None  # the snapshot this process wrote last
+        self._seq: int | None = None  # the snapshot the index agrees with (listed or written)
         self._applied: set[str] = set()  # batches whose files are in this index
 
     # -- the lock: a lease, never waited for by gc --------------------------------------------
@@ -156,7 +156,13 @@ class ObjectPlace:
     # -- the files: a listing ----------------------------------------------------------------
 
     def scan(self, progress: Callable[[int], None] | None) -> dict[str, tuple[int, float]]:
-        """Every blob of the bucket (the listing's size and last-modified time)."""
+        """Every blob of the bucket (the listing's size and last-modified time).
+
+        The snapshot's number and the batches there are are read first: the listing holds
+        every file change they hold, so a gc need not list again unless another replica
+        compacts (and deletes) batches after this."""
+        seq = self._snapshot().get("seq", 0)
+        before = {name for name, _, _ in self.store.own_list(BATCHES)}
         found: dict[str, tuple[int, float]] = {}
         counted = 0
         for key, size, mtime in self.store.list_objects():
@@ -167,6 +173,8 @@ class ObjectPlace:
                 counted = len(found)
         if progress is not None and len(found) > counted:
             progress(len(found) - counted)
+        self._seq = seq
+        self._applied |= before
         return found
 
     # -- evictions every replica sees ----------------------------------------------------------
@@ -241,8 +249,9 @@ class ObjectPlace:
         """Fold the snapshot and every replica's batches into ``index``; with ``compact``
         (the lease held), write them back as one snapshot and delete the batches folded.
 
-        The index is listed first when this process did not write the snapshot it reads
-        (another replica folded, and deleted, batches whose files it never saw)."""
+        The index is listed first when the snapshot it reads is not the one its last listing
+        or compaction saw (another replica folded, and deleted, batches whose files this
+        index never saw)."""
         snap = self._snapshot()
         folded = set(snap.get("folded", ()))
         # In the order they were written (their names start with the time), whoever wrote them.
@@ -252,7 +261,6 @@ class ObjectPlace:
         )
         if compact and snap.get("seq", 0) != self._seq:
             index.rescan()
-            self._applied = set(batches)
         totals: dict[str, tuple[float, int]] = {}
         for unit, value in snap["uses"].items():
             totals[unit] = (float(value[0]), int(value[1]))
