@@ -27,12 +27,6 @@ WANT = "want s3://BUCKET[/PREFIX], file:///ABSOLUTE/PATH or memory://"
             "store-endpoint: not an http(s) URL (got '127.0.0.1:9000'; want http(s)://HOST[:PORT]"
             " of the S3 API)",
         ),
-        (
-            ["--store", "memory://", "--own-sumdb", "sum.example.com"],
-            {},
-            "own-sumdb: its log is kept in the cache dir, not yet in an object store (got "
-            "'sum.example.com'; want no own-sumdb with a store URL)",
-        ),
     ],
 )
 def test_bad_store_settings_are_one_line(tmp_path, args, env, line):

@@ -575,13 +575,6 @@ def load_settings(
             upstream=settings.upstream or up or "off",
             sumdb=settings.sumdb or sumdb,
         )
-    if settings.own_sumdb and settings.store:
-        raise bad(
-            "own-sumdb",
-            "its log is kept in the cache dir, not yet in an object store",
-            settings.own_sumdb,
-            "no own-sumdb with a store URL",
-        )
     if settings.own_sumdb and not is_sumdb_name(settings.own_sumdb):
         raise bad(
             "own-sumdb",

@@ -80,7 +80,7 @@ from goproxy_stores.leases import LEASE_DIR, FileLeases, Lease, Leases, wait
 
 from .catalog import read_catalog
 from .flights import Fetch, Flight, Flights
-from .sumdb_log import SumdbLogs
+from .sumdb_objlog import sumdb_logs_for
 from .upstream import Fetcher, HashingWriter, Relay
 
 if TYPE_CHECKING:
@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from goproxy_stores.usage import UsageIndex
 
     from .metrics import Metrics
+    from .sumdb_base import LogsBase
 
 __all__ = [
     "MISS",
@@ -547,7 +548,9 @@ class Executor:
         fetcher: upstream fetching (default: a new :class:`~goproxy_io.upstream.Fetcher`).
         memo: small immutable blobs kept in memory (default: a new :class:`Memo`).
         sumdb_logs: the logs of the proxy's own checksum database (``ReadSumdb``,
-            ``AppendSumdb``); default: under ``sumdb/`` in a local store's directory.
+            ``AppendSumdb``); default: in an object store's own objects
+            (:mod:`goproxy_io.sumdb_objlog`), else under ``sumdb/`` in a local store's
+            directory (:mod:`goproxy_io.sumdb_log`).
         leases: the leases that make one process of all those serving the store fetch each
             file (:mod:`goproxy_stores.leases`); default: what the store's own ``leases()``
             method returns, if it has one (an object store's conditional-create leases), else
@@ -560,7 +563,7 @@ class Executor:
         store: BlobStore,
         fetcher: Fetcher | None = None,
         memo: Memo | None = None,
-        sumdb_logs: SumdbLogs | None = None,
+        sumdb_logs: LogsBase | None = None,
         leases: Leases | None = None,
     ) -> None:
         self.store = store
@@ -578,8 +581,8 @@ class Executor:
                     leases.sweep()
         self.leases = leases
         self._lease_failed = False
-        if sumdb_logs is None and isinstance(store, LocalBlobStore):
-            sumdb_logs = SumdbLogs(store.local_path("sumdb"))
+        if sumdb_logs is None:
+            sumdb_logs = sumdb_logs_for(store)
         self.sumdb_logs = sumdb_logs
         self.refresher = Refresher(self)
         self.prefetch_stats = PrefetchStats()
@@ -679,7 +682,7 @@ class Executor:
         if isinstance(effect, (ReadSumdb, AppendSumdb)):
             logs = self.sumdb_logs
             if logs is None:
-                return SumdbAnswer(False, error="the store keeps no local files for a log")
+                return SumdbAnswer(False, error="the store keeps no checksum database log")
             if isinstance(effect, ReadSumdb):
                 return logs.read(effect)
             return logs.append(effect, store)
