@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +291,45 @@ def test_the_same_version_twice_keeps_one_record(store, caplog):
     assert b.append("example.com/m", "v1.0.0", _record("example.com/m", zh="C")) == first
     assert "the logged one stands" in caplog.text
     assert a.size() == b.size() == 1
+
+
+KEEP_APPENDING = """
+import sys
+from goproxy_core.sumdb import gosum_record
+from goproxy_io.sumdb_objlog import ObjectSumdbLog
+from goproxy_stores.objectstore import open_object_store
+log = ObjectSumdbLog(open_object_store(sys.argv[1]), sys.argv[2])
+i = int(sys.argv[3])
+print("ready", flush=True)
+while True:
+    mod = f"example.com/k{i % 7}/m{i}"
+    log.append(mod, "v1.0.0", gosum_record(mod, "v1.0.0", "h1:" + "A" * 43 + "=", "h1:x="))
+    i += 1
+"""
+
+
+def test_kill_9_at_any_point_leaves_a_whole_log(shared_url):
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{SRC / 'frontends'}"}
+    sizes = []
+    for round in range(4):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", KEEP_APPENDING, shared_url, NAME, str(n)],
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+            for n in (round * 1_000_000, round * 1_000_000 + 500_000)
+        ]
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        time.sleep(0.05 * (round + 1))
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+        for p in procs:
+            p.wait(timeout=10)
+            assert p.stdout is not None
+            p.stdout.close()
+        log = ObjectSumdbLog(open_object_store(shared_url), NAME)  # checks the newest tree
+        sizes.append(_check(log, []))
+        log.append(f"example.com/after{round}", "v1.0.0", _record(f"example.com/after{round}"))
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0], sizes
