@@ -333,3 +333,24 @@ def test_kill_9_at_any_point_leaves_a_whole_log(shared_url):
         sizes.append(_check(log, []))
         log.append(f"example.com/after{round}", "v1.0.0", _record(f"example.com/after{round}"))
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0], sizes
+
+
+def test_when_the_store_is_away_memory_answers_and_the_rest_is_an_error(store, monkeypatch):
+    log = ObjectSumdbLog(store, NAME)
+    body = log.append("example.com/m", "v1.0.0", _record("example.com/m"))
+    latest = log.latest()
+
+    def away(*args, **kw):
+        raise OSError("object store: connection refused")
+
+    monkeypatch.setattr(store, "own_get", away)
+    monkeypatch.setattr(store, "own_put", away)
+    assert log.latest() == latest
+    assert log.lookup("example.com/m", "v1.0.0") == body
+    assert log.tile("tile/8/0/000.p/1") is not None
+    with pytest.raises(OSError, match="connection refused"):
+        log.lookup("example.com/new", "v1.0.0")
+    with pytest.raises(OSError, match="connection refused"):
+        log.append("example.com/new", "v1.0.0", _record("example.com/new"))
+    got = ObjectSumdbLogs(store).read(ReadSumdb(NAME, SumdbPart.LATEST))
+    assert not got.found and "connection refused" in got.error  # a log not yet opened

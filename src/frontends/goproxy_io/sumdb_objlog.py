@@ -40,6 +40,11 @@ is new. ``/latest`` always takes that look, so it serves the newest tree any rep
 Each re-read checks the newest record's tree note: it verifies under our key and its tree
 hash is the one the stored hashes give.
 
+When the store is away, what memory holds is still answered (lookups of versions read,
+tiles of the tree read, and ``/latest`` with the newest tree read: an older tree is still a
+tree of the log); what needs the store (a version not in memory, an append) is an error
+(``OSError``), answered as such, never as "not found".
+
 Memory: every record is kept (text and hashes: about 250 bytes a record).
 """
 
@@ -307,8 +312,16 @@ class ObjectSumdbLog(LogBase):
 
     @contextlib.contextmanager
     def _view(self, need: int = 0) -> Iterator[LogView]:
-        if need == 0 or len(self._records) < need:
-            self._refresh()
+        if need:
+            if len(self._records) < need:
+                self._refresh()
+        else:
+            try:
+                self._refresh()
+            except OSError as e:
+                # The store is away: the newest tree read is still a tree of the log (a
+                # client that has seen a newer one checks this one is in it).
+                log.warning("checksum database %s: the latest tree from memory: %s", self.name, e)
         with self._lock:
             size = len(self._records)
             note = self._records[-1].note if size else self._empty
@@ -346,12 +359,11 @@ class ObjectSumdbLog(LogBase):
                     record_name(self.name, n), _dump(record.encode()), create=True
                 ):
                     with self._lock:
-                        if len(self._records) == n:
+                        if len(self._records) == n:  # else a reader has read it already
                             self._add(record)
                             if (n + 1) % BUNDLE == 0:
                                 self._make_bundle(n // BUNDLE)
-                    self._refresh()  # a reader may have read it first: the store's is the truth
-                    return lookup_body(n, text, self._records[-1].note)
+                    return lookup_body(n, text, note)
                 # Another appender created record n: read what it wrote, then try again.
                 time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
                 self._refresh()
