@@ -150,12 +150,16 @@ class _Record:
     """The signed tree of the records up to and including this one."""
 
     def encode(self) -> dict[str, Any]:
+        try:
+            text = self.text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise LogError(f"{self.module}@{self.version}: its record is not text: {e}") from None
         return {
             "module": self.module,
             "version": self.version,
-            "text": self.text.decode("utf-8"),
+            "text": text,
             "hashes": [h.hex() for h in self.hashes],
-            "tree": self.note.decode("utf-8"),
+            "tree": self.note.decode("utf-8"),  # a note's signature lines start with an em dash
         }
 
     @classmethod
