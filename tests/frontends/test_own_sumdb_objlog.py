@@ -354,3 +354,19 @@ def test_when_the_store_is_away_memory_answers_and_the_rest_is_an_error(store, m
         log.append("example.com/new", "v1.0.0", _record("example.com/new"))
     got = ObjectSumdbLogs(store).read(ReadSumdb(NAME, SumdbPart.LATEST))
     assert not got.found and "connection refused" in got.error  # a log not yet opened
+
+
+def test_a_record_whose_tree_is_not_the_logs_is_an_error_every_time(store):
+    log = ObjectSumdbLog(store, NAME)
+    log.append("example.com/a", "v1.0.0", _record("example.com/a"))
+    # Record 1 written by someone else: its tree claims the tree of record 0 again.
+    text = _record("example.com/b")
+    hashes = stored_hashes(1, text, log._read_hashes)
+    forged = _Record("example.com/b", "v1.0.0", text, tuple(hashes), log.latest())
+    assert store.own_put(record_name(NAME, 1), _dump(forged.encode()), create=True)
+    for _ in range(2):
+        with pytest.raises(LogError, match=r"records/000000000001: its tree \(size 1\) is not"):
+            log.lookup("example.com/b", "v1.0.0")
+    assert len(log._records) == 1 and log.lookup("example.com/a", "v1.0.0") is not None
+    with pytest.raises(LogError, match="is not the tree of the log"):
+        ObjectSumdbLog(store, NAME)

@@ -261,23 +261,37 @@ class ObjectSumdbLog(LogBase):
         newest tree."""
         with self._lock:
             before = len(self._records)
-            while True:
-                n = len(self._records)
-                if n % BUNDLE == 0 and self._load_bundle(n // BUNDLE):
-                    continue
-                got = self.store.own_get(record_name(self.name, n))
-                if got is None:
-                    break
-                where = f".goproxy/{record_name(self.name, n)}"
-                try:
-                    obj = json.loads(got.data)
-                except ValueError as e:
-                    raise LogError(f"{where} is not a record of the log: {e}") from None
-                self._add(_Record.decode(obj, n, where))
-                if (n + 1) % BUNDLE == 0:
-                    self._make_bundle(n // BUNDLE)
-            if len(self._records) != before:
-                self._check()
+            try:
+                while True:
+                    n = len(self._records)
+                    if n % BUNDLE == 0 and self._load_bundle(n // BUNDLE):
+                        continue
+                    got = self.store.own_get(record_name(self.name, n))
+                    if got is None:
+                        break
+                    where = f".goproxy/{record_name(self.name, n)}"
+                    try:
+                        obj = json.loads(got.data)
+                    except ValueError as e:
+                        raise LogError(f"{where} is not a record of the log: {e}") from None
+                    self._add(_Record.decode(obj, n, where))
+                    if (n + 1) % BUNDLE == 0:
+                        self._make_bundle(n // BUNDLE)
+                if len(self._records) != before:
+                    self._check()
+            except BaseException:
+                # Nothing unchecked is served: the next look reads (and checks) them again.
+                self._forget(before)
+                raise
+
+    def _forget(self, size: int) -> None:
+        """Drop the records from ``size`` on (the caller holds the lock)."""
+        for n in range(size, len(self._records)):
+            record = self._records[n]
+            if self._index.get((record.module, record.version)) == n:
+                del self._index[(record.module, record.version)]
+        del self._records[size:]
+        del self._hashes[stored_hash_count(size) :]
 
     def _load_bundle(self, k: int) -> bool:
         got = self.store.own_get(bundle_name(self.name, k))
