@@ -118,6 +118,8 @@ class Lease(Protocol):
     """A held lease: the holder's side."""
 
     key: str
+    took_over: bool
+    """Taken over from a holder that stopped renewing it (for the take-over metric)."""
 
     def renew(self) -> bool:
         """The holder is making progress: keep the lease longer (others see it in
@@ -142,6 +144,12 @@ class Leases(Protocol):
 
     def sweep(self) -> int:
         """Remove leases left behind by holders that died; how many were removed."""
+        ...
+
+    def wait_limit(self, read_timeout: float) -> float:
+        """How long a waiter past its deadline still waits on a lease that :meth:`idle`
+        shows unchanged (``wait``'s ``idle_limit``), for a holder whose fetch fails after
+        ``read_timeout`` seconds without a byte."""
         ...
 
 
@@ -192,6 +200,7 @@ class FileLease:
     def __init__(self, key: str, path: str, fd: int) -> None:
         self.key = key
         self.path = path
+        self.took_over = False  # an flock is never taken from a live holder
         self._fd: int | None = fd
         self._lock = threading.Lock()
 
@@ -248,6 +257,11 @@ class FileLeases:
             return max(0.0, time.time() - os.stat(self.path(key)).st_mtime)
         except OSError:
             return math.inf
+
+    def wait_limit(self, read_timeout: float) -> float:
+        """``read_timeout``: the holder renews (the lock file's time) as its body arrives,
+        and a holder that dies loses its ``flock`` at once (the next poll takes it)."""
+        return read_timeout
 
     def _lock(self, path: str) -> int | None:
         while True:
@@ -316,8 +330,11 @@ def holder_id() -> str:
 class ObjectLease:
     """A lease object held: renewed by conditional rewrites, released by a delete."""
 
-    def __init__(self, owner: ObjectLeases, key: str, name: str, etag: str) -> None:
+    def __init__(
+        self, owner: ObjectLeases, key: str, name: str, etag: str, *, took_over: bool = False
+    ) -> None:
         self.key = key
+        self.took_over = took_over
         self._owner = owner
         self._name = name
         self._etag: str | None = etag
@@ -428,7 +445,7 @@ class ObjectLeases:
             if not self._expired(name, got):
                 return None
             etag = self.store.own_put(name, self.body(key), match=got.etag)
-            return None if etag is None else ObjectLease(self, key, name, etag)
+            return None if etag is None else ObjectLease(self, key, name, etag, took_over=True)
         return None
 
     def idle(self, key: str) -> float:
@@ -438,6 +455,15 @@ class ObjectLeases:
         if got is None:
             return math.inf
         return self._unchanged_for(name, got)
+
+    def wait_limit(self, read_timeout: float) -> float:
+        """Never give up on a lease object that changes: the holder rewrites it only every
+        third of the lease time, so a limit near ``read_timeout`` would time a live holder
+        out. One that stays unchanged for the lease time has expired, and :func:`wait`'s
+        next :meth:`try_acquire` takes it over: a waiter leads then instead of answering
+        504. (A holder whose body stalls stops renewing, so that is also when it is
+        replaced.)"""
+        return math.inf
 
     def sweep(self) -> int:
         """Delete lease objects not written for three lease times (holders long gone)."""
