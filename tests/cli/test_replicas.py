@@ -24,12 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from goproxy_stores.leases import lease_name
 from goproxy_stores.objectstore import ObjectStore, open_object_store
 from seaweedfs import CREDENTIALS, Weed, weed  # noqa: F401 - the session's weed mini
 from serving import Served, serve
-from slowupstream import info, many, module_zip, slow_upstream
+from slowupstream import get, info, many, module_zip, slow_upstream
 
 MOD = "example.com/replicas"
 GOMOD = b"module example.com/replicas\n\ngo 1.21\n"
@@ -79,6 +80,17 @@ def _replicas(
             s.kill()
 
 
+def _counter(port: int, name: str) -> float:
+    """A counter from a replica's own ``/metrics``."""
+    status, page = get(port, "/metrics")
+    assert status == 200
+    for family in text_string_to_metric_families(page.decode()):
+        for sample in family.samples:
+            if sample.name == name:
+                return sample.value
+    raise AssertionError(f"no {name} in /metrics")
+
+
 def _lease_objects(store: ObjectStore) -> list[str]:
     return [name for name, _, _ in store.own_list("leases/")]
 
@@ -110,6 +122,10 @@ def test_three_replicas_fetch_each_file_once(weed, tmp_path, monkeypatch):  # no
         got = many([r.port for r in replicas], paths)
         _check_answers(got, files, len(paths))
         assert handler.hits == dict.fromkeys(files, 1)  # one upstream request per file
+        # Each replica counts its own waits on another's lease (each file: two replicas wait).
+        waits = [_counter(r.port, "goproxy_lease_waits_total") for r in replicas]
+        assert sum(waits) >= len(files), waits
+        assert [_counter(r.port, "goproxy_lease_takeovers_total") for r in replicas] == [0] * 3
         for r in replicas:
             r.stop()
     assert _lease_objects(store) == []  # every lease released
@@ -121,10 +137,13 @@ def test_three_replicas_fetch_each_file_once(weed, tmp_path, monkeypatch):  # no
 
 
 def _holder_pid(store: ObjectStore, key: str) -> int | None:
+    """The pid in the lease object's holder id (``host:pid:random``), if it exists."""
     got = store.own_get("leases/" + lease_name(key))
     if got is None:
         return None
-    return int(json.loads(got.data)["holder"].split(":")[1])
+    lease = json.loads(got.data)
+    assert lease["key"] == key and lease["lease_time"] == LEASE_TIME  # --lease-time given
+    return int(lease["holder"].split(":")[1])
 
 
 class _Watch:
@@ -207,6 +226,9 @@ def test_killing_the_replica_that_holds_the_lease(weed, tmp_path, monkeypatch): 
         with stored:
             assert stored.read() == body
         assert _lease_objects(store) == []  # taken over, then released at the commit
+        survivors = [s for s in replicas if s is not holder]
+        takeovers = [_counter(s.port, "goproxy_lease_takeovers_total") for s in survivors]
+        assert sorted(takeovers) == [0, 1]  # the replica that took over counts it
         for s in replicas:
             if s is not holder:
                 s.stop()
