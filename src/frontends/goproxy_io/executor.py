@@ -853,8 +853,9 @@ class Executor:
             # its holder lives depends on the leases (an object store's: until it expires).
             idle = leases.wait_limit(settings.timeout.read or 0.0)
             if effect.into is None:
-                # A .info or .mod is saved once checked; a holder whose check failed keeps
-                # its lease until its connection ends: past this, fetch it without one.
+                # A .info or .mod is saved once checked, and a holder whose check refused
+                # it lets go when its answer is decided (``answered``): a holder stuck
+                # longer (a checksum-database lookup that hangs) is not waited for.
                 deadline, idle = min(deadline, SMALL_LEASE_WAIT), 0.0
             got = wait(
                 leases,

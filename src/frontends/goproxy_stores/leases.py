@@ -9,7 +9,8 @@ on one object store) share it through a lease on the store key the fetch will be
   (:meth:`Leases.try_acquire`, never waiting). Taken: it looks in the store once more (the
   file may have been committed just before), then fetches, checks and stores as usual, and
   releases the lease when the pending write is committed or aborted, when the small file is
-  saved, when the fetch fails, or when the connection ends with it still held
+  saved, when the fetch fails, when the answer to a request whose small file was refused is
+  decided (``Executor.answered``), or when the connection ends with it still held
   (``Executor.abandon``).
 * Held by another: the process waits (:func:`wait`) on the fetching thread it already has (one
   thread per waiting request: every fetch runs on an executor thread, never on an event
@@ -18,9 +19,11 @@ on one object store) share it through a lease on the store key the fetch will be
   as a follower of a local flight does (its own reader, never a shared one). The lease frees
   with nothing stored (the holder failed, refused bad data, or died): it takes the lease and
   leads. Neither before the request's deadline (the fetcher's ``fetch_deadline``), while the
-  holder shows no progress for ``read_timeout`` (it renews its lease as the body arrives, at
-  most once a second: a large zip over a slow link is waited for): a timeout, answered 504
-  with a text naming the wait.
+  holder shows no progress for ``Leases.wait_limit(read_timeout)`` (it renews its lease as
+  the body arrives, at most once a second: a large zip over a slow link is waited for): a
+  timeout, answered 504 with a text naming the wait. On an object store that limit is
+  infinite: a lease object left unchanged for the lease time expires and is taken over
+  instead, so a waiter there never gives up on a live holder and leads in a dead one's place.
 * Leases are advisory and only ever save work: a process that cannot take or keep one still
   stores nothing but checked bytes, through writes that become visible whole, so a lost lease
   costs a second fetch, never a wrong or partial file.
