@@ -702,3 +702,31 @@ def test_a_server_releases_a_refused_infos_lease_with_its_answer(frontend, upstr
         assert c.getresponse().read()
         c.close()
     assert handler.hits[info] == 1
+
+
+def test_a_slow_upload_keeps_its_object_lease(upstream):
+    """A zip whose upload (or check) takes longer than the lease time: the holder keeps
+    renewing meanwhile, so a waiter on another replica never takes over and fetches again."""
+    handler, url = upstream
+    handler.gate.set()
+    store = _bucket(1.0)
+    a, b = _replica(store), _replica(store, deadline=0.2, idle=0.1)
+    pa, pb = Pending(), Pending()
+    got = a.perform(_zip_fetch(url), pa)
+    assert isinstance(got, UpstreamResult) and got.status == 200
+    writer = pa.get(ZIP_KEY)
+    commit = writer.commit
+
+    def slow_commit():
+        time.sleep(2.5)  # two and a half lease times
+        return commit()
+
+    writer.commit = slow_commit  # type: ignore[method-assign]
+    committing = _Call(a, CommitBlob(ZIP_KEY), pa)
+    follow = _Call(b, _zip_fetch(url), pb)
+    assert committing.join() is not None
+    shared = follow.join()
+    assert isinstance(shared, UpstreamResult) and shared.stored is not None
+    assert handler.hits == {f"/{ZIP_KEY}": 1}
+    assert _count(b, "goproxy_lease_takeovers_total") == 0
+    assert _lease_objects(store) == []

@@ -84,7 +84,7 @@ from .sumdb_log import SumdbLogs
 from .upstream import Fetcher, HashingWriter, Relay
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Iterator
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -707,7 +707,8 @@ class Executor:
             return self.warm(effect)
         if isinstance(effect, CommitBlob):
             writer, fetch, flight = pending.pop(effect.key)
-            committed = ops.commit(store, writer, effect.key)
+            with _kept(pending.leases.get(effect.key)):  # an upload may outlast the lease
+                committed = ops.commit(store, writer, effect.key)
             pending.release(effect.key)
             info = committed if isinstance(committed, BlobInfo) else None
             if flight is not None:
@@ -767,7 +768,7 @@ class Executor:
             # Flushing the pending write failed (a full disk): the cache's fault, not the zip's.
             ops.log.warning("store write failed for %s: %s", effect.key, e)
             return ZipVerdict(store_failure=ops.failure(self.store, e))
-        with stream:
+        with stream, _kept(pending.leases.get(effect.key)):
             return effect.check(stream, digest, streamed)
 
     def _fetch(
@@ -901,6 +902,36 @@ class Executor:
             self.flights.finish(effect, flight, result.stored)
         else:
             self.flights.landed(effect, flight, result)
+
+
+@contextlib.contextmanager
+def _kept(lease: Lease | None) -> Iterator[None]:
+    """Renew ``lease`` (once a second at most) while the holder works on its file with no
+    body arriving: a zip's check, its upload to an object store. A large zip's upload can
+    take longer than an object-store lease lasts; others would take it over and fetch the
+    file again. A lease that is lost stays lost (``renew`` says False: no more tries)."""
+    if lease is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def keep() -> None:
+        while not stop.wait(_KEEP_EVERY):
+            try:
+                if not lease.renew():
+                    return
+            except Exception:  # the store failed: the lease lapses, the work goes on
+                return
+
+    with contextlib.suppress(RuntimeError):  # no thread to be had: the lease may lapse
+        threading.Thread(target=keep, name="goproxy-lease-keep", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+_KEEP_EVERY = 1.0
 
 
 class _RenewingStore:
