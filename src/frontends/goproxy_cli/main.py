@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--store-endpoint", metavar="URL", help="the S3 API of an S3-compatible server")
     s.add_argument("--store-region", metavar="REGION", help="the bucket's region")
     s.add_argument(
+        "--lease-time",
+        type=float,
+        metavar="SECONDS",
+        help="how long a replica's fetch lease on an object store lasts without a renewal: "
+        "others take a dead replica's fetch over after this (30)",
+    )
+    s.add_argument(
         "--upstream",
         metavar="LIST",
         help="upstream proxies in GOPROXY syntax: URLs joined by ',' or '|', 'direct' "
@@ -397,7 +404,10 @@ def _open_store(settings: Settings) -> BlobStore:
         from goproxy_stores.objectstore import open_object_store
 
         return open_object_store(
-            settings.store, endpoint=settings.store_endpoint, region=settings.store_region
+            settings.store,
+            endpoint=settings.store_endpoint,
+            region=settings.store_region,
+            lease_time=settings.lease_time,
         )
     disk = DiskStore(settings.cache_dir)
     disk.sweep()

@@ -57,7 +57,7 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 
 from goproxy_core.storage import BlobInfo
 
-from .leases import FileLeases, ObjectLeases
+from .leases import LEASE_TIME, FileLeases, ObjectLeases
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -295,6 +295,8 @@ class ObjectStore:
         part_size: blobs larger than this go up as multipart uploads of parts this size.
         upload_concurrency: parts uploaded at once per blob (memory: this many parts).
         local_root: the directory of a ``file://`` store (its leases are lock files there).
+        lease_time: seconds a lease object lasts without a renewal (``leases()``; the
+            ``lease-time`` setting).
     """
 
     def __init__(
@@ -306,9 +308,11 @@ class ObjectStore:
         part_size: int = _PART,
         upload_concurrency: int = 4,
         local_root: str | None = None,
+        lease_time: float = LEASE_TIME,
     ) -> None:
         self.inner = inner
         self.local_root = local_root
+        self.lease_time = lease_time
         self.url = url
         self.spool_dir = spool_dir
         self.part_size = part_size
@@ -452,7 +456,7 @@ class ObjectStore:
         ``file://`` store's directory."""
         if self.local_root is not None:
             return FileLeases(os.path.join(self.local_root, INTERNAL_PREFIX, "leases"))
-        return ObjectLeases(self)
+        return ObjectLeases(self, lease_time=self.lease_time)
 
     def check(self) -> None:
         """Raise ``OSError`` unless the store answers (a listing of one page)."""
@@ -494,6 +498,7 @@ def open_object_store(
     endpoint: str = "",
     region: str = "",
     spool_dir: str | None = None,
+    lease_time: float = LEASE_TIME,
 ) -> ObjectStore:
     """The store a ``store`` URL names.
 
@@ -503,6 +508,7 @@ def open_object_store(
             ``AWS_ENDPOINT_URL`` from the environment.
         region: the bucket's region; empty: ``AWS_REGION`` / ``AWS_DEFAULT_REGION``.
         spool_dir: where pending writes are spooled.
+        lease_time: seconds a lease object lasts without a renewal (``ObjectStore.leases``).
 
     Raises:
         StoreURLError: the URL names no store; its message names the value and what is
@@ -541,4 +547,6 @@ def open_object_store(
         except obe.BaseError as e:
             raise StoreURLError(f"{url!r}: {e}") from e
     local_root = unquote(parts.path) if scheme == "file" else None
-    return ObjectStore(inner, url=url, spool_dir=spool_dir, local_root=local_root)
+    return ObjectStore(
+        inner, url=url, spool_dir=spool_dir, local_root=local_root, lease_time=lease_time
+    )
