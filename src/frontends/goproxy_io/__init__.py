@@ -5,7 +5,9 @@
 * :mod:`goproxy_io.server`: the server base: settings, listeners, signals, draining.
 * :mod:`goproxy_io.upstream`: fetching from upstreams (httpx for http(s), and file:// trees).
 * :mod:`goproxy_io.vcs`: direct mode, answering from git repositories.
-* :mod:`goproxy_io.sumdb_log`: the log and signer key of the proxy's own checksum database.
+* :mod:`goproxy_io.sumdb_log`: the log and signer key of the proxy's own checksum database;
+  :mod:`goproxy_io.sumdb_objlog` the same in an object store; :mod:`goproxy_io.sumdb_base`
+  what both share.
 * :mod:`goproxy_io.flights`: single-flight for concurrent misses (across processes: the
   leases of :mod:`goproxy_stores.leases`).
 * :mod:`goproxy_io.access`: the access log and the slow-request log.

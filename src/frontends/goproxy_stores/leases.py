@@ -9,7 +9,8 @@ on one object store) share it through a lease on the store key the fetch will be
   (:meth:`Leases.try_acquire`, never waiting). Taken: it looks in the store once more (the
   file may have been committed just before), then fetches, checks and stores as usual, and
   releases the lease when the pending write is committed or aborted, when the small file is
-  saved, when the fetch fails, or when the connection ends with it still held
+  saved, when the fetch fails, when the answer to a request whose small file was refused is
+  decided (``Executor.answered``), or when the connection ends with it still held
   (``Executor.abandon``).
 * Held by another: the process waits (:func:`wait`) on the fetching thread it already has (one
   thread per waiting request: every fetch runs on an executor thread, never on an event
@@ -18,9 +19,11 @@ on one object store) share it through a lease on the store key the fetch will be
   as a follower of a local flight does (its own reader, never a shared one). The lease frees
   with nothing stored (the holder failed, refused bad data, or died): it takes the lease and
   leads. Neither before the request's deadline (the fetcher's ``fetch_deadline``), while the
-  holder shows no progress for ``read_timeout`` (it renews its lease as the body arrives, at
-  most once a second: a large zip over a slow link is waited for): a timeout, answered 504
-  with a text naming the wait.
+  holder shows no progress for ``Leases.wait_limit(read_timeout)`` (it renews its lease as
+  the body arrives, at most once a second: a large zip over a slow link is waited for): a
+  timeout, answered 504 with a text naming the wait. On an object store that limit is
+  infinite: a lease object left unchanged for the lease time expires and is taken over
+  instead, so a waiter there never gives up on a live holder and leads in a dead one's place.
 * Leases are advisory and only ever save work: a process that cannot take or keep one still
   stores nothing but checked bytes, through writes that become visible whole, so a lost lease
   costs a second fetch, never a wrong or partial file.
@@ -118,6 +121,8 @@ class Lease(Protocol):
     """A held lease: the holder's side."""
 
     key: str
+    took_over: bool
+    """Taken over from a holder that stopped renewing it (for the take-over metric)."""
 
     def renew(self) -> bool:
         """The holder is making progress: keep the lease longer (others see it in
@@ -142,6 +147,12 @@ class Leases(Protocol):
 
     def sweep(self) -> int:
         """Remove leases left behind by holders that died; how many were removed."""
+        ...
+
+    def wait_limit(self, read_timeout: float) -> float:
+        """How long a waiter past its deadline still waits on a lease that :meth:`idle`
+        shows unchanged (``wait``'s ``idle_limit``), for a holder whose fetch fails after
+        ``read_timeout`` seconds without a byte."""
         ...
 
 
@@ -192,6 +203,7 @@ class FileLease:
     def __init__(self, key: str, path: str, fd: int) -> None:
         self.key = key
         self.path = path
+        self.took_over = False  # an flock is never taken from a live holder
         self._fd: int | None = fd
         self._lock = threading.Lock()
 
@@ -248,6 +260,11 @@ class FileLeases:
             return max(0.0, time.time() - os.stat(self.path(key)).st_mtime)
         except OSError:
             return math.inf
+
+    def wait_limit(self, read_timeout: float) -> float:
+        """``read_timeout``: the holder renews (the lock file's time) as its body arrives,
+        and a holder that dies loses its ``flock`` at once (the next poll takes it)."""
+        return read_timeout
 
     def _lock(self, path: str) -> int | None:
         while True:
@@ -316,8 +333,11 @@ def holder_id() -> str:
 class ObjectLease:
     """A lease object held: renewed by conditional rewrites, released by a delete."""
 
-    def __init__(self, owner: ObjectLeases, key: str, name: str, etag: str) -> None:
+    def __init__(
+        self, owner: ObjectLeases, key: str, name: str, etag: str, *, took_over: bool = False
+    ) -> None:
         self.key = key
+        self.took_over = took_over
         self._owner = owner
         self._name = name
         self._etag: str | None = etag
@@ -428,7 +448,7 @@ class ObjectLeases:
             if not self._expired(name, got):
                 return None
             etag = self.store.own_put(name, self.body(key), match=got.etag)
-            return None if etag is None else ObjectLease(self, key, name, etag)
+            return None if etag is None else ObjectLease(self, key, name, etag, took_over=True)
         return None
 
     def idle(self, key: str) -> float:
@@ -438,6 +458,15 @@ class ObjectLeases:
         if got is None:
             return math.inf
         return self._unchanged_for(name, got)
+
+    def wait_limit(self, read_timeout: float) -> float:
+        """Never give up on a lease object that changes: the holder rewrites it only every
+        third of the lease time, so a limit near ``read_timeout`` would time a live holder
+        out. One that stays unchanged for the lease time has expired, and :func:`wait`'s
+        next :meth:`try_acquire` takes it over: a waiter leads then instead of answering
+        504. (A holder whose body stalls stops renewing, so that is also when it is
+        replaced.)"""
+        return math.inf
 
     def sweep(self) -> int:
         """Delete lease objects not written for three lease times (holders long gone)."""

@@ -57,7 +57,7 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 
 from goproxy_core.storage import BlobInfo
 
-from .leases import FileLeases, ObjectLeases
+from .leases import LEASE_TIME, FileLeases, ObjectLeases
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -296,6 +296,8 @@ class ObjectStore:
         part_size: blobs larger than this go up as multipart uploads of parts this size.
         upload_concurrency: parts uploaded at once per blob (memory: this many parts).
         local_root: the directory of a ``file://`` store (its leases are lock files there).
+        lease_time: seconds a lease object lasts without a renewal (``leases()``; the
+            ``lease-time`` setting).
         state_dir: a local directory for this process's own state about the store (the
             quota's usage index, ``goproxy_stores.objusage``); None: no such state is kept.
 
@@ -314,12 +316,14 @@ class ObjectStore:
         part_size: int = _PART,
         upload_concurrency: int = 4,
         local_root: str | None = None,
+        lease_time: float = LEASE_TIME,
         state_dir: str | None = None,
     ) -> None:
         self.inner = inner
         self.state_dir = state_dir
         self.on_change: list[Callable[[str], None]] = []
         self.local_root = local_root
+        self.lease_time = lease_time
         self.url = url
         self.spool_dir = spool_dir
         self.part_size = part_size
@@ -477,7 +481,7 @@ class ObjectStore:
         ``file://`` store's directory."""
         if self.local_root is not None:
             return FileLeases(os.path.join(self.local_root, INTERNAL_PREFIX, "leases"))
-        return ObjectLeases(self)
+        return ObjectLeases(self, lease_time=self.lease_time)
 
     def check(self) -> None:
         """Raise ``OSError`` unless the store answers (a listing of one page)."""
@@ -519,6 +523,7 @@ def open_object_store(
     endpoint: str = "",
     region: str = "",
     spool_dir: str | None = None,
+    lease_time: float = LEASE_TIME,
     state_dir: str | None = None,
 ) -> ObjectStore:
     """The store a ``store`` URL names.
@@ -529,6 +534,7 @@ def open_object_store(
             ``AWS_ENDPOINT_URL`` from the environment.
         region: the bucket's region; empty: ``AWS_REGION`` / ``AWS_DEFAULT_REGION``.
         spool_dir: where pending writes are spooled.
+        lease_time: seconds a lease object lasts without a renewal (``ObjectStore.leases``).
         state_dir: this process's local directory for its state about the store (the quota's
             usage index; ``goproxy serve`` passes its ``cache-dir``).
 
@@ -570,5 +576,10 @@ def open_object_store(
             raise StoreURLError(f"{url!r}: {e}") from e
     local_root = unquote(parts.path) if scheme == "file" else None
     return ObjectStore(
-        inner, url=url, spool_dir=spool_dir, local_root=local_root, state_dir=state_dir
+        inner,
+        url=url,
+        spool_dir=spool_dir,
+        local_root=local_root,
+        lease_time=lease_time,
+        state_dir=state_dir,
     )
