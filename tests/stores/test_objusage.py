@@ -311,3 +311,34 @@ def test_a_replicas_own_stale_marks_never_remove_a_version_stored_again(url, tmp
     assert [v.module for v in index.versions()] == ["example.com/a"]
     assert index.gc(limit=1 << 30, min_free=0, keep=lambda m: False) is not None
     assert present(s, "example.com/a") == [True, True, True]
+
+
+def test_a_server_keeps_the_quota_on_a_bucket_only_with_max_cache_size(tmp_path, caplog):
+    """min-free-space alone (its default) tracks nothing on a bucket; max-cache-size does, in
+    an index under the store's local state dir; without one, a warning and no quota."""
+    from goproxy_io.server import ServerBase
+
+    def server(store: ObjectStore, **cfg: object) -> ServerBase:
+        return ServerBase(store, ProxyConfig(**cfg), raise_limit=False)  # type: ignore[arg-type]
+
+    inner = open_object_store("memory://").inner
+    s = server(ObjectStore(inner, url="memory://", state_dir=str(tmp_path / "a")))
+    try:
+        assert s.usage is None  # min-free-space 512M by default: nothing to keep on a bucket
+    finally:
+        s.close()
+    with caplog.at_level("WARNING", logger="goproxy.server"):
+        s = server(ObjectStore(inner, url="memory://"), max_cache_size=1000)
+    try:
+        assert s.usage is None
+        assert any("no local directory for the usage index" in r.message for r in caplog.records)
+    finally:
+        s.close()
+    s = server(
+        ObjectStore(inner, url="memory://", state_dir=str(tmp_path / "b")), max_cache_size=1000
+    )
+    try:
+        assert s.usage is not None and isinstance(s.usage.index.place, ObjectPlace)
+        assert s.usage.index.path.startswith(str(tmp_path / "b" / "_goproxy" / "usage-"))
+    finally:
+        s.close()
