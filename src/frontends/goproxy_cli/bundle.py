@@ -21,6 +21,11 @@ file), then the cache-tree files an offline proxy and ``GOPROXY=file://`` client
 (``sumdb/<name>/supported``, ``latest``, tiles, lookups; each version's ``.lookup`` proof and
 ``.record``; ``_goproxy/sumdb/<name>/verified-tree`` last). A refused bundle leaves the cache
 as it was. Exit status: 0 done; 1 refused or failed (one line naming what); 2 bad settings.
+
+Both work on an object store too (``--store URL`` with ``--store-endpoint`` and
+``--store-region``, config keys and variables as for serve): export reads it through the
+store interface; import stages in a local temporary directory instead (an object store has
+no rename) and publishes by uploading, in the same order, only after every check passed.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 import sys
 import tarfile
+import tempfile
 import time
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 
@@ -76,6 +83,7 @@ if TYPE_CHECKING:
 
     from goproxy_core import CompiledConfig
     from goproxy_core.proxy.config import CompiledSumdb
+    from goproxy_core.storage import BlobStore
     from goproxy_io import Executor
     from goproxy_io.sumdb_log import SumdbLog
 
@@ -130,6 +138,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help="the cache directory of goproxy serve")
+    p.add_argument(
+        "--store", metavar="URL", help="the object store goproxy serve uses, as for serve"
+    )
+    p.add_argument("--store-endpoint", metavar="URL", help="as for serve")
+    p.add_argument("--store-region", metavar="REGION", help="as for serve")
     p.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     p.add_argument(
         "--sumdb",
@@ -143,6 +156,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
     flags: dict[str, object] = {
         "cache_dir": ns.cache_dir,
+        "store": ns.store,
+        "store_endpoint": ns.store_endpoint,
+        "store_region": ns.store_region,
         "sumdb": ",".join(ns.sumdb) if ns.sumdb else None,
         "log_level": ns.log_level,
     }
@@ -151,6 +167,8 @@ def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
     if not online:
         flags["upstream"] = "off"
     settings = load_settings(flags, config_file=ns.config)
+    if settings.store:
+        return settings  # the cache dir is not used
     root = settings.cache_dir
     if not os.path.lexists(root) and ns.command == "import":
         # An air-gapped proxy's first import starts its cache, as `goproxy serve` would.
@@ -242,7 +260,7 @@ class _Relayed(_Source):
     def __init__(
         self,
         db: CompiledSumdb,
-        store: DiskStore,
+        store: BlobStore,
         flow: _Flow,
         executor: Executor | None,
     ) -> None:
@@ -323,7 +341,7 @@ class _Relayed(_Source):
         return used
 
 
-def _store_effect(store: DiskStore, effect: object) -> object:
+def _store_effect(store: BlobStore, effect: object) -> object:
     """The store effects of the checksum flow, carried out without an executor (--offline)."""
     from goproxy_core.proxy.effects import ReadBlob, SaveBlob
 
@@ -384,7 +402,7 @@ def _first_manifest(tf: tarfile.TarFile) -> Manifest:
     return parse_manifest(f.read())
 
 
-def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _Version]:
+def _choose(store: BlobStore, ns: argparse.Namespace) -> dict[tuple[str, str], _Version]:
     """The versions ``ns`` names: from go.sum files, patterns, or ``--all``."""
     chosen: dict[tuple[str, str], _Version] = {}
     gosums, patterns = [], []
@@ -428,7 +446,7 @@ def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _
     return chosen
 
 
-def _sha_file(store: DiskStore, key: str) -> FileEntry | None:
+def _sha_file(store: BlobStore, key: str) -> FileEntry | None:
     f = store.open(key)
     if f is None:
         return None
@@ -441,7 +459,7 @@ def _sha_file(store: DiskStore, key: str) -> FileEntry | None:
     return FileEntry(key, size, h.hexdigest())
 
 
-def _hash_files(store: DiskStore, v: _Version) -> str:
+def _hash_files(store: BlobStore, v: _Version) -> str:
     """Fill ``v.files`` and its ``h1:`` hashes from the cache; "" or why it cannot be."""
     info = _sha_file(store, keys.version_key(v.esc, v.escv, "info"))
     if info is not None:
@@ -486,7 +504,7 @@ def _disagrees(v: _Version, sumdb: str, text: str) -> str:
 
 
 def _sources(
-    settings: Settings, cfg: CompiledConfig, store: DiskStore, executor: Executor | None, now: float
+    settings: Settings, cfg: CompiledConfig, store: BlobStore, executor: Executor | None, now: float
 ) -> tuple[dict[str, _Relayed], _Own | None]:
     """The databases the export proves in: those the proxy verifies against, and its own."""
     flow = _Flow(cfg, now)
@@ -507,15 +525,15 @@ def export(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     """``goproxy export``: choose, hash, prove, write."""
     from goproxy_core import compile_config
 
+    from .main import _fetcher, _open_store
+
     started = time.monotonic()
     now = time.time()
-    store = DiskStore(settings.cache_dir)
+    store = _open_store(settings)
     cfg = compile_config(settings.proxy_config())
     executor: Executor | None = None
     if not ns.offline:
         from goproxy_io import Executor
-
-        from .main import _fetcher
 
         executor = Executor(store, _fetcher(settings))
     try:
@@ -529,7 +547,7 @@ def _export(
     settings: Settings,
     ns: argparse.Namespace,
     out: TextIO,
-    store: DiskStore,
+    store: BlobStore,
     cfg: CompiledConfig,
     executor: Executor | None,
     now: float,
@@ -690,7 +708,7 @@ class _Hashing:
         return data
 
 
-def _write_bundle(path: str, manifest: Manifest, store: DiskStore, tiles: dict[str, bytes]) -> int:
+def _write_bundle(path: str, manifest: Manifest, store: BlobStore, tiles: dict[str, bytes]) -> int:
     """Write the tar (to a temporary name beside ``path``, renamed when whole); its size."""
     tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
@@ -770,24 +788,42 @@ def _verifiers(cfg: CompiledConfig) -> dict[str, tuple[Verifier, ...]]:
 
 
 def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
-    """``goproxy import``: stream, stage, verify all, then publish."""
+    """``goproxy import``: stream, stage, verify all, then publish.
+
+    A disk cache stages under :data:`STAGING` in the cache itself (one file system: each
+    member is published with a rename). Any other store (``--store``) stages in a local
+    temporary directory of its own (``$TMPDIR``), removed at the end, and publishes by
+    uploading each member in the same order: nothing reaches the store before every check
+    passed, and a refused bundle leaves it as it was.
+    """
     from goproxy_core import compile_config
 
+    from .main import _open_store
+
     started = time.monotonic()
-    store = DiskStore(settings.cache_dir)
+    store = _open_store(settings)
     cfg = compile_config(settings.proxy_config())
-    _clean_staging(store)
+    local: str | None = None
+    if isinstance(store, DiskStore):
+        staging = store
+        _clean_staging(store)
+    else:
+        local = tempfile.mkdtemp(prefix="goproxy-import.")
+        staging = DiskStore(local)
     stage = f"{STAGING}{os.getpid()}-{secrets.token_hex(4)}/"
     staged: list[str] = []
     try:
-        check, total = _stage(store, cfg, path, stage, staged)
+        check, total = _stage(store, staging, cfg, path, stage, staged)
         plan = check.finish()
-        published = _publish(store, plan, stage)
+        published = _publish(store, staging, plan, stage)
     finally:
-        for key in staged:
-            with contextlib.suppress(OSError):
-                store.delete(key)
-        _remove_empty_dirs(str(store.path(stage.rstrip("/"))))
+        if local is not None:
+            shutil.rmtree(local, ignore_errors=True)
+        else:
+            for key in staged:
+                with contextlib.suppress(OSError):
+                    staging.delete(key)
+            _remove_empty_dirs(str(staging.path(stage.rstrip("/"))))
     _index(store, published)
     heads = ", ".join(f"{n} at tree #{t.N}" for n, t in sorted(plan.heads.items()))
     print(
@@ -801,8 +837,15 @@ def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
 
 
 def _stage(
-    store: DiskStore, cfg: CompiledConfig, path: str, stage: str, staged: list[str]
+    store: BlobStore,
+    staging: DiskStore,
+    cfg: CompiledConfig,
+    path: str,
+    stage: str,
+    staged: list[str],
 ) -> tuple[ImportCheck, int]:
+    """Stream every member into ``staging`` under ``stage``, checking each against the
+    manifest and ``store``'s verified trees; the check, to finish, and the bytes staged."""
     total = 0
     try:
         with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tf:
@@ -824,7 +867,7 @@ def _stage(
                     )
                 body = tf.extractfile(member)
                 assert body is not None
-                facts = _stage_member(store, entry, body, stage, staged)
+                facts = _stage_member(staging, entry, body, stage, staged)
                 check.checked(entry.key, facts)
                 total += facts.size
     except tarfile.TarError as e:
@@ -832,7 +875,7 @@ def _stage(
     return check, total
 
 
-def _kept(store: DiskStore, key: str) -> bytes | None:
+def _kept(store: BlobStore, key: str) -> bytes | None:
     kept = ops.read_small(store, key, MAX_SUMDB)
     return None if kept is None else kept.data
 
@@ -888,12 +931,20 @@ def _version_of(key: str) -> tuple[str, str]:
     return unescape_path(esc), unescape_version(name.rpartition(".")[0])
 
 
-def _publish(store: DiskStore, plan: ImportPlan, stage: str) -> list[str]:
-    """Move the staged members into place, then write the cache-tree files; their keys."""
+def _publish(store: BlobStore, staging: DiskStore, plan: ImportPlan, stage: str) -> list[str]:
+    """Move the staged members into place, then write the cache-tree files; their keys.
+
+    Staged in the store itself, a member is renamed into place; staged elsewhere, it is
+    uploaded (one atomic commit each), its bytes hashed again on the way: what is published
+    is what was checked.
+    """
     done: list[str] = []
     for f in plan.members:
-        if not store.move(stage + f.key, f.key):
-            raise OSError(f"staged {f.key} vanished before it was published")
+        if staging is store:
+            if not store.move(stage + f.key, f.key):
+                raise OSError(f"staged {f.key} vanished before it was published")
+        else:
+            _upload(staging, stage + f.key, store, f)
         done.append(f.key)
     for w in plan.writes:
         if w.if_present and store.stat(w.if_present) is None:
@@ -909,11 +960,32 @@ def _publish(store: DiskStore, plan: ImportPlan, stage: str) -> list[str]:
     return done
 
 
-def _index(store: DiskStore, published: Iterable[str]) -> None:
+def _upload(staging: DiskStore, staged: str, store: BlobStore, f: FileEntry) -> None:
+    """Copy the staged member to ``f.key`` in ``store``, streaming; committed only when its
+    bytes are still the ones the manifest names."""
+    src = staging.open(staged)
+    if src is None:
+        raise OSError(f"staged {f.key} vanished before it was published")
+    writer = store.writer(f.key)
+    try:
+        h = hashlib.sha256()
+        with src:
+            while block := src.read(_CHUNK):
+                h.update(block)
+                writer.write(block)
+        if h.hexdigest() != f.sha256:
+            raise OSError(f"staged {f.key} changed before it was published")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _index(store: BlobStore, published: Iterable[str]) -> None:
     """Tell the disk quota's usage index of the new files, when the cache has one."""
     from goproxy_stores.usage import INDEX_FILE, UsageIndex
 
-    if store.stat(INDEX_FILE) is None:
+    if not isinstance(store, DiskStore) or store.stat(INDEX_FILE) is None:
         return
     index = UsageIndex(store)
     try:
