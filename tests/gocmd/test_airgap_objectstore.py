@@ -5,12 +5,12 @@ real S3-compatible server (``weed mini`` on loopback) and on ``file://``: ``gopr
 store A from a project's go.sum through a fixture upstream that mirrors a fixture checksum
 database; ``goproxy export`` reads A through the store interface (online: the head fetched
 through the upstream; ``--offline``: the tree A verified and the tiles A holds); ``goproxy
-import`` checks the bundle against the key given on its own command line and fills store B (an
-other prefix of the bucket); ``goproxy serve --upstream off --store B`` serves it, and a real go
-command with the checksum database on downloads and verifies the project, and resolves its
-go.sum afresh through B. A bundle with one byte altered is refused and B is unchanged, object
-for object; no import leaves its local staging directory behind. Nothing lands in the local
-cache dir.
+import`` checks the bundle against the key given on its own command line and fills store B
+(another prefix of the bucket); ``goproxy serve --upstream off --store B`` (``--offline`` on
+``file://``) serves it, and a real go command with the checksum database on downloads and
+verifies the project, and resolves its go.sum afresh through B. A bundle with one byte
+altered is refused and B is unchanged, object for object; no import leaves its local staging
+directory behind. Nothing lands in the local cache dir.
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ def test_warm_export_import_serve_on_object_stores(
     project = tmp_path / "project"
     shutil.copytree(world["project"], project)
     no_net = {"HTTPS_PROXY": "http://127.0.0.1:1", "HTTP_PROXY": "http://127.0.0.1:1"}
-    args = ("--upstream", "off", "--store", b, "--sumdb", vkey)
+    off = ("--offline",) if kind == "file" else ("--upstream", "off")  # both mean offline
+    args = (*off, "--store", b, "--sumdb", vkey)
     with serving(*args, cache=local, env=env) as served:
         genv = go_env(tmp_path / "home", served.url, sumdb=vkey, **no_net)
         r = run_go(["mod", "download"], genv, project)
@@ -193,3 +194,30 @@ def test_own_sumdb_with_a_store_is_refused_for_every_command(tmp_path):
         r = goproxy(*args, env=env)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert r.stderr.startswith(want), r.stderr
+
+
+def test_a_store_that_does_not_answer_is_one_line(world, tmp_path):
+    """Export and import on a store that is down: exit status 1, one line naming the store,
+    within the store's few quick retries. The import stops at the tree verified there, which
+    it could not read: never taken for no tree, which would skip the check against it."""
+    vkey = world["db"].vkey
+    a = (tmp_path / "a").as_uri()
+    gosum = str(world["project"] / "go.sum")
+    r = goproxy("warm", "--store", a, "--upstream", world["tree"].as_uri(), "--sumdb", vkey, gosum)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bundle = tmp_path / "b.tar"
+    r = goproxy("export", "--store", a, "--offline", "--sumdb", vkey, "-o", str(bundle), gosum)
+    assert r.returncode == 0, r.stdout + r.stderr
+    down = ("--store", "s3://bucket/p", "--store-endpoint", "http://127.0.0.1:9")
+    env = {"TMPDIR": str(tmp_path), **CREDENTIALS}
+    for args in (
+        ("export", *down, "--offline", "--sumdb", vkey, "-o", str(tmp_path / "x.tar"), "--all"),
+        ("import", *down, "--sumdb", vkey, str(bundle)),
+    ):
+        r = goproxy(*args, env=env, timeout=90)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"goproxy {args[0]}: "), r.stderr
+        assert "object store" in lines[0], r.stderr
+    assert not (tmp_path / "x.tar").exists()
+    assert not list(tmp_path.glob("goproxy-import.*"))
