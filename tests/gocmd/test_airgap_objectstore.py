@@ -181,21 +181,6 @@ def test_warm_export_import_serve_on_object_stores(
     assert not [p for p in local.rglob("*") if p.suffix in (".zip", ".mod", ".info")]
 
 
-def test_own_sumdb_with_a_store_is_refused_for_every_command(tmp_path):
-    """The own checksum database's log is not on an object store yet: warm, export and
-    import refuse the combination as serve does (one line, exit status 2)."""
-    want = "goproxy: own-sumdb: its log is kept in the cache dir, not yet in an object store"
-    env = {"GOPROXY_CORE_OWN_SUMDB": "sum.example.com"}  # warm and import have no flag
-    for args in (
-        ("warm", "--store", "memory://", "example.com/lib@v1.0.0"),
-        ("export", "--store", "memory://", "--offline", "-o", str(tmp_path / "x.tar"), "--all"),
-        ("import", "--store", "memory://", str(tmp_path / "x.tar")),
-    ):
-        r = goproxy(*args, env=env)
-        assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert r.stderr.startswith(want), r.stderr
-
-
 def test_a_store_that_does_not_answer_is_one_line(world, tmp_path):
     """Export and import on a store that is down: exit status 1, one line naming the store,
     within the store's few quick retries. The import stops at the tree verified there, which

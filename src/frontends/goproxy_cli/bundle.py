@@ -510,6 +510,12 @@ def _sources(
     flow = _Flow(cfg, now)
     relayed = {name: _Relayed(db, store, flow, executor) for name, db in cfg.sumdb.items()}
     own: _Own | None = None
+    if settings.own_sumdb and settings.store:
+        # The log read here is the one in the cache dir; a store's own database is not.
+        raise ExportError(
+            f"own-sumdb {settings.own_sumdb}: export reads the own checksum database's log "
+            "from the cache dir, not from a store URL"
+        )
     if settings.own_sumdb:
         from goproxy_core.sumdb import verifier_key
         from goproxy_io.sumdb_log import SumdbLog, signer_key
