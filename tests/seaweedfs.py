@@ -81,6 +81,9 @@ def weed_mini(workdir: Path, *, timeout: float = 60.0) -> Iterator[Weed]:
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         "-admin.ui=false",
+        # Off: their fixed ports (8181, 9101) make a second weed mini on the machine fail.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         f"-bucket={BUCKET}",
         *(f"-{name}.port={port}" for name, port in ports.items()),
     ]
