@@ -21,3 +21,35 @@ def test_export_from_a_store_refuses_the_own_database(tmp_path):
     cfg = compile_config(settings.proxy_config())
     with pytest.raises(bundle.ExportError, match=r"own-sumdb sumdb\.corp\.test: export reads"):
         bundle._sources(settings, cfg, None, None, 0.0)  # type: ignore[arg-type]
+
+
+def test_publishing_keeps_a_larger_verified_tree_stored_meanwhile(tmp_path):
+    """Replicas and other imports on one bucket verify trees too: the import's verified
+    tree replaces the stored one only when larger (the plan judged it against the tree it read
+    before its checks; one stored since is not rolled back)."""
+    from goproxy_core.bundle import ImportPlan
+    from goproxy_core.bundle.check import Write
+    from goproxy_core.proxy import keys
+    from goproxy_core.sumdb.treenote import Tree
+    from goproxy_stores import DiskStore
+
+    key = keys.sumdb_tree_key("sumdb.test")
+    store = DiskStore(tmp_path / "c")
+
+    def note(n: int) -> bytes:
+        return f"go.sum database tree\n{n}\nhash{n}\n\n— sig\n".encode()
+
+    def plan(n: int) -> ImportPlan:
+        return ImportPlan(writes=[Write(key, note(n))], heads={"sumdb.test": Tree(n, b"h" * 32)})
+
+    for stored, imported, want in ((None, 3, 3), (5, 3, 5), (5, 5, 5), (5, 8, 8)):
+        if stored is not None:
+            w = store.writer(key)
+            w.write(note(stored))
+            w.commit()
+        done = bundle._publish(store, store, plan(imported), "_goproxy/import/x/")
+        f = store.open(key)
+        assert f is not None
+        with f:
+            assert f.read() == note(want), (stored, imported)
+        assert done == ([key] if want == imported and stored != imported else [])

@@ -952,6 +952,7 @@ def _publish(store: BlobStore, staging: DiskStore, plan: ImportPlan, stage: str)
     is what was checked.
     """
     done: list[str] = []
+    trees = {keys.sumdb_tree_key(name): tree.N for name, tree in plan.heads.items()}
     for f in plan.members:
         if staging is store:
             if not store.move(stage + f.key, f.key):
@@ -962,6 +963,10 @@ def _publish(store: BlobStore, staging: DiskStore, plan: ImportPlan, stage: str)
     for w in plan.writes:
         if w.if_present and store.stat(w.if_present) is None:
             continue
+        if w.key in trees and _tree_size(_kept(store, w.key)) >= trees[w.key]:
+            # A tree as large verified meanwhile (a replica on the same bucket, another
+            # import): the newest verified tree is kept, never replaced by an older one.
+            continue
         writer = store.writer(w.key)
         try:
             writer.write(w.data)
@@ -971,6 +976,14 @@ def _publish(store: BlobStore, staging: DiskStore, plan: ImportPlan, stage: str)
             raise
         done.append(w.key)
     return done
+
+
+def _tree_size(note: bytes | None) -> int:
+    """The size of the tree a stored ``verified-tree`` note names; -1 if none or unreadable."""
+    try:
+        return -1 if note is None else int(note.split(b"\n")[1])
+    except (IndexError, ValueError):
+        return -1
 
 
 def _upload(staging: DiskStore, staged: str, store: BlobStore, f: FileEntry) -> None:
