@@ -10,7 +10,8 @@ import`` checks the bundle against the key given on its own command line and fil
 ``file://``) serves it, and a real go command with the checksum database on downloads and
 verifies the project, and resolves its go.sum afresh through B. A bundle with one byte
 altered is refused and B is unchanged, object for object; no import leaves its local staging
-directory behind. Nothing lands in the local cache dir.
+directory behind, and one left by an import killed before its end is removed by the next.
+Nothing lands in the local cache dir.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ def test_warm_export_import_serve_on_object_stores(
     assert r.returncode == 0, r.stdout + r.stderr
     assert "export: 2 versions" in r.stdout, r.stdout
 
+    crashed = tmp / "goproxy-import.999999999.x"  # what an import killed with -9 left
+    (crashed / "_goproxy").mkdir(parents=True)
     r = goproxy("import", "--store", b, "--sumdb", vkey, str(bundle), env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert list(tmp.iterdir()) == []

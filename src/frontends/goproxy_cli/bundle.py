@@ -93,6 +93,9 @@ __all__ = ["register", "run"]
 
 STAGING = "_goproxy/import/"
 """Where an import stages members: under ``_goproxy/``, which is never served."""
+LOCAL_STAGING = "goproxy-import."
+"""The start of the name of the local temporary directory an import into an object store
+stages in (then its pid and a random part)."""
 _CHUNK = 1 << 20
 
 
@@ -772,6 +775,17 @@ def _clean_staging(store: DiskStore) -> None:
             _remove_empty_dirs(str(store.path(STAGING + run_id)))
 
 
+def _clean_local_staging() -> None:
+    """Remove the local staging directories of imports killed before their end (their
+    process is gone): ``goproxy-import.<pid>.*`` in the temporary directory."""
+    top = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(top):
+            pid = name[len(LOCAL_STAGING) :].split(".", 1)[0]
+            if name.startswith(LOCAL_STAGING) and pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+
+
 def _remove_empty_dirs(top: str) -> None:
     """Remove the directories under ``top`` and ``top`` itself, where empty (never above)."""
     for dirpath, _, _ in sorted(os.walk(top), key=lambda w: len(w[0]), reverse=True):
@@ -814,7 +828,8 @@ def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
         staging = store
         _clean_staging(store)
     else:
-        local = tempfile.mkdtemp(prefix="goproxy-import.")
+        _clean_local_staging()
+        local = tempfile.mkdtemp(prefix=f"{LOCAL_STAGING}{os.getpid()}.")
         staging = DiskStore(local)
     stage = f"{STAGING}{os.getpid()}-{secrets.token_hex(4)}/"
     staged: list[str] = []
