@@ -1,16 +1,21 @@
-"""``goproxy export`` on a store URL with the own checksum database: refused with one line
-naming why (the log export reads is the cache dir's), never a bundle that silently lacks the
-own database's proofs. Settings refuse ``own-sumdb`` with a store URL before this today; the
-export's own check keeps the line clear if that refusal goes."""
+"""Export and import on a store URL, what the end-to-end tests cannot reach: the own checksum
+database refused by export with its own line (settings refuse ``own-sumdb`` with a store URL
+before this today; the export's check keeps the line clear if that refusal goes), the verified
+tree never rolled back by a publish, and a failure after every check passed told as such."""
 
 from __future__ import annotations
+
+import io
+import tarfile
 
 import msgspec
 import pytest
 
 from goproxy_cli import bundle
+from goproxy_cli.main import main
 from goproxy_cli.settings import load_settings
 from goproxy_core import compile_config
+from goproxy_core.bundle import FORMAT, MANIFEST_NAME, Manifest, encode_manifest
 
 
 def test_export_from_a_store_refuses_the_own_database(tmp_path):
@@ -53,3 +58,28 @@ def test_publishing_keeps_a_larger_verified_tree_stored_meanwhile(tmp_path):
         with f:
             assert f.read() == note(want), (stored, imported)
         assert done == ([key] if want == imported and stored != imported else [])
+
+
+def test_a_store_failing_mid_publish_says_so(tmp_path, monkeypatch, capsys):
+    """A failure after every check passed is not "nothing of it was added": the line says
+    the bundle was verified, part may be published (whole files), and to run it again."""
+
+    def down(*_: object) -> None:
+        raise OSError("object store: x: GenericError: connection refused")
+
+    # A bundle with no versions and no database: verified at once, then published.
+    data = encode_manifest(
+        Manifest(format=FORMAT, created="2026-12-04T00:00:00Z", databases=[], versions=[])
+    )
+    path = tmp_path / "empty.tar"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo(MANIFEST_NAME)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    monkeypatch.setattr(bundle, "_publish", down)
+    monkeypatch.setenv("GOPROXY_CORE_SUMDB", "off")
+    code = main(["import", "--store", (tmp_path / "s").as_uri(), str(path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "verified, then publishing failed: object store: x" in err, err
+    assert "run the import again" in err and "nothing of it was added" not in err, err

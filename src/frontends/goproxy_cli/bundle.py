@@ -99,6 +99,10 @@ stages in (then its pid and a random part)."""
 _CHUNK = 1 << 20
 
 
+class PublishError(Exception):
+    """Publishing a verified bundle failed part way (the store or the disk failed)."""
+
+
 class ExportError(Exception):
     """The export cannot be made: the message says why (a version not in the cache ...)."""
 
@@ -205,6 +209,13 @@ def run(ns: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = 
         return import_bundle(settings, ns.bundle, out)
     except BundleError as e:
         print(f"goproxy import: refused {ns.bundle}: {e}; nothing of it was added", file=err)
+        return 1
+    except PublishError as e:
+        print(
+            f"goproxy import: {ns.bundle}: verified, then publishing failed: {e}; what was "
+            "published is whole and verified, the rest is not: run the import again",
+            file=err,
+        )
         return 1
     except OSError as e:
         print(f"goproxy import: {ns.bundle}: {e}; nothing of it was added", file=err)
@@ -836,7 +847,10 @@ def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
     try:
         check, total = _stage(store, staging, cfg, path, stage, staged)
         plan = check.finish()
-        published = _publish(store, staging, plan, stage)
+        try:
+            published = _publish(store, staging, plan, stage)
+        except OSError as e:
+            raise PublishError(str(e)) from e
     finally:
         if local is not None:
             shutil.rmtree(local, ignore_errors=True)
