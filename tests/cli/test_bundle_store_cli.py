@@ -1,31 +1,14 @@
-"""Export and import on a store URL, what the end-to-end tests cannot reach: the own checksum
-database refused by export with its own line (settings refuse ``own-sumdb`` with a store URL
-before this today; the export's check keeps the line clear if that refusal goes), the verified
-tree never rolled back by a publish, and a failure after every check passed told as such."""
+"""Import, what the end-to-end tests cannot reach: the verified tree never rolled back by a
+publish, and a failure after every check passed told as such."""
 
 from __future__ import annotations
 
 import io
 import tarfile
 
-import msgspec
-import pytest
-
 from goproxy_cli import bundle
 from goproxy_cli.main import main
-from goproxy_cli.settings import load_settings
-from goproxy_core import compile_config
 from goproxy_core.bundle import FORMAT, MANIFEST_NAME, Manifest, encode_manifest
-
-
-def test_export_from_a_store_refuses_the_own_database(tmp_path):
-    settings = load_settings(
-        {"store": (tmp_path / "s").as_uri(), "upstream": "off", "sumdb": "off"}, environ={}
-    )
-    settings = msgspec.structs.replace(settings, own_sumdb="sumdb.corp.test")
-    cfg = compile_config(settings.proxy_config())
-    with pytest.raises(bundle.ExportError, match=r"own-sumdb sumdb\.corp\.test: export reads"):
-        bundle._sources(settings, cfg, None, None, 0.0)  # type: ignore[arg-type]
 
 
 def test_publishing_keeps_a_larger_verified_tree_stored_meanwhile(tmp_path):

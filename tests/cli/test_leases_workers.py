@@ -8,8 +8,6 @@ stores the file whole, and no lock is left held.
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import os
 import signal
 import threading
@@ -17,8 +15,7 @@ import time
 from pathlib import Path
 
 from serving import serve, serving
-
-from support import make_zip
+from slowupstream import info, many, module_zip, slow_upstream
 
 MOD = "example.com/workers"
 GOMOD = b"module example.com/workers\n\ngo 1.21\n"
@@ -26,100 +23,7 @@ LEASES = "_goproxy/leases"
 
 
 def _zip(version: str, size: int) -> bytes:
-    blob = bytes(range(256)) * (size // 256)
-    return make_zip(MOD, version, {"go.mod": GOMOD, "a.go": b"package w\n", "blob.bin": blob})
-
-
-def _info(version: str) -> bytes:
-    return f'{{"Version":"{version}","Time":"2024-01-01T00:00:00Z"}}'.encode()
-
-
-class _Upstream(http.server.BaseHTTPRequestHandler):
-    """Counts requests per path; answers after ``delay``; ``stall`` (a path) sends half of
-    that body the first time, then waits for ``go_on``."""
-
-    protocol_version = "HTTP/1.1"
-    hits: dict[str, int]
-    files: dict[str, bytes]
-    delay: float
-    stall: str
-    go_on: threading.Event
-    lock: threading.Lock
-
-    def do_GET(self):
-        with self.lock:
-            n = self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        time.sleep(self.delay)
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path == self.stall and n == 1:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.go_on.wait(60)
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def _upstream(files: dict[str, bytes], delay: float, stall: str = ""):
-    handler = type(
-        "H",
-        (_Upstream,),
-        {
-            "hits": {},
-            "files": files,
-            "delay": delay,
-            "stall": stall,
-            "go_on": threading.Event(),
-            "lock": threading.Lock(),
-        },
-    )
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, handler
-
-
-def _get(port: int, path: str) -> tuple[int, bytes]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
-def _many(port: int, paths: list[str]) -> list[tuple[str, int, bytes] | tuple[str, str]]:
-    """GET every path at once, each on a fresh connection: (path, status, body) or
-    (path, error) for each."""
-    out: list[tuple[str, int, bytes] | tuple[str, str]] = []
-    lock = threading.Lock()
-
-    def one(path: str) -> None:
-        try:
-            status, body = _get(port, path)
-            got: tuple[str, int, bytes] | tuple[str, str] = (path, status, body)
-        except (OSError, http.client.HTTPException) as e:
-            got = (path, f"{type(e).__name__}: {e}")
-        with lock:
-            out.append(got)
-
-    threads = [threading.Thread(target=one, args=(p,)) for p in paths]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
-    return out
+    return module_zip(MOD, version, GOMOD, size)
 
 
 def _workers(supervisor: int) -> list[int]:
@@ -148,75 +52,68 @@ def _holders(cache: Path) -> dict[str, int]:
 
 def test_four_workers_fetch_each_file_once(tmp_path):
     files = {
-        f"/{MOD}/@v/v1.0.0.info": _info("v1.0.0"),
+        f"/{MOD}/@v/v1.0.0.info": info("v1.0.0"),
         f"/{MOD}/@v/v1.0.0.mod": GOMOD,
         f"/{MOD}/@v/v1.0.0.zip": _zip("v1.0.0", 256 << 10),
         f"/{MOD}/@v/v1.1.0.zip": _zip("v1.1.0", 3 << 20),
         f"/{MOD}/@v/v1.1.0.mod": GOMOD,
     }
-    srv, handler = _upstream(files, delay=1.0)
     cache = tmp_path / "cache"
-    try:
-        upstream = f"http://127.0.0.1:{srv.server_address[1]}"
-        with serving("--workers", "4", "--upstream", upstream, cache=cache) as served:
-            assert len(_workers(served.proc.pid)) == 4
-            paths = [p for p in files for _ in range(10)]
-            got = _many(served.port, paths)
-            assert len(got) == len(paths)
-            for item in got:
-                assert len(item) == 3, item
-                path, status, body = item
-                assert status == 200, (path, status, body[:200])
-                assert body == files[path], path  # every client the exact bytes
-            assert handler.hits == dict.fromkeys(files, 1)  # one upstream request per file
-            assert _holders(cache) == {}
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with (
+        slow_upstream(files, delay=1.0) as (upstream, handler),
+        serving("--workers", "4", "--upstream", upstream, cache=cache) as served,
+    ):
+        assert len(_workers(served.proc.pid)) == 4
+        paths = [p for p in files for _ in range(10)]
+        got = many(served.port, paths)
+        assert len(got) == len(paths)
+        for item in got:
+            assert len(item) == 3, item
+            path, status, body = item
+            assert status == 200, (path, status, body[:200])
+            assert body == files[path], path  # every client the exact bytes
+        assert handler.hits == dict.fromkeys(files, 1)  # one upstream request per file
+        assert _holders(cache) == {}
     assert not (cache / LEASES).exists() or os.listdir(cache / LEASES) == []
 
 
 def test_killing_the_lease_holder_mid_fetch(tmp_path):
     path = f"/{MOD}/@v/v1.2.0.zip"
     body = _zip("v1.2.0", 4 << 20)
-    srv, handler = _upstream({path: body}, delay=0.0, stall=path)
     cache = tmp_path / "cache"
-    upstream = f"http://127.0.0.1:{srv.server_address[1]}"
-    served = serve("--workers", "4", "--upstream", upstream, cache=cache)
-    try:
-        first: list[object] = []
-        t = threading.Thread(target=lambda: first.extend(_many(served.port, [path])))
-        t.start()
-        end = time.monotonic() + 20
-        while not _holders(cache):
-            assert time.monotonic() < end, "no worker took the lease"
-            time.sleep(0.02)
-        assert handler.hits == {path: 1}
-        (holder,) = _holders(cache).values()
-        assert holder in _workers(served.proc.pid)
-        # More clients, spread over every worker: those on the holder wait on its flight,
-        # the others on its lease.
-        rest: list[object] = []
-        r = threading.Thread(target=lambda: rest.extend(_many(served.port, [path] * 16)))
-        r.start()
-        time.sleep(1.0)
-        assert handler.hits == {path: 1}
-        os.kill(holder, signal.SIGKILL)
-        t0 = time.monotonic()
-        r.join(60)
-        t.join(60)
-        handler.go_on.set()
-        took = time.monotonic() - t0
-        answers = [x for x in rest + first if len(x) == 3]  # type: ignore[arg-type]
-        assert answers, rest  # clients of the surviving workers were answered
-        for _, status, got in answers:  # type: ignore[misc]
-            assert status == 200 and got == body  # whole, never the half the holder had
-        assert handler.hits == {path: 2}  # the killed fetch, and one take-over
-        assert took < 10
-        assert (cache / path.lstrip("/")).read_bytes() == body
-        assert _holders(cache) == {}  # no lock left held
-    finally:
-        handler.go_on.set()
-        served.kill()
-        srv.shutdown()
-        srv.server_close()
+    with slow_upstream({path: body}, delay=0.0, stall=path) as (upstream, handler):
+        served = serve("--workers", "4", "--upstream", upstream, cache=cache)
+        try:
+            first: list[object] = []
+            t = threading.Thread(target=lambda: first.extend(many(served.port, [path])))
+            t.start()
+            end = time.monotonic() + 20
+            while not _holders(cache):
+                assert time.monotonic() < end, "no worker took the lease"
+                time.sleep(0.02)
+            assert handler.hits == {path: 1}
+            (holder,) = _holders(cache).values()
+            assert holder in _workers(served.proc.pid)
+            # More clients, spread over every worker: those on the holder wait on its
+            # flight, the others on its lease.
+            rest: list[object] = []
+            r = threading.Thread(target=lambda: rest.extend(many(served.port, [path] * 16)))
+            r.start()
+            time.sleep(1.0)
+            assert handler.hits == {path: 1}
+            os.kill(holder, signal.SIGKILL)
+            t0 = time.monotonic()
+            r.join(60)
+            t.join(60)
+            handler.go_on.set()
+            took = time.monotonic() - t0
+            answers = [x for x in rest + first if len(x) == 3]  # type: ignore[arg-type]
+            assert answers, rest  # clients of the surviving workers were answered
+            for _, status, got in answers:  # type: ignore[misc]
+                assert status == 200 and got == body  # whole, never the half the holder had
+            assert handler.hits == {path: 2}  # the killed fetch, and one take-over
+            assert took < 10
+            assert (cache / path.lstrip("/")).read_bytes() == body
+            assert _holders(cache) == {}  # no lock left held
+        finally:
+            served.kill()

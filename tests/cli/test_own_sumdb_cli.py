@@ -40,6 +40,24 @@ def test_sumdb_key_prints_the_verifier_key_and_makes_the_signer_key_once(tmp_pat
     assert goproxy("sumdb", "key", env=env).stdout == first.stdout
 
 
+def test_sumdb_key_of_an_object_store_is_the_one_in_the_store(tmp_path):
+    url = (tmp_path / "bucket").as_uri()
+    first = goproxy("sumdb", "key", "--store", url, "--name", NAME)
+    assert first.returncode == 0, first.stderr
+    vkey = first.stdout.strip()
+    key_object = tmp_path / "bucket" / ".goproxy" / "sumdb" / NAME / "signer.key"
+    assert verifier_key(key_object.read_text().strip()) == vkey
+    env = {"GOPROXY_CORE_STORE": url, "GOPROXY_CORE_OWN_SUMDB": NAME}
+    assert goproxy("sumdb", "key", env=env).stdout == first.stdout
+    key_object.write_text("not a key\n")
+    r = goproxy("sumdb", "key", "--store", url, "--name", NAME)
+    assert r.returncode == 1
+    assert r.stderr == (
+        f"goproxy: sumdb key: .goproxy/sumdb/{NAME}/signer.key holds no valid signer key: "
+        "malformed verifier id\n"
+    )
+
+
 def test_sumdb_key_errors(tmp_path):
     r = goproxy("sumdb", "key", "--cache-dir", str(tmp_path))
     assert r.returncode == 2 and "--name" in r.stderr

@@ -27,12 +27,6 @@ WANT = "want s3://BUCKET[/PREFIX], file:///ABSOLUTE/PATH or memory://"
             "store-endpoint: not an http(s) URL (got '127.0.0.1:9000'; want http(s)://HOST[:PORT]"
             " of the S3 API)",
         ),
-        (
-            ["--store", "memory://", "--own-sumdb", "sum.example.com"],
-            {},
-            "own-sumdb: its log is kept in the cache dir, not yet in an object store (got "
-            "'sum.example.com'; want no own-sumdb with a store URL)",
-        ),
     ],
 )
 def test_bad_store_settings_are_one_line(tmp_path, args, env, line):
@@ -70,3 +64,44 @@ def test_readyz_judges_the_object_store(tmp_path):
             assert time.monotonic() - t < 20
             if want == 503:
                 assert b"the store does not accept writes" in body
+
+
+LEASE_WANT = (
+    "want 3 or more seconds (a holder renews its lease every third of it, at most once a second)"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "config", "line"),
+    [
+        (["--lease-time", "1"], {}, "", f"lease-time: too short (got 1.0; {LEASE_WANT})"),
+        (
+            [],
+            {"GOPROXY_CORE_LEASE_TIME": "0"},
+            "",
+            f"lease-time: too short (got 0.0; {LEASE_WANT})",
+        ),
+        ([], {}, "lease-time = 2.5\n", f"lease-time: too short (got 2.5; {LEASE_WANT})"),
+    ],
+)
+def test_a_bad_lease_time_is_one_line(tmp_path, args, env, config, line):
+    if config:
+        (tmp_path / "g.toml").write_text(config)
+        args = [*args, "--config", str(tmp_path / "g.toml")]
+    out = goproxy(*BASE, "--cache-dir", str(tmp_path / "c"), "--store", "memory://", *args, env=env)
+    assert (out.returncode, out.stderr, out.stdout) == (2, f"goproxy: {line}\n", "")
+
+
+def test_lease_time_reaches_the_stores_leases(tmp_path):
+    from goproxy_cli.main import _open_store
+    from goproxy_cli.settings import load_settings
+    from goproxy_stores.leases import ObjectLeases
+
+    flags = {"upstream": "off", "sumdb": "off", "store": "memory://"}
+    env = {"HOME": str(tmp_path)}
+    assert load_settings(flags, environ=env).lease_time == 30.0
+    settings = load_settings(flags, environ={**env, "GOPROXY_CORE_LEASE_TIME": "12"})
+    assert settings.lease_time == 12.0
+    leases = _open_store(settings).leases()  # type: ignore[attr-defined]
+    assert isinstance(leases, ObjectLeases) and leases.lease_time == 12.0
+    assert load_settings({**flags, "lease_time": 45.0}, environ=env).lease_time == 45.0

@@ -1,4 +1,4 @@
-"""Cross-process single-flight (goproxy_io.leases): lock files, waiting, taking over.
+"""Cross-process single-flight (goproxy_stores.leases): lock files, waiting, taking over.
 
 Two executors on one cache directory stand for two processes: an ``flock`` belongs to an
 open file, so two executors of one process exclude each other just as two processes do.
@@ -21,9 +21,9 @@ import pytest
 from goproxy_core import AbortBlob, CommitBlob, FetchUpstream, SaveBlob, UpstreamResult
 from goproxy_io import executor as executor_module
 from goproxy_io.executor import Executor, Pending
-from goproxy_io.leases import LEASE_DIR, FileLeases, wait
 from goproxy_io.upstream import Fetcher, FetchSettings
 from goproxy_stores import DiskStore, ops
+from goproxy_stores.leases import LEASE_DIR, FileLeases, wait
 
 from support import make_zip
 
@@ -330,7 +330,7 @@ def test_a_lock_on_an_unlinked_file_is_not_a_lease(tmp_path, monkeypatch, recrea
 
 _HOLDER = """
 import sys, time
-from goproxy_io.leases import FileLeases
+from goproxy_stores.leases import FileLeases
 lease = FileLeases(sys.argv[1]).try_acquire("k")
 print("held" if lease else "busy", flush=True)
 time.sleep(60)
@@ -487,3 +487,246 @@ def test_a_store_may_bring_its_own_leases(tmp_path):
 
     own = Executor(_WithLeases()).leases
     assert isinstance(own, FileLeases) and own.dir == str(tmp_path / "own")
+
+
+# Object-store leases (replicas on one bucket): a memory:// store stands for the bucket, and
+# an ObjectLeases per executor for each replica (each has its own view of when it first saw
+# a lease object's version).
+
+
+def _bucket(lease_time: float):
+    from goproxy_stores.objectstore import open_object_store
+
+    return open_object_store("memory://", lease_time=lease_time)
+
+
+def _replica(store, deadline: float = 30.0, idle: float = 30.0) -> Executor:
+    from goproxy_io.metrics import Metrics
+
+    settings = FetchSettings(retries=0, fetch_deadline=deadline, read_timeout=idle)
+    ex = Executor(store, Fetcher(settings))
+    ex.metrics = Metrics()
+    return ex
+
+
+def _count(ex: Executor, name: str) -> float:
+    assert ex.metrics is not None
+    return ex.metrics.registry.get_sample_value(name) or 0.0
+
+
+def _lease_objects(store) -> list[str]:
+    return [name for name, _, _ in store.own_list("leases/")]
+
+
+def test_the_store_gives_leases_of_its_lease_time():
+    from goproxy_stores.leases import ObjectLeases
+
+    leases = _replica(_bucket(7.5)).leases
+    assert isinstance(leases, ObjectLeases) and leases.lease_time == 7.5
+
+
+def test_an_object_lease_waiter_waits_while_its_holder_renews(upstream):
+    """The holder rewrites its lease object only every third of the lease time: a waiter
+    past its deadline, with a read timeout far shorter than that, keeps waiting (no 504),
+    and never takes over a lease that keeps changing."""
+    handler, url = upstream
+    store = _bucket(1.5)
+    holder = store.leases().try_acquire(ZIP_KEY)
+    assert holder is not None
+    b = _replica(store, deadline=0.2, idle=0.1)
+    waiter = _Call(b, _zip_fetch(url), Pending())
+    end = time.monotonic() + 3.0  # two lease times of a body arriving, past every limit
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        assert holder.renew()  # writes every 0.5 s
+    assert waiter.thread.is_alive()
+    assert ops.save(store, ZIP_KEY, ZIP)
+    holder.release()
+    got = waiter.join()
+    assert isinstance(got, UpstreamResult) and got.stored is not None
+    assert got.stored.size == len(ZIP)
+    assert handler.hits == {}
+    assert _count(b, "goproxy_lease_waits_total") == 1
+    assert _count(b, "goproxy_lease_takeovers_total") == 0
+    assert _lease_objects(store) == []
+
+
+def test_an_object_lease_waiter_takes_over_a_dead_holder(upstream):
+    """A holder that stops renewing (killed) delays a waiter by one lease time: it then takes
+    the lease over (counted), fetches, and its commit removes the lease object."""
+    handler, url = upstream
+    handler.gate.set()
+    store = _bucket(1.0)
+    dead = store.leases().try_acquire(ZIP_KEY)
+    assert dead is not None
+    b = _replica(store, deadline=0.2, idle=0.1)
+    pb = Pending()
+    t0 = time.monotonic()
+    got = b.perform(_zip_fetch(url), pb)
+    took = time.monotonic() - t0
+    assert isinstance(got, UpstreamResult) and got.status == 200, got
+    assert 1.0 <= took < 3.0  # one lease time, not the deadline's 504
+    assert handler.hits == {f"/{ZIP_KEY}": 1}
+    assert _count(b, "goproxy_lease_waits_total") == 1
+    assert _count(b, "goproxy_lease_takeovers_total") == 1
+    assert b.perform(CommitBlob(ZIP_KEY), pb) is not None
+    assert ops.stat(store, ZIP_KEY) is not None
+    assert _lease_objects(store) == []
+    assert dead.renew() is False  # the old holder learns it lost the lease
+    dead.release()  # and leaves the new holder's object alone (already gone here)
+
+
+def test_a_lost_object_lease_lets_the_holder_finish(upstream, caplog):
+    """A holder whose lease was taken over (it stalled for a lease time) logs it and still
+    stores the checked file: same bytes, written whole."""
+    handler, url = upstream
+    handler.gate.set()
+    store = _bucket(1.0)
+    a = _replica(store)
+    pa = Pending()
+    got = a.perform(_zip_fetch(url), pa)
+    assert isinstance(got, UpstreamResult) and got.status == 200
+    lease = pa.leases[ZIP_KEY]
+    other = store.leases()
+    other._seen[other.name(ZIP_KEY)] = (store.own_get(other.name(ZIP_KEY)).etag, -1e9)
+    taken = other.try_acquire(ZIP_KEY)  # expired on its clock: taken over
+    assert taken is not None and taken.took_over
+    writer = executor_module._RenewingWriter(store.writer("other"), lease)
+    writer._renewed -= 2  # type: ignore[attr-defined]
+    lease._written -= 10  # type: ignore[attr-defined]
+    writer.write(b"x")
+    writer.abort()
+    assert any("taken over by another process" in r.getMessage() for r in caplog.records)
+    assert a.perform(CommitBlob(ZIP_KEY), pa) is not None
+    assert ops.stat(store, ZIP_KEY).size == len(ZIP)  # type: ignore[union-attr]
+    assert _lease_objects(store) != []  # the new holder's, left alone
+    taken.release()
+    assert _lease_objects(store) == []
+
+
+@pytest.mark.parametrize("kind", ["file", "object"])
+def test_a_refused_small_files_lease_is_released_when_answered(tmp_path, upstream, kind):
+    """A .info/.mod fetched under a lease and refused (never saved): the lease goes when the
+    answer is decided, and a waiter takes it at once instead of after SMALL_LEASE_WAIT."""
+    handler, url = upstream
+    handler.gate.set()
+    if kind == "file":
+        a, b = _executor(tmp_path), _executor(tmp_path)
+    else:
+        store = _bucket(30.0)
+        a, b = _replica(store), _replica(store)
+    pa, pb = Pending(), Pending()
+    effect = FetchUpstream(f"{url}/{MOD_KEY}", 1 << 16, immutable=True, saves=MOD_KEY)
+    got = a.perform(effect, pa)
+    assert isinstance(got, UpstreamResult) and got.body == GOMOD
+    assert pa.holds(MOD_KEY) and pa.small == {MOD_KEY}  # the core refuses it: no SaveBlob
+    follow = _Call(b, effect, pb)
+    time.sleep(0.3)
+    assert follow.thread.is_alive()  # waits on the refused file's lease
+    t0 = time.monotonic()
+    a.answered(pa)
+    assert not pa.leases and not pa.small
+    got = follow.join()
+    assert time.monotonic() - t0 < 2.0  # not SMALL_LEASE_WAIT (10 s)
+    assert isinstance(got, UpstreamResult) and got.body == GOMOD
+    assert pb.holds(MOD_KEY)  # it fetched under the lease it took
+    b.answered(pb)
+    assert handler.hits[f"/{MOD_KEY}"] == 2
+
+
+def test_answered_keeps_a_zips_lease(tmp_path, upstream):
+    handler, url = upstream
+    handler.gate.set()
+    a = _executor(tmp_path)
+    pa = Pending()
+    got = a.perform(_zip_fetch(url), pa)
+    assert isinstance(got, UpstreamResult) and got.status == 200
+    a.answered(pa)  # the relayed zip's answer went out before its check and commit
+    assert pa.holds(ZIP_KEY)
+    assert a.perform(CommitBlob(ZIP_KEY), pa) is not None
+    assert not pa.leases
+
+
+def test_an_async_server_releases_leases_off_its_loop(upstream):
+    """AsyncExecutor's answered and abandon hand an object store's lease releases (requests
+    to the store) to a thread."""
+    from goproxy_io.executor import AsyncExecutor
+
+    handler, url = upstream
+    handler.gate.set()
+    store = _bucket(30.0)
+    released: list[str] = []
+    for end in ("answered", "abandon"):
+        ex = _replica(store)
+        pending = Pending()
+        effect = FetchUpstream(f"{url}/{MOD_KEY}", 1 << 16, immutable=True, saves=MOD_KEY)
+        ex.perform(effect, pending)
+        lease = pending.leases[MOD_KEY]
+        inner = lease.release
+
+        def on_thread(inner=inner) -> None:
+            released.append(threading.current_thread().name)
+            inner()
+
+        lease.release = on_thread  # type: ignore[method-assign]
+        getattr(AsyncExecutor(ex), end)(pending)
+        assert not pending.leases
+        _until(lambda: _lease_objects(store) == [])
+    assert released == ["goproxy-lease-release"] * 2
+
+
+@pytest.mark.parametrize("frontend", ["trio", "asyncio", "sockets"])
+def test_a_server_releases_a_refused_infos_lease_with_its_answer(frontend, upstream):
+    """Through a server on a bucket: a .info the upstream sends wrong is answered 502, and its
+    lease object is gone while the client's connection stays open (not when it closes)."""
+    import http.client
+
+    from goproxy_core import ProxyConfig
+
+    from conftest import running
+
+    handler, url = upstream
+    handler.gate.set()
+    info = f"/{MOD}/@v/v1.0.0.info"
+    handler.files[info] = b'{"Version":"v9.9.9","Time":"2024-01-01T00:00:00Z"}'
+    store = _bucket(30.0)
+    with running(frontend, store, ProxyConfig(upstream=url), FetchSettings(retries=0)) as port:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        c.request("GET", info)
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 502, body
+        assert b"v9.9.9" in body
+        _until(lambda: _lease_objects(store) == [], timeout=5)
+        c.request("GET", "/healthz")  # the same connection, still open
+        assert c.getresponse().read()
+        c.close()
+    assert handler.hits[info] == 1
+
+
+def test_a_slow_upload_keeps_its_object_lease(upstream):
+    """A zip whose upload (or check) takes longer than the lease time: the holder keeps
+    renewing meanwhile, so a waiter on another replica never takes over and fetches again."""
+    handler, url = upstream
+    handler.gate.set()
+    store = _bucket(1.0)
+    a, b = _replica(store), _replica(store, deadline=0.2, idle=0.1)
+    pa, pb = Pending(), Pending()
+    got = a.perform(_zip_fetch(url), pa)
+    assert isinstance(got, UpstreamResult) and got.status == 200
+    writer = pa.get(ZIP_KEY)
+    commit = writer.commit
+
+    def slow_commit():
+        time.sleep(2.5)  # two and a half lease times
+        return commit()
+
+    writer.commit = slow_commit  # type: ignore[method-assign]
+    committing = _Call(a, CommitBlob(ZIP_KEY), pa)
+    follow = _Call(b, _zip_fetch(url), pb)
+    assert committing.join() is not None
+    shared = follow.join()
+    assert isinstance(shared, UpstreamResult) and shared.stored is not None
+    assert handler.hits == {f"/{ZIP_KEY}": 1}
+    assert _count(b, "goproxy_lease_takeovers_total") == 0
+    assert _lease_objects(store) == []

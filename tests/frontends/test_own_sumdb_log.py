@@ -239,7 +239,7 @@ def test_kill_9_at_any_point_leaves_a_consistent_log(tmp_path):
 def test_an_executor_without_local_files_answers_an_error():
     fx = Executor(MemoryStore())
     got = fx.perform(ReadSumdb(NAME, SumdbPart.LATEST), Pending())
-    assert not got.found and "no local files" in got.error
+    assert not got.found and "keeps no checksum database log" in got.error
 
 
 def test_the_executor_reports_log_failures(tmp_path):

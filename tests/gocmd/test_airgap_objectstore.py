@@ -209,3 +209,45 @@ def test_a_store_that_does_not_answer_is_one_line(world, tmp_path):
         assert "object store" in lines[0], r.stderr
     assert not (tmp_path / "x.tar").exists()
     assert not list(tmp_path.glob("goproxy-import.*"))
+
+
+def test_the_own_checksum_database_in_a_store_travels_too(world, tmp_path):
+    """The own database's log kept in the store (``.goproxy/sumdb/<name>/``, where every
+    replica appends): export proves the versions in it too, import checks them with the own
+    key, and a go client whose GOSUMDB is the own key downloads and verifies through the
+    offline proxy."""
+    from goproxy_io.sumdb_objlog import ObjectSumdbLog
+    from goproxy_stores.objectstore import open_object_store
+
+    own = "sumdb.corp.test"
+    vkey = world["db"].vkey
+    a, b = (tmp_path / "a").as_uri(), (tmp_path / "b").as_uri()
+    gosum = str(world["project"] / "go.sum")
+    r = goproxy("warm", "--store", a, "--upstream", world["tree"].as_uri(), "--sumdb", vkey, gosum)
+    assert r.returncode == 0, r.stdout + r.stderr
+    log = ObjectSumdbLog(open_object_store(a), own)
+    for i, (mod, version, *_) in enumerate(MODS):
+        if i:  # util v1.1.0 and lib v1.1.0: the project's versions
+            log.append(mod, version, world["db"].records[i])
+    own_key = log.vkey
+    bundle = tmp_path / "own.tar"
+    r = goproxy(
+        "export", "--store", a, "--own-sumdb", own, "--sumdb", vkey, "--offline",
+        "-o", str(bundle), gosum,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{own} at tree #2" in r.stdout, r.stdout
+    r = goproxy("import", "--store", b, "--sumdb", vkey, str(bundle))
+    assert r.returncode == 1 and f"{own}" in r.stderr, r.stderr  # no key for it: refused
+    r = goproxy("import", "--store", b, "--sumdb", vkey, "--sumdb", own_key, str(bundle))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{own} at tree #2" in r.stdout, r.stdout
+    project = tmp_path / "project"
+    shutil.copytree(world["project"], project)
+    args = ("--offline", "--store", b, "--sumdb", own_key)
+    with serving(*args, cache=tmp_path / "local") as served:
+        genv = go_env(tmp_path / "home", served.url, sumdb=own_key)
+        r = run_go(["mod", "download"], genv, project)
+        assert r.returncode == 0, r.show()
+        r = run_go(["mod", "verify"], genv, project)
+        assert r.returncode == 0 and "all modules verified" in r.stdout, r.show()

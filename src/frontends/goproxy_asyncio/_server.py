@@ -263,6 +263,8 @@ class _Protocol(asyncio.Protocol):
                     return
                 if slot.is_idle:
                     slot.busy()
+                if self.pending.small and isinstance(effect, (SendBytes, SendBlob)):
+                    server.effects.answered(self.pending)  # a refused .info/.mod's lease
                 if isinstance(effect, SendBytes):
                     transport.write(effect.data)
                     if self.write_paused:

@@ -85,7 +85,7 @@ if TYPE_CHECKING:
     from goproxy_core.proxy.config import CompiledSumdb
     from goproxy_core.storage import BlobStore
     from goproxy_io import Executor
-    from goproxy_io.sumdb_log import SumdbLog
+    from goproxy_io.sumdb_base import LogBase
 
     from .settings import Settings
 
@@ -370,7 +370,7 @@ def _store_effect(store: BlobStore, effect: object) -> object:
 class _Own(_Source):
     """The proxy's own checksum database (``--own-sumdb``): read from its log."""
 
-    def __init__(self, log: SumdbLog, verifiers: tuple[Verifier, ...]) -> None:
+    def __init__(self, log: LogBase, verifiers: tuple[Verifier, ...]) -> None:
         super().__init__(log.name, verifiers)
         self.log = log
 
@@ -524,20 +524,30 @@ def _sources(
     flow = _Flow(cfg, now)
     relayed = {name: _Relayed(db, store, flow, executor) for name, db in cfg.sumdb.items()}
     own: _Own | None = None
-    if settings.own_sumdb and settings.store:
-        # The log read here is the one in the cache dir; a store's own database is not.
-        raise ExportError(
-            f"own-sumdb {settings.own_sumdb}: export reads the own checksum database's log "
-            "from the cache dir, not from a store URL"
-        )
-    if settings.own_sumdb:
+    name = settings.own_sumdb
+    if name and settings.store:
+        from goproxy_io.sumdb_objlog import ObjectSumdbLog
+        from goproxy_stores.objectstore import ObjectStore
+
+        assert isinstance(store, ObjectStore)
+        # Its log in the store's own objects, where every replica appends; a store that has
+        # none yet holds no version of it (and the export makes no key).
+        if store.own_get(f"sumdb/{name}/signer.key") is not None:
+            from goproxy_io.sumdb_base import LogError
+
+            try:
+                log = ObjectSumdbLog(store, name)
+            except LogError as e:
+                raise ExportError(f"own checksum database {name}: {e}") from None
+            own = _Own(log, (new_verifier(log.vkey),))
+    elif name:
         from goproxy_core.sumdb import verifier_key
         from goproxy_io.sumdb_log import SumdbLog, signer_key
 
-        directory = os.path.join(settings.cache_dir, "sumdb", settings.own_sumdb)
+        directory = os.path.join(settings.cache_dir, "sumdb", name)
         if os.path.isdir(directory):
-            vkey = verifier_key(signer_key(directory, settings.own_sumdb))
-            own = _Own(SumdbLog(directory, settings.own_sumdb), (new_verifier(vkey),))
+            vkey = verifier_key(signer_key(directory, name))
+            own = _Own(SumdbLog(directory, name), (new_verifier(vkey),))
     return relayed, own
 
 

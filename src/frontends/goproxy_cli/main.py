@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--store-endpoint", metavar="URL", help="the S3 API of an S3-compatible server")
     s.add_argument("--store-region", metavar="REGION", help="the bucket's region")
     s.add_argument(
+        "--lease-time",
+        type=float,
+        metavar="SECONDS",
+        help="how long a replica's fetch lease on an object store lasts without a renewal: "
+        "others take a dead replica's fetch over after this (30)",
+    )
+    s.add_argument(
         "--upstream",
         metavar="LIST",
         help="upstream proxies in GOPROXY syntax: URLs joined by ',' or '|', 'direct' "
@@ -180,6 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     k.add_argument("--cache-dir", metavar="DIR", help="the cache directory of `goproxy serve`")
     k.add_argument("--name", metavar="NAME", help="the database name (as --own-sumdb)")
+    k.add_argument("--store", metavar="URL", help="the object store of `goproxy serve`")
+    k.add_argument("--store-endpoint", metavar="URL", help="as for serve")
+    k.add_argument("--store-region", metavar="REGION", help="as for serve")
     k.add_argument("--config", metavar="FILE", help="TOML config file")
     v = sub.add_parser(
         "verify",
@@ -227,9 +237,18 @@ def _client_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _own_sumdb_key(settings: Settings) -> str:
-    """The verifier key of the own checksum database, making its signer key on first use."""
+def _own_sumdb_key(settings: Settings, store: BlobStore | None = None) -> str:
+    """The verifier key of the own checksum database, making its signer key on first use:
+    in the object store (``store``, else the one ``settings`` name) when there is one."""
     from goproxy_core.sumdb import verifier_key
+
+    if settings.store:
+        from goproxy_io.sumdb_objlog import object_signer_key
+        from goproxy_stores.objectstore import ObjectStore
+
+        store = store if store is not None else _open_store(settings)
+        assert isinstance(store, ObjectStore)
+        return verifier_key(object_signer_key(store, settings.own_sumdb))
     from goproxy_io.sumdb_log import signer_key
 
     directory = os.path.join(settings.cache_dir, "sumdb", settings.own_sumdb)
@@ -385,7 +404,10 @@ def _open_store(settings: Settings) -> BlobStore:
         from goproxy_stores.objectstore import open_object_store
 
         return open_object_store(
-            settings.store, endpoint=settings.store_endpoint, region=settings.store_region
+            settings.store,
+            endpoint=settings.store_endpoint,
+            region=settings.store_region,
+            lease_time=settings.lease_time,
         )
     disk = DiskStore(settings.cache_dir)
     disk.sweep()
@@ -396,7 +418,7 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
     store = _open_store(settings)
     config = settings.proxy_config()
     host, port = settings.host_port()
-    vkey = _own_sumdb_key(settings) if settings.own_sumdb else ""
+    vkey = _own_sumdb_key(settings, store) if settings.own_sumdb else ""
     where = settings.store or settings.cache_dir
 
     def ready(bound: int) -> None:
@@ -586,7 +608,15 @@ def _without(argv: Sequence[str], *names: str) -> list[str]:
 
 def _sumdb_key(ns: argparse.Namespace) -> int:
     """``goproxy sumdb key``: print the verifier key, making the signer key on first use."""
-    flags = {"cache_dir": ns.cache_dir, "own_sumdb": ns.name, "upstream": "off", "sumdb": "off"}
+    flags = {
+        "cache_dir": ns.cache_dir,
+        "own_sumdb": ns.name,
+        "store": ns.store,
+        "store_endpoint": ns.store_endpoint,
+        "store_region": ns.store_region,
+        "upstream": "off",
+        "sumdb": "off",
+    }
     try:
         settings = load_settings(flags, config_file=ns.config)
     except SettingsError as e:

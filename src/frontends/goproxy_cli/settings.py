@@ -61,6 +61,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     store: str = ""
     store_endpoint: str = ""
     store_region: str = ""
+    lease_time: float = 30.0
     upstream: str = ""
     offline: bool = False
     frontend: Frontend = "trio"
@@ -467,6 +468,14 @@ def _check_numbers(settings: Settings) -> None:
         value = getattr(settings, name)
         if value < 1:
             raise bad(name.replace("_", "-"), "too small", value, "1 or more")
+    if settings.lease_time < 3:
+        raise bad(
+            "lease-time",
+            "too short",
+            settings.lease_time,
+            "3 or more seconds (a holder renews its lease every third of it, at most once a "
+            "second)",
+        )
     if settings.max_connections < 0:
         raise bad(
             "max-connections",
@@ -574,13 +583,6 @@ def load_settings(
             settings,
             upstream=settings.upstream or up or "off",
             sumdb=settings.sumdb or sumdb,
-        )
-    if settings.own_sumdb and settings.store:
-        raise bad(
-            "own-sumdb",
-            "its log is kept in the cache dir, not yet in an object store",
-            settings.own_sumdb,
-            "no own-sumdb with a store URL",
         )
     if settings.own_sumdb and not is_sumdb_name(settings.own_sumdb):
         raise bad(

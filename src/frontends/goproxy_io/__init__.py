@@ -5,9 +5,11 @@
 * :mod:`goproxy_io.server`: the server base: settings, listeners, signals, draining.
 * :mod:`goproxy_io.upstream`: fetching from upstreams (httpx for http(s), and file:// trees).
 * :mod:`goproxy_io.vcs`: direct mode, answering from git repositories.
-* :mod:`goproxy_io.sumdb_log`: the log and signer key of the proxy's own checksum database.
-* :mod:`goproxy_io.flights`: single-flight for concurrent misses.
-* :mod:`goproxy_io.leases`: single-flight across processes: a lease per store key.
+* :mod:`goproxy_io.sumdb_log`: the log and signer key of the proxy's own checksum database;
+  :mod:`goproxy_io.sumdb_objlog` the same in an object store; :mod:`goproxy_io.sumdb_base`
+  what both share.
+* :mod:`goproxy_io.flights`: single-flight for concurrent misses (across processes: the
+  leases of :mod:`goproxy_stores.leases`).
 * :mod:`goproxy_io.access`: the access log and the slow-request log.
 * :mod:`goproxy_io.logs`: log formats (text, JSON lines) and the request id of log lines.
 """
@@ -25,7 +27,6 @@ from .executor import (
     Pending,
     read_blob_whole,
 )
-from .leases import FileLeases, Lease, Leases
 from .logs import REQUEST_ID, configure_logging, new_id_prefix
 from .sumdb_log import SumdbLog, SumdbLogs
 from .upstream import Fetcher, FetchSettings, Relay, default_vcs_dir, fetch_file
@@ -39,9 +40,6 @@ __all__ = [
     "Executor",
     "FetchSettings",
     "Fetcher",
-    "FileLeases",
-    "Lease",
-    "Leases",
     "Memo",
     "Pending",
     "Relay",

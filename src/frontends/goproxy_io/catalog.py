@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from goproxy_stores.usage import UsageIndex
 
     from .executor import PrefetchStats
-    from .sumdb_log import SumdbLogs
+    from .sumdb_base import LogsBase
     from .upstream import Fetcher
 
 __all__ = ["LISTING_BOUND", "from_index", "from_store", "read_catalog"]
@@ -45,7 +45,7 @@ def read_catalog(
     index: UsageIndex | None,
     fetcher: Fetcher | None = None,
     prefetch: PrefetchStats | None = None,
-    sumdb_logs: SumdbLogs | None = None,
+    sumdb_logs: LogsBase | None = None,
 ) -> CatalogData:
     """The answer to ``effect`` (never raises: a failure is ``available=False``)."""
     try:

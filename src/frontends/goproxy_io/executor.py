@@ -76,15 +76,15 @@ from goproxy_core import (
 )
 from goproxy_core.storage import LocalBlobStore
 from goproxy_stores import ops
+from goproxy_stores.leases import LEASE_DIR, FileLeases, Lease, Leases, wait
 
 from .catalog import read_catalog
 from .flights import Fetch, Flight, Flights
-from .leases import LEASE_DIR, FileLeases, Lease, Leases, wait
-from .sumdb_log import SumdbLogs
+from .sumdb_objlog import sumdb_logs_for
 from .upstream import Fetcher, HashingWriter, Relay
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Iterator
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from goproxy_stores.usage import UsageIndex
 
     from .metrics import Metrics
+    from .sumdb_base import LogsBase
 
 __all__ = [
     "MISS",
@@ -227,17 +228,22 @@ class Memo:
 
 class Pending:
     """The pending store writes of one connection, with the flights they lead, and the
-    cross-process leases it holds (:mod:`goproxy_io.leases`), by store key."""
+    cross-process leases it holds (:mod:`goproxy_stores.leases`), by store key."""
 
     def __init__(self) -> None:
         self.writes: dict[str, tuple[BlobWriter, Fetch, Flight | None]] = {}
         self.leases: dict[str, Lease] = {}
+        self.small: set[str] = set()
+        """The keys of :attr:`leases` held for a ``.info`` or ``.mod`` (``FetchUpstream.saves``)."""
         self._lock = threading.Lock()
 
-    def hold(self, key: str, lease: Lease) -> None:
-        """Keep ``lease`` until :meth:`release` of ``key`` (or :meth:`release_all`)."""
+    def hold(self, key: str, lease: Lease, *, small: bool = False) -> None:
+        """Keep ``lease`` until :meth:`release` of ``key`` (or :meth:`release_all`);
+        ``small``: a ``.info`` or ``.mod``'s, also released by :meth:`answered`."""
         with self._lock:
             self.leases[key] = lease
+            if small:
+                self.small.add(key)
 
     def holds(self, key: str) -> bool:
         return key in self.leases
@@ -248,15 +254,21 @@ class Pending:
             return
         with self._lock:
             lease = self.leases.pop(key, None)
+            self.small.discard(key)
         if lease is not None:
             lease.release()
 
+    def take_leases(self, *, small_only: bool = False) -> list[Lease]:
+        """Forget every lease held (``small_only``: those of a ``.info`` or ``.mod``) and
+        return them, for the caller to release."""
+        with self._lock:
+            keys = list(self.small) if small_only else list(self.leases)
+            self.small.clear()
+            return [lease for key in keys if (lease := self.leases.pop(key, None)) is not None]
+
     def release_all(self) -> None:
         """Release every lease held."""
-        with self._lock:
-            leases = list(self.leases.values())
-            self.leases.clear()
-        for lease in leases:
+        for lease in self.take_leases():
             lease.release()
 
     def add(self, key: str, writer: BlobWriter, effect: Fetch, flight: Flight | None) -> None:
@@ -547,9 +559,11 @@ class Executor:
         fetcher: upstream fetching (default: a new :class:`~goproxy_io.upstream.Fetcher`).
         memo: small immutable blobs kept in memory (default: a new :class:`Memo`).
         sumdb_logs: the logs of the proxy's own checksum database (``ReadSumdb``,
-            ``AppendSumdb``); default: under ``sumdb/`` in a local store's directory.
+            ``AppendSumdb``); default: in an object store's own objects
+            (:mod:`goproxy_io.sumdb_objlog`), else under ``sumdb/`` in a local store's
+            directory (:mod:`goproxy_io.sumdb_log`).
         leases: the leases that make one process of all those serving the store fetch each
-            file (:mod:`goproxy_io.leases`); default: what the store's own ``leases()``
+            file (:mod:`goproxy_stores.leases`); default: what the store's own ``leases()``
             method returns, if it has one (an object store's conditional-create leases), else
             lock files under ``_goproxy/leases/`` in a local store's directory (those left by
             a killed process removed now), else none (one fetch per file and process).
@@ -560,24 +574,26 @@ class Executor:
         store: BlobStore,
         fetcher: Fetcher | None = None,
         memo: Memo | None = None,
-        sumdb_logs: SumdbLogs | None = None,
+        sumdb_logs: LogsBase | None = None,
         leases: Leases | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher or Fetcher()
         self.memo = memo if memo is not None else Memo()
         self.flights = Flights()
-        make_leases = getattr(store, "leases", None)
-        if leases is None and callable(make_leases):
-            leases = cast("Leases", make_leases())  # a store with leases of its own
-        elif leases is None and isinstance(store, LocalBlobStore):
-            leases = FileLeases(store.local_path(LEASE_DIR))
-            with contextlib.suppress(OSError):
-                leases.sweep()
+        if leases is None:
+            make_leases = getattr(store, "leases", None)
+            if callable(make_leases):
+                leases = cast("Leases", make_leases())  # a store with leases of its own
+            elif isinstance(store, LocalBlobStore):
+                leases = FileLeases(store.local_path(LEASE_DIR))
+            if leases is not None:
+                with contextlib.suppress(OSError):  # left by holders that died
+                    leases.sweep()
         self.leases = leases
         self._lease_failed = False
-        if sumdb_logs is None and isinstance(store, LocalBlobStore):
-            sumdb_logs = SumdbLogs(store.local_path("sumdb"))
+        if sumdb_logs is None:
+            sumdb_logs = sumdb_logs_for(store)
         self.sumdb_logs = sumdb_logs
         self.refresher = Refresher(self)
         self.prefetch_stats = PrefetchStats()
@@ -677,7 +693,7 @@ class Executor:
         if isinstance(effect, (ReadSumdb, AppendSumdb)):
             logs = self.sumdb_logs
             if logs is None:
-                return SumdbAnswer(False, error="the store keeps no local files for a log")
+                return SumdbAnswer(False, error="the store keeps no checksum database log")
             if isinstance(effect, ReadSumdb):
                 return logs.read(effect)
             return logs.append(effect, store)
@@ -694,7 +710,8 @@ class Executor:
             return self.warm(effect)
         if isinstance(effect, CommitBlob):
             writer, fetch, flight = pending.pop(effect.key)
-            committed = ops.commit(store, writer, effect.key)
+            with _kept(pending.leases.get(effect.key)):  # an upload may outlast the lease
+                committed = ops.commit(store, writer, effect.key)
             pending.release(effect.key)
             info = committed if isinstance(committed, BlobInfo) else None
             if flight is not None:
@@ -721,12 +738,25 @@ class Executor:
 
     def abandon(self, pending: Pending) -> None:
         """A connection ended with writes pending: discard them, release their followers."""
+        self._drop_writes(pending)
+        pending.release_all()
+
+    def _drop_writes(self, pending: Pending) -> None:
         for writer, effect, flight in pending.take_all():
             with contextlib.suppress(OSError):
                 writer.abort()
             if flight is not None:
                 self.flights.finish(effect, flight)
-        pending.release_all()
+
+    def answered(self, pending: Pending) -> None:
+        """A request's answer is decided (the server is sending it): release the leases it
+        still holds on a ``.info`` or ``.mod``. A small file's lease is released when the
+        file is saved; one still held here was fetched and refused (bad data, a checksum
+        mismatch), and others waiting on it take it now, not when this connection ends.
+        A zip's lease stays until its pending write is committed or aborted."""
+        if pending.small:
+            for lease in pending.take_leases(small_only=True):
+                lease.release()
 
     def _check(self, effect: CheckZip, pending: Pending) -> ZipVerdict:
         writer = pending.get(effect.key)
@@ -741,7 +771,7 @@ class Executor:
             # Flushing the pending write failed (a full disk): the cache's fault, not the zip's.
             ops.log.warning("store write failed for %s: %s", effect.key, e)
             return ZipVerdict(store_failure=ops.failure(self.store, e))
-        with stream:
+        with stream, _kept(pending.leases.get(effect.key)):
             return effect.check(stream, digest, streamed)
 
     def _fetch(
@@ -786,7 +816,7 @@ class Executor:
 
     def _lease(self, effect: Fetch, pending: Pending, flight: Flight) -> UpstreamResult | None:
         """Before leading ``flight``: take the cross-process lease on the file's store key
-        (:mod:`goproxy_io.leases`), or wait for its holder. None: lead (holding the lease in
+        (:mod:`goproxy_stores.leases`), or wait for its holder. None: lead (holding the lease in
         ``pending``); else the answer (stored by another process, or the wait timed out)."""
         key = effect.into or effect.saves
         if key is None:
@@ -817,14 +847,19 @@ class Executor:
         lease = leases.try_acquire(key)
         if lease is None:
             waited = time.monotonic()
+            if self.metrics is not None:
+                self.metrics.lease_waited()
             settings = self.fetcher.settings
             deadline = settings.fetch_deadline
             if isinstance(effect, FetchDirect) and settings.vcs is not None:
                 deadline = max(deadline, settings.vcs.timeout)  # git may take this long
-            idle = settings.timeout.read or 0.0  # a zip still arriving is waited for
+            # A zip still arriving is waited for: how long a lease may look unchanged while
+            # its holder lives depends on the leases (an object store's: until it expires).
+            idle = leases.wait_limit(settings.timeout.read or 0.0)
             if effect.into is None:
-                # A .info or .mod is saved once checked; a holder whose check failed keeps
-                # its lease until its connection ends: past this, fetch it without one.
+                # A .info or .mod is saved once checked, and a holder whose check refused
+                # it lets go when its answer is decided (``answered``): a holder stuck
+                # longer (a checksum-database lookup that hangs) is not waited for.
                 deadline, idle = min(deadline, SMALL_LEASE_WAIT), 0.0
             got = wait(
                 leases,
@@ -849,7 +884,11 @@ class Executor:
                 return timed_out
             lease = got
         if lease is not None:
-            pending.hold(key, lease)
+            if lease.took_over:
+                ops.log.info("took over the fetch lease on %s from a holder that stopped", key)
+                if self.metrics is not None:
+                    self.metrics.lease_taken_over()
+            pending.hold(key, lease, small=effect.into is None)
         return None
 
     def _committed(self, effect: Fetch, key: str) -> UpstreamResult | None:
@@ -866,6 +905,36 @@ class Executor:
             self.flights.finish(effect, flight, result.stored)
         else:
             self.flights.landed(effect, flight, result)
+
+
+@contextlib.contextmanager
+def _kept(lease: Lease | None) -> Iterator[None]:
+    """Renew ``lease`` (once a second at most) while the holder works on its file with no
+    body arriving: a zip's check, its upload to an object store. A large zip's upload can
+    take longer than an object-store lease lasts; others would take it over and fetch the
+    file again. A lease that is lost stays lost (``renew`` says False: no more tries)."""
+    if lease is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def keep() -> None:
+        while not stop.wait(_KEEP_EVERY):
+            try:
+                if not lease.renew():
+                    return
+            except Exception:  # the store failed: the lease lapses, the work goes on
+                return
+
+    with contextlib.suppress(RuntimeError):  # no thread to be had: the lease may lapse
+        threading.Thread(target=keep, name="goproxy-lease-keep", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+_KEEP_EVERY = 1.0
 
 
 class _RenewingStore:
@@ -894,9 +963,18 @@ class _RenewingWriter:
     def write(self, data: bytes) -> None:
         self._inner.write(data)
         now = time.monotonic()
-        if now - self._renewed >= 1.0:
+        if now - self._renewed >= 1.0 and self._renewed >= 0:
             self._renewed = now
-            self._lease.renew()
+            if not self._lease.renew():
+                # Taken over (an object-store lease not renewed in time: a stalled store or
+                # process). Carry on: both fetches store the same checked bytes, each write
+                # visible whole, so this costs a second fetch, never a wrong file.
+                self._renewed = -1.0
+                ops.log.warning(
+                    "the fetch lease on %s was taken over by another process; "
+                    "both fetches will store the same checked file",
+                    self._lease.key,
+                )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -981,8 +1059,33 @@ class AsyncExecutor:
         return result
 
     def abandon(self, pending: Pending) -> None:
-        """See :meth:`Executor.abandon` (quick: no I/O but aborting temporary files)."""
-        self.executor.abandon(pending)
+        """See :meth:`Executor.abandon` (quick: no I/O but aborting temporary files; the
+        leases are released on a thread: an object store's is a request to the store)."""
+        self.executor._drop_writes(pending)
+        _release_off_loop(pending.take_leases())
+
+    def answered(self, pending: Pending) -> None:
+        """See :meth:`Executor.answered`; the releases run on a thread, never on the loop."""
+        if pending.small:
+            _release_off_loop(pending.take_leases(small_only=True))
+
+
+def _release_off_loop(leases: list[Lease]) -> None:
+    """Release ``leases`` on a thread of its own (an event loop never waits on the store)."""
+    if not leases:
+        return
+
+    def release() -> None:
+        for lease in leases:
+            try:
+                lease.release()
+            except Exception as e:  # left behind: it expires, or the next sweep removes it
+                ops.log.warning("releasing the fetch lease on %s failed: %s", lease.key, e)
+
+    try:
+        threading.Thread(target=release, name="goproxy-lease-release", daemon=True).start()
+    except RuntimeError:  # no thread to be had (shutting down): release here
+        release()
 
 
 class AsyncRelay:

@@ -294,6 +294,18 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._lease_waits = Counter(
+            "goproxy_lease_waits",
+            "Fetches that waited on another process's lease on the same file (another "
+            "worker, or another replica on one object store) instead of fetching it.",
+            registry=r,
+        )
+        self._lease_takeovers = Counter(
+            "goproxy_lease_takeovers",
+            "Fetch leases taken over from a holder that stopped renewing (a replica that "
+            "died or stalled mid-fetch): this process fetched the file instead.",
+            registry=r,
+        )
         self._verifications = Counter(
             "goproxy_sumdb_verifications",
             "Stored .mod and .zip files by checksum-database verification: verified "
@@ -479,6 +491,14 @@ class Metrics:
     def flight_waited(self, seconds: float) -> None:
         """A request waited ``seconds`` on a concurrent request's fetch (single-flight)."""
         self._flight_waits.observe(seconds)
+
+    def lease_waited(self) -> None:
+        """A fetch waits on another process's lease (``goproxy_lease_waits_total``)."""
+        self._lease_waits.inc()
+
+    def lease_taken_over(self) -> None:
+        """A lease was taken over from a stopped holder (``goproxy_lease_takeovers_total``)."""
+        self._lease_takeovers.inc()
 
     def saved(self, key: str, data: bytes) -> None:
         """The core had ``data`` saved under ``key``: a version record (a ``.mod`` or

@@ -33,35 +33,27 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from goproxy_core import AppendSumdb, ReadSumdb, SumdbAnswer, SumdbPart
-from goproxy_core.errors import ProxyError
-from goproxy_core.proxy.checks import MAX_MOD
 from goproxy_core.sumdb import (
     HashReader,
     Signer,
     TlogError,
-    data_tile,
     generate_key,
-    hash_tile,
     lookup_body,
     new_signer,
     new_verifier,
     open_tree_note,
-    parse_tile_path,
     signed_tree,
     stored_hash_count,
     stored_hashes,
-    tile_in_tree,
     tree_hash,
     verifier_key,
 )
-from goproxy_stores import ops
 from goproxy_stores.sqlite import ThreadConnections
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+from .sumdb_base import LogBase, LogError, LogsBase, LogView, check_signer_key, warn_relogged
 
-    from goproxy_core.storage import BlobStore
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["KEY_FILE", "LOG_FILE", "LogError", "SumdbLog", "SumdbLogs", "signer_key"]
 
@@ -88,10 +80,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class LogError(Exception):
-    """The log or its key cannot be used; the message says why."""
-
-
 def signer_key(directory: str | os.PathLike[str], name: str) -> str:
     """The signer key of database ``name`` kept in ``directory``, made on first use.
 
@@ -105,13 +93,7 @@ def signer_key(directory: str | os.PathLike[str], name: str) -> str:
         skey = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         skey = _make_key(path, name)
-    try:
-        signer = new_signer(skey)
-    except Exception as e:  # InvalidKeyError, or a key that is not ASCII base64 at all
-        raise LogError(f"{path} holds no valid signer key: {e}") from None
-    if signer.name != name:
-        raise LogError(f"{path} is the key of checksum database {signer.name}, not {name}")
-    return skey
+    return check_signer_key(skey, name, str(path))
 
 
 def _make_key(path: Path, name: str) -> str:
@@ -135,7 +117,7 @@ def _make_key(path: Path, name: str) -> str:
     return path.read_text(encoding="ascii").strip()
 
 
-class SumdbLog:
+class SumdbLog(LogBase):
     """One checksum database's log: appends and reads, thread- and process-safe.
 
     Args:
@@ -228,13 +210,17 @@ class SumdbLog:
             raise LogError("the log has no signed tree")
         return int(row[0]), bytes(row[1])
 
-    def latest(self) -> bytes:
-        """The signed note of the latest tree."""
-        return self._tree(self._db())[1]
-
-    def size(self) -> int:
-        """How many records the log holds."""
-        return self._tree(self._db())[0]
+    @contextlib.contextmanager
+    def _view(self, need: int = 0) -> Iterator[LogView]:
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            size, note = self._tree(db)
+            yield LogView(
+                size, note, self._reader(db), lambda start, n: self._records(db, start, n)
+            )
+        finally:
+            db.execute("COMMIT")
 
     def lookup(self, module: str, version: str) -> bytes | None:
         """The lookup body of ``module``@``version``, or None if it is not in the log."""
@@ -250,21 +236,6 @@ class SumdbLog:
         if row is None:
             return None
         return lookup_body(int(row[0]), bytes(row[1]), note)
-
-    def tile(self, path: str) -> bytes | None:
-        """The bytes of the tile at ``path``; None if it is not (yet) in the tree."""
-        tile = parse_tile_path(path)
-        db = self._db()
-        db.execute("BEGIN")
-        try:
-            size = self._tree(db)[0]
-            if not tile_in_tree(tile, size):
-                return None
-            if tile.L == -1:
-                return data_tile(tile, size, lambda start, n: self._records(db, start, n))
-            return hash_tile(tile, size, self._reader(db))
-        finally:
-            db.execute("COMMIT")
 
     @staticmethod
     def _records(db: sqlite3.Connection, start: int, count: int) -> Sequence[bytes]:
@@ -286,13 +257,7 @@ class SumdbLog:
             ).fetchone()
             if row is not None:
                 if bytes(row[1]) != text:
-                    log.warning(
-                        "%s@%s: its files now hash to a record other than the one logged in %s; "
-                        "the logged one stands",
-                        module,
-                        version,
-                        self.name,
-                    )
+                    warn_relogged(self.name, module, version)
                 return lookup_body(int(row[0]), bytes(row[1]), self._tree(db)[1])
             n, _ = self._tree(db)
             read = self._reader(db)
@@ -306,25 +271,15 @@ class SumdbLog:
             db.execute("UPDATE tree SET size = ?, note = ?", (n + 1, note))
         return lookup_body(n, text, note)
 
-    # -- effects ---------------------------------------------------------------------------
 
-    def read(self, effect: ReadSumdb) -> SumdbAnswer:
-        """Carry out a ``ReadSumdb``."""
-        if effect.part is SumdbPart.LATEST:
-            return SumdbAnswer(found=True, body=self.latest())
-        if effect.part is SumdbPart.LOOKUP:
-            body = self.lookup(effect.module, effect.version)
-        else:
-            body = self.tile(effect.tile)
-        return SumdbAnswer(found=body is not None, body=body or b"")
-
-
-class SumdbLogs:
+class SumdbLogs(LogsBase):
     """The logs of the own checksum databases under one directory, opened on first use.
 
     Args:
         root: ``<cache dir>/sumdb``; database ``name`` lives in ``root/name``.
     """
+
+    errors = (*LogsBase.errors, sqlite3.Error)
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -337,31 +292,3 @@ class SumdbLogs:
             if got is None:
                 got = self._logs[name] = SumdbLog(self.root / name, name)
             return got
-
-    def read(self, effect: ReadSumdb) -> SumdbAnswer:
-        """Carry out a ``ReadSumdb``; never raises (a failure is an answer with ``error``)."""
-        try:
-            return self.get(effect.name).read(effect)
-        except (OSError, sqlite3.Error, LogError, TlogError) as e:
-            log.error("checksum database %s: %s", effect.name, e)
-            return SumdbAnswer(found=False, error=str(e))
-
-    def append(self, effect: AppendSumdb, store: BlobStore) -> SumdbAnswer:
-        """Carry out an ``AppendSumdb``: hash the stored files, append; never raises.
-
-        Blocking and CPU-bound (the zip is read through): run it in a worker thread.
-        """
-        try:
-            mod = ops.read_small(store, effect.mod_key, MAX_MOD)
-            zip_file = store.open(effect.zip_key)
-            if mod is None or zip_file is None:
-                return SumdbAnswer(found=False, error="the version's files left the store")
-            with zip_file:
-                text = effect.record(zip_file, mod.data)
-            body = self.get(effect.name).append(effect.module, effect.version, text)
-        except (OSError, sqlite3.Error, LogError, ProxyError) as e:
-            log.error(
-                "checksum database %s: %s@%s: %s", effect.name, effect.module, effect.version, e
-            )
-            return SumdbAnswer(found=False, error=str(e))
-        return SumdbAnswer(found=True, body=body)

@@ -133,6 +133,8 @@ class Server(ServerBase):
         relay = Relay(start_relay, sock.sendall)
         while True:
             effect = conn.next_effect(time.time(), time.monotonic())
+            if pending.small and isinstance(effect, (SendBytes, SendBlob)):
+                self.executor.answered(pending)  # a refused .info/.mod's lease
             if effect is NEED_DATA:
                 slot.idle()
                 data = self._receive(conn, sock)

@@ -57,12 +57,16 @@ from obstore.store import LocalStore, MemoryStore, S3Store
 
 from goproxy_core.storage import BlobInfo
 
+from .leases import LEASE_TIME, FileLeases, ObjectLeases
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from obstore import GetOptions
     from obstore.store import ObjectStore as _ObStore
     from obstore.store import RetryConfig
+
+    from .leases import Leases
 
 __all__ = [
     "INTERNAL_PREFIX",
@@ -292,6 +296,9 @@ class ObjectStore:
         spool_dir: where pending writes are spooled (None: the system's temporary directory).
         part_size: blobs larger than this go up as multipart uploads of parts this size.
         upload_concurrency: parts uploaded at once per blob (memory: this many parts).
+        local_root: the directory of a ``file://`` store (its leases are lock files there).
+        lease_time: seconds a lease object lasts without a renewal (``leases()``; the
+            ``lease-time`` setting).
     """
 
     def __init__(
@@ -302,8 +309,12 @@ class ObjectStore:
         spool_dir: str | None = None,
         part_size: int = _PART,
         upload_concurrency: int = 4,
+        local_root: str | None = None,
+        lease_time: float = LEASE_TIME,
     ) -> None:
         self.inner = inner
+        self.local_root = local_root
+        self.lease_time = lease_time
         self.url = url
         self.spool_dir = spool_dir
         self.part_size = part_size
@@ -441,6 +452,14 @@ class ObjectStore:
         except obe.BaseError as e:
             raise _io_error(e, base) from e
 
+    def leases(self) -> Leases:
+        """The leases that make one process of all those serving this store fetch each file
+        (``goproxy_stores.leases``): lease objects by conditional create, or lock files in a
+        ``file://`` store's directory."""
+        if self.local_root is not None:
+            return FileLeases(os.path.join(self.local_root, INTERNAL_PREFIX, "leases"))
+        return ObjectLeases(self, lease_time=self.lease_time)
+
     def check(self) -> None:
         """Raise ``OSError`` unless the store answers (a listing of one page)."""
         try:
@@ -481,6 +500,7 @@ def open_object_store(
     endpoint: str = "",
     region: str = "",
     spool_dir: str | None = None,
+    lease_time: float = LEASE_TIME,
 ) -> ObjectStore:
     """The store a ``store`` URL names.
 
@@ -490,6 +510,7 @@ def open_object_store(
             ``AWS_ENDPOINT_URL`` from the environment.
         region: the bucket's region; empty: ``AWS_REGION`` / ``AWS_DEFAULT_REGION``.
         spool_dir: where pending writes are spooled.
+        lease_time: seconds a lease object lasts without a renewal (``ObjectStore.leases``).
 
     Raises:
         StoreURLError: the URL names no store; its message names the value and what is
@@ -527,4 +548,7 @@ def open_object_store(
             )
         except obe.BaseError as e:
             raise StoreURLError(f"{url!r}: {e}") from e
-    return ObjectStore(inner, url=url, spool_dir=spool_dir)
+    local_root = unquote(parts.path) if scheme == "file" else None
+    return ObjectStore(
+        inner, url=url, spool_dir=spool_dir, local_root=local_root, lease_time=lease_time
+    )

@@ -104,7 +104,7 @@ SETTLE = 2.5
 _OWN = frozenset({INDEX_FILE, INDEX_FILE + "-wal", INDEX_FILE + "-shm", INDEX_FILE + "-journal"})
 _OWN |= {LOCK_FILE}
 LEASES = "_goproxy/leases/"
-"""Lock files of fetches in progress (``goproxy_io.leases``): transient, never counted."""
+"""Lock files of fetches in progress (``goproxy_stores.leases``): transient, never counted."""
 _USED = frozenset({200, 304})
 _KINDS = frozenset({"info", "mod", "zip"})
 

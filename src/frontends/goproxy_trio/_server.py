@@ -287,6 +287,8 @@ class _Client:
                 continue
             if slot.is_idle:
                 slot.busy()
+            if self.pending.small and isinstance(effect, (SendBytes, SendBlob)):
+                server.effects.answered(self.pending)  # a refused .info/.mod's lease
             if isinstance(effect, SendBytes):
                 data = effect.data
                 try:

@@ -188,7 +188,7 @@ class FetchUpstream(msgspec.Struct, frozen=True):
 
     ``saves``: the store key under which the flow will save a 200 body fetched whole
     (``SaveBlob``), once it has checked it; None if it saves none. A caller that shares one
-    fetch among processes (``goproxy_io.leases``) holds a lease on it (or on ``into``) until
+    fetch among processes (``goproxy_stores.leases``) holds a lease on it (or on ``into``) until
     that save, and a process waiting on another's lease answers from the blob once saved.
     """
 
