@@ -83,6 +83,8 @@ def weed_mini(workdir: Path, *, timeout: float = 60.0) -> Iterator[Weed]:
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         "-admin.ui=false",
+        # Off: it would report statistics to an outside server (tests reach loopback only).
+        "-master.telemetry=false",
         # Off: their fixed ports (8181, 9101) make a second weed mini on the machine fail.
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",

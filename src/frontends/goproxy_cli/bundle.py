@@ -21,6 +21,11 @@ file), then the cache-tree files an offline proxy and ``GOPROXY=file://`` client
 (``sumdb/<name>/supported``, ``latest``, tiles, lookups; each version's ``.lookup`` proof and
 ``.record``; ``_goproxy/sumdb/<name>/verified-tree`` last). A refused bundle leaves the cache
 as it was. Exit status: 0 done; 1 refused or failed (one line naming what); 2 bad settings.
+
+Both work on an object store too (``--store URL`` with ``--store-endpoint`` and
+``--store-region``, config keys and variables as for serve): export reads it through the
+store interface; import stages in a local temporary directory instead (an object store has
+no rename) and publishes by uploading, in the same order, only after every check passed.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 import sys
 import tarfile
+import tempfile
 import time
 from typing import IO, TYPE_CHECKING, BinaryIO, TextIO, cast
 
@@ -76,8 +83,9 @@ if TYPE_CHECKING:
 
     from goproxy_core import CompiledConfig
     from goproxy_core.proxy.config import CompiledSumdb
+    from goproxy_core.storage import BlobStore
     from goproxy_io import Executor
-    from goproxy_io.sumdb_log import SumdbLog
+    from goproxy_io.sumdb_base import LogBase
 
     from .settings import Settings
 
@@ -85,7 +93,14 @@ __all__ = ["register", "run"]
 
 STAGING = "_goproxy/import/"
 """Where an import stages members: under ``_goproxy/``, which is never served."""
+LOCAL_STAGING = "goproxy-import."
+"""The start of the name of the local temporary directory an import into an object store
+stages in (then its pid and a random part)."""
 _CHUNK = 1 << 20
+
+
+class PublishError(Exception):
+    """Publishing a verified bundle failed part way (the store or the disk failed)."""
 
 
 class ExportError(Exception):
@@ -130,6 +145,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help="the cache directory of goproxy serve")
+    p.add_argument(
+        "--store", metavar="URL", help="the object store goproxy serve uses, as for serve"
+    )
+    p.add_argument("--store-endpoint", metavar="URL", help="as for serve")
+    p.add_argument("--store-region", metavar="REGION", help="as for serve")
     p.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     p.add_argument(
         "--sumdb",
@@ -143,6 +163,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
     flags: dict[str, object] = {
         "cache_dir": ns.cache_dir,
+        "store": ns.store,
+        "store_endpoint": ns.store_endpoint,
+        "store_region": ns.store_region,
         "sumdb": ",".join(ns.sumdb) if ns.sumdb else None,
         "log_level": ns.log_level,
     }
@@ -151,6 +174,8 @@ def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
     if not online:
         flags["upstream"] = "off"
     settings = load_settings(flags, config_file=ns.config)
+    if settings.store:
+        return settings  # the cache dir is not used
     root = settings.cache_dir
     if not os.path.lexists(root) and ns.command == "import":
         # An air-gapped proxy's first import starts its cache, as `goproxy serve` would.
@@ -177,13 +202,20 @@ def run(ns: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = 
     if ns.command == "export":
         try:
             return export(settings, ns, out)
-        except (ExportError, BundleError) as e:
+        except (ExportError, BundleError, OSError) as e:  # OSError: the store or the output
             print(f"goproxy export: {e}", file=err)
             return 1
     try:
         return import_bundle(settings, ns.bundle, out)
     except BundleError as e:
         print(f"goproxy import: refused {ns.bundle}: {e}; nothing of it was added", file=err)
+        return 1
+    except PublishError as e:
+        print(
+            f"goproxy import: {ns.bundle}: verified, then publishing failed: {e}; what was "
+            "published is whole and verified, the rest is not: run the import again",
+            file=err,
+        )
         return 1
     except OSError as e:
         print(f"goproxy import: {ns.bundle}: {e}; nothing of it was added", file=err)
@@ -242,7 +274,7 @@ class _Relayed(_Source):
     def __init__(
         self,
         db: CompiledSumdb,
-        store: DiskStore,
+        store: BlobStore,
         flow: _Flow,
         executor: Executor | None,
     ) -> None:
@@ -323,7 +355,7 @@ class _Relayed(_Source):
         return used
 
 
-def _store_effect(store: DiskStore, effect: object) -> object:
+def _store_effect(store: BlobStore, effect: object) -> object:
     """The store effects of the checksum flow, carried out without an executor (--offline)."""
     from goproxy_core.proxy.effects import ReadBlob, SaveBlob
 
@@ -338,7 +370,7 @@ def _store_effect(store: DiskStore, effect: object) -> object:
 class _Own(_Source):
     """The proxy's own checksum database (``--own-sumdb``): read from its log."""
 
-    def __init__(self, log: SumdbLog, verifiers: tuple[Verifier, ...]) -> None:
+    def __init__(self, log: LogBase, verifiers: tuple[Verifier, ...]) -> None:
         super().__init__(log.name, verifiers)
         self.log = log
 
@@ -384,7 +416,7 @@ def _first_manifest(tf: tarfile.TarFile) -> Manifest:
     return parse_manifest(f.read())
 
 
-def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _Version]:
+def _choose(store: BlobStore, ns: argparse.Namespace) -> dict[tuple[str, str], _Version]:
     """The versions ``ns`` names: from go.sum files, patterns, or ``--all``."""
     chosen: dict[tuple[str, str], _Version] = {}
     gosums, patterns = [], []
@@ -428,7 +460,7 @@ def _choose(store: DiskStore, ns: argparse.Namespace) -> dict[tuple[str, str], _
     return chosen
 
 
-def _sha_file(store: DiskStore, key: str) -> FileEntry | None:
+def _sha_file(store: BlobStore, key: str) -> FileEntry | None:
     f = store.open(key)
     if f is None:
         return None
@@ -441,7 +473,7 @@ def _sha_file(store: DiskStore, key: str) -> FileEntry | None:
     return FileEntry(key, size, h.hexdigest())
 
 
-def _hash_files(store: DiskStore, v: _Version) -> str:
+def _hash_files(store: BlobStore, v: _Version) -> str:
     """Fill ``v.files`` and its ``h1:`` hashes from the cache; "" or why it cannot be."""
     info = _sha_file(store, keys.version_key(v.esc, v.escv, "info"))
     if info is not None:
@@ -486,20 +518,36 @@ def _disagrees(v: _Version, sumdb: str, text: str) -> str:
 
 
 def _sources(
-    settings: Settings, cfg: CompiledConfig, store: DiskStore, executor: Executor | None, now: float
+    settings: Settings, cfg: CompiledConfig, store: BlobStore, executor: Executor | None, now: float
 ) -> tuple[dict[str, _Relayed], _Own | None]:
     """The databases the export proves in: those the proxy verifies against, and its own."""
     flow = _Flow(cfg, now)
     relayed = {name: _Relayed(db, store, flow, executor) for name, db in cfg.sumdb.items()}
     own: _Own | None = None
-    if settings.own_sumdb:
+    name = settings.own_sumdb
+    if name and settings.store:
+        from goproxy_io.sumdb_objlog import ObjectSumdbLog
+        from goproxy_stores.objectstore import ObjectStore
+
+        assert isinstance(store, ObjectStore)
+        # Its log in the store's own objects, where every replica appends; a store that has
+        # none yet holds no version of it (and the export makes no key).
+        if store.own_get(f"sumdb/{name}/signer.key") is not None:
+            from goproxy_io.sumdb_base import LogError
+
+            try:
+                log = ObjectSumdbLog(store, name)
+            except LogError as e:
+                raise ExportError(f"own checksum database {name}: {e}") from None
+            own = _Own(log, (new_verifier(log.vkey),))
+    elif name:
         from goproxy_core.sumdb import verifier_key
         from goproxy_io.sumdb_log import SumdbLog, signer_key
 
-        directory = os.path.join(settings.cache_dir, "sumdb", settings.own_sumdb)
+        directory = os.path.join(settings.cache_dir, "sumdb", name)
         if os.path.isdir(directory):
-            vkey = verifier_key(signer_key(directory, settings.own_sumdb))
-            own = _Own(SumdbLog(directory, settings.own_sumdb), (new_verifier(vkey),))
+            vkey = verifier_key(signer_key(directory, name))
+            own = _Own(SumdbLog(directory, name), (new_verifier(vkey),))
     return relayed, own
 
 
@@ -507,15 +555,15 @@ def export(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     """``goproxy export``: choose, hash, prove, write."""
     from goproxy_core import compile_config
 
+    from .main import _fetcher, _open_store
+
     started = time.monotonic()
     now = time.time()
-    store = DiskStore(settings.cache_dir)
+    store = _open_store(settings)
     cfg = compile_config(settings.proxy_config())
     executor: Executor | None = None
     if not ns.offline:
         from goproxy_io import Executor
-
-        from .main import _fetcher
 
         executor = Executor(store, _fetcher(settings))
     try:
@@ -529,7 +577,7 @@ def _export(
     settings: Settings,
     ns: argparse.Namespace,
     out: TextIO,
-    store: DiskStore,
+    store: BlobStore,
     cfg: CompiledConfig,
     executor: Executor | None,
     now: float,
@@ -690,7 +738,7 @@ class _Hashing:
         return data
 
 
-def _write_bundle(path: str, manifest: Manifest, store: DiskStore, tiles: dict[str, bytes]) -> int:
+def _write_bundle(path: str, manifest: Manifest, store: BlobStore, tiles: dict[str, bytes]) -> int:
     """Write the tar (to a temporary name beside ``path``, renamed when whole); its size."""
     tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
@@ -748,6 +796,17 @@ def _clean_staging(store: DiskStore) -> None:
             _remove_empty_dirs(str(store.path(STAGING + run_id)))
 
 
+def _clean_local_staging() -> None:
+    """Remove the local staging directories of imports killed before their end (their
+    process is gone): ``goproxy-import.<pid>.*`` in the temporary directory."""
+    top = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(top):
+            pid = name[len(LOCAL_STAGING) :].split(".", 1)[0]
+            if name.startswith(LOCAL_STAGING) and pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+
+
 def _remove_empty_dirs(top: str) -> None:
     """Remove the directories under ``top`` and ``top`` itself, where empty (never above)."""
     for dirpath, _, _ in sorted(os.walk(top), key=lambda w: len(w[0]), reverse=True):
@@ -770,24 +829,46 @@ def _verifiers(cfg: CompiledConfig) -> dict[str, tuple[Verifier, ...]]:
 
 
 def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
-    """``goproxy import``: stream, stage, verify all, then publish."""
+    """``goproxy import``: stream, stage, verify all, then publish.
+
+    A disk cache stages under :data:`STAGING` in the cache itself (one file system: each
+    member is published with a rename). Any other store (``--store``) stages in a local
+    temporary directory of its own (``$TMPDIR``), removed at the end, and publishes by
+    uploading each member in the same order: nothing reaches the store before every check
+    passed, and a refused bundle leaves it as it was.
+    """
     from goproxy_core import compile_config
 
+    from .main import _open_store
+
     started = time.monotonic()
-    store = DiskStore(settings.cache_dir)
+    store = _open_store(settings)
     cfg = compile_config(settings.proxy_config())
-    _clean_staging(store)
+    local: str | None = None
+    if isinstance(store, DiskStore):
+        staging = store
+        _clean_staging(store)
+    else:
+        _clean_local_staging()
+        local = tempfile.mkdtemp(prefix=f"{LOCAL_STAGING}{os.getpid()}.")
+        staging = DiskStore(local)
     stage = f"{STAGING}{os.getpid()}-{secrets.token_hex(4)}/"
     staged: list[str] = []
     try:
-        check, total = _stage(store, cfg, path, stage, staged)
+        check, total = _stage(store, staging, cfg, path, stage, staged)
         plan = check.finish()
-        published = _publish(store, plan, stage)
+        try:
+            published = _publish(store, staging, plan, stage)
+        except OSError as e:
+            raise PublishError(str(e)) from e
     finally:
-        for key in staged:
-            with contextlib.suppress(OSError):
-                store.delete(key)
-        _remove_empty_dirs(str(store.path(stage.rstrip("/"))))
+        if local is not None:
+            shutil.rmtree(local, ignore_errors=True)
+        else:
+            for key in staged:
+                with contextlib.suppress(OSError):
+                    staging.delete(key)
+            _remove_empty_dirs(str(staging.path(stage.rstrip("/"))))
     _index(store, published)
     heads = ", ".join(f"{n} at tree #{t.N}" for n, t in sorted(plan.heads.items()))
     print(
@@ -801,8 +882,15 @@ def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
 
 
 def _stage(
-    store: DiskStore, cfg: CompiledConfig, path: str, stage: str, staged: list[str]
+    store: BlobStore,
+    staging: DiskStore,
+    cfg: CompiledConfig,
+    path: str,
+    stage: str,
+    staged: list[str],
 ) -> tuple[ImportCheck, int]:
+    """Stream every member into ``staging`` under ``stage``, checking each against the
+    manifest and ``store``'s verified trees; the check, to finish, and the bytes staged."""
     total = 0
     try:
         with open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tf:
@@ -824,7 +912,7 @@ def _stage(
                     )
                 body = tf.extractfile(member)
                 assert body is not None
-                facts = _stage_member(store, entry, body, stage, staged)
+                facts = _stage_member(staging, entry, body, stage, staged)
                 check.checked(entry.key, facts)
                 total += facts.size
     except tarfile.TarError as e:
@@ -832,9 +920,16 @@ def _stage(
     return check, total
 
 
-def _kept(store: DiskStore, key: str) -> bytes | None:
-    kept = ops.read_small(store, key, MAX_SUMDB)
-    return None if kept is None else kept.data
+def _kept(store: BlobStore, key: str) -> bytes | None:
+    """The tree verified here, or None. A store that fails to answer raises ``OSError``:
+    taken for no tree, it would let a bundle skip the check against it (a store on a network
+    fails now and then)."""
+    f = store.open(key)
+    if f is None:
+        return None
+    with f:
+        data = f.read(MAX_SUMDB + 1)
+    return None if len(data) > MAX_SUMDB else data
 
 
 def _stage_member(
@@ -888,15 +983,28 @@ def _version_of(key: str) -> tuple[str, str]:
     return unescape_path(esc), unescape_version(name.rpartition(".")[0])
 
 
-def _publish(store: DiskStore, plan: ImportPlan, stage: str) -> list[str]:
-    """Move the staged members into place, then write the cache-tree files; their keys."""
+def _publish(store: BlobStore, staging: DiskStore, plan: ImportPlan, stage: str) -> list[str]:
+    """Move the staged members into place, then write the cache-tree files; their keys.
+
+    Staged in the store itself, a member is renamed into place; staged elsewhere, it is
+    uploaded (one atomic commit each), its bytes hashed again on the way: what is published
+    is what was checked.
+    """
     done: list[str] = []
+    trees = {keys.sumdb_tree_key(name): tree.N for name, tree in plan.heads.items()}
     for f in plan.members:
-        if not store.move(stage + f.key, f.key):
-            raise OSError(f"staged {f.key} vanished before it was published")
+        if staging is store:
+            if not store.move(stage + f.key, f.key):
+                raise OSError(f"staged {f.key} vanished before it was published")
+        else:
+            _upload(staging, stage + f.key, store, f)
         done.append(f.key)
     for w in plan.writes:
         if w.if_present and store.stat(w.if_present) is None:
+            continue
+        if w.key in trees and _tree_size(_kept(store, w.key)) >= trees[w.key]:
+            # A tree as large verified meanwhile (a replica on the same bucket, another
+            # import): the newest verified tree is kept, never replaced by an older one.
             continue
         writer = store.writer(w.key)
         try:
@@ -909,11 +1017,40 @@ def _publish(store: DiskStore, plan: ImportPlan, stage: str) -> list[str]:
     return done
 
 
-def _index(store: DiskStore, published: Iterable[str]) -> None:
+def _tree_size(note: bytes | None) -> int:
+    """The size of the tree a stored ``verified-tree`` note names; -1 if none or unreadable."""
+    try:
+        return -1 if note is None else int(note.split(b"\n")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _upload(staging: DiskStore, staged: str, store: BlobStore, f: FileEntry) -> None:
+    """Copy the staged member to ``f.key`` in ``store``, streaming; committed only when its
+    bytes are still the ones the manifest names."""
+    src = staging.open(staged)
+    if src is None:
+        raise OSError(f"staged {f.key} vanished before it was published")
+    writer = store.writer(f.key)
+    try:
+        h = hashlib.sha256()
+        with src:
+            while block := src.read(_CHUNK):
+                h.update(block)
+                writer.write(block)
+        if h.hexdigest() != f.sha256:
+            raise OSError(f"staged {f.key} changed before it was published")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _index(store: BlobStore, published: Iterable[str]) -> None:
     """Tell the disk quota's usage index of the new files, when the cache has one."""
     from goproxy_stores.usage import INDEX_FILE, UsageIndex
 
-    if store.stat(INDEX_FILE) is None:
+    if not isinstance(store, DiskStore) or store.stat(INDEX_FILE) is None:
         return
     index = UsageIndex(store)
     try:

@@ -4,9 +4,10 @@ Arguments are go.sum, go.mod and go.work files, directories holding them, and
 ``module@version``. A directory is read as the go command reads it: its go.work if there is
 one, else its go.sum (and its go.mod's ``go`` and ``toolchain`` lines), else its go.mod's
 module graph. What each means is :mod:`goproxy_core.proxy.warm`'s; the files are fetched by
-:class:`goproxy_io.warm.Warmer`, through the engine, into the cache dir, with serve's
-upstreams, private patterns and checksum databases (a server may serve the same cache dir
-meanwhile: every file is committed whole, with a rename).
+:class:`goproxy_io.warm.Warmer`, through the engine, into the cache dir (or the object store
+``--store`` names, as for serve), with serve's upstreams, private patterns and checksum
+databases (servers may serve the same cache dir or bucket meanwhile: every file is committed
+whole, with a rename on disk, one atomic upload to an object store).
 
 Exit status: 0 everything is cached, 1 something failed (each failure is printed with its
 reason), 2 bad settings or arguments.
@@ -202,6 +203,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     w.add_argument("inputs", nargs="+", metavar="FILE|DIR|MODULE@VERSION")
     w.add_argument("--cache-dir", metavar="DIR", help="the cache to fill (as for serve)")
+    w.add_argument("--store", metavar="URL", help="the object store to fill, as for serve")
+    w.add_argument("--store-endpoint", metavar="URL", help="as for serve")
+    w.add_argument("--store-region", metavar="REGION", help="as for serve")
     w.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     w.add_argument("--upstream", metavar="LIST", help="as for serve")
     w.add_argument("--sumdb", metavar="KEYS", help="as for serve")
@@ -236,8 +240,8 @@ def run(
     """``goproxy warm``: plan, fetch, print the summary; the exit status."""
     from goproxy_io import Executor
     from goproxy_io.warm import Warmer, warm_config
-    from goproxy_stores import DiskStore
 
+    from .main import _open_store
     from .settings import bad
 
     jobs = 8 if ns.jobs is None else ns.jobs
@@ -251,8 +255,7 @@ def run(
     except WarmInputError as e:
         print(f"goproxy: warm: {e}", file=sys.stderr)
         return 2
-    store = DiskStore(settings.cache_dir)
-    store.sweep()
+    store = _open_store(settings)
     assert callable(fetcher_factory)
     executor = Executor(store, fetcher_factory(settings))
     try:

@@ -115,7 +115,9 @@ def _io_error(e: Exception, key: str) -> OSError:
     """An obstore failure as the ``OSError`` the store's callers handle."""
     if isinstance(e, _NOT_FOUND):
         return FileNotFoundError(2, "not in the object store", key)
-    return OSError(f"object store: {key}: {type(e).__name__}: {e}")
+    # obstore's text goes on with a multi-line "Debug source:" dump: the first line says it.
+    text = str(e).split("\n", 1)[0].strip()
+    return OSError(f"object store: {key or '/'}: {type(e).__name__}: {text}")
 
 
 def _check_key(key: str) -> str:
