@@ -400,11 +400,11 @@ def test_off_is_cache_only(store):
 def test_private_modules_come_from_their_repository_only(store):
     """Private modules go to ``direct`` whatever the upstream list says (issue: direct mode)."""
     up = ScriptedUpstream({"direct:example.com/m@list": (200, b"v1.0.0\n")})
-    cfg = ProxyConfig(upstream=f"{UP},file:///srv/private", private="example.com/m")
+    cfg = ProxyConfig(upstream=f"{UP},file:///srv/private", private="example.com/m", anonymous="*")
     status, _, body = get(f"/{MOD}/@v/list", store=store, upstream=up, config=cfg)
     assert (status, body) == (200, b"v1.0.0\n")
     assert up.requests == ["direct:example.com/m@list"]
-    cfg = ProxyConfig(upstream=UP, private="*.com")
+    cfg = ProxyConfig(upstream=UP, private="*.com", anonymous="*")
     status, _, body = get(f"/{MOD}/@v/v1.0.0.info", store=store, upstream=up, config=cfg)
     assert status == 404
     assert all(u.startswith("direct:") for u in up.requests)

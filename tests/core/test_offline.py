@@ -167,7 +167,7 @@ def test_hide_leaves_retracted_versions_out_offline():
 def test_offline_reaches_nothing_even_for_private_modules():
     store = MemoryStore()
     up = ScriptedUpstream({})
-    cfg = _cfg(private="example.com/*")
+    cfg = _cfg(private="example.com/*", anonymous="*")
     status, _, body = get(f"/{MOD}/@v/v1.0.0.info", store, cfg, up)
     assert status == 404 and b"not in this offline proxy" in body
     assert get(f"/{MOD}/@v/list", store, cfg, up)[0] == 404
@@ -175,7 +175,7 @@ def test_offline_reaches_nothing_even_for_private_modules():
     assert store.keys() == []  # no not-found is remembered: nobody was asked
     # Under "off" alone a private module still comes from its repository (unchanged).
     up = ScriptedUpstream({f"direct:{MOD}@list": (200, b"v1.0.0\n")})
-    cfg = ProxyConfig(upstream="off", private="example.com/*")
+    cfg = ProxyConfig(upstream="off", private="example.com/*", anonymous="*")
     assert get(f"/{MOD}/@v/list", MemoryStore(), cfg, up)[2] == b"v1.0.0\n"
     assert up.requests == [f"direct:{MOD}@list"]
 

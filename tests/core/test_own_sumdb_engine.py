@@ -70,7 +70,7 @@ class Direct:
 
 
 def config(**kw) -> ProxyConfig:
-    return ProxyConfig(upstream=UP, private="corp.example", own_sumdb=NAME, **kw)
+    return ProxyConfig(upstream=UP, private="corp.example", own_sumdb=NAME, anonymous="*", **kw)
 
 
 def get(path: str, *, log: MemorySumdb, store: MemoryStore, up=None, cfg=None):

@@ -439,9 +439,22 @@ def _admin_world(**cfg):
     return config, MemoryStore(), ScriptedUpstream(routes)
 
 
+# A token holding admin:warm, which POST /admin/warm needs (goproxy_core.proxy.auth).
+WARM_TOKEN = "gpt_00000000000000aa_" + "w" * 43
+AUTH = f"authorization: Bearer {WARM_TOKEN}\r\n"
+
+
+def _conn(config):
+    from goproxy_core import ProxyConnection
+    from goproxy_core.proxy.auth import Keyring, Token, TokenTable, token_hash
+
+    table = TokenTable([Token("00000000000000aa", "w", token_hash(WARM_TOKEN), admin=("warm",))])
+    return ProxyConnection(config, keyring=Keyring(table))
+
+
 def _post(body: bytes, *, target: str = "/admin/warm", head: str = "", method: str = "POST"):
     length = f"content-length: {len(body)}\r\n" if "transfer-encoding" not in head else ""
-    return f"{method} {target} HTTP/1.1\r\nhost: x\r\n{length}{head}\r\n".encode() + body
+    return f"{method} {target} HTTP/1.1\r\nhost: x\r\n{AUTH}{length}{head}\r\n".encode() + body
 
 
 GOSUM = (
@@ -458,24 +471,20 @@ def _one(raw: bytes, *, head: bool = False):
 
 
 def test_admin_warm_is_off_by_default():
-    from goproxy_core import ProxyConnection
     from goproxy_core.testing import exchange
 
     config, store, up = _admin_world()
-    status, _, body = _one(
-        exchange(ProxyConnection(config), _post(GOSUM), store=store, upstream=up)
-    )
+    status, _, body = _one(exchange(_conn(config), _post(GOSUM), store=store, upstream=up))
     assert status == 404
     assert b"admin-warm = false" in body
     assert up.requests == []
 
 
 def test_admin_warm_fetches_the_gosum_and_answers_json():
-    from goproxy_core import ProxyConnection
     from goproxy_core.testing import exchange
 
     config, store, up = _admin_world(admin_warm=True)
-    conn = ProxyConnection(config)
+    conn = _conn(config)
     status, headers, body = _one(exchange(conn, _post(GOSUM), store=store, upstream=up))
     assert status == 200, body
     assert headers["content-type"] == "application/json"
@@ -510,14 +519,13 @@ def test_admin_warm_fetches_the_gosum_and_answers_json():
     ],
 )
 def test_admin_warm_refusals(raw, status, text):
-    from goproxy_core import ProxyConnection
     from goproxy_core.testing import exchange
 
     config, store, up = _admin_world(admin_warm=True)
     if b"content-length: 10485760" in raw:
         raw = raw.replace(b"content-length: 0\r\n", b"")
     got_status, headers, body = _one(
-        exchange(ProxyConnection(config), raw, store=store, upstream=up),
+        exchange(_conn(config), raw, store=store, upstream=up),
         head=raw.startswith(b"HEAD"),
     )
     assert got_status == status, body
@@ -528,13 +536,10 @@ def test_admin_warm_refusals(raw, status, text):
 
 
 def test_admin_warm_below_a_base_path():
-    from goproxy_core import ProxyConnection
     from goproxy_core.testing import exchange
 
     config, store, up = _admin_world(admin_warm=True, base_path="/go")
-    raw = exchange(
-        ProxyConnection(config), _post(GOSUM, target="/go/admin/warm"), store=store, upstream=up
-    )
+    raw = exchange(_conn(config), _post(GOSUM, target="/go/admin/warm"), store=store, upstream=up)
     assert _one(raw)[0] == 200
 
 
@@ -559,14 +564,17 @@ def test_go_versions_with_odd_prereleases():
 
 
 def test_admin_warm_body_not_sent_in_time_is_a_408():
-    from goproxy_core import ProxyConnection
     from goproxy_core.testing import exchange
 
     from support import parse_responses
 
     config, store, up = _admin_world(admin_warm=True)
-    conn = ProxyConnection(config)
-    raw = b"POST /admin/warm HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nexample"
+    conn = _conn(config)
+    raw = (
+        b"POST /admin/warm HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n"
+        + AUTH.encode()
+        + b"\r\nexample"
+    )
     assert exchange(conn, raw, store=store, upstream=up) == b""
     conn.timed_out()
     out = exchange(conn, b"", store=store, upstream=up)
@@ -575,14 +583,13 @@ def test_admin_warm_body_not_sent_in_time_is_a_408():
 
 
 def test_admin_warm_answers_expect_100_continue():
-    from goproxy_core import ProxyConnection
     from goproxy_core.testing import exchange
 
     config, store, up = _admin_world(admin_warm=True)
-    conn = ProxyConnection(config)
+    conn = _conn(config)
     head = (
         b"POST /admin/warm HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
-        b"content-length: %d\r\n\r\n" % len(GOSUM)
+        b"content-length: %d\r\n%s\r\n" % (len(GOSUM), AUTH.encode())
     )
     assert exchange(conn, head, store=store, upstream=up) == b"HTTP/1.1 100 Continue\r\n\r\n"
     out = exchange(conn, GOSUM, store=store, upstream=up)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 import msgspec
 
 from goproxy_core import CheckZip, hash_gomod, request_flow
+from goproxy_core.proxy.auth import INTERNAL
 from goproxy_core.errors import ProxyError
 from goproxy_core.module.escape import unescape_path, unescape_version
 from goproxy_core.proxy import keys
@@ -266,7 +267,9 @@ class VerifyRun:
         from goproxy_io import Pending
 
         target = f"{self.cfg.base_path}/{key}".encode()
-        flow = request_flow(self.cfg, b"GET", target, [(b"host", b"goproxy-verify")], self.now())
+        flow = request_flow(
+            self.cfg, b"GET", target, [(b"host", b"goproxy-verify")], self.now(), caller=INTERNAL
+        )
         pending = Pending()
         result: object = None
         try:

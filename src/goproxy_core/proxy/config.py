@@ -119,7 +119,14 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             its first byte, or for a fresh connection from the connection's start.
         max_request_head: the largest request line plus headers accepted, in bytes.
         admin_warm: answer ``POST /admin/warm`` (a go.sum body: its versions are fetched
-            into the cache, ``WarmCache``); False: a 404 saying the endpoint is off.
+            into the cache, ``WarmCache``); False: a 404 saying the endpoint is off. A
+            request needs a token with ``admin:warm`` (:mod:`~goproxy_core.proxy.auth`).
+        anonymous: GOPRIVATE-style patterns of the modules clients without a token may read;
+            "" (the default): every module not matching ``private``; ``none``: no module, and
+            no endpoint but ``/healthz``, ``/readyz`` (and ``/metrics`` without
+            ``metrics_auth``). Other modules need a token whose scope covers them
+            (:func:`~goproxy_core.proxy.auth.authorize`).
+        metrics_auth: ``/metrics`` needs a token with ``admin:metrics``; False: open.
     """
 
     upstream: str = "off"
@@ -146,6 +153,8 @@ class ProxyConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     request_timeout: float = 10.0
     max_request_head: int = 16384
     admin_warm: bool = False
+    anonymous: str = ""
+    metrics_auth: bool = False
 
 
 class CompiledConfig:
@@ -172,6 +181,13 @@ class CompiledConfig:
         if config.gc_interval <= 0:
             raise ConfigError("gc-interval must be more than 0")
         self.pin = PrefixPatterns(config.pin)
+        # Who may read what without a token (proxy.auth): None with anonymous_none False is
+        # the default, every module not private.
+        anonymous = config.anonymous.strip()
+        self.anonymous_none = anonymous == "none"
+        self.anonymous: PrefixPatterns | None = (
+            PrefixPatterns(anonymous) if anonymous and not self.anonymous_none else None
+        )
         if config.prefetch_concurrency < 1:
             raise ConfigError("prefetch-concurrency must be 1 or more")
         if config.verify_before_send < 0:

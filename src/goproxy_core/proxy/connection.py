@@ -56,6 +56,7 @@ from .warm import MAX_WARM_BODY, WarmSummary, admin_warm_target
 if TYPE_CHECKING:
     from collections.abc import Generator
 
+    from .auth import Keyring
     from .catalog import CatalogData
     from .effects import KeyList
     from .engine import IOEffect
@@ -121,6 +122,9 @@ class AccessRecord(msgspec.Struct, frozen=True):
             safe one, see :mod:`~goproxy_core.proxy.requestid`).
         upstream: the upstream whose answer the response was made from (``Reply.upstream``);
             "" for a cache hit, or when no upstream answered.
+        token: the name of the token the request came with (``Reply.token``); "" anonymous.
+        audit: the exchange belongs in the audit trail (``Reply.audit``: a module matching
+            ``private``, or a request with credentials).
     """
 
     method: str
@@ -133,6 +137,8 @@ class AccessRecord(msgspec.Struct, frozen=True):
     alarm: str = ""
     request_id: str = ""
     upstream: str = ""
+    token: str = ""
+    audit: bool = False
 
 
 class _BlobPlaceholder:
@@ -161,6 +167,9 @@ class ProxyConnection:
             None to run every request through the engine.
         ids: the server's request ids (:class:`~goproxy_core.RequestIds`, with a prefix of
             the process's own); None: this connection numbers its requests from 1 alone.
+        keyring: the tokens the server accepts (:class:`~goproxy_core.proxy.auth.Keyring`,
+            shared by its connections; swap its table when the tokens file changes); None:
+            none, so only what anonymous clients may read is served.
     """
 
     def __init__(
@@ -169,7 +178,9 @@ class ProxyConnection:
         *,
         hot: HotReplies | None = None,
         ids: RequestIds | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
+        self._keyring = keyring
         self._cfg = compile_config(config) if isinstance(config, ProxyConfig) else config
         self._ids = ids if ids is not None else RequestIds()
         self._rid = b""  # the current request's id (X-Request-Id)
@@ -500,7 +511,13 @@ class ProxyConnection:
         self._hot_blob = False
         self._hot_record = None
         self._flow = request_flow(
-            self._cfg, self._method, self._target, self._headers, self._now, relay=True
+            self._cfg,
+            self._method,
+            self._target,
+            self._headers,
+            self._now,
+            relay=True,
+            keyring=self._keyring,
         )
         self._advance(None)
 
@@ -773,18 +790,22 @@ class ProxyConnection:
         self._body_bytes = 0
         self._if_none_match = b""
         sent_id = b""
+        credentials = False
         for name, value in headers:
             if name == b"if-none-match":
                 self._if_none_match = value
             elif name == b"x-request-id":
                 sent_id = value
+            elif name == b"authorization":
+                credentials = True
         self._rid = rid = self._ids.choose(sent_id)
         self._headers = headers
         self._plain = plain
         self._fast = fast
         self._hot_blob = False
         self._hot_record = None
-        if fast and self._hot is not None and not self._if_none_match:
+        # The hot table holds answers anyone may have; credentials are judged by the engine.
+        if fast and self._hot is not None and not self._if_none_match and not credentials:
             hot = self._hot.get(method, target)
             if hot is not None:
                 date = http_date(now).encode()
@@ -824,6 +845,7 @@ class ProxyConnection:
             now,
             relay=True,
             body=None if body is None else bytes(body),
+            keyring=self._keyring,
         )
         self._advance(None)
 
@@ -864,7 +886,7 @@ class ProxyConnection:
             data += h.send(h11.EndOfMessage()) or b""
             self._outbox.append(SendBytes(data))
             length = len(reply.body)
-        self._record(status, length, reply.cache_status, reply.alarm, reply.upstream)
+        self._record_reply(status, length, reply)
 
     def _queue_plain(self, reply: Reply, head: ResponseHead) -> None:
         """The fast path: write the response ourselves and start a fresh h11 connection.
@@ -875,7 +897,13 @@ class ProxyConnection:
         connection is then replaced by a new one fed whatever the client pipelined after it.
         """
         data = head_bytes(head)
-        if self._fast and self._hot is not None and self._keep_alive and not self._if_none_match:
+        if (
+            self._fast
+            and self._hot is not None
+            and self._keep_alive
+            and not self._if_none_match
+            and not reply.audit
+        ):
             self._hot.remember(self._method, self._target, reply, head)
         length = 0
         if head.body and reply.blob is not None:
@@ -887,7 +915,7 @@ class ProxyConnection:
                 data += reply.body
                 length = len(reply.body)
             self._outbox.append(SendBytes(data))
-        self._record(head.status, length, reply.cache_status, reply.alarm, reply.upstream)
+        self._record_reply(head.status, length, reply)
         if self._fast:
             return  # h11 never saw this request: it is still idle
         trailing, closed = self._h11.trailing_data
@@ -910,34 +938,50 @@ class ProxyConnection:
             # The relayed fetch failed part-way (another upstream may have served the blob
             # since): the client has a prefix of a body that will not be completed.
             self._keep_alive = False
-            self._record(reply.status, 0, reply.cache_status, reply.alarm, reply.upstream)
+            self._record_reply(reply.status, 0, reply)
             return
         if reply.status == 200 and blob is not None and (blob.key, blob.size) == (key, size):
             if self._fast:
                 self._outbox.append(SendBytes(held))
-                self._record(200, size, reply.cache_status, "", reply.upstream)
+                self._record_reply(200, size, reply)
                 return
             h = self._h11
             sent = _BlobPlaceholder(size - len(held))
             h.send_with_data_passthrough(h11.Data(data=sent))  # type: ignore[arg-type]
             data = (h.send(h11.Data(data=held)) or b"") + (h.send(h11.EndOfMessage()) or b"")
             self._outbox.append(SendBytes(data))
-            self._record(200, size, reply.cache_status, "", reply.upstream)
+            self._record_reply(200, size, reply)
             return
         # Checked and refused after most of it went out: closing before the last bytes makes
         # the client see a short body, never a complete bad one.
         self._keep_alive = False
-        self._record(
-            reply.status, size - len(held), reply.cache_status, reply.alarm, reply.upstream
-        )
+        self._record_reply(reply.status, size - len(held), reply)
 
     def _record_hot(self) -> None:
         if self._hot_record is not None:
             self._record(*self._hot_record)
             self._hot_record = None
 
+    def _record_reply(self, status: int, length: int, reply: Reply) -> None:
+        self._record(
+            status,
+            length,
+            reply.cache_status,
+            reply.alarm,
+            reply.upstream,
+            reply.token,
+            reply.audit,
+        )
+
     def _record(
-        self, status: int, length: int, cache_status: str, alarm: str = "", upstream: str = ""
+        self,
+        status: int,
+        length: int,
+        cache_status: str,
+        alarm: str = "",
+        upstream: str = "",
+        token: str = "",
+        audit: bool = False,
     ) -> None:
         # Positional (the fields' order): a tenth of a microsecond cheaper than by keyword,
         # on the hot path's every answer.
@@ -953,6 +997,8 @@ class ProxyConnection:
                 alarm,
                 self._rid.decode("ascii"),
                 upstream,
+                token,
+                audit,
             )
         )
 

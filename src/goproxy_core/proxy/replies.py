@@ -118,6 +118,11 @@ class Reply(msgspec.Struct, frozen=True):
         upstream: the upstream whose answer this reply was made from (a GOPROXY entry's
             URL, or "direct (version control)"), for the access log; "" when none was
             asked or none answered (a cache hit, a not-found everywhere).
+        token: the name of the token the request came with ("" anonymous), for the audit
+            trail (:mod:`~goproxy_core.proxy.auth`); never the token itself.
+        audit: the exchange goes to the audit trail (a module matching ``private``, or a
+            request that carried credentials); such an answer is never repeated from the hot
+            table.
     """
 
     status: int
@@ -132,6 +137,8 @@ class Reply(msgspec.Struct, frozen=True):
     alarm: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     upstream: str = ""
+    token: str = ""
+    audit: bool = False
 
     @property
     def length(self) -> int:

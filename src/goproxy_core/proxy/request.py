@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..errors import ProxyError
+from .auth import Caller, audited, authorize, authorize_admin, identify
 from .catalog import page_context
 from .engine import IOEffect, handle_request, http_date
 from .replies import REASONS, Reply, error_reply, error_status, max_age, text_reply
@@ -21,7 +22,9 @@ from .warm import admin_warm_flow, admin_warm_target
 if TYPE_CHECKING:
     from collections.abc import Generator, Sequence
 
+    from .auth import Keyring
     from .config import CompiledConfig
+    from .targets import Request
 
 __all__ = ["MAX_HEADERS", "MAX_TARGET", "ResponseHead", "request_flow", "response_head"]
 
@@ -56,6 +59,8 @@ def request_flow(
     *,
     relay: bool = False,
     body: bytes | None = None,
+    keyring: Keyring | None = None,
+    caller: Caller | None = None,
 ) -> Generator[IOEffect, object, Reply]:
     """Decide one request: a generator of store and upstream effects returning the reply.
 
@@ -64,18 +69,29 @@ def request_flow(
         method: the request method.
         target: the request target as sent.
         headers: the request headers (lower-case names).
-        now: the current time, seconds since the epoch.
+        now: the current time, seconds since the epoch (also the clock tokens expire on).
         relay: the caller can relay a zip as it is fetched (``FetchUpstream.relay``).
         body: the request body, read only for ``POST /admin/warm`` (``admin_warm_target``)
             and at most ``MAX_WARM_BODY`` bytes of it; None when it was longer.
+        keyring: the tokens the caller accepts (:class:`~goproxy_core.proxy.auth.Keyring`);
+            None: none. Who may read what is decided before anything is looked up
+            (:func:`~goproxy_core.proxy.auth.authorize`); the reply carries the token's name
+            and whether the exchange is audited (``Reply.token``, ``Reply.audit``).
+        caller: who asks, when the caller knows without headers (``auth.INTERNAL`` for the
+            proxy's own tools, ``goproxy verify --repair``); None: from ``headers``.
     """
     if len(target) > MAX_TARGET:
         return text_reply(414, "request target too long")
     head_size = sum(len(n) + len(v) + 4 for n, v in headers)
     if len(headers) > MAX_HEADERS or head_size > cfg.config.max_request_head:
         return text_reply(431, "request header fields too large")
+    if caller is None:
+        caller = identify(keyring, headers, now)
+    req: Request | None = None
     if admin_warm_target(target, cfg.base_path):
-        return (yield from admin_warm_flow(cfg, method, body))
+        refused = authorize_admin(caller, "warm") if cfg.config.admin_warm else None
+        reply = refused or (yield from admin_warm_flow(cfg, method, body))
+        return _stamped(cfg, caller, None, reply)
     if method not in (b"GET", b"HEAD"):
         reply = text_reply(405, f"method {method.decode('ascii', 'replace')} not allowed: use GET")
         return msgspec.structs.replace(reply, allow="GET, HEAD")
@@ -83,16 +99,27 @@ def request_flow(
         req = parse_target(target, cfg.base_path)
     except ProxyError as e:
         cc = max_age(3600) if error_status(e) == 404 else "no-store"
-        return error_reply(e, cache_control=cc)
+        return _stamped(cfg, caller, None, error_reply(e, cache_control=cc))
+    refused = authorize(cfg, caller, req)
+    if refused is not None:
+        return _stamped(cfg, caller, req, refused)
     page = None
     if isinstance(req, (IndexReq, ModulePageReq, CatalogReq)):
         page = page_context(headers)
     try:
-        return (
-            yield from handle_request(cfg, req, now, relay=relay and method == b"GET", page=page)
+        reply = yield from handle_request(
+            cfg, req, now, relay=relay and method == b"GET", page=page
         )
     except ProxyError as e:
-        return error_reply(e)
+        reply = error_reply(e)
+    return _stamped(cfg, caller, req, reply)
+
+
+def _stamped(cfg: CompiledConfig, caller: Caller, req: Request | None, reply: Reply) -> Reply:
+    """``reply`` with the token's name and the audit mark, when the exchange is audited."""
+    if audited(cfg, caller, req):
+        return msgspec.structs.replace(reply, token=caller.name, audit=True)
+    return reply
 
 
 def response_head(
