@@ -150,7 +150,9 @@ DB = "https://db.example"
 
 def sget(path, up, store=None, private=""):
     conn = ProxyConnection(
-        ProxyConfig(upstream=UP, sumdb=(SumdbConfig(SUMDB, DBF.vkey, DB),), private=private, anonymous="*")
+        ProxyConfig(
+            upstream=UP, sumdb=(SumdbConfig(SUMDB, DBF.vkey, DB),), private=private, anonymous="*"
+        )
     )
     raw = exchange(
         conn,

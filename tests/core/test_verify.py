@@ -252,7 +252,9 @@ def test_version_the_database_does_not_know_is_refused_unless_nosumdb():
 def test_private_modules_are_never_looked_up():
     up = ScriptedUpstream({f"direct:{MOD}@v1.0.0.mod": (200, b"module example.com/m\n")})
     store = MemoryStore()
-    status = get(f"/{MOD}/@v/v1.0.0.mod", store, up, config(private="example.com/m", anonymous="*"))[0]
+    status = get(
+        f"/{MOD}/@v/v1.0.0.mod", store, up, config(private="example.com/m", anonymous="*")
+    )[0]
     assert status == 200
     assert not any("sumdb" in u for u in up.requests)
 

@@ -34,4 +34,6 @@ def app_record(
         alarm=reply.alarm,
         request_id=request_id.decode("ascii"),
         upstream=reply.upstream,
+        token=reply.token,
+        audit=reply.audit,
     )

@@ -12,7 +12,7 @@ import anyio.to_thread
 from goproxy_core import request_flow, response_head
 from goproxy_core.proxy.warm import MAX_WARM_BODY, admin_warm_target
 from goproxy_io import REQUEST_ID, Pending, log_access
-from goproxy_io.server import SEND_CHUNK, AsyncServerBase
+from goproxy_io.server import SEND_CHUNK, AsyncServerBase, peer_address
 
 from ._record import app_record
 
@@ -72,7 +72,12 @@ class ASGIApp(AsyncServerBase):
             self.metrics.request(
                 target, head.status, reply.cache_status, time.monotonic() - started, reply.alarm
             )
-        log_access(app_record(method, target, head.status, head.body, reply, started, now, rid))
+        if self.metrics is not None and reply.audit:
+            self.metrics.audited(reply.token)
+        log_access(
+            app_record(method, target, head.status, head.body, reply, started, now, rid),
+            client=peer_address(scope.get("client")),
+        )
         await send({"type": "http.response.start", "status": head.status, "headers": head.headers})
         if not head.body:
             await send({"type": "http.response.body", "body": b""})
@@ -114,7 +119,9 @@ class ASGIApp(AsyncServerBase):
         now: float,
         body: bytes | None = b"",
     ) -> Reply:
-        flow = request_flow(self.config, method, target, headers, now, body=body)
+        flow = request_flow(
+            self.config, method, target, headers, now, body=body, keyring=self.keyring
+        )
         pending = Pending()
         try:
             effect = next(flow)

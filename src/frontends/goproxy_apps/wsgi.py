@@ -68,7 +68,12 @@ class WSGIApp(ServerBase):
             self.metrics.request(
                 target, head.status, reply.cache_status, time.monotonic() - started, reply.alarm
             )
-        log_access(app_record(method, target, head.status, head.body, reply, started, now, rid))
+        if self.metrics is not None and reply.audit:
+            self.metrics.audited(reply.token)
+        log_access(
+            app_record(method, target, head.status, head.body, reply, started, now, rid),
+            client=str(environ.get("REMOTE_ADDR", "")),
+        )
         status = f"{head.status} {head.reason.decode()}"
         start_response(status, [(k.decode(), v.decode("latin-1")) for k, v in head.headers])
         if not head.body:
@@ -107,7 +112,9 @@ class WSGIApp(ServerBase):
         now: float,
         body: bytes | None = b"",
     ) -> Reply:
-        flow = request_flow(self.config, method, target, headers, now, body=body)
+        flow = request_flow(
+            self.config, method, target, headers, now, body=body, keyring=self.keyring
+        )
         pending = Pending()
         try:
             effect = next(flow)

@@ -44,11 +44,13 @@ from goproxy_core import (
     StatBlob,
 )
 from goproxy_io import MISS, REQUEST_ID, AsyncRelay, Pending, log_exchanges
+from goproxy_io.access import TrackedConnection
 from goproxy_io.server import (
     SEND_CHUNK,
     AcceptErrors,
     AsyncServerBase,
     open_socket,
+    peer_address,
     run_until_signalled,
     tune_socket,
 )
@@ -161,6 +163,8 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if isinstance(self.conn, TrackedConnection):
+            self.conn.client = peer_address(transport.get_extra_info("peername"))
         sock = transport.get_extra_info("socket")
         if sock is not None:
             tune_socket(sock)
@@ -583,11 +587,17 @@ async def serve(
     reuse_port: bool = False,
     max_connections: int | None = None,
     raise_limit: bool = True,
+    tokens_file: str | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the proxy on ``host:port`` until cancelled; ``task_status`` gets the bound port."""
     server = Server(
-        store, config, fetcher, max_connections=max_connections, raise_limit=raise_limit
+        store,
+        config,
+        fetcher,
+        max_connections=max_connections,
+        raise_limit=raise_limit,
+        tokens_file=tokens_file,
     )
     try:
         sock = await open_listener(host, port, reuse_port=reuse_port)

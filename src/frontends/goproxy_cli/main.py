@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from goproxy_stores import DiskStore
 
-from . import _early, bundle, cache, warm
+from . import _early, bundle, cache, tokens, warm
 from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
 
 if TYPE_CHECKING:
@@ -144,6 +144,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--base-path", metavar="PATH", help="URL path the proxy is mounted under")
     s.add_argument(
+        "--anonymous",
+        metavar="PATTERNS",
+        help="GOPRIVATE-style patterns of the modules clients without a token may read "
+        "(default: every module not --private; 'none': no module)",
+    )
+    s.add_argument(
+        "--metrics-auth",
+        action="store_true",
+        default=None,
+        help="/metrics needs a token with admin:metrics (default: open)",
+    )
+    s.add_argument(
+        "--tokens-file",
+        metavar="FILE",
+        help="the clients' tokens (`goproxy token`; default CACHE_DIR/_goproxy/tokens.json)",
+    )
+    s.add_argument(
         "--sumdb",
         metavar="KEYS",
         help="checksum databases to verify against and relay: verifier keys name+hash+key "
@@ -224,6 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     v.add_argument("--log-format", choices=["text", "json"], help="as for serve")
     cache.register(sub)
+    tokens.register(sub)
     bundle.register(sub)
     warm.register(sub)
     return p
@@ -342,6 +360,17 @@ def _check_before_listening(settings: Settings) -> None:
     _check_dir("cache-dir", settings.cache_dir, create=True)
     _check_dir("vcs-dir", settings.vcs_dir, create=False)
     _check_netrc()
+    _check_tokens(settings.tokens_file)
+
+
+def _check_tokens(path: str) -> None:
+    """The tokens file, read now: a bad one is a line naming ``tokens-file``, not a trace."""
+    from goproxy_io.tokens import TokenFileError, read_tokens
+
+    try:
+        read_tokens(path)
+    except TokenFileError as e:
+        raise bad("tokens-file", str(e), path, "a file `goproxy token add` wrote") from None
 
 
 def _watch_supervisor(supervisor: int) -> None:
@@ -454,6 +483,7 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
         ready=ready,
         grace=settings.grace,
         max_connections=settings.max_connections or None,
+        tokens_file=settings.tokens_file,
     )
     fetcher = _fetcher(settings)
     if settings.frontend == "sockets":
@@ -648,6 +678,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sumdb_key(ns)
     if ns.command == "cache":
         return cache.run(ns)
+    if ns.command == "token":
+        return tokens.run(ns)
     if ns.command in ("export", "import"):
         return bundle.run(ns)
     local = ("command", "config", "reuse_port", "jobs", "repair", "supervisor", *warm.WARM_LOCAL)

@@ -102,6 +102,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     metrics: bool = True
     admin_warm: bool = False
     slow_request: float = 10.0
+    anonymous: str = ""
+    metrics_auth: bool = False
+    tokens_file: str = ""
 
     def host_port(self) -> tuple[str, int]:
         """The listen address split into host and port."""
@@ -140,6 +143,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
             idle_timeout=self.idle_timeout,
             metrics=self.metrics,
             admin_warm=self.admin_warm,
+            anonymous=self.anonymous,
+            metrics_auth=self.metrics_auth,
         )
 
     def verification_summary(self) -> str:
@@ -581,6 +586,11 @@ def load_settings(
         settings = msgspec.structs.replace(
             settings, vcs_dir=os.path.join(settings.cache_dir, ".vcs")
         )
+    settings = msgspec.structs.replace(
+        settings,
+        tokens_file=_expand(settings.tokens_file)
+        or os.path.join(settings.cache_dir, "_goproxy", "tokens.json"),
+    )
     _check_numbers(settings)
     if settings.store:
         _check_store(settings.store, settings.store_endpoint)
@@ -591,6 +601,8 @@ def load_settings(
         raise bad("base-path", "not an absolute URL path", settings.base_path, "/PATH")
     for key in ("private", "insecure", "nosumdb", "pin"):
         _check_patterns(key, getattr(settings, key))
+    if settings.anonymous.strip() != "none":
+        _check_patterns("anonymous", settings.anonymous)
     if settings.upstream:
         _check_upstream(settings.upstream)
     if not settings.upstream or not settings.sumdb:

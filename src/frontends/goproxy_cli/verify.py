@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, TextIO
 import msgspec
 
 from goproxy_core import CheckZip, hash_gomod, request_flow
-from goproxy_core.proxy.auth import INTERNAL
 from goproxy_core.errors import ProxyError
 from goproxy_core.module.escape import unescape_path, unescape_version
 from goproxy_core.proxy import keys
+from goproxy_core.proxy.auth import INTERNAL
 from goproxy_core.proxy.checks import MAX_MOD, MAX_SUMDB
 from goproxy_core.proxy.record import MAX_RECORD, decode_record, encode_record
 from goproxy_core.proxy.storecheck import FileFacts, VersionVerdict, judge_version

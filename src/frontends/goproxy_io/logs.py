@@ -71,17 +71,19 @@ class AccessLine(NamedTuple):
         record: the core's record of the exchange.
         base_path: the URL path the proxy is mounted under (for ``endpoint_of``).
         duration_ms: milliseconds from the request head to the response decided.
+        client: the client's address, for an audited exchange ("" unknown).
     """
 
     record: AccessRecord
     base_path: str
     duration_ms: float
+    client: str = ""
 
     def fields(self) -> dict[str, Any]:
         """The JSON fields of the exchange (see docs/operations.md)."""
         rec = self.record
         ep = endpoint_of(rec.target, self.base_path)
-        return {
+        fields = {
             "request_id": rec.request_id or None,
             "method": rec.method,
             "path": rec.target,
@@ -94,6 +96,10 @@ class AccessLine(NamedTuple):
             "cache": rec.cache_status or None,
             "upstream": rec.upstream or None,
         }
+        if rec.audit:  # the audit trail's fields: the token's name, never the token
+            fields["token"] = rec.token
+            fields["client"] = self.client or None
+        return fields
 
 
 class RequestIdFilter(logging.Filter):

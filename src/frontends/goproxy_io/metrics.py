@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from goproxy_core import AccessRecord, CompiledConfig, HotReplies, ProxyConfig, RequestIds
+    from goproxy_core.proxy.auth import Keyring
     from goproxy_core.storage import BlobStore
 
     from .access import UseSink
@@ -195,8 +196,10 @@ class MeteredConnection(TrackedConnection):
         uses: UseSink | None = None,
         metrics: Metrics | None = None,
         ids: RequestIds | None = None,
+        keyring: Keyring | None = None,
+        client: str = "",
     ) -> None:
-        super().__init__(config, hot=hot, uses=uses, ids=ids)
+        super().__init__(config, hot=hot, uses=uses, ids=ids, keyring=keyring, client=client)
         self.metrics = metrics
 
 
@@ -235,6 +238,13 @@ class Metrics:
         self.store: BlobStore | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._private = Counter(
+            "goproxy_private_requests",
+            "Audited requests (a private module, or any request with credentials), by the "
+            "name of the token they came with (empty: none).",
+            ["token"],
+            registry=r,
+        )
         self._requests = Counter(
             "goproxy_requests",
             "Requests answered, by endpoint kind, status and cache result.",
@@ -406,6 +416,13 @@ class Metrics:
         """One finished exchange of a socket server (``log_exchanges`` calls it)."""
         seconds = time.monotonic() - rec.started
         self.request(rec.target, rec.status, rec.cache_status, seconds, rec.alarm)
+        if rec.audit:
+            self.audited(rec.token)
+
+    def audited(self, token: str) -> None:
+        """One audited exchange (``AccessRecord.audit``) of the token named ``token`` ("":
+        none): ``goproxy_private_requests_total{token=...}``."""
+        self._private.labels(token).inc()
 
     def request(
         self, target: str | bytes, status: int, cache_status: str, seconds: float, alarm: str = ""

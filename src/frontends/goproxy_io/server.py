@@ -35,6 +35,7 @@ from goproxy_core import (
     RequestIds,
     compile_config,
 )
+from goproxy_core.proxy.auth import Keyring
 from goproxy_core.proxy.keys import QUARANTINE_MARK
 from goproxy_core.storage import BlobInfo, LocalBlobStore
 from goproxy_stores import ops
@@ -45,6 +46,7 @@ from goproxy_stores.usage import EVICTED_MARK, UsageTracker
 from .executor import SMALL_BLOB, AsyncExecutor, Executor, read_blob_whole
 from .logs import new_id_prefix
 from .metrics import MeteredConnection, Metrics
+from .tokens import TokenWatch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -65,6 +67,7 @@ __all__ = [
     "Slot",
     "default_max_connections",
     "open_socket",
+    "peer_address",
     "raise_open_file_limit",
     "run_until_signalled",
     "too_many",
@@ -94,6 +97,7 @@ class ServerLimits(TypedDict):
 
     max_connections: int | None
     raise_limit: bool
+    tokens_file: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +113,8 @@ class Listen:
         grace: seconds in-flight requests get to finish after SIGINT or SIGTERM.
         max_connections: open client connections at most (see :class:`ServerBase`).
         raise_limit: raise the soft open-file limit to the hard one (see :class:`ServerBase`).
+        tokens_file: the tokens file clients' tokens are checked against (see
+            :class:`ServerBase`); None: no tokens.
     """
 
     host: str
@@ -118,10 +124,28 @@ class Listen:
     grace: float = 30.0
     max_connections: int | None = None
     raise_limit: bool = True
+    tokens_file: str | None = None
 
     def limits(self) -> ServerLimits:
         """The :class:`ServerBase` keyword arguments these settings give."""
-        return {"max_connections": self.max_connections, "raise_limit": self.raise_limit}
+        return {
+            "max_connections": self.max_connections,
+            "raise_limit": self.raise_limit,
+            "tokens_file": self.tokens_file,
+        }
+
+
+def peer_address(where: object) -> str:
+    """A client's address for the audit trail: the host of a ``(host, port, ...)`` peer name,
+    or of a connected socket's (""  when it cannot tell)."""
+    if isinstance(where, socket.socket):
+        try:
+            where = where.getpeername()
+        except OSError:
+            return ""
+    if isinstance(where, (tuple, list)) and where:
+        return str(where[0])
+    return str(where) if isinstance(where, str) else ""
 
 
 class ServerBase:
@@ -141,6 +165,11 @@ class ServerBase:
             set, or an ``ObjectStore`` with a ``state_dir`` (for its index) and
             ``max-cache-size`` set (free space means nothing on a bucket;
             ``goproxy_stores.objusage``). Its thread starts here and stops with :meth:`close`.
+        tokens_file: the tokens file (``goproxy token``, :mod:`goproxy_io.tokens`) whose
+            tokens clients may send; read here (an unreadable one raises
+            ``TokenFileError``), then watched from a thread of its own
+            (:class:`~goproxy_io.tokens.TokenWatch`) so a change applies within a second.
+            None: no tokens (clients read only what ``anonymous`` allows).
     """
 
     def __init__(
@@ -152,6 +181,7 @@ class ServerBase:
         max_connections: int | None = None,
         raise_limit: bool = True,
         track_usage: bool | None = None,
+        tokens_file: str | os.PathLike[str] | None = None,
     ) -> None:
         open_files = raise_open_file_limit() if raise_limit else _soft_open_file_limit()
         if max_connections is None:
@@ -168,6 +198,9 @@ class ServerBase:
         self.hot = HotReplies()  # repeated immutable answers, skipping the engine
         # X-Request-Id: this server's own prefix, counted by the core (goproxy_core.RequestIds).
         self.ids = RequestIds(new_id_prefix())
+        # The tokens clients may send (goproxy_core.proxy.auth), kept current by the watch.
+        self.keyring = Keyring()
+        self.token_watch = TokenWatch(tokens_file, self.keyring) if tokens_file else None
         self.metrics = self._metrics() if self.config.config.metrics else None
         # Blobs are regular local files: they may go out with sendfile.
         self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
@@ -262,11 +295,18 @@ class ServerBase:
     def init_state(self) -> None:
         """Set up a subclass's own state (called last by ``__init__``)."""
 
-    def connection(self) -> ProxyConnection:
+    def connection(self, client: str = "") -> ProxyConnection:
         """The core's state for one new client connection (its finished exchanges feed the
-        metrics and count as last uses for the disk quota, see ``goproxy_io.access``)."""
+        metrics and count as last uses for the disk quota, see ``goproxy_io.access``);
+        ``client`` is its address, for the audit trail."""
         return MeteredConnection(
-            self.config, hot=self.hot, uses=self.usage, metrics=self.metrics, ids=self.ids
+            self.config,
+            hot=self.hot,
+            uses=self.usage,
+            metrics=self.metrics,
+            ids=self.ids,
+            keyring=self.keyring,
+            client=client,
         )
 
     def refusal(self) -> bytes:
@@ -300,6 +340,8 @@ class ServerBase:
         """Release the upstream connections; stop watching for quarantines; stop the disk
         quota's thread (after its last write)."""
         self._stop_watch.set()
+        if self.token_watch is not None:
+            self.token_watch.close()
         if self.usage is not None:
             self.usage.stop()
         self.executor.close()

@@ -24,6 +24,7 @@ from goproxy_io.server import (
     AcceptErrors,
     ServerBase,
     open_socket,
+    peer_address,
     tune_socket,
 )
 
@@ -108,7 +109,7 @@ class Server(ServerBase):
         """Serve one connection until it closes; never raises (errors are logged)."""
         pending = Pending()
         try:
-            self._loop(self.connection(), sock, pending, slot)
+            self._loop(self.connection(peer_address(sock)), sock, pending, slot)
         except (ConnectionError, TimeoutError):
             pass
         except Exception:

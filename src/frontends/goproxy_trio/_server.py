@@ -43,6 +43,7 @@ from goproxy_io.server import (
     AcceptErrors,
     AsyncServerBase,
     open_socket,
+    peer_address,
     run_until_signalled,
     tune_socket,
 )
@@ -206,7 +207,7 @@ class _Client:
         self.sock = sock
         self.fd = sock.fileno()
         self.slot = slot
-        self.conn = server.connection()
+        self.conn = server.connection(peer_address(sock))
         self.pending = Pending()
         self.relay = AsyncRelay(self._relay_start, self._send_all)
         self.scope = trio.CancelScope()  # the current wait scope (see serve)
@@ -442,6 +443,7 @@ async def serve(
     reuse_port: bool = False,
     max_connections: int | None = None,
     raise_limit: bool = True,
+    tokens_file: str | None = None,
     task_status: trio.TaskStatus[list[Listener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the proxy on ``host:port`` until cancelled.
@@ -451,7 +453,12 @@ async def serve(
     ``listeners[0].socket.getsockname()``.
     """
     server = Server(
-        store, config, fetcher, max_connections=max_connections, raise_limit=raise_limit
+        store,
+        config,
+        fetcher,
+        max_connections=max_connections,
+        raise_limit=raise_limit,
+        tokens_file=tokens_file,
     )
     try:
         listener = await open_listener(host, port, reuse_port=reuse_port)

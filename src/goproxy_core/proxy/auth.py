@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADMIN_SCOPES",
     "ANONYMOUS_NONE",
+    "ID_LENGTH",
     "INTERNAL",
     "TOKEN_PREFIX",
     "WWW_AUTHENTICATE",
