@@ -150,6 +150,7 @@ def test_private_names_never_reach_the_public_upstream(world):
         config = ProxyConfig(
             upstream=base,
             private=HOST,
+            anonymous="*",  # plain HTTP: the go command sends no token; anyone may read
             sumdb=(SumdbConfig("sum.example", world["db"].vkey),),
         )
         fetch = FetchSettings(

@@ -160,7 +160,11 @@ class ASGIApp(AsyncServerBase):
 
 
 def asgi_app(
-    store: BlobStore, config: ProxyConfig | CompiledConfig, fetcher: Fetcher | None = None
+    store: BlobStore,
+    config: ProxyConfig | CompiledConfig,
+    fetcher: Fetcher | None = None,
+    *,
+    tokens_file: str | None = None,
 ) -> ASGIApp:
     """An ASGI application for the proxy (see :class:`ASGIApp`)."""
-    return ASGIApp(store, config, fetcher)
+    return ASGIApp(store, config, fetcher, tokens_file=tokens_file)

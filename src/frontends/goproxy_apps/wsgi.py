@@ -134,7 +134,11 @@ def _chunks(f: Any) -> Iterable[bytes]:
 
 
 def wsgi_app(
-    store: BlobStore, config: ProxyConfig | CompiledConfig, fetcher: Fetcher | None = None
+    store: BlobStore,
+    config: ProxyConfig | CompiledConfig,
+    fetcher: Fetcher | None = None,
+    *,
+    tokens_file: str | None = None,
 ) -> WSGIApp:
     """A WSGI application for the proxy (see :class:`WSGIApp`)."""
-    return WSGIApp(store, config, fetcher)
+    return WSGIApp(store, config, fetcher, tokens_file=tokens_file)
