@@ -45,6 +45,8 @@ def server(fx, tmp_path_factory):
         "direct",
         "--private",
         HOST,
+        "--anonymous",  # plain HTTP: the go command sends no token, so anyone may read
+        "*",
         "--frontend",
         "trio",
         cache=base / "cache",

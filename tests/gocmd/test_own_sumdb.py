@@ -74,6 +74,8 @@ def own(s: Setup) -> contextlib.AbstractContextManager[Served]:
         s.tree.as_uri(),
         "--private",
         HOST,
+        "--anonymous",  # plain HTTP: the go command sends no token, so anyone may read
+        "*",
         "--own-sumdb",
         NAME,
         cache=s.cache,
