@@ -247,3 +247,34 @@ def test_basic_round_trip(user, password, scheme):
 @given(st.from_regex(r"[A-Za-z0-9._~+/=-]{1,200}", fullmatch=True))
 def test_bearer_round_trip(token):
     assert parse_authorization(b"Bearer " + token.encode()) == token
+
+
+def test_the_catalog_lists_only_what_the_caller_may_read():
+    store = MemoryStore()
+    for mod in (SECRET, PUB):
+        store.put(f"{mod}/@v/v1.0.0.info", _info("v1.0.0")[1])
+        store.put(f"{mod}/@v/v1.0.0.mod", f"module {mod}\n".encode())
+
+    def page(path: str, extra: str = "") -> bytes:
+        conn = ProxyConnection(ProxyConfig(upstream=UP, anonymous=PUB), keyring=Keyring(table()))
+        raw = exchange(
+            conn,
+            f"GET {path} HTTP/1.1\r\nHost: p\r\n{extra}\r\n".encode(),
+            store=store,
+            now=50.0,
+        )
+        status, _, body = parse_responses(raw)[0]
+        assert status == 200, body
+        return body
+
+    def catalog(query: str, extra: str = ""):
+        return json.loads(page(f"/catalog{query}", extra))
+
+    assert [m["module"] for m in catalog("")["modules"]] == [PUB]
+    assert [m["module"] for m in catalog("", bearer(T_READ))["modules"]] == [SECRET, PUB]
+    # A page whose versions are all hidden still leads on to the next one.
+    first = catalog("?n=1")
+    assert first["modules"] == [] and first["next"]
+    assert [m["module"] for m in catalog(f"?n=1&token={first['next']}")["modules"]] == [PUB]
+    assert SECRET.encode() not in page("/", "Accept: text/html\r\n")
+    assert SECRET.encode() in page("/", f"Accept: text/html\r\n{bearer(T_READ)}")

@@ -71,6 +71,7 @@ __all__ = [
     "authorize",
     "authorize_admin",
     "identify",
+    "may_read",
     "parse_authorization",
     "split_token",
     "token_hash",
@@ -299,6 +300,16 @@ def anonymous_reads(cfg: CompiledConfig, module: str) -> bool:
     if cfg.anonymous is not None:
         return cfg.anonymous.matches(module)
     return not cfg.private.matches(module)
+
+
+def may_read(cfg: CompiledConfig, caller: Caller, module: str) -> bool:
+    """Whether ``caller`` may read ``module``: what the catalog shows it (a listing names
+    only the modules its reader may read, so it reveals no other module's existence)."""
+    if caller.error:
+        return False
+    if anonymous_reads(cfg, module):
+        return True
+    return bool(caller.name) and (caller.scope is None or caller.scope.matches(module))
 
 
 def authorize(cfg: CompiledConfig, caller: Caller, req: Request) -> Reply | None:

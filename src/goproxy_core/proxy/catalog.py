@@ -747,11 +747,14 @@ def highest_versions(versions: Iterable[CatalogVersion]) -> list[str]:
     return sort_versions([v.version for v in versions])[::-1]
 
 
-def catalog_json(data: CatalogData, marks: dict[str, Marks] | None = None) -> bytes:
+def catalog_json(
+    data: CatalogData, marks: dict[str, Marks] | None = None, *, last: CatalogVersion | None = None
+) -> bytes:
     """The ``/catalog`` body: Athens's ``modules`` and ``next`` (left out on the last page),
     each entry with its ``size``, ``last_use`` and ``uses`` too; with ``marks``, the entries
     of the modules it has also carry ``retracted`` (the rationale, or ``"retracted"``; "" for
-    none) and ``deprecated`` (the message, or "")."""
+    none) and ``deprecated`` (the message, or ""). ``last``: the version the next page
+    starts after, when ``data.versions`` was filtered (default: its last)."""
     entries: list[dict[str, object]] = []
     for v in data.versions:
         entry: dict[str, object] = {
@@ -768,7 +771,8 @@ def catalog_json(data: CatalogData, marks: dict[str, Marks] | None = None) -> by
             entry["deprecated"] = m.deprecated
         entries.append(entry)
     out: dict[str, object] = {"modules": entries}
-    if data.more and data.versions:
+    if last is None and data.versions:
         last = data.versions[-1]
+    if data.more and last is not None:
         out["next"] = encode_page_token(last.module, last.version)
     return msgspec.json.encode(out)

@@ -7,12 +7,13 @@ methods, target parsing, the engine, conditional requests, HEAD, and the respons
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from ..errors import ProxyError
-from .auth import Caller, audited, authorize, authorize_admin, identify
+from .auth import Caller, audited, authorize, authorize_admin, identify, may_read
 from .catalog import page_context
 from .engine import IOEffect, handle_request, http_date
 from .replies import REASONS, Reply, error_reply, error_status, max_age, text_reply
@@ -108,7 +109,12 @@ def request_flow(
         page = page_context(headers)
     try:
         reply = yield from handle_request(
-            cfg, req, now, relay=relay and method == b"GET", page=page
+            cfg,
+            req,
+            now,
+            relay=relay and method == b"GET",
+            page=page,
+            readable=functools.partial(may_read, cfg, caller),
         )
     except ProxyError as e:
         reply = error_reply(e)

@@ -66,6 +66,8 @@ from .sumdb import SumdbFlow
 from .walk import http_date, relayed_zip_reply
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..config import CompiledConfig
     from ..targets import Request
     from .walk import Flow
@@ -91,6 +93,7 @@ def handle_request(
     *,
     relay: bool = False,
     page: PageContext | None = None,
+    readable: Callable[[str], bool] | None = None,
 ) -> Flow[Reply]:
     """Run one request to its reply.
 
@@ -102,12 +105,15 @@ def handle_request(
             (a GET, not a HEAD).
         page: for the index and the catalog pages, how the client reached the proxy and
             whether it wants HTML (``catalog.page_context`` of its headers).
+        readable: which modules the client may read (``auth.may_read``): the catalog's
+            listings show only those; None: every module.
 
     Returns:
         A generator that yields I/O effects, takes their results through ``send`` and returns
         the :class:`Reply`.
     """
     flow = _RequestFlow(cfg, now, relay)
+    flow.readable = readable
     reply = yield from _dispatch(flow, req, page)
     if flow.source and not reply.upstream:
         # The upstream whose 200 the walk took (``FlowBase.source``), for the access log.

@@ -35,7 +35,7 @@ from ..versions import Retraction
 from .walk import Flow, FlowBase, _read
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from ..catalog import PageContext
     from ..targets import CatalogReq, ModulePageReq
@@ -51,6 +51,19 @@ def _read_catalog(effect: ReadCatalog) -> Flow[CatalogData]:
     return cast("CatalogData", r)
 
 
+def _visible(data: CatalogData, readable: Callable[[str], bool] | None) -> CatalogData:
+    """``data`` with only the modules ``readable`` allows (the totals stay: they name no
+    module), so a listing never reveals a module its reader may not read."""
+    if readable is None:
+        return data
+    return msgspec.structs.replace(
+        data,
+        versions=tuple(v for v in data.versions if readable(v.module)),
+        most_requested=tuple(u for u in data.most_requested if readable(u.module)),
+        most_recent=tuple(u for u in data.most_recent if readable(u.module)),
+    )
+
+
 class CatalogFlow(FlowBase):
     """The index page, module pages and ``/catalog``."""
 
@@ -64,13 +77,16 @@ class CatalogFlow(FlowBase):
         )
 
     def index_page(self, ctx: PageContext) -> Flow[Reply]:
-        data = yield from _read_catalog(self._summary_effect())
+        data = _visible((yield from _read_catalog(self._summary_effect())), self.readable)
         return _html(200, render_index(ctx, self.cfg, data))
 
     def catalog(self, req: CatalogReq) -> Flow[Reply]:
         data = yield from _read_catalog(
             ReadCatalog(search=req.search, after=req.after, limit=req.limit)
         )
+        # The next page starts after this page's last version, whether it is shown or not.
+        last = data.versions[-1] if data.versions else None
+        data = _visible(data, self.readable)
         if not data.available:
             reply = text_reply(501, f"catalog not available: {data.why}")
             return msgspec.structs.replace(reply, headers=PAGE_HEADERS)
@@ -83,7 +99,10 @@ class CatalogFlow(FlowBase):
                 mine = [v for v in data.versions if v.module == module]
                 marks[module] = yield from self._marks(module, mine)
         return Reply(
-            status=200, content_type=CT_JSON, body=catalog_json(data, marks), headers=PAGE_HEADERS
+            status=200,
+            content_type=CT_JSON,
+            body=catalog_json(data, marks, last=last),
+            headers=PAGE_HEADERS,
         )
 
     def _marks(self, module: str, versions: Sequence[CatalogVersion]) -> Flow[Marks]:

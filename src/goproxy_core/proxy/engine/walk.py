@@ -250,6 +250,8 @@ class FlowBase(ChecksumFlow):
         self.prefetching = 0  # in a prefetch (``Prefetch``): its depth; failures not remembered
         self.proxies_only = False  # a prefetch (``Prefetch``): the walk ends at ``direct``
         self.from_direct = False  # the validated answer came from ``direct``
+        # Which modules the client may read (auth.may_read): the catalog lists only those.
+        self.readable: Callable[[str], bool] | None = None
 
     # Upstream walk ------------------------------------------------------------------------
 
