@@ -22,6 +22,8 @@ def _table(tmp_path):
     afile.write_text("x")
     netrc = tmp_path / "netrc"
     netrc.write_text("machine x.example login a password b\nfoo bar\n")
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"tokens": [{"name": "x"}]}')
     want_up = "scheme://host[:port][/path] with scheme https, http or file, or direct, or off"
     return [
         (
@@ -147,6 +149,18 @@ def _table(tmp_path):
             ["--base-path", "mods"],
             {},
             "base-path: not an absolute URL path (got 'mods'; want /PATH)",
+        ),
+        (
+            ["--tokens-file", str(tokens)],
+            {},
+            "tokens-file: not a tokens file: Object missing required field `id` - at "
+            f"`$.tokens[0]` (got '{tokens}'; want a file `goproxy token add` wrote)",
+        ),
+        (
+            ["--anonymous", "example.com/[x"],
+            {},
+            "anonymous: malformed pattern (got 'example.com/[x'; want comma-separated path.Match "
+            "globs such as *.corp.example,example.com/team)",
         ),
     ]
 

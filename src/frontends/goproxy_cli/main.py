@@ -370,7 +370,8 @@ def _check_tokens(path: str) -> None:
     try:
         read_tokens(path)
     except TokenFileError as e:
-        raise bad("tokens-file", str(e), path, "a file `goproxy token add` wrote") from None
+        what = str(e).removeprefix(f"tokens file {path}: ")
+        raise bad("tokens-file", what, path, "a file `goproxy token add` wrote") from None
 
 
 def _watch_supervisor(supervisor: int) -> None:
