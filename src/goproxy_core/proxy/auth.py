@@ -353,4 +353,7 @@ def audited(cfg: CompiledConfig, caller: Caller, req: Request | None) -> bool:
     request that carried credentials."""
     if caller.sent:
         return True
-    return req is not None and bool(module_of(req)) and cfg.private.matches(module_of(req))
+    if req is None or not cfg.private:
+        return False
+    module = module_of(req)
+    return bool(module) and cfg.private.matches(module)

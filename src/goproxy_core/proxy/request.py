@@ -105,8 +105,10 @@ def request_flow(
     if refused is not None:
         return _stamped(cfg, caller, req, refused)
     page = None
+    readable = None
     if isinstance(req, (IndexReq, ModulePageReq, CatalogReq)):
         page = page_context(headers)
+        readable = functools.partial(may_read, cfg, caller)
     try:
         reply = yield from handle_request(
             cfg,
@@ -114,7 +116,7 @@ def request_flow(
             now,
             relay=relay and method == b"GET",
             page=page,
-            readable=functools.partial(may_read, cfg, caller),
+            readable=readable,
         )
     except ProxyError as e:
         reply = error_reply(e)
