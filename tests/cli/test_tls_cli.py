@@ -7,12 +7,14 @@ from __future__ import annotations
 import http.client
 import signal
 import socket
+import threading
 import time
 
 import pytest
 
 from serving import goproxy, serving
 
+from support import bench_module
 from tlsfix import TestCA, peer_serial, tls_ca, tls_files  # noqa: F401 - fixtures
 
 BASE = ("serve", "--upstream", "off", "--sumdb", "off", "--listen", "127.0.0.1:0")
@@ -167,3 +169,52 @@ def test_without_tls_sighup_still_ends_the_server(tmp_path):
         served.proc.send_signal(signal.SIGHUP)
         assert served.proc.wait(timeout=30) == -signal.SIGHUP
         served.kill()
+
+
+ZIP_MIB = 110
+
+
+@pytest.fixture(scope="module")
+def big_tree(tmp_path_factory):
+    """A GOPROXY tree (served as the cache) with a zip of about ``ZIP_MIB`` MiB."""
+    with bench_module("run", "run_tls_rss") as run:
+        base = tmp_path_factory.mktemp("bigzip")
+        fx = run.build_fixture(base, modules=1, huge_zip_mib=ZIP_MIB)
+        yield fx.tree, f"/{run.HUGE_ZIP_MODULE}/@v/v1.0.0.zip", run.peak_rss_mib
+
+
+@pytest.mark.parametrize("frontend", ["trio", "asyncio", "sockets"])
+def test_a_large_zip_over_tls_keeps_memory_flat(frontend, big_tree, tls_ca):  # noqa: F811
+    tree, path, peak_rss_mib = big_tree
+    size = (tree / path.lstrip("/")).stat().st_size
+    assert size > 100 << 20
+    files = tls_ca.issue()
+    with serving(
+        "--frontend", frontend, "--upstream", "off", "--cache-dir", str(tree), *files.args()
+    ) as served:
+        idle = peak_rss_mib(served.proc.pid)
+        results: list[object] = []
+
+        def download() -> None:
+            conn = _https(served.port, tls_ca, timeout=120)
+            try:
+                conn.request("GET", path)
+                r = conn.getresponse()
+                buf, got = bytearray(1 << 20), 0
+                while n := r.readinto(buf):
+                    got += n
+                results.append((r.status, got))
+            except Exception as e:  # reported below
+                results.append(e)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=download) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        peak = peak_rss_mib(served.proc.pid)
+    assert results == [(200, size)] * 2
+    # Two 110 MiB zips went out through TLS: the server grew by buffers, not by the zip.
+    assert peak - idle < 40, (idle, peak)
