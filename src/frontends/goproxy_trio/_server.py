@@ -135,21 +135,20 @@ class Server(AsyncServerBase):
         except BaseException:
             _close(sock)
             raise
-        self.started()
         stream: trio.SSLStream[trio.SocketStream] | None = None
         if self.tls is not None:
+            # Before started(): a drain does not wait for handshakes (they are cancelled).
             try:
                 stream = await _tls_accept(sock, self.tls, slot)
             except BaseException:
                 slot.release()
                 _close(sock)
-                self.finished()
                 raise
             if stream is None:
                 slot.release()
                 _close(sock)
-                self.finished()
                 return
+        self.started()
         client = _Client(self, sock, slot, stream)
         self._clients.add(client)
         try:
