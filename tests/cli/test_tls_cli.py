@@ -218,3 +218,16 @@ def test_a_large_zip_over_tls_keeps_memory_flat(frontend, big_tree, tls_ca):  # 
     assert results == [(200, size)] * 2
     # Two 110 MiB zips went out through TLS: the server grew by buffers, not by the zip.
     assert peak - idle < 40, (idle, peak)
+
+
+@pytest.mark.parametrize("frontend", ["trio", "asyncio", "sockets"])
+def test_sigterm_drains_with_tls_connections_open(frontend, tls_files, tmp_path):  # noqa: F811
+    with serving(
+        "--frontend", frontend, "--upstream", "off", *tls_files.args(), cache=tmp_path / "c"
+    ) as served:
+        ca_conn = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+        ca_conn.sendall(b"\x16\x03\x01")  # a handshake that never finishes
+        started = time.monotonic()
+        served.stop(timeout=20)
+        assert time.monotonic() - started < 5  # the handshake is not waited for
+        ca_conn.close()

@@ -252,3 +252,28 @@ def test_a_bad_new_cert_keeps_the_old_one(served, caplog):
         assert peer_serial(conn.sock) == before
     finally:
         conn.close()
+
+
+def test_an_idle_tls_connection_times_out(frontend, tls_ca, tls_files, tmp_path):  # noqa: F811
+    store = DiskStore(tmp_path / "cache")
+    holder = TLSHolder(str(tls_files.cert), str(tls_files.key))
+    config = ProxyConfig(upstream="off", idle_timeout=1.0)
+    with running(frontend, store, config, tls=holder) as port:
+        conn = _https(port, tls_ca)
+        try:
+            assert _get(conn, "/healthz")[0] == 200
+            started = time.monotonic()
+            conn.sock.settimeout(10)
+            assert conn.sock.recv(1) == b""  # closed by the server, not by the 10 s here
+            assert time.monotonic() - started < 5
+        finally:
+            conn.close()
+        # A request on a kept-alive connection within the timeout still works (the wait's
+        # deadline moved on with it).
+        conn = _https(port, tls_ca)
+        try:
+            for _ in range(3):
+                assert _get(conn, "/healthz")[0] == 200
+                time.sleep(0.4)
+        finally:
+            conn.close()

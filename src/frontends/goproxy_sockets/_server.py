@@ -123,7 +123,8 @@ class Server(ServerBase):
         pending = Pending()
         try:
             if self.tls is not None:
-                wrapped = _tls_accept(sock, self.tls, slot, box if box is not None else [sock])
+                box = box if box is not None else [sock]
+                wrapped = _tls_accept(sock, self.tls, slot, box, self._draining)
                 if wrapped is None:
                     return
                 sock = wrapped
@@ -236,15 +237,33 @@ def _shut(box: list[socket.socket]) -> None:
 
 
 def _tls_accept(
-    sock: socket.socket, tls: TLSHolder, slot: Slot, box: list[socket.socket]
+    sock: socket.socket,
+    tls: TLSHolder,
+    slot: Slot,
+    box: list[socket.socket],
+    draining: threading.Event,
 ) -> ssl.SSLSocket | None:
     """On the connection's thread: the first byte, then the handshake, within
-    ``HANDSHAKE_TIMEOUT`` in all. None: not TLS (plain HTTP was answered), too slow, or a
-    failed handshake; the caller closes the socket."""
+    ``HANDSHAKE_TIMEOUT`` in all (given up at once on a drain). None: not TLS (plain HTTP was
+    answered), too slow, or a failed handshake; the caller closes the socket."""
     slot.idle()  # waiting for the client: may be closed for a newer connection
     deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+
+    def ready(s: socket.socket, *, write: bool = False) -> bool:
+        """Wait until ``s`` is readable (writable); False: the deadline passed, or a drain."""
+        while not draining.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            waiting = ([], [s]) if write else ([s], [])
+            if any(select.select(*waiting, [], min(left, 0.5))[:2]):
+                return True
+        return False
+
     try:
-        sock.settimeout(HANDSHAKE_TIMEOUT)
+        sock.setblocking(False)
+        if not ready(sock):
+            return None
         kind = first_byte_kind(sock.recv(1, socket.MSG_PEEK))
         if kind == PLAIN_HTTP:
             _answer_plain(sock)
@@ -255,25 +274,27 @@ def _tls_accept(
     except (OSError, ValueError):
         return None
     try:
-        wrapped.setblocking(False)
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("TLS handshake timed out")
             try:
                 wrapped.do_handshake()
-                break
             except ssl.SSLWantReadError:
-                select.select([wrapped], [], [], left)
+                if not ready(wrapped):
+                    break
             except ssl.SSLWantWriteError:
-                select.select([], [wrapped], [], left)
-        wrapped.setblocking(True)
-        return wrapped
+                if not ready(wrapped, write=True):
+                    break
+            else:
+                wrapped.setblocking(True)
+                return wrapped
     except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
         log.debug("TLS handshake failed: %s", e)
-        with contextlib.suppress(OSError):
-            wrapped.close()
-        return None
+    _drop(wrapped)
+    return None
+
+
+def _drop(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 def _answer_plain(sock: socket.socket) -> None:
