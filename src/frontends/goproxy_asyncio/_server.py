@@ -111,11 +111,9 @@ class Server(AsyncServerBase):
         super().init_state()
         self._connections: set[_Protocol] = set()
 
-    def protocol(self, slot: Slot | None = None) -> asyncio.Protocol:
-        """A protocol for one new connection (the factory for ``loop.create_server``);
-        ``slot``: its place in the connection limit, taken already (TLS), else taken when the
-        connection is made."""
-        return _Protocol(self, slot)
+    def protocol(self) -> asyncio.Protocol:
+        """A protocol for one new connection (the factory for ``loop.create_server``)."""
+        return _Protocol(self)
 
     def close_idle(self) -> None:
         for p in list(self._connections):
@@ -144,8 +142,10 @@ class _Protocol(asyncio.Protocol):
     """One client connection: moves bytes between the transport and a ``ProxyConnection``."""
 
     def __init__(self, server: Server, slot: Slot | None = None) -> None:
+        """``slot``: its place in the connection limit, taken before a TLS handshake (else
+        taken in ``connection_made``)."""
         self.server = server
-        self.admitted = slot is not None  # the slot was taken before the TLS handshake
+        self.admitted = slot is not None
         self.conn = server.connection()
         self.pending = Pending()
         self.relay = AsyncRelay(self._relay_start, self._relay_send)
@@ -521,6 +521,9 @@ class _Acceptor:
         self.retry: asyncio.TimerHandle | None = None
         self.closed = False
         self.tasks: set[asyncio.Task[None]] = set()
+        # TLS connections before their protocol is made (first byte, handshake): dropped when
+        # accepting stops, as trio's are.
+        self.handshakes: set[asyncio.Task[None]] = set()
         # What the selector loop's own accepting calls (``_accept_connection2``): a transport
         # at once, connection_made next. ``connect_accepted_socket``, the public way, costs a
         # task and a future per connection: 14% fewer new connections a second here. It is
@@ -549,8 +552,8 @@ class _Acceptor:
             tls = self.server.tls
             if tls is not None:
                 task = self.loop.create_task(self._tls_connect(conn, tls))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self.handshakes.add(task)
+                task.add_done_callback(self.handshakes.discard)
                 continue
             if self.make_transport is not None:
                 try:
@@ -584,7 +587,13 @@ class _Acceptor:
             conn.close()
             return
         slot.idle()  # waiting for the client: may be closed for a newer connection
-        handed = False
+        made: list[_Protocol] = []
+
+        def factory() -> asyncio.Protocol:
+            proto = _Protocol(server, slot)
+            made.append(proto)
+            return proto
+
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT):
                 kind = first_byte_kind(await self._peek(conn))
@@ -592,19 +601,15 @@ class _Acceptor:
                     await self._answer_plain(conn)
                 if kind != TLS:
                     return
-                factory = functools.partial(server.protocol, slot)
-                handed = True  # from here the protocol releases the slot once it is made
-                try:
-                    await self.loop.connect_accepted_socket(
-                        factory, conn, ssl=tls.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
-                    )
-                except BaseException:
-                    handed = False  # no protocol was made: the slot is still ours
-                    raise
+                await self.loop.connect_accepted_socket(
+                    factory, conn, ssl=tls.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+                )
         except (OSError, TimeoutError, ValueError) as e:  # ssl.SSLError is an OSError
             log.debug("TLS handshake failed: %s", e)
         finally:
-            if not handed:
+            # Once the protocol has the connection (connection_made), it releases the slot
+            # and its transport closes the socket; before that, both are still ours.
+            if not (made and made[0].transport is not None):
                 slot.release()
                 conn.close()
 
@@ -637,6 +642,8 @@ class _Acceptor:
         if self.closed:
             return
         self.closed = True
+        for task in list(self.handshakes):
+            task.cancel()
         if self.retry is not None:
             self.retry.cancel()
         else:
