@@ -5,6 +5,7 @@ the connection limit, and a certificate reloaded while connections stay open."""
 from __future__ import annotations
 
 import http.client
+import http.server
 import os
 import socket
 import ssl
@@ -277,3 +278,42 @@ def test_an_idle_tls_connection_times_out(frontend, tls_ca, tls_files, tmp_path)
                 time.sleep(0.4)
         finally:
             conn.close()
+
+
+def test_over_the_limit_with_none_idle_a_tls_connection_is_closed_unanswered(
+    frontend,
+    tls_ca,  # noqa: F811
+    tls_files,  # noqa: F811
+    tmp_path,
+):
+    release = threading.Event()
+
+    class Stuck(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            release.wait(20)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stuck)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    config = ProxyConfig(upstream=f"http://127.0.0.1:{upstream.server_address[1]}")
+    holder = TLSHolder(str(tls_files.cert), str(tls_files.key))
+    try:
+        store = DiskStore(tmp_path / "cache")
+        with running(frontend, store, config, max_connections=1, tls=holder) as port:
+            busy = _https(port, tls_ca)
+            busy.request("GET", "/example.com/m/@v/v1.0.0.info")  # waits on the upstream
+            time.sleep(0.5)
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as late:
+                assert recv_all(late) == b""  # no plain 503 a TLS client could not read
+            release.set()
+            assert busy.getresponse().status == 404
+            busy.close()
+    finally:
+        release.set()
+        upstream.shutdown()
+        upstream.server_close()
