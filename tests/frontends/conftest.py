@@ -15,11 +15,14 @@ FRONTENDS = ["trio", "asyncio", "sockets"]
 
 
 @contextlib.contextmanager
-def running(frontend: str, store, config, fetch=None, max_connections=None) -> Iterator[int]:
+def running(
+    frontend: str, store, config, fetch=None, max_connections=None, tls=None
+) -> Iterator[int]:
     """Serve ``store`` with ``frontend``; yields the port; stops the server afterwards.
 
     ``fetch`` is a ``goproxy_io.FetchSettings`` for the server's upstream client;
-    ``max_connections`` the server's connection limit (None: from the open-file limit).
+    ``max_connections`` the server's connection limit (None: from the open-file limit);
+    ``tls`` a ``goproxy_io.tls.TLSHolder``: HTTPS.
     """
     from goproxy_io import Fetcher
 
@@ -27,7 +30,7 @@ def running(frontend: str, store, config, fetch=None, max_connections=None) -> I
         import goproxy_sockets
 
         server = goproxy_sockets.Server(
-            store, config, Fetcher(fetch), max_connections=max_connections
+            store, config, Fetcher(fetch), max_connections=max_connections, tls=tls
         )
         listener = goproxy_sockets.open_listener("127.0.0.1", 0)
         stop = threading.Event()
@@ -54,6 +57,7 @@ def running(frontend: str, store, config, fetch=None, max_connections=None) -> I
                     config=config,
                     fetcher=Fetcher(fetch),
                     max_connections=max_connections,
+                    tls=tls,
                 )
             )
             try:
@@ -72,6 +76,7 @@ def running(frontend: str, store, config, fetch=None, max_connections=None) -> I
                 config=config,
                 fetcher=Fetcher(fetch),
                 max_connections=max_connections,
+                tls=tls,
             )
         )
         try:

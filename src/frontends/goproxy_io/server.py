@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, BinaryIO, TypedDict
 
 import anyio
+import anyio.to_thread
 
 from goproxy_core import (
     CompiledConfig,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from goproxy_core import SendBlob
     from goproxy_core.storage import BlobStore
 
+    from .tls import TLSHolder
     from .upstream import Fetcher
 
 __all__ = [
@@ -94,6 +96,7 @@ class ServerLimits(TypedDict):
 
     max_connections: int | None
     raise_limit: bool
+    tls: TLSHolder | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +112,8 @@ class Listen:
         grace: seconds in-flight requests get to finish after SIGINT or SIGTERM.
         max_connections: open client connections at most (see :class:`ServerBase`).
         raise_limit: raise the soft open-file limit to the hard one (see :class:`ServerBase`).
+        tls: serve HTTPS with this holder's context (``goproxy_io.tls``; SIGHUP reloads it);
+            None: plain HTTP.
     """
 
     host: str
@@ -118,10 +123,15 @@ class Listen:
     grace: float = 30.0
     max_connections: int | None = None
     raise_limit: bool = True
+    tls: TLSHolder | None = None
 
     def limits(self) -> ServerLimits:
         """The :class:`ServerBase` keyword arguments these settings give."""
-        return {"max_connections": self.max_connections, "raise_limit": self.raise_limit}
+        return {
+            "max_connections": self.max_connections,
+            "raise_limit": self.raise_limit,
+            "tls": self.tls,
+        }
 
 
 class ServerBase:
@@ -141,6 +151,9 @@ class ServerBase:
             set, or an ``ObjectStore`` with a ``state_dir`` (for its index) and
             ``max-cache-size`` set (free space means nothing on a bucket;
             ``goproxy_stores.objusage``). Its thread starts here and stops with :meth:`close`.
+        tls: serve HTTPS with this holder's context (``goproxy_io.tls``): every connection
+            shakes hands off the accept loop, within ``tls.HANDSHAKE_TIMEOUT``; stored files
+            go through the TLS stream in :data:`SEND_CHUNK` chunks, never ``sendfile``.
     """
 
     def __init__(
@@ -152,7 +165,9 @@ class ServerBase:
         max_connections: int | None = None,
         raise_limit: bool = True,
         track_usage: bool | None = None,
+        tls: TLSHolder | None = None,
     ) -> None:
+        self.tls = tls
         open_files = raise_open_file_limit() if raise_limit else _soft_open_file_limit()
         if max_connections is None:
             max_connections = default_max_connections(open_files)
@@ -169,8 +184,11 @@ class ServerBase:
         # X-Request-Id: this server's own prefix, counted by the core (goproxy_core.RequestIds).
         self.ids = RequestIds(new_id_prefix())
         self.metrics = self._metrics() if self.config.config.metrics else None
-        # Blobs are regular local files: they may go out with sendfile.
-        self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
+        # Blobs are regular local files: they may go out with sendfile (never under TLS: the
+        # bytes must go through the TLS stream, in SEND_CHUNK chunks).
+        self.sendfile = (
+            tls is None and isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
+        )
         self._stop_watch = threading.Event()
         on_bucket = isinstance(store, ObjectStore)
         if track_usage is None:
@@ -270,7 +288,13 @@ class ServerBase:
         )
 
     def refusal(self) -> bytes:
-        """The 503 to a connection over ``max-connections`` (:func:`too_many`), with a new id."""
+        """The 503 to a connection over ``max-connections`` (:func:`too_many`), with a new id.
+
+        Empty under TLS: a client that is about to shake hands cannot read a plain answer, so
+        the connection is closed without one.
+        """
+        if self.tls is not None:
+            return b""
         return too_many(self.ids.next())
 
     def note_use(self, target: bytes, status: int) -> None:
@@ -383,12 +407,18 @@ async def run_until_signalled(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop accepting and drain, for ``listen.grace`` seconds.
 
-    ``listen.ready(port)`` is called once signals are being caught. On return, connections
-    that are still busy are the caller's to cut.
+    With TLS, SIGHUP reloads the certificate and key (``listen.tls.reload``, in a worker
+    thread) for new connections. ``listen.ready(port)`` is called once signals are being
+    caught. On return, connections that are still busy are the caller's to cut.
     """
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    tls = listen.tls
+    caught = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if tls is not None else ()))
+    with anyio.open_signal_receiver(*caught) as signals:
         listen.ready(port)
-        async for _ in signals:
+        async for sig in signals:
+            if sig == signal.SIGHUP and tls is not None:
+                await anyio.to_thread.run_sync(tls.reload)
+                continue
             break
         log.info("shutting down: draining in-flight requests")
         await stop_accepting()  # connections in progress go on
