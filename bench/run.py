@@ -330,7 +330,7 @@ def start_goproxy(
         nonlocal url
         if proc.poll() is not None:
             raise RuntimeError(f"goproxy exited {proc.returncode}: {err.read_text()[-2000:]}")
-        m = re.search(r"^GOPROXY=(http://\S+)$", out.read_text(), re.M)
+        m = re.search(r"^GOPROXY=(https?://\S+)$", out.read_text(), re.M)
         url = m.group(1) if m else ""
         return bool(url)
 

@@ -97,6 +97,12 @@ class FixtureDB:
     def routes(self, base: str) -> dict[str, tuple[int, bytes]]:
         return {f"{base}/{p}": (200, d) for p, d in self._files.items()}
 
+    def publish_in(self, tree: Path) -> None:
+        """Publish, and lay the database out in an upstream ``tree`` (``tree/sumdb/<name>``),
+        where the go command and the proxy find it through that upstream."""
+        self.publish()
+        self.write(tree / "sumdb" / self.name)
+
     def write(self, root: Path) -> None:
         """Lay the files out under ``root`` (e.g. ``tree / "sumdb" / name``)."""
         for p, d in self._files.items():

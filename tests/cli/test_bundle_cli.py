@@ -111,8 +111,7 @@ def world(tmp_path: Path):
     tree = tmp_path / "tree"
     for m in MODS:
         _add(tree, db, *m)
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     a = tmp_path / "a"
     _fill(a, tree, db.vkey, MODS)
     return {"db": db, "tree": tree, "a": a, "vkey": db.vkey}
@@ -395,8 +394,7 @@ def test_incremental_bundle_on_top_of_a_first_import(world, tmp_path, capsys):
     # The database moves on; A gets one more version, online.
     db, tree = world["db"], world["tree"]
     _add(tree, db, *NEW)
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     _fill(world["a"], tree, world["vkey"], [NEW])
     second = tmp_path / "two.tar"
     _export(capsys, world, second, "--all", "--since", str(first))

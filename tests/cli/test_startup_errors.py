@@ -239,7 +239,9 @@ def test_kill_9_of_the_supervisor_stops_the_workers(tmp_path):
         assert _connects(s.port)
         os.kill(s.proc.pid, signal.SIGKILL)  # the supervisor only, not its group
         s.proc.wait(timeout=10)
-        deadline = time.monotonic() + 5
+        # A bound on liveness, not a timing: the workers drain as on SIGTERM, which on a
+        # machine busy with other jobs can take seconds.
+        deadline = time.monotonic() + 20
         while _connects(s.port) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _connects(s.port), "workers still serve after their supervisor died"

@@ -16,13 +16,14 @@ FRONTENDS = ["trio", "asyncio", "sockets"]
 
 @contextlib.contextmanager
 def running(
-    frontend: str, store, config, fetch=None, max_connections=None, tokens_file=None
+    frontend: str, store, config, fetch=None, max_connections=None, tls=None, tokens_file=None
 ) -> Iterator[int]:
     """Serve ``store`` with ``frontend``; yields the port; stops the server afterwards.
 
     ``fetch`` is a ``goproxy_io.FetchSettings`` for the server's upstream client;
     ``max_connections`` the server's connection limit (None: from the open-file limit);
-    ``tokens_file`` the clients' tokens file (``goproxy_io.tokens``).
+    ``tls`` a ``goproxy_io.tls.TLSHolder``: HTTPS; ``tokens_file`` the clients' tokens file
+    (``goproxy_io.tokens``).
     """
     from goproxy_io import Fetcher
 
@@ -30,7 +31,12 @@ def running(
         import goproxy_sockets
 
         server = goproxy_sockets.Server(
-            store, config, Fetcher(fetch), max_connections=max_connections, tokens_file=tokens_file
+            store,
+            config,
+            Fetcher(fetch),
+            max_connections=max_connections,
+            tls=tls,
+            tokens_file=tokens_file,
         )
         listener = goproxy_sockets.open_listener("127.0.0.1", 0)
         stop = threading.Event()
@@ -58,6 +64,7 @@ def running(
                     fetcher=Fetcher(fetch),
                     max_connections=max_connections,
                     tokens_file=tokens_file,
+                    tls=tls,
                 )
             )
             try:
@@ -77,6 +84,7 @@ def running(
                 fetcher=Fetcher(fetch),
                 max_connections=max_connections,
                 tokens_file=tokens_file,
+                tls=tls,
             )
         )
         try:

@@ -91,8 +91,7 @@ def world(tmp_path_factory):
     tree = tmp_path_factory.mktemp("upstream")
     for mod, version, gomod, files in MODS:
         add_version(tree, db, mod, version, gomod, files, T)
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     home = tmp_path_factory.mktemp("home")
     project = tmp_path_factory.mktemp("project")
     (project / "go.mod").write_text(PROJECT_MOD)

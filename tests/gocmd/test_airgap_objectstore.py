@@ -59,8 +59,7 @@ def world(tmp_path_factory):
     tree = tmp_path_factory.mktemp("upstream")
     for mod, version, gomod, files in MODS:
         add_version(tree, db, mod, version, gomod, files, T)
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     project = tmp_path_factory.mktemp("project")
     (project / "go.mod").write_text(PROJECT_MOD)
     (project / "main.go").write_text(PROJECT_MAIN)

@@ -37,8 +37,7 @@ def world(tmp_path):
     zips = {}
     for mod, version, gomod, src in MODS:
         zips[mod] = add_version(tree, db, mod, version, gomod, {"a.go": src})
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     return tree, db, zips
 
 

@@ -68,8 +68,7 @@ def world(tmp_path):
         mod = f"example.com/lib{i}"
         gomod = f"module {mod}\n\ngo 1.21\n"
         mods[mod] = add_version(tree, db, mod, "v1.0.0", gomod, {"a.go": f"package lib{i}\n"})
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     return tree, db
 
 

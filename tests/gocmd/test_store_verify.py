@@ -34,8 +34,7 @@ def world(tmp_path_factory):
     tree = tmp_path_factory.mktemp("tree")
     for m in MODS:
         _add(tree, db, *m)
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     return {"db": db, "tree": tree}
 
 

@@ -31,8 +31,7 @@ def test_kept_lookups_verify_after_the_database_moved_on(tmp_path: Path) -> None
     tree = tmp_path / "tree"
     for m in MODS:
         _add(tree, db, *m)
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     vkey = db.vkey
     with sumdb_proxy(tree, tmp_path / "cache", vkey) as served:
         proxy = served.url
@@ -49,8 +48,7 @@ def test_kept_lookups_verify_after_the_database_moved_on(tmp_path: Path) -> None
 
         # The database moves on: one more version, a newer tree, every lookup signed anew.
         _add(tree, db, *NEW)
-        db.publish()
-        db.write(tree / "sumdb" / NAME)
+        db.publish_in(tree)
         upstream = (tree / "sumdb" / NAME / "lookup/example.com/lib@v1.1.0").read_bytes()
         assert upstream != kept  # same record, newer tree
         assert upstream.split(b"\n\n")[0] == kept.split(b"\n\n")[0]

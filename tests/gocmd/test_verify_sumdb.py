@@ -65,8 +65,7 @@ def world(tmp_path_factory):
     good = tmp_path_factory.mktemp("good")
     for m in MODS:
         _add(good, db, *m)
-    db.publish()
-    db.write(good / "sumdb" / NAME)
+    db.publish_in(good)
     bad = tmp_path_factory.mktemp("bad")
     shutil.copytree(good, bad, dirs_exist_ok=True)
     z = bad / "example.com/lib/@v/v1.1.0.zip"

@@ -91,8 +91,7 @@ def world(tmp_path_factory):
     for mod, version, body, src in MODS:
         gomod = f"module {mod}\n\n{body}"
         add_version(tree, db, mod, version, gomod, {"x.go": src}, T)
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db.publish_in(tree)
     return {"tree": tree, "vkey": db.vkey}
 
 

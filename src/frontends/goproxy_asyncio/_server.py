@@ -13,13 +13,22 @@ Stored files go out with ``loop.sendfile`` (``os.sendfile`` on the socket) when 
 back a regular file, else in chunks read by a worker thread. Flow control both ways: reading
 pauses while too much unprocessed input is queued, and pumping stops while the transport's
 write buffer is above its high-water mark (``pause_writing``) until ``resume_writing``.
+
+TLS (``goproxy_io.tls``): a task per new connection, never the accept callback, takes its
+slot, peeks at the first byte and hands the socket to ``loop.connect_accepted_socket`` with
+the holder's current context and ``ssl_handshake_timeout``, both within ``HANDSHAKE_TIMEOUT``
+in all; the protocol then sees the decrypted stream as above, and stored files go through the
+TLS transport in ``SEND_CHUNK`` chunks (no sendfile).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import functools
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -54,15 +63,16 @@ from goproxy_io.server import (
     run_until_signalled,
     tune_socket,
 )
+from goproxy_io.tls import HANDSHAKE_TIMEOUT, PLAIN_HTTP, TLS, first_byte_kind, plain_http_answer
 
 if TYPE_CHECKING:
-    import socket
     from collections.abc import Callable
 
     from goproxy_core import CompiledConfig, ProxyConfig
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
     from goproxy_io.server import Listen, Slot
+    from goproxy_io.tls import TLSHolder
 
 __all__ = ["Server", "open_listener", "run", "serve"]
 
@@ -133,14 +143,17 @@ class Server(AsyncServerBase):
 class _Protocol(asyncio.Protocol):
     """One client connection: moves bytes between the transport and a ``ProxyConnection``."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, slot: Slot | None = None) -> None:
+        """``slot``: its place in the connection limit, taken before a TLS handshake (else
+        taken in ``connection_made``)."""
         self.server = server
+        self.admitted = slot is not None
         self.conn = server.connection()
         self.pending = Pending()
         self.relay = AsyncRelay(self._relay_start, self._relay_send)
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.slot: Slot | None = None
+        self.slot: Slot | None = slot
         self.inbox: collections.deque[bytes] = collections.deque()
         self.inbox_size = 0
         self.reading_paused = False
@@ -168,7 +181,8 @@ class _Protocol(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             tune_socket(sock)
-        self.slot = self.server.limit.admit(self.close)
+        if not self.admitted:
+            self.slot = self.server.limit.admit(self.close)
         self.server._begin(self)
         if self.slot is None:  # over max-connections, none idle to close
             transport.write(self.server.refusal())
@@ -196,7 +210,9 @@ class _Protocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.data_received(b"")  # the core's end of input
-        return True  # keep our side open: the core decides when to close
+        # Keep our side open: the core decides when to close. A TLS transport closes on the
+        # peer's end whatever is returned (and warns about a True).
+        return self.server.tls is None
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -509,6 +525,9 @@ class _Acceptor:
         self.retry: asyncio.TimerHandle | None = None
         self.closed = False
         self.tasks: set[asyncio.Task[None]] = set()
+        # TLS connections before their protocol is made (first byte, handshake): dropped when
+        # accepting stops, as trio's are.
+        self.handshakes: set[asyncio.Task[None]] = set()
         # What the selector loop's own accepting calls (``_accept_connection2``): a transport
         # at once, connection_made next. ``connect_accepted_socket``, the public way, costs a
         # task and a future per connection: 14% fewer new connections a second here. It is
@@ -534,6 +553,12 @@ class _Acceptor:
                 return
             self.errors.succeeded()
             conn.setblocking(False)
+            tls = self.server.tls
+            if tls is not None:
+                task = self.loop.create_task(self._tls_connect(conn, tls))
+                self.handshakes.add(task)
+                task.add_done_callback(self.handshakes.discard)
+                continue
             if self.make_transport is not None:
                 try:
                     self.make_transport(conn, self.server.protocol(), extra={"peername": addr})
@@ -557,16 +582,84 @@ class _Acceptor:
             log.debug("setting up an accepted connection failed", exc_info=True)
             conn.close()
 
+    async def _tls_connect(self, conn: socket.socket, tls: TLSHolder) -> None:
+        """One TLS connection: its slot, the first byte, the handshake (``HANDSHAKE_TIMEOUT``
+        in all); then the protocol has the connection, slot and all."""
+        server = self.server
+        slot = server.limit.admit(functools.partial(_shut, conn))
+        if slot is None:  # over max-connections, none idle: closed (a TLS client reads no 503)
+            conn.close()
+            return
+        slot.idle()  # waiting for the client: may be closed for a newer connection
+        made: list[_Protocol] = []
+
+        def factory() -> asyncio.Protocol:
+            proto = _Protocol(server, slot)
+            made.append(proto)
+            return proto
+
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                kind = first_byte_kind(await self._peek(conn))
+                if kind == PLAIN_HTTP:
+                    await self._answer_plain(conn)
+                if kind != TLS:
+                    return
+                await self.loop.connect_accepted_socket(
+                    factory, conn, ssl=tls.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+                )
+        except (OSError, TimeoutError, ValueError) as e:  # ssl.SSLError is an OSError
+            log.debug("TLS handshake failed: %s", e)
+        finally:
+            # Once the protocol has the connection (connection_made), it releases the slot
+            # and its transport closes the socket; before that, both are still ours.
+            if not (made and made[0].transport is not None):
+                slot.release()
+                conn.close()
+
+    async def _peek(self, conn: socket.socket) -> bytes:
+        """The connection's first byte, left in its queue."""
+        while True:
+            try:
+                return conn.recv(1, socket.MSG_PEEK)
+            except BlockingIOError:
+                ready = self.loop.create_future()
+                self.loop.add_reader(conn.fileno(), ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    self.loop.remove_reader(conn.fileno())
+
+    async def _answer_plain(self, conn: socket.socket) -> None:
+        """Plain HTTP on the TLS port: read the request head, answer the 400, close gently."""
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                with contextlib.suppress(BlockingIOError):
+                    conn.recv(64 * 1024)  # read, so the close is not a reset losing the answer
+                await self.loop.sock_sendall(conn, plain_http_answer(conn.getsockname()))
+                conn.shutdown(socket.SHUT_WR)
+                while await self.loop.sock_recv(conn, 64 * 1024):
+                    pass
+
     def close(self) -> None:
         """Stop accepting and close the listening socket; connections go on."""
         if self.closed:
             return
         self.closed = True
+        for task in list(self.handshakes):
+            task.cancel()
         if self.retry is not None:
             self.retry.cancel()
         else:
             self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    """Close a TLS connection for room (before or after its handshake): the transport, or the
+    wait for the first byte, sees the end of the socket."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 async def _start(server: Server, sock: socket.socket) -> _Acceptor:
@@ -588,9 +681,11 @@ async def serve(
     max_connections: int | None = None,
     raise_limit: bool = True,
     tokens_file: str | None = None,
+    tls: TLSHolder | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the proxy on ``host:port`` until cancelled; ``task_status`` gets the bound port."""
+    """Serve the proxy on ``host:port`` until cancelled (HTTPS with ``tls``); ``task_status``
+    gets the bound port."""
     server = Server(
         store,
         config,
@@ -598,6 +693,7 @@ async def serve(
         max_connections=max_connections,
         raise_limit=raise_limit,
         tokens_file=tokens_file,
+        tls=tls,
     )
     try:
         sock = await open_listener(host, port, reuse_port=reuse_port)

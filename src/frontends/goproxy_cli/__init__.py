@@ -11,7 +11,7 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line (:func:`goproxy_cli.main.main`), holding SIGTERM and SIGINT
+    """Run the command line (:func:`goproxy_cli.main.main`), holding SIGTERM, SIGINT (and SIGHUP)
     from the very start, before the imports, so that an early one is not lost."""
     from . import _early
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
+    from goproxy_io.tls import TLSHolder
 
 __all__ = ["main"]
 
@@ -195,6 +196,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="log a WARNING for each request that takes longer (10; 0: off)",
     )
+    s.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="serve HTTPS: the server certificate, PEM (its chain may follow it); with "
+        "--tls-key; both re-read on SIGHUP",
+    )
+    s.add_argument("--tls-key", metavar="FILE", help="the certificate's private key, PEM")
     s.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     s.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
     db = sub.add_parser("sumdb", help="the proxy's own checksum database")
@@ -273,14 +281,20 @@ def _own_sumdb_key(settings: Settings, store: BlobStore | None = None) -> str:
     return verifier_key(signer_key(directory, settings.own_sumdb))
 
 
+def _scheme(settings: Settings) -> str:
+    return "https" if settings.tls_cert else "http"
+
+
 def _goproxy_line(settings: Settings, host: str, port: int) -> str:
-    """The exact ``GOPROXY`` value for clients, base path included."""
-    return f"GOPROXY=http://{_client_host(host)}:{port}{settings.base_path.rstrip('/')}"
+    """The exact ``GOPROXY`` value for clients, base path included (https:// with TLS)."""
+    base = settings.base_path.rstrip("/")
+    return f"GOPROXY={_scheme(settings)}://{_client_host(host)}:{port}{base}"
 
 
 def _gosumdb_line(settings: Settings, vkey: str, host: str, port: int) -> str:
     base = settings.base_path.rstrip("/")
-    return f"GOSUMDB={vkey} http://{_client_host(host)}:{port}{base}/sumdb/{settings.own_sumdb}"
+    where = f"{_scheme(settings)}://{_client_host(host)}:{port}{base}"
+    return f"GOSUMDB={vkey} {where}/sumdb/{settings.own_sumdb}"
 
 
 def _fetcher(settings: Settings) -> Fetcher:
@@ -361,6 +375,7 @@ def _check_before_listening(settings: Settings) -> None:
     _check_dir("vcs-dir", settings.vcs_dir, create=False)
     _check_netrc()
     _check_tokens(settings.tokens_file)
+    _check_tls(settings)
 
 
 def _check_tokens(path: str) -> None:
@@ -372,6 +387,18 @@ def _check_tokens(path: str) -> None:
     except TokenFileError as e:
         what = str(e).removeprefix(f"tokens file {path}: ")
         raise bad("tokens-file", what, path, "a file `goproxy token add` wrote") from None
+
+
+def _check_tls(settings: Settings) -> None:
+    """The TLS files make a server context now: a bad one is one line, not a failed start."""
+    if not settings.tls_cert:
+        return
+    from goproxy_io.tls import TLSFileError, server_context
+
+    try:
+        server_context(settings.tls_cert, settings.tls_key)
+    except TLSFileError as e:
+        raise bad(e.key, e.what, e.path, e.want) from None
 
 
 def _watch_supervisor(supervisor: int) -> None:
@@ -446,12 +473,26 @@ def _open_store(settings: Settings) -> BlobStore:
     return disk
 
 
+def _tls_holder(settings: Settings) -> TLSHolder | None:
+    """The server context (re-read on SIGHUP) when ``tls-cert`` is set; the files were
+    checked before listening (:func:`_check_tls`)."""
+    if not settings.tls_cert:
+        return None
+    from goproxy_io.tls import TLSFileError, TLSHolder
+
+    try:
+        return TLSHolder(settings.tls_cert, settings.tls_key)
+    except TLSFileError as e:  # changed since the check: still one line
+        raise SettingsError(str(e)) from None
+
+
 def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
     store = _open_store(settings)
     config = settings.proxy_config()
     host, port = settings.host_port()
     vkey = _own_sumdb_key(settings, store) if settings.own_sumdb else ""
     where = settings.store or settings.cache_dir
+    tls = _tls_holder(settings)
 
     def ready(bound: int) -> None:
         log.info(
@@ -473,7 +514,9 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
         print(_goproxy_line(settings, host, bound), flush=True)
         if announce and vkey:
             print(_gosumdb_line(settings, vkey, host, bound), flush=True)
-        _early.replay()  # the server catches signals by now: an early SIGTERM drains
+        # The server catches signals by now: an early SIGTERM drains, an early SIGHUP reloads
+        # (with TLS; without, it ends the server as it always did).
+        _early.replay(hup_caught=tls is not None)
 
     from goproxy_io.server import Listen
 
@@ -485,6 +528,7 @@ def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
         grace=settings.grace,
         max_connections=settings.max_connections or None,
         tokens_file=settings.tokens_file,
+        tls=tls,
     )
     fetcher = _fetcher(settings)
     if settings.frontend == "sockets":
@@ -571,12 +615,20 @@ def _run_workers(
                 )
             )
     finally:
-        # From here a signal goes to the workers, which hold it until they serve.
+        # From here a signal goes to the workers, which hold it until they serve. SIGHUP
+        # too when they serve TLS (each reloads its certificate); without TLS it has its
+        # default action here, as before.
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
+        tls = bool(settings.tls_cert)
+        signal.signal(signal.SIGHUP, forward if tls else signal.SIG_DFL)
+        hup = signal.SIGHUP in _early.held
         for sig in _early.held:
-            forward(sig, None)
+            if sig != signal.SIGHUP or tls:
+                forward(sig, None)
         _early.held.clear()
+        if hup and not tls:
+            os.kill(os.getpid(), signal.SIGHUP)
     for proc in procs:
         assert proc.stdout is not None
         if not proc.stdout.readline():  # each worker announces its port once it listens
@@ -721,6 +773,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_workers(settings, argv)
     try:
         _serve(settings, reuse_port=ns.reuse_port, announce=not ns.reuse_port)
+    except SettingsError as e:
+        print(f"goproxy: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"goproxy: {_listen_error(settings, e)}", file=sys.stderr)
         return 1

@@ -105,6 +105,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     anonymous: str = ""
     metrics_auth: bool = False
     tokens_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def host_port(self) -> tuple[str, int]:
         """The listen address split into host and port."""
@@ -506,6 +508,19 @@ def _check_numbers(settings: Settings) -> None:
         )
 
 
+def _check_tls_pair(settings: Settings) -> None:
+    """``tls-cert`` and ``tls-key`` come together (the files are read by ``goproxy serve``
+    before it listens: ``goproxy_io.tls.server_context``)."""
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        given, missing = ("tls-cert", "tls-key") if settings.tls_cert else ("tls-key", "tls-cert")
+        raise bad(
+            missing,
+            f"missing while {given} is set",
+            getattr(settings, given.replace("-", "_")),
+            "both tls-cert and tls-key (PEM files), or neither",
+        )
+
+
 _SIZE = re.compile(r"(\d+)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
 
 
@@ -578,8 +593,13 @@ def load_settings(
     except msgspec.ValidationError as e:
         raise _validation_error(e, "") from None
     settings = msgspec.structs.replace(
-        settings, cache_dir=_expand(settings.cache_dir), vcs_dir=_expand(settings.vcs_dir)
+        settings,
+        cache_dir=_expand(settings.cache_dir),
+        vcs_dir=_expand(settings.vcs_dir),
+        tls_cert=_expand(settings.tls_cert),
+        tls_key=_expand(settings.tls_key),
     )
+    _check_tls_pair(settings)
     if not settings.cache_dir:
         settings = msgspec.structs.replace(settings, cache_dir=default_cache_dir())
     if not settings.vcs_dir:

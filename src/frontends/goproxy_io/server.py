@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, BinaryIO, TypedDict
 
 import anyio
+import anyio.to_thread
 
 from goproxy_core import (
     CompiledConfig,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from goproxy_core import SendBlob
     from goproxy_core.storage import BlobStore
 
+    from .tls import TLSHolder
     from .upstream import Fetcher
 
 __all__ = [
@@ -98,6 +100,7 @@ class ServerLimits(TypedDict):
     max_connections: int | None
     raise_limit: bool
     tokens_file: str | None
+    tls: TLSHolder | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +118,8 @@ class Listen:
         raise_limit: raise the soft open-file limit to the hard one (see :class:`ServerBase`).
         tokens_file: the tokens file clients' tokens are checked against (see
             :class:`ServerBase`); None: no tokens.
+        tls: serve HTTPS with this holder's context (``goproxy_io.tls``; SIGHUP reloads it);
+            None: plain HTTP.
     """
 
     host: str
@@ -125,6 +130,7 @@ class Listen:
     max_connections: int | None = None
     raise_limit: bool = True
     tokens_file: str | None = None
+    tls: TLSHolder | None = None
 
     def limits(self) -> ServerLimits:
         """The :class:`ServerBase` keyword arguments these settings give."""
@@ -132,12 +138,13 @@ class Listen:
             "max_connections": self.max_connections,
             "raise_limit": self.raise_limit,
             "tokens_file": self.tokens_file,
+            "tls": self.tls,
         }
 
 
 def peer_address(where: object) -> str:
     """A client's address for the audit trail: the host of a ``(host, port, ...)`` peer name,
-    or of a connected socket's (""  when it cannot tell)."""
+    or of a connected socket's ("" when it cannot tell)."""
     if isinstance(where, socket.socket):
         try:
             where = where.getpeername()
@@ -170,6 +177,9 @@ class ServerBase:
             ``TokenFileError``), then watched from a thread of its own
             (:class:`~goproxy_io.tokens.TokenWatch`) so a change applies within a second.
             None: no tokens (clients read only what ``anonymous`` allows).
+        tls: serve HTTPS with this holder's context (``goproxy_io.tls``): every connection
+            shakes hands off the accept loop, within ``tls.HANDSHAKE_TIMEOUT``; stored files
+            go through the TLS stream in :data:`SEND_CHUNK` chunks, never ``sendfile``.
     """
 
     def __init__(
@@ -182,7 +192,9 @@ class ServerBase:
         raise_limit: bool = True,
         track_usage: bool | None = None,
         tokens_file: str | os.PathLike[str] | None = None,
+        tls: TLSHolder | None = None,
     ) -> None:
+        self.tls = tls
         open_files = raise_open_file_limit() if raise_limit else _soft_open_file_limit()
         if max_connections is None:
             max_connections = default_max_connections(open_files)
@@ -202,8 +214,11 @@ class ServerBase:
         self.keyring = Keyring()
         self.token_watch = TokenWatch(tokens_file, self.keyring) if tokens_file else None
         self.metrics = self._metrics() if self.config.config.metrics else None
-        # Blobs are regular local files: they may go out with sendfile.
-        self.sendfile = isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
+        # Blobs are regular local files: they may go out with sendfile (never under TLS: the
+        # bytes must go through the TLS stream, in SEND_CHUNK chunks).
+        self.sendfile = (
+            tls is None and isinstance(store, LocalBlobStore) and hasattr(os, "sendfile")
+        )
         self._stop_watch = threading.Event()
         on_bucket = isinstance(store, ObjectStore)
         if track_usage is None:
@@ -310,7 +325,13 @@ class ServerBase:
         )
 
     def refusal(self) -> bytes:
-        """The 503 to a connection over ``max-connections`` (:func:`too_many`), with a new id."""
+        """The 503 to a connection over ``max-connections`` (:func:`too_many`), with a new id.
+
+        Empty under TLS: a client that is about to shake hands cannot read a plain answer, so
+        the connection is closed without one.
+        """
+        if self.tls is not None:
+            return b""
         return too_many(self.ids.next())
 
     def note_use(self, target: bytes, status: int) -> None:
@@ -425,12 +446,18 @@ async def run_until_signalled(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop accepting and drain, for ``listen.grace`` seconds.
 
-    ``listen.ready(port)`` is called once signals are being caught. On return, connections
-    that are still busy are the caller's to cut.
+    With TLS, SIGHUP reloads the certificate and key (``listen.tls.reload``, in a worker
+    thread) for new connections. ``listen.ready(port)`` is called once signals are being
+    caught. On return, connections that are still busy are the caller's to cut.
     """
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    tls = listen.tls
+    caught = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if tls is not None else ()))
+    with anyio.open_signal_receiver(*caught) as signals:
         listen.ready(port)
-        async for _ in signals:
+        async for sig in signals:
+            if sig == signal.SIGHUP and tls is not None:
+                await anyio.to_thread.run_sync(tls.reload)
+                continue
             break
         log.info("shutting down: draining in-flight requests")
         await stop_accepting()  # connections in progress go on

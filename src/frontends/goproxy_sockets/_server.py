@@ -3,6 +3,10 @@
 The simplest frontend to read and debug: each connection's thread loops on the core's effects
 and carries them out with ordinary blocking calls (``goproxy_io``'s executor). Stored files
 go out with ``socket.sendfile``; concurrent misses for one upstream file share one fetch.
+
+With TLS (``goproxy_io.tls``) the connection's own thread, never the accept loop, peeks at
+the first byte and shakes hands (``wrap_socket``), both within ``HANDSHAKE_TIMEOUT`` in all;
+stored files then go through the TLS socket in ``SEND_CHUNK`` chunks.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import select
 import selectors
 import signal
 import socket
+import ssl
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -27,12 +33,14 @@ from goproxy_io.server import (
     peer_address,
     tune_socket,
 )
+from goproxy_io.tls import HANDSHAKE_TIMEOUT, PLAIN_HTTP, TLS, first_byte_kind, plain_http_answer
 
 if TYPE_CHECKING:
     from goproxy_core import CompiledConfig, ProxyConfig, ProxyConnection
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
     from goproxy_io.server import Listen, Slot
+    from goproxy_io.tls import TLSHolder
 
 __all__ = ["Server", "open_listener", "run"]
 
@@ -76,12 +84,13 @@ class Server(ServerBase):
                     stop.wait(errors.failed(e))
                     continue
                 errors.succeeded()
-                slot = self.limit.admit(functools.partial(_shut, sock))
+                box = [sock]  # the TLS socket replaces it once wrapped: eviction shuts that
+                slot = self.limit.admit(functools.partial(_shut, box))
                 if slot is None:
                     _refuse(sock, self.refusal())
                     continue
                 tune_socket(sock)
-                t = threading.Thread(target=self.handle, args=(sock, slot), daemon=True)
+                t = threading.Thread(target=self.handle, args=(sock, slot, box), daemon=True)
                 with self._lock:
                     self._threads.add(t)
                 try:
@@ -105,10 +114,21 @@ class Server(ServerBase):
 
     # -- one connection -------------------------------------------------------------------
 
-    def handle(self, sock: socket.socket, slot: Slot) -> None:
-        """Serve one connection until it closes; never raises (errors are logged)."""
+    def handle(
+        self, sock: socket.socket, slot: Slot, box: list[socket.socket] | None = None
+    ) -> None:
+        """Serve one connection until it closes; never raises (errors are logged).
+
+        ``box``: where the TLS socket is put once wrapped (what eviction shuts).
+        """
         pending = Pending()
         try:
+            if self.tls is not None:
+                box = box if box is not None else [sock]
+                wrapped = _tls_accept(sock, self.tls, slot, box, self._draining)
+                if wrapped is None:
+                    return
+                sock = wrapped
             self._loop(self.connection(peer_address(sock)), sock, pending, slot)
         except (ConnectionError, TimeoutError):
             pass
@@ -207,10 +227,85 @@ class Server(ServerBase):
             return False
 
 
-def _shut(sock: socket.socket) -> None:
-    """Close an idle connection for room: its thread's ``recv`` sees the end and it ends."""
+def _shut(box: list[socket.socket]) -> None:
+    """Close an idle connection for room: its thread's ``recv`` sees the end and it ends.
+
+    The plain socket's own ``shutdown``: a TLS socket's would drop its TLS state under the
+    thread that reads it.
+    """
     with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+        socket.socket.shutdown(box[0], socket.SHUT_RDWR)
+
+
+def _tls_accept(
+    sock: socket.socket,
+    tls: TLSHolder,
+    slot: Slot,
+    box: list[socket.socket],
+    draining: threading.Event,
+) -> ssl.SSLSocket | None:
+    """On the connection's thread: the first byte, then the handshake, within
+    ``HANDSHAKE_TIMEOUT`` in all (given up at once on a drain). None: not TLS (plain HTTP was
+    answered), too slow, or a failed handshake; the caller closes the socket."""
+    slot.idle()  # waiting for the client: may be closed for a newer connection
+    deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+
+    def ready(s: socket.socket, *, write: bool = False) -> bool:
+        """Wait until ``s`` is readable (writable); False: the deadline passed, or a drain."""
+        while not draining.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            waiting = ([], [s]) if write else ([s], [])
+            if any(select.select(*waiting, [], min(left, 0.5))[:2]):
+                return True
+        return False
+
+    try:
+        sock.setblocking(False)
+        if not ready(sock):
+            return None
+        kind = first_byte_kind(sock.recv(1, socket.MSG_PEEK))
+        if kind == PLAIN_HTTP:
+            _answer_plain(sock)
+        if kind != TLS:
+            return None
+        wrapped = tls.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        box[0] = wrapped  # the plain socket is detached now: eviction shuts this one
+    except (OSError, ValueError):
+        return None
+    try:
+        while True:
+            try:
+                wrapped.do_handshake()
+            except ssl.SSLWantReadError:
+                if not ready(wrapped):
+                    break
+            except ssl.SSLWantWriteError:
+                if not ready(wrapped, write=True):
+                    break
+            else:
+                wrapped.setblocking(True)
+                return wrapped
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        log.debug("TLS handshake failed: %s", e)
+    _drop(wrapped)
+    return None
+
+
+def _drop(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def _answer_plain(sock: socket.socket) -> None:
+    """Plain HTTP on the TLS port: read the request head, answer the 400, close gently."""
+    with contextlib.suppress(OSError):
+        sock.settimeout(1.0)
+        sock.recv(64 * 1024)  # read, so the close is not a reset that loses the answer
+        sock.sendall(plain_http_answer(sock.getsockname()))
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(64 * 1024)
 
 
 def _refuse(sock: socket.socket, answer: bytes) -> None:
@@ -241,6 +336,12 @@ def run(
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    tls = listen.tls
+    if tls is not None:  # SIGHUP: new connections get the files as they are now
+        previous[signal.SIGHUP] = signal.signal(
+            signal.SIGHUP,
+            lambda *_: threading.Thread(target=tls.reload, name="goproxy-tls-reload").start(),
+        )
     try:
         listen.ready(listener.getsockname()[1])
         server.serve_forever(listener, stop)

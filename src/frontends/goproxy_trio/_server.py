@@ -13,6 +13,12 @@ next request: no checkpoint per send, no stream-layer bookkeeping, no cancel sco
 A connection that never has to wait (a client sending request after request) takes a
 checkpoint every :data:`_STREAK` requests, so it cannot starve the others.
 
+TLS (``goproxy_io.tls``): the connection's own task, never the accept loop, peeks at the first
+byte and shakes hands (``trio.SSLStream`` over the socket), both within ``HANDSHAKE_TIMEOUT``;
+then the task reads and writes through the stream instead of the socket, and stored files go
+through it in ``SEND_CHUNK`` chunks (no sendfile). Its wait scope is armed for the core's exact
+deadline: a cancelled receive may leave a TLS stream unusable, so it fires only to end the wait.
+
 Timeouts: one cancel scope per connection, armed lazily as the asyncio server arms its timer.
 While the task waits for the client, the scope's deadline is at or before the core's
 ``deadline()``; a later deadline (the next request on a kept-alive connection) leaves it as it
@@ -47,12 +53,14 @@ from goproxy_io.server import (
     run_until_signalled,
     tune_socket,
 )
+from goproxy_io.tls import HANDSHAKE_TIMEOUT, PLAIN_HTTP, TLS, first_byte_kind, plain_http_answer
 
 if TYPE_CHECKING:
     from goproxy_core import CompiledConfig, ProxyConfig
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
     from goproxy_io.server import Listen, Slot
+    from goproxy_io.tls import TLSHolder
 
 __all__ = ["Listener", "Server", "open_listener", "run", "serve"]
 
@@ -128,8 +136,21 @@ class Server(AsyncServerBase):
         except BaseException:
             _close(sock)
             raise
+        stream: trio.SSLStream[trio.SocketStream] | None = None
+        if self.tls is not None:
+            # Before started(): a drain does not wait for handshakes (they are cancelled).
+            try:
+                stream = await _tls_accept(sock, self.tls, slot)
+            except BaseException:
+                slot.release()
+                _close(sock)
+                raise
+            if stream is None:
+                slot.release()
+                _close(sock)
+                return
         self.started()
-        client = _Client(self, sock, slot)
+        client = _Client(self, sock, slot, stream)
         self._clients.add(client)
         try:
             await client.serve()
@@ -200,11 +221,19 @@ class _Client:
         "server",
         "slot",
         "sock",
+        "stream",
     )
 
-    def __init__(self, server: Server, sock: socket.socket, slot: Slot) -> None:
+    def __init__(
+        self,
+        server: Server,
+        sock: socket.socket,
+        slot: Slot,
+        stream: trio.SSLStream[trio.SocketStream] | None = None,
+    ) -> None:
         self.server = server
         self.sock = sock
+        self.stream = stream  # the TLS stream over sock, or None: plain HTTP
         self.fd = sock.fileno()
         self.slot = slot
         self.conn = server.connection(peer_address(sock))
@@ -253,6 +282,8 @@ class _Client:
         server = self.server
         executor = server.executor
         slot = self.slot
+        if self.stream is not None:
+            return await self._run_tls(scope, self.stream)
         streak = 0
         next_effect = conn.next_effect
         wall = time.time
@@ -337,10 +368,71 @@ class _Client:
                 REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
                 conn.resolve(await server.effects.perform(effect, self.pending, self.relay))
 
+    async def _run_tls(
+        self, scope: trio.CancelScope, stream: trio.SSLStream[trio.SocketStream]
+    ) -> bool:
+        """:meth:`_run` through the TLS stream: every receive and send awaits it."""
+        conn = self.conn
+        server = self.server
+        executor = server.executor
+        slot = self.slot
+        while True:
+            effect = conn.next_effect(time.time(), time.monotonic())
+            if effect is NEED_DATA:
+                log_exchanges(conn)
+                if server.draining:
+                    return True
+                slot.idle()
+                deadline = conn.deadline()
+                if deadline != self.armed:
+                    self._arm(deadline)  # exactly: a cancelled receive may break the stream
+                self.idle_wait = conn.between_requests
+                data = await stream.receive_some(_RECV)
+                self.idle_wait = False
+                if scope.cancel_called:
+                    return False
+                conn.receive_data(bytes(data))
+                continue
+            if slot.is_idle:
+                slot.busy()
+            self._unarm()
+            if self.pending.small and isinstance(effect, (SendBytes, SendBlob)):
+                server.effects.answered(self.pending)  # a refused .info/.mod's lease
+            if isinstance(effect, SendBytes):
+                await stream.send_all(effect.data)
+            elif isinstance(effect, SendBlob):
+                small = server.small_blob(effect)
+                if small is not None:
+                    await stream.send_all(effect.head + small if effect.head else small)
+                    conn.blob_sent()
+                    continue
+                log_exchanges(conn)
+                done = await self._send_blob(effect)
+                if done is None:
+                    conn.blob_missing()  # a hot answer's file is gone: answered again
+                elif done:
+                    conn.blob_sent()
+                else:
+                    conn.send_failed()
+            elif isinstance(effect, CloseConnection):
+                log_exchanges(conn)
+                return True
+            else:
+                hit = executor.inline(effect)
+                if hit is not MISS:
+                    conn.resolve(hit)
+                    continue
+                log_exchanges(conn)
+                REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
+                conn.resolve(await server.effects.perform(effect, self.pending, self.relay))
+
     async def _relay_start(self, size: int) -> None:
         await self._send_all(self.conn.relay_started(size))
 
     async def _send_all(self, data: bytes) -> None:
+        if self.stream is not None:
+            await self.stream.send_all(data)
+            return
         await _send_from(self.sock, self.fd, data, 0)
 
     async def _send_blob(self, effect: SendBlob) -> bool | None:
@@ -369,6 +461,54 @@ class _Client:
                 await self._send_all(chunk)
                 sent += len(chunk)
             return True
+
+
+async def _tls_accept(
+    sock: socket.socket, tls: TLSHolder, slot: Slot
+) -> trio.SSLStream[trio.SocketStream] | None:
+    """The first byte, then the handshake, within ``HANDSHAKE_TIMEOUT`` in all. None: not TLS
+    (plain HTTP was answered), too slow, or a failed handshake; the caller closes ``sock``."""
+    slot.idle()  # waiting for the client: may be closed for a newer connection
+    with trio.move_on_after(HANDSHAKE_TIMEOUT):
+        try:
+            while True:
+                try:
+                    first = sock.recv(1, socket.MSG_PEEK)
+                    break
+                except BlockingIOError:
+                    await _wait_readable(sock)
+            kind = first_byte_kind(first)
+            if kind == PLAIN_HTTP:
+                await _answer_plain(sock)
+            if kind != TLS:
+                return None
+            stream = trio.SSLStream(
+                trio.SocketStream(trio.socket.from_stdlib_socket(sock)),
+                tls.context,
+                server_side=True,
+                https_compatible=True,
+            )
+            await stream.do_handshake()
+            return stream
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as e:
+            log.debug("TLS handshake failed: %s", e)
+            return None
+    return None
+
+
+async def _answer_plain(sock: socket.socket) -> None:
+    """Plain HTTP on the TLS port: read the request head, answer the 400, close gently."""
+    with trio.move_on_after(1.0), contextlib.suppress(OSError):
+        with contextlib.suppress(BlockingIOError):
+            sock.recv(_RECV)  # read, so the close is not a reset that loses the answer
+        await _send_from(sock, sock.fileno(), plain_http_answer(sock.getsockname()), 0)
+        sock.shutdown(socket.SHUT_WR)
+        while True:
+            try:
+                if not sock.recv(_RECV):
+                    return
+            except BlockingIOError:
+                await _wait_readable(sock)
 
 
 async def _send_from(sock: socket.socket, fd: int, data: bytes, start: int) -> None:
@@ -444,9 +584,10 @@ async def serve(
     max_connections: int | None = None,
     raise_limit: bool = True,
     tokens_file: str | None = None,
+    tls: TLSHolder | None = None,
     task_status: trio.TaskStatus[list[Listener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the proxy on ``host:port`` until cancelled.
+    """Serve the proxy on ``host:port`` until cancelled (HTTPS with ``tls``).
 
     ``task_status.started`` reports the listeners, so ``port=0`` picks a free port:
     ``listeners = await nursery.start(serve, store, 0, config=config)``, then
@@ -459,6 +600,7 @@ async def serve(
         max_connections=max_connections,
         raise_limit=raise_limit,
         tokens_file=tokens_file,
+        tls=tls,
     )
     try:
         listener = await open_listener(host, port, reuse_port=reuse_port)
