@@ -4,7 +4,8 @@
 git repositories (direct mode, the ``gitrepos`` fixture) and need a token whose scope covers
 them; public ones come from a ``file://`` tree to anyone. The go command trusts the test CA
 (``SSL_CERT_FILE``) and sends the token from ``.netrc`` (the ``GOAUTH`` default, and
-``GOAUTH=netrc`` said explicitly; the machine is ``127.0.0.1:PORT``) as HTTP Basic, over HTTPS only (cmd/go ``internal/auth``):
+``GOAUTH=netrc`` said explicitly; the machine is ``127.0.0.1:PORT``) as HTTP Basic, over
+HTTPS only (cmd/go ``internal/auth``):
 
 * a token in scope: private and public modules come;
 * no token: public modules come, a private one fails with the 401's text;
@@ -19,6 +20,7 @@ from gitrepos import HOST
 from test_go_command import _add
 
 from serving import go_env, offline_git, run_go, serving
+
 from tlsfix import tls_ca  # noqa: F401 - fixture
 
 PRIVATE = f"{HOST}/team/repo.git@v1.0.0"
