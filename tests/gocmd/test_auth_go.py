@@ -3,8 +3,8 @@
 Over plain HTTP the go command never sends credentials (cmd/go ``internal/auth``
 ``AddCredentials`` adds them to HTTPS requests only), even with a ``.netrc`` that names the
 proxy: so here it gets the public modules and, for a private one, the 401's one-line text
-naming the problem, on every server. The same with a token in ``.netrc`` over HTTPS is the
-end-to-end test that needs the TLS frontends (docs/security-auth.md, "The client side").
+naming the problem, on every server. The same with a token in ``.netrc`` over HTTPS is
+``test_auth_https_go.py``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``add`` prints the new token once (it is kept nowhere: the file holds its SHA-256 only);
 ``ls`` lists names, scopes, admin scopes, expiry and creation, never a hash; ``rm`` removes
 one. A running server reads the file again within a second of a change
-(:class:`goproxy_io.tokens.TokenWatch`). See docs/security-auth.md.
+(:class:`goproxy_io.tokens.TokenWatch`). See docs/security.md.
 """
 
 from __future__ import annotations
