@@ -56,7 +56,7 @@ from goproxy_io.server import (
 from goproxy_io.tls import HANDSHAKE_TIMEOUT, PLAIN_HTTP, TLS, first_byte_kind, plain_http_answer
 
 if TYPE_CHECKING:
-    from goproxy_core import CompiledConfig, ProxyConfig
+    from goproxy_core import CompiledConfig, Effect, ProxyConfig
     from goproxy_core.storage import BlobStore
     from goproxy_io import Fetcher
     from goproxy_io.server import Listen, Slot
@@ -348,25 +348,16 @@ class _Client:
                     continue
                 log_exchanges(conn)
                 self._unarm()
-                done = await self._send_blob(effect)
-                if done is None:
-                    conn.blob_missing()  # a hot answer's file is gone: answered again
-                elif done:
-                    conn.blob_sent()
-                else:
-                    conn.send_failed()
+                await self._send_stored(effect)
             elif isinstance(effect, CloseConnection):
                 log_exchanges(conn)
                 return True
             else:
-                hit = executor.inline(effect)
+                hit = executor.inline(effect)  # from memory: no await, no thread
                 if hit is not MISS:
                     conn.resolve(hit)
                     continue
-                log_exchanges(conn)
-                self._unarm()
-                REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
-                conn.resolve(await server.effects.perform(effect, self.pending, self.relay))
+                await self._perform(effect)
 
     async def _run_tls(
         self, scope: trio.CancelScope, stream: trio.SSLStream[trio.SocketStream]
@@ -407,24 +398,16 @@ class _Client:
                     conn.blob_sent()
                     continue
                 log_exchanges(conn)
-                done = await self._send_blob(effect)
-                if done is None:
-                    conn.blob_missing()  # a hot answer's file is gone: answered again
-                elif done:
-                    conn.blob_sent()
-                else:
-                    conn.send_failed()
+                await self._send_stored(effect)
             elif isinstance(effect, CloseConnection):
                 log_exchanges(conn)
                 return True
             else:
-                hit = executor.inline(effect)
+                hit = executor.inline(effect)  # from memory: no await, no thread
                 if hit is not MISS:
                     conn.resolve(hit)
                     continue
-                log_exchanges(conn)
-                REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
-                conn.resolve(await server.effects.perform(effect, self.pending, self.relay))
+                await self._perform(effect)
 
     async def _relay_start(self, size: int) -> None:
         await self._send_all(self.conn.relay_started(size))
@@ -434,6 +417,25 @@ class _Client:
             await self.stream.send_all(data)
             return
         await _send_from(self.sock, self.fd, data, 0)
+
+    async def _send_stored(self, effect: SendBlob) -> None:
+        """Send a stored blob and tell the connection how it went."""
+        done = await self._send_blob(effect)
+        if done is None:
+            self.conn.blob_missing()  # a hot answer's file is gone: answered again
+        elif done:
+            self.conn.blob_sent()
+        else:
+            self.conn.send_failed()
+
+    async def _perform(self, effect: Effect) -> None:
+        """Any effect but a send or a close, by the executor (in worker threads), the
+        deadline lifted meanwhile."""
+        conn = self.conn
+        log_exchanges(conn)
+        self._unarm()
+        REQUEST_ID.set(conn.request_id)  # for lines logged while it is served
+        conn.resolve(await self.server.effects.perform(effect, self.pending, self.relay))
 
     async def _send_blob(self, effect: SendBlob) -> bool | None:
         """Send the blob (its ``head`` first); None: it is gone and nothing was sent."""
