@@ -6,7 +6,9 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,33 @@ from typing import Any
 DATA_DIR = Path(__file__).parent / "data"
 VECTORS_DIR = DATA_DIR / "vectors"
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+def debian_tool(command: str, *packages: str) -> str:
+    """The path of ``command`` (on PATH or in /usr/sbin, /usr/bin), installed from Debian with
+    the first of ``packages`` that installs when it is missing (as ``.ci/run`` does)."""
+
+    def find() -> str | None:
+        found = shutil.which(command)
+        if found:
+            return found
+        for where in ("/usr/sbin", "/usr/bin"):
+            if os.access(f"{where}/{command}", os.X_OK):
+                return f"{where}/{command}"
+        return None
+
+    found = find()
+    if found is None:
+        assert shutil.which("apt-get"), f"{command} is missing and there is no apt-get"
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        for package in packages:
+            installed = subprocess.run(["apt-get", "install", "-y", "-qq", package], env=env)
+            if installed.returncode == 0:
+                break
+        found = find()
+    assert found, f"{command} is missing and {' or '.join(packages)} did not install it"
+    return found
 
 
 @contextlib.contextmanager

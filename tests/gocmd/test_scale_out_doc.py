@@ -24,6 +24,8 @@ from seaweedfs import CREDENTIALS, weed  # noqa: F401 - the session's weed mini
 from serving import go_env, run_go, serve
 from sumdbfix import FixtureDB, add_version
 
+from support import debian_tool
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scale-out.md"
 NAME = "sumdb.test"
 
@@ -117,7 +119,7 @@ def test_the_documented_setup_serves_the_go_command_and_survives_a_replica(
         port = _free_port()
         conf = nginx_dir / "nginx.conf"
         conf.write_text(_nginx_conf(site, nginx_dir, [r.port for r in replicas], port))
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        nginx = debian_tool("nginx", "nginx-light", "nginx")
         with (nginx_dir / "stderr.log").open("wb") as err:
             proc = subprocess.Popen(
                 [nginx, "-p", str(nginx_dir), "-c", str(conf), "-e", str(nginx_dir / "e.log")],
@@ -165,7 +167,7 @@ def test_the_documented_unit_file_is_valid(tmp_path):
     unit = unit.replace("/etc/goproxy/env", str(env))
     path = tmp_path / "goproxy.service"
     path.write_text(unit)
-    analyze = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
+    analyze = debian_tool("systemd-analyze", "systemd")
     out = subprocess.run(
         [analyze, "verify", str(path)], capture_output=True, text=True, timeout=60, check=False
     )
