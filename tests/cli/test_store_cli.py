@@ -93,8 +93,8 @@ def test_a_bad_lease_time_is_one_line(tmp_path, args, env, config, line):
 
 
 def test_lease_time_reaches_the_stores_leases(tmp_path):
-    from goproxy_cli.main import _open_store
     from goproxy_cli.settings import load_settings
+    from goproxy_cli.stores import open_store
     from goproxy_stores.leases import ObjectLeases
 
     flags = {"upstream": "off", "sumdb": "off", "store": "memory://"}
@@ -102,6 +102,6 @@ def test_lease_time_reaches_the_stores_leases(tmp_path):
     assert load_settings(flags, environ=env).lease_time == 30.0
     settings = load_settings(flags, environ={**env, "GOPROXY_CORE_LEASE_TIME": "12"})
     assert settings.lease_time == 12.0
-    leases = _open_store(settings).leases()  # type: ignore[attr-defined]
+    leases = open_store(settings).leases()  # type: ignore[attr-defined]
     assert isinstance(leases, ObjectLeases) and leases.lease_time == 12.0
     assert load_settings({**flags, "lease_time": 45.0}, environ=env).lease_time == 45.0

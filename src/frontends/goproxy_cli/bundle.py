@@ -75,6 +75,7 @@ from goproxy_core.sumdb.treenote import Tree, parse_record
 from goproxy_stores import DiskStore, ops
 
 from .settings import SettingsError, bad, load_settings
+from .stores import add_store_flags, open_store, store_flags
 from .verify import find_versions
 
 if TYPE_CHECKING:
@@ -145,11 +146,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help="the cache directory of goproxy serve")
-    p.add_argument(
-        "--store", metavar="URL", help="the object store goproxy serve uses, as for serve"
-    )
-    p.add_argument("--store-endpoint", metavar="URL", help="as for serve")
-    p.add_argument("--store-region", metavar="REGION", help="as for serve")
+    add_store_flags(p, "the object store goproxy serve uses, as for serve")
     p.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     p.add_argument(
         "--sumdb",
@@ -163,9 +160,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _settings(ns: argparse.Namespace, *, online: bool) -> Settings:
     flags: dict[str, object] = {
         "cache_dir": ns.cache_dir,
-        "store": ns.store,
-        "store_endpoint": ns.store_endpoint,
-        "store_region": ns.store_region,
+        **store_flags(ns),
         "sumdb": ",".join(ns.sumdb) if ns.sumdb else None,
         "log_level": ns.log_level,
     }
@@ -555,11 +550,11 @@ def export(settings: Settings, ns: argparse.Namespace, out: TextIO) -> int:
     """``goproxy export``: choose, hash, prove, write."""
     from goproxy_core import compile_config
 
-    from .main import _fetcher, _open_store
+    from .main import _fetcher
 
     started = time.monotonic()
     now = time.time()
-    store = _open_store(settings)
+    store = open_store(settings)
     cfg = compile_config(settings.proxy_config())
     executor: Executor | None = None
     if not ns.offline:
@@ -839,10 +834,8 @@ def import_bundle(settings: Settings, path: str, out: TextIO) -> int:
     """
     from goproxy_core import compile_config
 
-    from .main import _open_store
-
     started = time.monotonic()
-    store = _open_store(settings)
+    store = open_store(settings)
     cfg = compile_config(settings.proxy_config())
     local: str | None = None
     if isinstance(store, DiskStore):

@@ -55,6 +55,7 @@ from goproxy_stores import DiskStore
 from goproxy_stores.usage import SETTLE, UsageIndex, UsagePlace, VersionUsage, usage_place
 
 from .settings import Settings, SettingsError, bad, load_settings, parse_size
+from .stores import add_store_flags, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -284,14 +285,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def common(p: argparse.ArgumentParser, *, scan: bool = True) -> None:
         p.add_argument("--cache-dir", metavar="DIR", help="the cache dir (as for serve)")
-        p.add_argument(
-            "--store",
-            metavar="URL",
-            help="the object store (as for serve): its blobs, with this machine's index of "
-            "them in the cache dir",
+        add_store_flags(
+            p,
+            "the object store (as for serve): its blobs, with this machine's index of them in "
+            "the cache dir",
         )
-        p.add_argument("--store-endpoint", metavar="URL", help="as for serve")
-        p.add_argument("--store-region", metavar="REGION", help="as for serve")
         p.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
         if scan:
@@ -463,9 +461,7 @@ class _Run:
         self.settings = _settings(ns)
         self.store: DiskStore | ObjectStore
         if self.settings.store:
-            from .main import _open_store
-
-            self.store = cast("ObjectStore", _open_store(self.settings))
+            self.store = cast("ObjectStore", open_store(self.settings))
         else:
             self.store = DiskStore(self.settings.cache_dir)
         place = usage_place(self.store)

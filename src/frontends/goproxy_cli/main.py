@@ -27,10 +27,9 @@ import threading
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from goproxy_stores import DiskStore
-
 from . import _early, bundle, cache, tokens, warm
 from .settings import ENV_PREFIX, Settings, SettingsError, bad, load_settings
+from .stores import add_store_flags, open_store, store_flags
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,14 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the proxy")
     s.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (127.0.0.1:8080)")
     s.add_argument("--cache-dir", metavar="DIR", help="where modules are kept")
-    s.add_argument(
-        "--store",
-        metavar="URL",
-        help="keep modules in an object store instead of the cache dir: s3://BUCKET[/PREFIX], "
+    add_store_flags(
+        s,
+        "keep modules in an object store instead of the cache dir: s3://BUCKET[/PREFIX], "
         "file:///PATH or memory:// (docs/object-store.md)",
+        endpoint_help="the S3 API of an S3-compatible server",
+        region_help="the bucket's region",
     )
-    s.add_argument("--store-endpoint", metavar="URL", help="the S3 API of an S3-compatible server")
-    s.add_argument("--store-region", metavar="REGION", help="the bucket's region")
     s.add_argument(
         "--lease-time",
         type=float,
@@ -212,9 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     k.add_argument("--cache-dir", metavar="DIR", help="the cache directory of `goproxy serve`")
     k.add_argument("--name", metavar="NAME", help="the database name (as --own-sumdb)")
-    k.add_argument("--store", metavar="URL", help="the object store of `goproxy serve`")
-    k.add_argument("--store-endpoint", metavar="URL", help="as for serve")
-    k.add_argument("--store-region", metavar="REGION", help="as for serve")
+    add_store_flags(k, "the object store of `goproxy serve`")
     k.add_argument("--config", metavar="FILE", help="TOML config file")
     v = sub.add_parser(
         "verify",
@@ -228,9 +224,7 @@ def _parser() -> argparse.ArgumentParser:
         "settings.",
     )
     v.add_argument("--cache-dir", metavar="DIR", help="the cache to check")
-    v.add_argument("--store", metavar="URL", help="the object store to check, as for serve")
-    v.add_argument("--store-endpoint", metavar="URL", help="as for serve")
-    v.add_argument("--store-region", metavar="REGION", help="as for serve")
+    add_store_flags(v, "the object store to check, as for serve")
     v.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     v.add_argument("--sumdb", metavar="KEYS", help="checksum databases, as for serve")
     v.add_argument("--nosumdb", metavar="PATTERNS", help="as for serve")
@@ -272,7 +266,7 @@ def _own_sumdb_key(settings: Settings, store: BlobStore | None = None) -> str:
         from goproxy_io.sumdb_objlog import object_signer_key
         from goproxy_stores.objectstore import ObjectStore
 
-        store = store if store is not None else _open_store(settings)
+        store = store if store is not None else open_store(settings)
         assert isinstance(store, ObjectStore)
         return verifier_key(object_signer_key(store, settings.own_sumdb))
     from goproxy_io.sumdb_log import signer_key
@@ -444,7 +438,7 @@ def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
 
     from .verify import VerifyRun
 
-    store = _open_store(settings)
+    store = open_store(settings)
     cfg = compile_config(settings.proxy_config())
     executor = Executor(store, _fetcher(settings)) if repair else None
     try:
@@ -453,24 +447,6 @@ def _verify(settings: Settings, *, jobs: int | None, repair: bool) -> int:
     finally:
         if executor is not None:
             executor.close()
-
-
-def _open_store(settings: Settings) -> BlobStore:
-    """The ``store`` URL's object store (its ``state_dir``, for the quota's index of it:
-    ``cache-dir``), else the disk store on ``cache-dir``."""
-    if settings.store:
-        from goproxy_stores.objectstore import open_object_store
-
-        return open_object_store(
-            settings.store,
-            endpoint=settings.store_endpoint,
-            region=settings.store_region,
-            lease_time=settings.lease_time,
-            state_dir=settings.cache_dir,
-        )
-    disk = DiskStore(settings.cache_dir)
-    disk.sweep()
-    return disk
 
 
 def _tls_holder(settings: Settings) -> TLSHolder | None:
@@ -487,7 +463,7 @@ def _tls_holder(settings: Settings) -> TLSHolder | None:
 
 
 def _serve(settings: Settings, *, reuse_port: bool, announce: bool) -> None:
-    store = _open_store(settings)
+    store = open_store(settings)
     config = settings.proxy_config()
     host, port = settings.host_port()
     vkey = _own_sumdb_key(settings, store) if settings.own_sumdb else ""
@@ -696,9 +672,7 @@ def _sumdb_key(ns: argparse.Namespace) -> int:
     flags = {
         "cache_dir": ns.cache_dir,
         "own_sumdb": ns.name,
-        "store": ns.store,
-        "store_endpoint": ns.store_endpoint,
-        "store_region": ns.store_region,
+        **store_flags(ns),
         "upstream": "off",
         "sumdb": "off",
     }

@@ -35,6 +35,8 @@ from goproxy_core.proxy.warm import (
     toolchain_item,
 )
 
+from .stores import add_store_flags, open_store
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
@@ -203,9 +205,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     w.add_argument("inputs", nargs="+", metavar="FILE|DIR|MODULE@VERSION")
     w.add_argument("--cache-dir", metavar="DIR", help="the cache to fill (as for serve)")
-    w.add_argument("--store", metavar="URL", help="the object store to fill, as for serve")
-    w.add_argument("--store-endpoint", metavar="URL", help="as for serve")
-    w.add_argument("--store-region", metavar="REGION", help="as for serve")
+    add_store_flags(w, "the object store to fill, as for serve")
     w.add_argument("--config", metavar="FILE", help="TOML config file (as for serve)")
     w.add_argument("--upstream", metavar="LIST", help="as for serve")
     w.add_argument("--sumdb", metavar="KEYS", help="as for serve")
@@ -241,7 +241,6 @@ def run(
     from goproxy_io import Executor
     from goproxy_io.warm import Warmer, warm_config
 
-    from .main import _open_store
     from .settings import bad
 
     jobs = 8 if ns.jobs is None else ns.jobs
@@ -255,7 +254,7 @@ def run(
     except WarmInputError as e:
         print(f"goproxy: warm: {e}", file=sys.stderr)
         return 2
-    store = _open_store(settings)
+    store = open_store(settings)
     assert callable(fetcher_factory)
     executor = Executor(store, fetcher_factory(settings))
     try:
