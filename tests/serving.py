@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import resource
 import shutil
@@ -99,6 +100,19 @@ def run_go(
         check=False,
     )
     return GoResult(r.returncode, r.stdout, r.stderr)
+
+
+def download_sums(out: str) -> dict[str, str]:
+    """Module path to ``h1:`` sum, from what ``go mod download -json`` printed (one JSON
+    object after another)."""
+    decoder, sums, i = json.JSONDecoder(), {}, 0
+    out = out.strip()
+    while i < len(out):
+        obj, i = decoder.raw_decode(out, i)
+        sums[obj["Path"]] = obj.get("Sum", "")
+        while i < len(out) and out[i].isspace():
+            i += 1
+    return sums
 
 
 def goproxy_env(args: Sequence[str], env: Mapping[str, str] | None = None) -> dict[str, str]:

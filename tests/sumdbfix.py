@@ -111,6 +111,29 @@ class FixtureDB:
             f.write_bytes(d)
 
 
+APP_AND_LIB = [
+    ("example.com/lib", "v1.0.0", "module example.com/lib\n\ngo 1.21\n", "package lib\n"),
+    (
+        "example.com/app",
+        "v1.0.0",
+        "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.0.0\n",
+        'package app\n\nimport _ "example.com/lib"\n',
+    ),
+]
+"""Two modules, the app requiring the lib: (module, version, go.mod, its one .go file)."""
+
+
+def app_and_lib(tree: Path, name: str) -> tuple[FixtureDB, dict[str, bytes]]:
+    """:data:`APP_AND_LIB` laid out in an upstream ``tree`` with a checksum database ``name``
+    published in it: the database, and each module's zip."""
+    db = FixtureDB(name)
+    zips = {}
+    for mod, version, gomod, src in APP_AND_LIB:
+        zips[mod] = add_version(tree, db, mod, version, gomod, {"a.go": src})
+    db.publish_in(tree)
+    return db, zips
+
+
 def add_version(
     tree: Path,
     db: FixtureDB | None,

@@ -8,36 +8,21 @@ with the upstream gone.
 
 from __future__ import annotations
 
-import json
-
 import obstore
 import pytest
 
 from goproxy_stores.objectstore import open_object_store
 from seaweedfs import CREDENTIALS, weed  # noqa: F401 - the session's weed mini
-from serving import go_env, goproxy, run_go, serving
-from sumdbfix import FixtureDB, add_version
+from serving import download_sums, go_env, goproxy, run_go, serving
+from sumdbfix import app_and_lib
 
 NAME = "sumdb.test"
-MODS = [
-    ("example.com/lib", "v1.0.0", "module example.com/lib\n\ngo 1.21\n", "package lib\n"),
-    (
-        "example.com/app",
-        "v1.0.0",
-        "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.0.0\n",
-        'package app\n\nimport _ "example.com/lib"\n',
-    ),
-]
 
 
 @pytest.fixture
 def world(tmp_path):
-    db = FixtureDB(NAME)
     tree = tmp_path / "upstream"
-    zips = {}
-    for mod, version, gomod, src in MODS:
-        zips[mod] = add_version(tree, db, mod, version, gomod, {"a.go": src})
-    db.publish_in(tree)
+    db, zips = app_and_lib(tree, NAME)
     return tree, db, zips
 
 
@@ -53,7 +38,7 @@ def test_go_mod_download_with_the_cache_in_a_bucket(world, weed, tmp_path, monke
             go_env(tmp_path / "home1", served.url, sumdb=db.vkey),
         )
         assert code == 0, err
-        sums = {d["Path"]: d["Sum"] for d in map(json.loads, _objects(out))}
+        sums = download_sums(out)
         assert sums["example.com/lib"] == db.records[0].decode().split()[2]
 
     # What the proxy kept is in the bucket, byte for byte, and nothing on the local disk.
@@ -82,16 +67,3 @@ def test_go_mod_download_with_the_cache_in_a_bucket(world, weed, tmp_path, monke
     out = goproxy("verify", *args, env=env)
     assert out.returncode == 0, out.stderr
     assert "2 versions" in out.stdout + out.stderr, out.stdout + out.stderr
-
-
-def _objects(text: str) -> list[str]:
-    """``go mod download -json`` prints one JSON object after another."""
-    out, depth, start = [], 0, 0
-    for i, c in enumerate(text):
-        if c == "{":
-            depth, start = depth + 1, (i if depth == 0 else start)
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                out.append(text[start : i + 1])
-    return out

@@ -5,49 +5,21 @@ database on (a fixture database the proxy relays and verifies against), then ``g
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from serving import go_env, run_go, serving
-from sumdbfix import FixtureDB, add_version
+from serving import download_sums, go_env, run_go, serving
+from sumdbfix import app_and_lib
 
 from tlsfix import tls_ca  # noqa: F401 - fixture
 
 NAME = "sumdb.test"
-MODS = [
-    ("example.com/lib", "v1.0.0", "module example.com/lib\n\ngo 1.21\n", "package lib\n"),
-    (
-        "example.com/app",
-        "v1.0.0",
-        "module example.com/app\n\ngo 1.21\n\nrequire example.com/lib v1.0.0\n",
-        'package app\n\nimport _ "example.com/lib"\n',
-    ),
-]
 
 
 @pytest.fixture
 def world(tmp_path):
-    db = FixtureDB(NAME)
     tree = tmp_path / "upstream"
-    for mod, version, gomod, src in MODS:
-        add_version(tree, db, mod, version, gomod, {"a.go": src})
-    db.publish()
-    db.write(tree / "sumdb" / NAME)
+    db, _ = app_and_lib(tree, NAME)
     return tree, db
-
-
-def _objects(out: str) -> list[str]:
-    """The JSON objects ``go mod download -json`` prints one after another."""
-    decoder, objs, i = json.JSONDecoder(), [], 0
-    out = out.strip()
-    while i < len(out):
-        _, end = decoder.raw_decode(out, i)
-        objs.append(out[i:end])
-        i = end
-        while i < len(out) and out[i].isspace():
-            i += 1
-    return objs
 
 
 @pytest.mark.parametrize("frontend", ["trio", "asyncio", "sockets"])
@@ -62,7 +34,7 @@ def test_go_mod_download_over_https(frontend, world, tls_ca, tmp_path):  # noqa:
             ["mod", "download", "-json", "example.com/app@v1.0.0", "example.com/lib@v1.0.0"], env
         )
         assert code == 0, err
-        sums = {d["Path"]: d["Sum"] for d in map(json.loads, _objects(out))}
+        sums = download_sums(out)
         assert sums["example.com/lib"] == db.records[0].decode().split()[2]
 
         # Without the CA the go command refuses the proxy: its certificate is not trusted.
